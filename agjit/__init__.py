@@ -1,0 +1,25 @@
+"""agjit: MXNet-style imperative arrays with autograd recording, graph export as MXNet
+Symbols, and Numba-compiled replay.
+
+>>> import agjit as mx
+>>> x = mx.nd.array([1, 2, 3, 4]); x.attach_grad()
+>>> with mx.autograd.record():
+...     y = x * x + 1
+>>> y.backward(); x.grad.asnumpy().tolist()
+[2.0, 4.0, 6.0, 8.0]
+"""
+__version__ = "0.1.0"
+
+import symbol as sym  # noqa: E402
+import symbol  # noqa: E402,F401
+from . import base  # noqa: E402
+from .base import MXNetError  # noqa: E402
+from . import context  # noqa: E402
+from .context import Context, cpu, gpu, cpu_pinned, num_gpus  # noqa: E402
+from . import random  # noqa: E402
+from . import ndarray  # noqa: E402
+from . import ndarray as nd  # noqa: E402
+from . import autograd  # noqa: E402
+
+__all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError",
+           "base", "random", "context", "num_gpus"]

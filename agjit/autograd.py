@@ -1,0 +1,360 @@
+"""``mx.autograd``: recording scopes, backward, grad, get_symbol and custom Functions, with
+MXNet 1.9.1's semantics (FINDINGS §1-4; see agjit.tape note *tape-model*).
+
+Gradients are computed by walking the tape in reverse and calling each OpDef's gradient rule
+with ``F = mx.nd``; with ``create_graph=True`` recording stays on during that walk, so the
+gradient computation is itself recorded and can be differentiated again.
+"""
+import numpy as np
+
+from symbol.base import MXNetError
+from symbol.registry import get_op
+from . import tape
+from .tape import state, entry_of, is_recording, is_training, set_recording, set_training
+from .ndarray.ndarray import NDArray, _wrap, _TRAIN, _PREDICT
+
+__all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
+           "set_recording", "set_training", "mark_variables", "backward", "grad",
+           "get_symbol", "Function"]
+
+
+class _RecordingStateScope:
+    """Sets (recording, training) on entry; on exit restores a flag only if the value it set
+    differs from the value it found (MXNet's rule, seed note 000)."""
+
+    def __init__(self, is_record, train_mode):
+        self._enter_is_record = is_record
+        self._enter_train_mode = train_mode
+        self._prev_is_record = None
+        self._prev_train_mode = None
+
+    def __enter__(self):
+        if self._enter_is_record is not None:
+            self._prev_is_record = set_recording(self._enter_is_record)
+        if self._enter_train_mode is not None:
+            self._prev_train_mode = set_training(self._enter_train_mode)
+        return self
+
+    def __exit__(self, ptype, value, trace):
+        if self._enter_is_record is not None and self._prev_is_record != self._enter_is_record:
+            set_recording(self._prev_is_record)
+        if self._enter_train_mode is not None and self._prev_train_mode != self._enter_train_mode:
+            set_training(self._prev_train_mode)
+        return False
+
+
+def record(train_mode=True):
+    """Scope that records operations for gradient computation (training mode by default)."""
+    return _RecordingStateScope(True, train_mode)
+
+
+def pause(train_mode=False):
+    """Scope that stops recording (and, by default, switches to predict mode)."""
+    return _RecordingStateScope(False, train_mode)
+
+
+def train_mode():
+    """Scope in training mode; recording is left as it is."""
+    return _RecordingStateScope(None, True)
+
+
+def predict_mode():
+    """Scope in predict mode; recording is left as it is."""
+    return _RecordingStateScope(None, False)
+
+
+_REQS = ("null", "write", "add")
+
+
+def mark_variables(variables, gradients, grad_reqs="write"):
+    """Mark arrays as variables ``var<k>`` whose gradients land in ``gradients``."""
+    if isinstance(variables, NDArray):
+        if not isinstance(gradients, NDArray):
+            raise MXNetError("mark_variables: with a single variable, gradients must be one NDArray")
+        variables, gradients = [variables], [gradients]
+    variables, gradients = list(variables), list(gradients)
+    if isinstance(grad_reqs, str):
+        grad_reqs = [grad_reqs] * len(variables)
+    grad_reqs = list(grad_reqs)
+    if not (len(variables) == len(gradients) == len(grad_reqs)):
+        raise MXNetError("mark_variables: got %d variables, %d gradients and %d grad_reqs"
+                         % (len(variables), len(gradients), len(grad_reqs)))
+    for v, g, r in zip(variables, gradients, grad_reqs):
+        if not isinstance(v, NDArray) or not isinstance(g, NDArray):
+            raise MXNetError("mark_variables: variables and gradients must be NDArrays")
+        if r not in _REQS:
+            raise MXNetError("mark_variables: grad_req must be one of %s, got %r" % (_REQS, r))
+        if g.shape != v.shape:
+            raise MXNetError("mark_variables: gradient buffer shape %s differs from variable shape %s"
+                             % (g.shape, v.shape))
+        v._entry = (tape.new_variable(r, g), 0)
+
+
+def _parse_heads(heads, head_grads):
+    if isinstance(heads, NDArray):
+        heads = [heads]
+    heads = list(heads)
+    if head_grads is None:
+        head_grads = [None] * len(heads)
+    elif isinstance(head_grads, NDArray):
+        head_grads = [head_grads]
+    head_grads = list(head_grads)
+    assert len(heads) == len(head_grads), \
+        "heads and head_grads must have the same length (%d vs %d)" % (len(heads), len(head_grads))
+    for h in heads:
+        if not isinstance(h, NDArray):
+            raise MXNetError("backward: heads must be NDArrays, got %s" % type(h).__name__)
+    return heads, head_grads
+
+
+def _collect(head_nodes):
+    """Tape nodes reachable from the heads, in topological (inputs-first) order."""
+    order, seen = [], set()
+    for root in head_nodes:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, 0)]
+        while stack:
+            node, k = stack.pop()
+            if k < len(node.inputs):
+                stack.append((node, k + 1))
+                child = node.inputs[k][0]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                order.append(node)
+    return order
+
+
+def _accumulate(grads, key, g):
+    old = grads.get(key)
+    if old is None:
+        grads[key] = g
+    else:
+        from . import ndarray as nd
+        grads[key] = nd.elemwise_add(old, g) if old.shape == g.shape else old + g
+
+
+def _run_backward(heads, head_grads, variables, retain_graph, create_graph, train_mode):
+    heads, head_grads = _parse_heads(heads, head_grads)
+    entries = []
+    for h in heads:
+        e = entry_of(h)
+        if e is None:
+            raise MXNetError("Cannot differentiate node because it is not in a computational "
+                             "graph. You need to set is_recording to true or use autograd.record() "
+                             "to save computational graphs for backward. If you want to "
+                             "differentiate the same graph twice, you need to pass "
+                             "retain_graph=True to backward.")
+        entries.append(e)
+    order = _collect([e[0] for e in entries])
+    if variables is None:
+        targets = [n for n in order if n.is_var and n.grad_req != "null"]
+        if not targets:
+            raise MXNetError("There are no inputs in computation graph that require gradients.")
+    else:
+        in_graph = set(id(n) for n in order)
+        targets = []
+        for v in variables:
+            e = entry_of(v)
+            if e is None or not e[0].is_var or e[0].grad_req == "null":
+                raise MXNetError("Cannot differentiate with respect to an array that is not a "
+                                 "variable marked with attach_grad()/mark_variables() "
+                                 "(grad_req must not be 'null')")
+            if id(e[0]) not in in_graph:
+                raise MXNetError("Cannot differentiate with respect to variable %s because it is "
+                                 "unreachable from the outputs" % e[0].sym.name)
+            targets.append(e[0])
+    # which nodes lead to a target (prune everything else)
+    target_ids = set(id(n) for n in targets)
+    useful = set()
+    for n in order:
+        if id(n) in target_ids or any(id(i[0]) in useful for i in n.inputs):
+            useful.add(id(n))
+    from . import ndarray as nd
+
+    prev_rec = set_recording(create_graph)
+    prev_train = set_training(train_mode)
+    try:
+        grads = {}
+        for e, hg in zip(entries, head_grads):
+            node, idx = e
+            if hg is None:
+                arr = node.out_arrays[idx] if node.out_arrays is not None else None
+                like = arr if arr is not None else heads[entries.index(e)]
+                hg = _wrap(np.ones(like.shape, dtype=like._data.dtype))
+            elif not isinstance(hg, NDArray):
+                raise MXNetError("backward: head_grads must be NDArrays or None")
+            elif hg.shape != heads[entries.index(e)].shape:
+                raise MXNetError("backward: head gradient shape %s does not match head shape %s"
+                                 % (hg.shape, heads[entries.index(e)].shape))
+            _accumulate(grads, (id(node), idx), hg)
+        ctx = _TRAIN if train_mode else _PREDICT
+        for node in reversed(order):
+            if node.is_var or id(node) not in useful:
+                continue
+            nout = len(node.out_arrays)
+            og = [grads.pop((id(node), i), None) for i in range(nout)]
+            if all(g is None for g in og):
+                continue
+            og = [g if g is not None else _wrap(np.zeros_like(node.out_arrays[i]._data))
+                  for i, g in enumerate(og)]
+            if node.function is not None:
+                in_grads = _function_backward(node, og)
+            else:
+                op = node.op
+                if not op.differentiable:
+                    raise MXNetError("Operator %s is non-differentiable" % op.name)
+                in_grads = op.gradient(nd, node.attrs, node.in_arrays, node.out_arrays, og, ctx)
+                if op.backward_hook is not None and train_mode:
+                    with pause_all():
+                        op.backward_hook(node.attrs, [a._data for a in node.in_arrays],
+                                         [a._data for a in node.out_arrays], node.train)
+            for (src, idx), g in zip(node.inputs, in_grads):
+                if g is None or id(src) not in useful:
+                    continue
+                _accumulate(grads, (id(src), idx), g)
+        results = []
+        for t in targets:
+            g = grads.get((id(t), 0))
+            if g is None:
+                g = _wrap(np.zeros(t.grad.shape, dtype=t.grad._data.dtype))
+            results.append(g)
+    finally:
+        set_recording(prev_rec)
+        set_training(prev_train)
+    if not retain_graph:
+        for n in order:
+            if n.is_var and n.grad_req != "null":
+                continue
+            n.cleared = True
+            n.in_arrays = None
+            n.out_arrays = None
+            n.function = None
+    return targets, results
+
+
+class pause_all:
+    def __enter__(self):
+        self._r = set_recording(False)
+
+    def __exit__(self, *a):
+        set_recording(self._r)
+
+
+def backward(heads, head_grads=None, retain_graph=False, train_mode=True):
+    """Compute the gradients of ``heads`` w.r.t. every marked variable of their graph and
+    write (or add) them into the variables' gradient buffers."""
+    targets, results = _run_backward(heads, head_grads, None, retain_graph, False, train_mode)
+    for t, g in zip(targets, results):
+        buf = t.grad._data
+        if t.grad_req == "add":
+            buf += g._data.astype(buf.dtype, copy=False)
+        else:
+            buf[...] = g._data
+
+
+def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=False,
+         train_mode=True):
+    """Return the gradients of ``heads`` w.r.t. ``variables`` as a list of new arrays; the
+    variables' ``.grad`` buffers are not touched."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    if isinstance(variables, NDArray):
+        variables = [variables]
+    variables = list(variables)
+    assert len(variables) > 0, "variables cannot be empty"
+    _, results = _run_backward(heads, head_grads, variables, retain_graph, create_graph,
+                               train_mode)
+    out = []
+    for v, g in zip(variables, results):
+        if g._data.dtype != v._data.dtype:
+            g = g.astype(v._data.dtype)
+        out.append(g)
+    return out
+
+
+def get_symbol(x):
+    """The recorded computation history of ``x`` as a :class:`symbol.Symbol`."""
+    assert isinstance(x, NDArray), "get_symbol: x must be an NDArray"
+    e = entry_of(x)
+    if e is None:
+        raise MXNetError("get_symbol: the NDArray is not part of a computation graph (it was "
+                         "not recorded, or its graph was freed by a backward without "
+                         "retain_graph=True)")
+    from symbol.symbol import Symbol
+    return Symbol([(e[0].sym, e[1])])
+
+
+# ---------------------------------------------------------------------------------------
+# custom functions
+# ---------------------------------------------------------------------------------------
+_CUSTOM = get_op("_CustomFunction")
+
+
+class Function:
+    """User-defined differentiable function: subclass and implement ``forward`` and
+    ``backward``; each instance may be called once.
+
+    >>> class Scale(Function):
+    ...     def forward(self, x):
+    ...         return x * 2
+    ...     def backward(self, dy):
+    ...         return dy * 2
+    """
+
+    def __init__(self):
+        self._used = False
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *args):
+        self.saved_tensors = args
+
+    def __call__(self, *inputs):
+        assert not self._used, "Each Function instance can only be called once. " \
+                               "Please create another instance."
+        self._used = True
+        prev = set_recording(False)
+        try:
+            outputs = self.forward(*inputs)
+        finally:
+            set_recording(prev)
+        single = isinstance(outputs, NDArray)
+        outs = [outputs] if single else list(outputs)
+        if prev:
+            nd_inputs = [x for x in inputs if isinstance(x, NDArray)]
+            # outputs become fresh arrays so they carry this node's entry only
+            fresh = [_wrap(o._data) for o in outs]
+            tape.record(_CUSTOM, {}, {}, nd_inputs, fresh, function=self)
+            outs = fresh
+        return outs[0] if single else tuple(outs)
+
+    def forward(self, *inputs):
+        raise NotImplementedError
+
+    def backward(self, *output_grads):
+        raise NotImplementedError
+
+
+def _function_backward(node, og):
+    func = node.function
+    prev = set_recording(False)
+    try:
+        res = func.backward(*og)
+    finally:
+        set_recording(prev)
+    if isinstance(res, NDArray):
+        res = [res]
+    res = list(res)
+    if len(res) != len(node.inputs):
+        raise MXNetError("%s.backward must return %d gradients (one per forward input), got %d"
+                         % (type(func).__name__, len(node.inputs), len(res)))
+    for r, x in zip(res, node.in_arrays):
+        if not isinstance(r, NDArray):
+            raise MXNetError("%s.backward must return NDArrays" % type(func).__name__)
+        if r.shape != x.shape:
+            raise MXNetError("%s.backward returned a gradient of shape %s for an input of shape %s"
+                             % (type(func).__name__, r.shape, x.shape))
+    return res

@@ -1,0 +1,187 @@
+"""``mx.nd``: array creation, and every registered operator as a function with MXNet's names.
+
+Operator functions are generated from the registry: positional arguments fill the op's inputs
+then its attributes in declaration order (as MXNet's generated signatures do), keyword
+arguments naming an input pass an array, ``out=`` writes in place, ``name=`` is accepted and
+ignored, and only explicitly given attributes are recorded.
+"""
+import sys
+
+import numpy as np
+
+from symbol.base import MXNetError, dtype_name
+from symbol.registry import all_names
+from .ndarray import NDArray, invoke, _wrap, _scalar_ok
+from ..context import check_context, cpu
+
+__all__ = ["NDArray", "array", "zeros", "ones", "full", "empty", "arange", "waitall",
+           "concatenate", "maximum", "minimum", "invoke"]
+
+_DEF = np.float32
+
+
+def _dt(dtype, default=_DEF):
+    return np.dtype(default if dtype is None else dtype_name(dtype))
+
+
+def array(source_array, ctx=None, dtype=None):
+    """Create an NDArray.  The dtype is ``dtype`` if given, the source's dtype if the source
+    is an NDArray, float32 otherwise (MXNet's rule: ``mx.nd.array([1, 2])`` is float32)."""
+    check_context(ctx, "array")
+    if isinstance(source_array, NDArray):
+        dt = source_array._data.dtype if dtype is None else _dt(dtype)
+        return _wrap(np.array(source_array._data, dtype=dt))
+    try:
+        a = np.array(source_array, dtype=_dt(dtype))
+    except (TypeError, ValueError) as e:
+        raise MXNetError("array: cannot convert %r to an NDArray: %s" % (type(source_array).__name__, e)) from None
+    if a.dtype == object:
+        raise MXNetError("array: source must be numeric")
+    return _wrap(a)
+
+
+def _shape(shape):
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def zeros(shape, ctx=None, dtype=None, **kwargs):
+    check_context(ctx, "zeros")
+    return _wrap(np.zeros(_shape(shape), dtype=_dt(dtype)))
+
+
+def ones(shape, ctx=None, dtype=None, **kwargs):
+    check_context(ctx, "ones")
+    return _wrap(np.ones(_shape(shape), dtype=_dt(dtype)))
+
+
+def full(shape, val, ctx=None, dtype=None, out=None):
+    check_context(ctx, "full")
+    res = _wrap(np.full(_shape(shape), val, dtype=_dt(dtype)))
+    if out is not None:
+        out[:] = res
+        return out
+    return res
+
+
+def empty(shape, ctx=None, dtype=None):
+    check_context(ctx, "empty")
+    return _wrap(np.zeros(_shape(shape), dtype=_dt(dtype)))
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, ctx=None, dtype=None):
+    check_context(ctx, "arange")
+    a = np.arange(start, stop, step, dtype=np.float64).astype(_dt(dtype))
+    if repeat != 1:
+        a = np.repeat(a, repeat)
+    return _wrap(a)
+
+
+def waitall():
+    return None
+
+
+def concatenate(arrays, axis=0, always_copy=True):
+    return invoke("Concat", list(arrays), {"dim": axis})
+
+
+def _binary_fn(bop, sop, name):
+    def fn(lhs, rhs):
+        if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
+            return invoke(bop, [lhs, rhs], {})
+        if isinstance(lhs, NDArray) and _scalar_ok(rhs):
+            return invoke(sop, [lhs], {"scalar": float(rhs)})
+        if isinstance(rhs, NDArray) and _scalar_ok(lhs):
+            return invoke(sop, [rhs], {"scalar": float(lhs)})
+        if _scalar_ok(lhs) and _scalar_ok(rhs):
+            return getattr(np, name)(lhs, rhs)
+        raise MXNetError("%s: arguments must be NDArrays or scalars, got %s and %s"
+                         % (name, type(lhs).__name__, type(rhs).__name__))
+    fn.__name__ = name
+    fn.__doc__ = "Elementwise %s with broadcasting; a scalar operand uses %s." % (name, sop)
+    return fn
+
+
+maximum = _binary_fn("broadcast_maximum", "_maximum_scalar", "maximum")
+minimum = _binary_fn("broadcast_minimum", "_minimum_scalar", "minimum")
+
+
+def _make_op_function(op, fname):
+    """Build ``mx.nd.<fname>`` for OpDef ``op``."""
+    attr_names = list(op.attrs)
+
+    def fn(*args, **kwargs):
+        out = kwargs.pop("out", None)
+        kwargs.pop("name", None)
+        kwargs.pop("ctx", None)
+        inputs = []
+        given = {}
+        if op.variadic:
+            for a in args:
+                if isinstance(a, (list, tuple)) and a and all(isinstance(t, NDArray) for t in a):
+                    inputs.extend(a)
+                elif isinstance(a, NDArray):
+                    inputs.append(a)
+                else:
+                    raise MXNetError("%s: positional arguments must be NDArrays, got %s"
+                                     % (fname, type(a).__name__))
+        else:
+            names = op.input_names({})
+            slots = {}
+            for i, a in enumerate(args):
+                if i < len(names):
+                    if a is not None and not isinstance(a, NDArray):
+                        raise MXNetError("%s: input %s must be an NDArray, got %s"
+                                         % (fname, names[i], type(a).__name__))
+                    slots[names[i]] = a
+                else:
+                    k = i - len(names)
+                    if k >= len(attr_names):
+                        raise MXNetError("%s: too many positional arguments (inputs: %s; "
+                                         "attributes: %s)" % (fname, ", ".join(names),
+                                                              ", ".join(attr_names)))
+                    if attr_names[k] in kwargs:
+                        raise MXNetError("%s: got multiple values for argument %r"
+                                         % (fname, attr_names[k]))
+                    given[attr_names[k]] = a
+            for n in names:
+                if n in kwargs:
+                    v = kwargs.pop(n)
+                    if v is not None and not isinstance(v, NDArray):
+                        raise MXNetError("%s: input %s must be an NDArray, got %s"
+                                         % (fname, n, type(v).__name__))
+                    slots[n] = v
+            for n in names:
+                v = slots.get(n)
+                if v is None:
+                    if n == "bias" and (kwargs.get("no_bias") in (True, "True", "true", 1)):
+                        continue
+                    if n in op.optional_inputs:
+                        continue
+                    raise MXNetError("%s: required input %r is missing" % (fname, n))
+                inputs.append(v)
+        given.update(kwargs)
+        return invoke(op, inputs, given, out=out)
+
+    fn.__name__ = fname
+    fn.__qualname__ = fname
+    fn.__doc__ = op.doc or ("MXNet operator %s (inputs: %s; attributes: %s)."
+                            % (op.name, ", ".join(op.inputs) if not callable(op.inputs) else "...",
+                               ", ".join(attr_names) or "none"))
+    return fn
+
+
+_SKIP = {"maximum", "minimum", "array", "zeros", "ones", "full", "empty", "arange"}
+
+
+def _populate(namespace):
+    for fname, op in all_names().items():
+        if fname in _SKIP or fname in namespace and not callable(namespace.get(fname)):
+            continue
+        namespace[fname] = _make_op_function(op, fname)
+
+
+_populate(globals())
+
+from . import random  # noqa: E402,F401

@@ -1,0 +1,223 @@
+"""Basic indexing, ``__setitem__`` and ``NDArray.reshape`` with MXNet's recorded forms.
+
+What MXNet 1.9.1 records (FINDINGS §6.3):
+
+* ``x[a:b]`` (a slice on the first axis, step None/1): ``slice`` with ``begin``/``end`` the
+  resolved ints;
+* ``x[i]``: ``slice(begin=i, end=i+1)`` then ``Reshape`` to the remaining shape;
+* any other basic key: ``slice`` with begin/end/step tuples over all axes (None where the
+  user gave nothing) then ``Reshape`` to the result shape in C++ ``[a,b]`` format;
+* ``x.reshape(...)``: ``Reshape`` with the *resolved* shape in ``[a,b]`` format.
+
+Outside recording, results are NumPy views sharing memory, as MXNet's are.
+"""
+import numpy as np
+
+from symbol.base import MXNetError
+from .. import tape
+from ..tape import state, entry_of
+from .ndarray import NDArray, invoke, _wrap
+
+
+def _cshape(shape):
+    return "[%s]" % ",".join(str(int(d)) for d in shape)
+
+
+def _recording(x):
+    return tape.needs_record([x])
+
+
+def _norm_int(i, n, axis):
+    i = int(i)
+    if i < -n or i >= n:
+        raise IndexError("index %d is out of bounds for axis %d with size %d" % (i, axis, n))
+    return i + n if i < 0 else i
+
+
+def getitem(x, key):
+    shape = x.shape
+    if isinstance(key, NDArray):
+        # advanced indexing by an index array: take along axis 0
+        return invoke("take", [x, key], {})
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if x.ndim == 0:
+            raise IndexError("too many indices for a 0-d array")
+        i = _norm_int(key, shape[0], 0)
+        rest = shape[1:] if len(shape) > 1 else (1,)
+        if not _recording(x):
+            return _wrap(x._data[i] if len(shape) > 1 else x._data[i:i + 1])
+        s = _record_slice(x, {"begin": str(i), "end": str(i + 1)}, (slice(i, i + 1),))
+        return _record_reshape(s, rest)
+    if isinstance(key, slice):
+        if key.step is None or key.step == 1:
+            start, stop, _ = key.indices(shape[0]) if x.ndim else (0, 0, 1)
+            stop = max(stop, start)
+            if not _recording(x):
+                return _wrap(x._data[start:stop])
+            return _record_slice(x, {"begin": str(start), "end": str(stop)}, (slice(start, stop),))
+        key = (key,)
+    if key is Ellipsis:
+        key = (Ellipsis,)
+    if not isinstance(key, tuple):
+        raise IndexError("NDArray does not support indexing with %r" % (key,))
+    # expand Ellipsis, check types
+    if any(k is None for k in key):
+        raise IndexError("NDArray basic indexing does not support None/newaxis")
+    n_ell = sum(1 for k in key if k is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis")
+    nreal = len(key) - n_ell
+    if nreal > x.ndim:
+        raise IndexError("too many indices (%d) for an array of %d dimensions" % (nreal, x.ndim))
+    if n_ell:
+        j = key.index(Ellipsis)
+        key = key[:j] + (slice(None),) * (x.ndim - nreal) + key[j + 1:]
+    begin, end, step, npkey, out_shape = [], [], [], [], []
+    for ax, k in enumerate(key):
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            i = _norm_int(k, shape[ax], ax)
+            begin.append(i)
+            end.append(i + 1)
+            step.append(None)
+            npkey.append(slice(i, i + 1))
+        elif isinstance(k, slice):
+            for v in (k.start, k.stop, k.step):
+                if v is not None and not isinstance(v, (int, np.integer)):
+                    raise IndexError("slice indices must be integers or None, got %r" % (v,))
+            if k.step == 0:
+                raise MXNetError("slice step cannot be zero")
+            begin.append(None if k.start is None else int(k.start))
+            end.append(None if k.stop is None else int(k.stop))
+            step.append(None if k.step is None else int(k.step))
+            npkey.append(k)
+            out_shape.append(len(range(*k.indices(shape[ax]))))
+        else:
+            raise IndexError("NDArray basic indexing does not support %r" % (k,))
+    for ax in range(len(key), x.ndim):
+        out_shape.append(shape[ax])
+    if not out_shape:
+        out_shape = [1]
+    if not _recording(x):
+        v = x._data[tuple(npkey)]
+        return _wrap(v.reshape(out_shape))
+    attrs = {"begin": str(tuple(begin)), "end": str(tuple(end)), "step": str(tuple(step))}
+    s = _record_slice(x, attrs, tuple(npkey))
+    return _record_reshape(s, tuple(out_shape))
+
+
+def _record_slice(x, attrs_str, npkey):
+    """Run and record a ``slice`` node with exactly the attr strings MXNet writes."""
+    op = "slice"
+    return invoke(op, [x], attrs_str, forward_override=lambda arrs: [np.ascontiguousarray(arrs[0][npkey])])
+
+
+def _record_reshape(s, shape):
+    return invoke("Reshape", [s], {"shape": _cshape(shape)},
+                  forward_override=lambda arrs: [arrs[0].reshape(shape)])
+
+
+def setitem(x, key, value):
+    if state.recording and entry_of(x) is not None:
+        raise MXNetError("__setitem__: cannot assign into an array that is part of a recorded "
+                         "computation graph inside autograd.record()")
+    if isinstance(value, NDArray):
+        value = value._data
+    elif not isinstance(value, np.ndarray):
+        value = np.asarray(value)
+    if isinstance(key, NDArray):
+        key = key._data.astype(np.int64)
+    if isinstance(key, (int, np.integer)) and x.ndim == 1:
+        _norm_int(key, x.shape[0], 0)
+    try:
+        x._data[key] = value
+    except ValueError as e:
+        raise MXNetError("__setitem__: cannot assign a value of shape %s to %s of an array of "
+                         "shape %s: %s" % (np.shape(value), key, x.shape, e)) from None
+
+
+def resolve_reshape(op, src, shape, reverse=False):
+    """Resolve MXNet's special reshape codes 0, -1, -2, -3, -4 against ``src``."""
+    src = tuple(src)
+    shape = tuple(int(s) for s in shape)
+    if reverse:
+        r = resolve_reshape(op, src[::-1], _reverse_codes(shape))
+        return r[::-1]
+    out = []
+    i = 0       # position in src
+    j = 0
+    infer_at = -1
+    while j < len(shape):
+        s = shape[j]
+        if s > 0:
+            out.append(s)
+            i += 1
+        elif s == 0:
+            if i >= len(src):
+                raise MXNetError("%s: shape code 0 at position %d has no matching input dimension "
+                                 "(input shape %s)" % (op, j, src))
+            out.append(src[i])
+            i += 1
+        elif s == -1:
+            if infer_at >= 0:
+                raise MXNetError("%s: only one -1 is allowed in shape %s" % (op, shape))
+            infer_at = len(out)
+            out.append(-1)
+            i += 1
+        elif s == -2:
+            out.extend(src[i:])
+            i = len(src)
+        elif s == -3:
+            if i + 1 >= len(src):
+                raise MXNetError("%s: shape code -3 needs two input dimensions (input shape %s)"
+                                 % (op, src))
+            out.append(src[i] * src[i + 1])
+            i += 2
+        elif s == -4:
+            if j + 2 >= len(shape) or i >= len(src):
+                raise MXNetError("%s: shape code -4 must be followed by two dimensions (shape %s)"
+                                 % (op, shape))
+            d = src[i]
+            a, b = shape[j + 1], shape[j + 2]
+            if a == -1 and b > 0:
+                a = d // b
+            elif b == -1 and a > 0:
+                b = d // a
+            if a * b != d:
+                raise MXNetError("%s: cannot split dimension %d into %d x %d" % (op, d, a, b))
+            out.extend([a, b])
+            i += 1
+            j += 2
+        else:
+            raise MXNetError("%s: invalid shape code %d in %s" % (op, s, shape))
+        j += 1
+    total = int(np.prod(src)) if src else 1
+    if infer_at >= 0:
+        known = int(np.prod([d for k, d in enumerate(out) if k != infer_at])) if len(out) > 1 else 1
+        if known == 0 or total % known:
+            raise MXNetError("%s: cannot reshape array of shape %s into shape %s"
+                             % (op, src, shape))
+        out[infer_at] = total // known
+    if int(np.prod(out)) != total:
+        raise MXNetError("%s: cannot reshape array of shape %s (size %d) into shape %s (size %d)"
+                         % (op, src, total, tuple(shape), int(np.prod(out))))
+    return tuple(out)
+
+
+def _reverse_codes(shape):
+    return tuple(shape[::-1])
+
+
+def reshape_method(x, shape, kwargs):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if "shape" in kwargs:
+        shape = tuple(kwargs.pop("shape"))
+    reverse = bool(kwargs.pop("reverse", False))
+    if kwargs:
+        raise TypeError("reshape() got unexpected keyword arguments %s" % sorted(kwargs))
+    if not shape:
+        raise MXNetError("Reshape: shape must be given")
+    target = resolve_reshape("Reshape", x.shape, shape, reverse)
+    if not _recording(x):
+        return _wrap(x._data.reshape(target))
+    return _record_reshape(x, target)

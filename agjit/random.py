@@ -1,0 +1,34 @@
+"""``mx.random``: one seedable generator shared by eager kernels (Dropout) and compiled code."""
+import threading
+
+import numpy as np
+
+__all__ = ["seed", "generator", "uniform", "normal"]
+
+_lock = threading.Lock()
+_gen = [np.random.default_rng()]
+_seed_value = [None]
+
+
+def seed(seed_state, ctx="all"):
+    """Seed the random number generator used by Dropout and ``mx.nd.random.*``."""
+    if not isinstance(seed_state, (int, np.integer)) or isinstance(seed_state, bool):
+        from symbol.base import MXNetError
+        raise MXNetError("random.seed: seed_state must be an integer, got %r" % (seed_state,))
+    with _lock:
+        _gen[0] = np.random.default_rng(int(seed_state))
+        _seed_value[0] = int(seed_state)
+
+
+def generator():
+    return _gen[0]
+
+
+def uniform(*args, **kwargs):
+    from .ndarray import random as r
+    return r.uniform(*args, **kwargs)
+
+
+def normal(*args, **kwargs):
+    from .ndarray import random as r
+    return r.normal(*args, **kwargs)

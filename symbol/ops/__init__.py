@@ -1,0 +1,3 @@
+"""Operator definitions, one module per family.  Importing this package registers every op."""
+from . import elemwise  # noqa: F401
+from . import custom  # noqa: F401

@@ -1,0 +1,133 @@
+"""Shared shape/type inference helpers for op definitions.
+
+Shapes are tuples of ints; ``None`` is an unknown shape.  Every helper raises MXNetError with
+the op name and the shapes involved.
+"""
+import numpy as np
+
+from ..base import MXNetError
+
+__all__ = ["fmt", "merge_shape", "same_shape", "broadcast_shapes", "norm_axis", "norm_axes",
+           "unary_infer", "elemwise_infer", "broadcast_infer", "ctx_train", "fail"]
+
+
+def fmt(shape):
+    return "None" if shape is None else "(%s)" % ",".join(str(d) for d in shape)
+
+
+def fail(op, msg, *shapes):
+    raise MXNetError("%s: %s%s" % (op, msg, (" (shapes: %s)" % ", ".join(fmt(s) for s in shapes)) if shapes else ""))
+
+
+def merge_shape(op, what, a, b):
+    """Merge two partially known shapes; MXNetError if they conflict."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    a, b = tuple(a), tuple(b)
+    if a == b:
+        return a
+    if len(a) != len(b):
+        raise MXNetError("%s: inconsistent shapes for %s: %s vs %s" % (op, what, fmt(a), fmt(b)))
+    out = []
+    for x, y in zip(a, b):
+        if x == 0:
+            out.append(y)
+        elif y == 0 or x == y:
+            out.append(x)
+        else:
+            raise MXNetError("%s: inconsistent shapes for %s: %s vs %s" % (op, what, fmt(a), fmt(b)))
+    return tuple(out)
+
+
+def same_shape(op, shapes, names=None):
+    s = None
+    for i, sh in enumerate(shapes):
+        what = names[i] if names else "input %d" % i
+        try:
+            s = merge_shape(op, what, s, sh)
+        except MXNetError:
+            raise MXNetError("%s: shapes of inputs must be equal, got %s" % (
+                op, ", ".join("%s %s" % ((names[j] if names else "input %d" % j), fmt(x))
+                              for j, x in enumerate(shapes)))) from None
+    return s
+
+
+def broadcast_shapes(op, a, b):
+    if a is None or b is None:
+        return None
+    la, lb = len(a), len(b)
+    n = max(la, lb)
+    ap = (1,) * (n - la) + tuple(a)
+    bp = (1,) * (n - lb) + tuple(b)
+    out = []
+    for x, y in zip(ap, bp):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise MXNetError("%s: operands could not be broadcast together with shapes %s %s"
+                             % (op, fmt(a), fmt(b)))
+    return tuple(out)
+
+
+def norm_axis(op, axis, ndim, name="axis"):
+    if not -ndim <= axis < max(ndim, 1):
+        raise MXNetError("%s: %s=%d is out of range for an array of %d dimensions"
+                         % (op, name, axis, ndim))
+    return axis % ndim if ndim else 0
+
+
+def norm_axes(op, axis, ndim, exclude=False):
+    """Normalise a reduction axis attr (None, int or tuple) to a sorted tuple of axes."""
+    if axis is None or axis == ():
+        axes = tuple(range(ndim))
+        if exclude:
+            axes = ()
+        return axes
+    if isinstance(axis, int):
+        axis = (axis,)
+    axes = sorted(set(norm_axis(op, a, ndim) for a in axis))
+    if len(axes) != len(axis):
+        raise MXNetError("%s: duplicate axes in %s" % (op, (axis,)))
+    if exclude:
+        axes = [a for a in range(ndim) if a not in axes]
+    return tuple(axes)
+
+
+def unary_infer(op):
+    def infer(attrs, ins):
+        return ins, [ins[0]]
+    return infer
+
+
+def elemwise_infer(op, names=None):
+    def infer(attrs, ins):
+        s = same_shape(op, ins, names)
+        return [s] * len(ins), [s]
+    return infer
+
+
+def broadcast_infer(op):
+    def infer(attrs, ins):
+        return ins, [broadcast_shapes(op, ins[0], ins[1])]
+    return infer
+
+
+def ctx_train(ctx):
+    return bool(ctx is not None and getattr(ctx, "is_train", False))
+
+
+def float_types(op):
+    """infer_type for ops whose output dtype follows the (first) input."""
+    def infer(attrs, ins):
+        known = [t for t in ins if t is not None]
+        t = known[0] if known else None
+        return [t if x is None else x for x in ins], [t]
+    return infer
+
+
+def as_np_dtype(t):
+    return np.dtype(t)

@@ -1,0 +1,512 @@
+"""Elementwise operators: unary math, binary broadcast/elemwise ops, scalar ops, comparisons.
+
+Every gradient is written with registered ops through ``F`` (see registry note
+*one-definition-per-op*), so it can be recorded again (higher order) and exported as a graph.
+``lowering`` is the scalar expression the JIT fuses into one loop: ``{0}``/``{1}`` are the
+inputs, ``{s}`` the scalar attr, names resolve in the JIT's kernel library.
+"""
+import numpy as np
+
+from ..registry import register, Attr, Sample
+from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape
+
+_F = Attr("float")
+
+
+def _rand(rng, shape=(2, 3), lo=-2.0, hi=2.0):
+    return rng.uniform(lo, hi, size=shape)
+
+
+def _keep(out, like):
+    """Elementwise results keep the input dtype (MXNet never promotes)."""
+    if out.dtype != like.dtype:
+        return out.astype(like.dtype)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# unary math
+# ---------------------------------------------------------------------------------------
+def _unary(name, fwd, grad, lowering=None, lo=-2.0, hi=2.0, second_order=True, **kw):
+    def forward(attrs, ins, ctx, _f=fwd):
+        x = ins[0]
+        return [_keep(np.asarray(_f(x)), x)]
+
+    def samples(rng, _lo=lo, _hi=hi):
+        return [Sample([_rand(rng, (2, 3), _lo, _hi)]), Sample([_rand(rng, (4,), _lo, _hi)])]
+
+    return register(name, inputs=("data",), infer_shape=unary_infer(name), forward=forward,
+                    gradient=grad, lowering=lowering, samples=samples,
+                    second_order=second_order, **kw)
+
+
+def _g(fn):
+    """Adapt ``fn(F, x, y, dy) -> dx`` to the registry's gradient signature."""
+    def grad(F, attrs, ins, outs, og, ctx):
+        return [fn(F, ins[0], outs[0], og[0])]
+    return grad
+
+
+_unary("exp", np.exp, _g(lambda F, x, y, g: F.elemwise_mul(g, y)), "exp({0})")
+_unary("log", np.log, _g(lambda F, x, y, g: F.elemwise_div(g, x)), "log({0})", lo=0.2, hi=3.0)
+_unary("sqrt", np.sqrt, _g(lambda F, x, y, g: F.elemwise_div(F._mul_scalar(g, scalar=0.5), y)),
+       "sqrt({0})", lo=0.2, hi=3.0)
+_unary("rsqrt", lambda x: 1.0 / np.sqrt(x),
+       _g(lambda F, x, y, g: F.elemwise_mul(g, F._mul_scalar(F.elemwise_mul(F.square(y), y), scalar=-0.5))),
+       "(1.0 / sqrt({0}))", lo=0.2, hi=3.0)
+_unary("square", np.square, _g(lambda F, x, y, g: F.elemwise_mul(g, F._mul_scalar(x, scalar=2.0))),
+       "({0} * {0})")
+_unary("abs", np.abs, _g(lambda F, x, y, g: F.elemwise_mul(g, F.sign(x))), "abs({0})")
+_unary("sign", np.sign, _g(lambda F, x, y, g: F.zeros_like(x)), "sign({0})")
+_unary("sin", np.sin, _g(lambda F, x, y, g: F.elemwise_mul(g, F.cos(x))), "sin({0})")
+_unary("cos", np.cos, _g(lambda F, x, y, g: F.elemwise_mul(g, F.negative(F.sin(x)))), "cos({0})")
+_unary("tan", np.tan, _g(lambda F, x, y, g: F.elemwise_mul(g, F._plus_scalar(F.square(y), scalar=1.0))),
+       "tan({0})", lo=-1.0, hi=1.0)
+_unary("tanh", np.tanh, _g(lambda F, x, y, g: F.elemwise_mul(g, F._rminus_scalar(F.square(y), scalar=1.0))),
+       "tanh({0})")
+_unary("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)),
+       _g(lambda F, x, y, g: F.elemwise_mul(g, F.elemwise_mul(y, F._rminus_scalar(y, scalar=1.0)))),
+       "sigmoid({0})")
+_unary("relu", lambda x: np.maximum(x, 0), _g(lambda F, x, y, g: F.elemwise_mul(g, F._greater_scalar(x, scalar=0.0))),
+       "relu({0})")
+_unary("softsign", lambda x: x / (1.0 + np.abs(x)),
+       _g(lambda F, x, y, g: F.elemwise_div(g, F.square(F._plus_scalar(F.abs(x), scalar=1.0)))),
+       "({0} / (1.0 + abs({0})))")
+_unary("log1p", np.log1p, _g(lambda F, x, y, g: F.elemwise_div(g, F._plus_scalar(x, scalar=1.0))),
+       "log1p({0})", lo=-0.5, hi=2.0)
+_unary("expm1", np.expm1, _g(lambda F, x, y, g: F.elemwise_mul(g, F.exp(x))), "expm1({0})")
+_unary("reciprocal", lambda x: 1.0 / x,
+       _g(lambda F, x, y, g: F.negative(F.elemwise_mul(g, F.square(y)))), "(1.0 / {0})", lo=0.3, hi=3.0)
+_unary("negative", np.negative, _g(lambda F, x, y, g: F.negative(g)), "(-{0})")
+_unary("floor", np.floor, _g(lambda F, x, y, g: F.zeros_like(x)), "floor({0})")
+_unary("ceil", np.ceil, _g(lambda F, x, y, g: F.zeros_like(x)), "ceil({0})")
+_unary("round", np.round, _g(lambda F, x, y, g: F.zeros_like(x)), "round({0})")
+_unary("log2", np.log2, _g(lambda F, x, y, g: F.elemwise_div(g, F._mul_scalar(x, scalar=float(np.log(2.0))))),
+       "log2({0})", lo=0.2, hi=3.0)
+_unary("log10", np.log10, _g(lambda F, x, y, g: F.elemwise_div(g, F._mul_scalar(x, scalar=float(np.log(10.0))))),
+       "log10({0})", lo=0.2, hi=3.0)
+
+
+# ---------------------------------------------------------------------------------------
+# binary ops: broadcast_* (NDArray operators) and elemwise_* (Symbol operators)
+# ---------------------------------------------------------------------------------------
+def _bin_samples(broadcast, lo=-2.0, hi=2.0):
+    def samples(rng):
+        s = [Sample([_rand(rng, (2, 3), lo, hi), _rand(rng, (2, 3), lo, hi)])]
+        if broadcast:
+            s.append(Sample([_rand(rng, (2, 3), lo, hi), _rand(rng, (1, 3), lo, hi)]))
+            s.append(Sample([_rand(rng, (2, 1, 3), lo, hi), _rand(rng, (4, 1), lo, hi)]))
+        return s
+    return samples
+
+
+def _binary(name, fwd, grad, lowering, broadcast, lo=-2.0, hi=2.0, **kw):
+    def forward(attrs, ins, ctx, _f=fwd):
+        a, b = ins
+        return [_keep(np.asarray(_f(a, b)), a)]
+
+    infer = broadcast_infer(name) if broadcast else elemwise_infer(name, ["lhs", "rhs"])
+    return register(name, inputs=("lhs", "rhs"), infer_shape=infer, forward=forward,
+                    gradient=grad, lowering=lowering, samples=_bin_samples(broadcast, lo, hi), **kw)
+
+
+def _bg(fa, fb, broadcast):
+    """Gradient of a binary op from ``fa(F, a, b, y, g)`` / ``fb(...)`` computed at the output
+    shape; broadcast ops reduce each back to its operand's shape."""
+    def grad(F, attrs, ins, outs, og, ctx):
+        a, b = ins
+        y, g = outs[0], og[0]
+        ga = fa(F, a, b, y, g) if fa is not None else None
+        gb = fb(F, a, b, y, g) if fb is not None else None
+        if broadcast:
+            ga = None if ga is None else F._reduce_sum_like(ga, a)
+            gb = None if gb is None else F._reduce_sum_like(gb, b)
+        return [ga, gb]
+    return grad
+
+
+def _mul(F, u, v, broadcast):
+    return F.broadcast_mul(u, v) if broadcast else F.elemwise_mul(u, v)
+
+
+def _div(F, u, v, broadcast):
+    return F.broadcast_div(u, v) if broadcast else F.elemwise_div(u, v)
+
+
+def _zeros(F, a, b, y, g):
+    return F.zeros_like(g)
+
+
+def _mod_np(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b == 0, np.zeros_like(a), np.mod(a, np.where(b == 0, 1, b)))
+
+
+def _define_binaries(prefix, broadcast):
+    B = broadcast
+    P = prefix
+    _binary(P + "add", np.add, _bg(lambda F, a, b, y, g: g, lambda F, a, b, y, g: g, B),
+            "({0} + {1})", B)
+    _binary(P + "sub", np.subtract, _bg(lambda F, a, b, y, g: g, lambda F, a, b, y, g: F.negative(g), B),
+            "({0} - {1})", B)
+    _binary(P + "mul", np.multiply,
+            _bg(lambda F, a, b, y, g: _mul(F, g, b, B), lambda F, a, b, y, g: _mul(F, g, a, B), B),
+            "({0} * {1})", B)
+    _binary(P + "div", np.divide,
+            _bg(lambda F, a, b, y, g: _div(F, g, b, B),
+                lambda F, a, b, y, g: F.negative(_div(F, _mul(F, g, y, True), b, B)), B),
+            "({0} / {1})", B, lo=0.5, hi=2.0)
+
+
+_define_binaries("broadcast_", True)
+_define_binaries("elemwise_", False)
+
+_binary("broadcast_mod", _mod_np,
+        _bg(lambda F, a, b, y, g: g,
+            lambda F, a, b, y, g: F.broadcast_mul(g, F.negative(F.floor(F.broadcast_div(a, b)))), True),
+        "mod({0}, {1})", True, lo=0.5, hi=3.0, grad_check=False)
+_binary("broadcast_power", np.power,
+        _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_mul(b, F.broadcast_power(a, F._minus_scalar(b, scalar=1.0)))),
+            lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_mul(y, F.log(a))), True),
+        "({0} ** {1})", True, lo=0.5, hi=2.0)
+_binary("_power", np.power,
+        _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F.elemwise_mul(b, F._power(a, F._minus_scalar(b, scalar=1.0)))),
+            lambda F, a, b, y, g: F.elemwise_mul(g, F.elemwise_mul(y, F.log(a))), False),
+        "({0} ** {1})", False, lo=0.5, hi=2.0, hint="_power")
+_binary("broadcast_maximum", np.maximum,
+        _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_greater_equal(a, b)),
+            lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_lesser(a, b)), True),
+        "max({0}, {1})", True)
+_binary("broadcast_minimum", np.minimum,
+        _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_lesser_equal(a, b)),
+            lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_greater(a, b)), True),
+        "min({0}, {1})", True)
+_binary("_maximum", np.maximum,
+        _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F._greater_equal(a, b)),
+            lambda F, a, b, y, g: F.elemwise_mul(g, F._lesser(a, b)), False),
+        "max({0}, {1})", False, hint="_maximum")
+_binary("_minimum", np.minimum,
+        _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F._lesser_equal(a, b)),
+            lambda F, a, b, y, g: F.elemwise_mul(g, F._greater(a, b)), False),
+        "min({0}, {1})", False, hint="_minimum")
+_binary("_mod", _mod_np,
+        _bg(lambda F, a, b, y, g: g,
+            lambda F, a, b, y, g: F.elemwise_mul(g, F.negative(F.floor(F.elemwise_div(a, b)))), False),
+        "mod({0}, {1})", False, lo=0.5, hi=3.0, grad_check=False, hint="_mod")
+
+_CMP = {"equal": (np.equal, "=="), "not_equal": (np.not_equal, "!="), "greater": (np.greater, ">"),
+        "greater_equal": (np.greater_equal, ">="), "lesser": (np.less, "<"),
+        "lesser_equal": (np.less_equal, "<=")}
+for _n, (_f, _o) in _CMP.items():
+    _binary("broadcast_" + _n, _f, _bg(_zeros, _zeros, True), "float({0} %s {1})" % _o, True,
+            grad_check=False)
+    _binary("_" + _n, _f, _bg(_zeros, _zeros, False), "float({0} %s {1})" % _o, False,
+            grad_check=False, hint="_" + _n)
+
+
+# ---------------------------------------------------------------------------------------
+# scalar ops
+# ---------------------------------------------------------------------------------------
+def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, **kw):
+    def forward(attrs, ins, ctx, _f=fwd):
+        x = ins[0]
+        return [_keep(np.asarray(_f(x, attrs["scalar"])), x)]
+
+    def samples(rng, _lo=lo, _hi=hi):
+        return [Sample([_rand(rng, (2, 3), _lo, _hi)], {"scalar": 1.5}),
+                Sample([_rand(rng, (3,), _lo, _hi)], {"scalar": -0.5})]
+
+    def sgrad(F, attrs, ins, outs, og, ctx, _g=grad):
+        return [_g(F, ins[0], attrs["scalar"], outs[0], og[0])]
+
+    return register(name, inputs=("data",), attrs={"scalar": Attr("float", 1.0)},
+                    infer_shape=unary_infer(name), forward=forward, gradient=sgrad,
+                    lowering=lowering, samples=samples,
+                    hint=hint or name.replace("_scalar", "scalar"), **kw)
+
+
+_scalar("_plus_scalar", lambda x, s: x + s, lambda F, x, s, y, g: g, "({0} + {s})")
+_scalar("_minus_scalar", lambda x, s: x - s, lambda F, x, s, y, g: g, "({0} - {s})")
+_scalar("_rminus_scalar", lambda x, s: s - x, lambda F, x, s, y, g: F.negative(g), "({s} - {0})")
+_scalar("_mul_scalar", lambda x, s: x * s, lambda F, x, s, y, g: F._mul_scalar(g, scalar=s), "({0} * {s})")
+_scalar("_div_scalar", lambda x, s: x / s, lambda F, x, s, y, g: F._div_scalar(g, scalar=s), "({0} / {s})")
+_scalar("_rdiv_scalar", lambda x, s: s / x,
+        lambda F, x, s, y, g: F.negative(F.elemwise_div(F.elemwise_mul(g, y), x)), "({s} / {0})",
+        lo=0.5, hi=2.0)
+_scalar("_power_scalar", lambda x, s: np.power(x, s),
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(F._power_scalar(x, scalar=s - 1.0), scalar=s)),
+        "({0} ** {s})", lo=0.5, hi=2.0)
+_scalar("_rpower_scalar", lambda x, s: np.power(s, x),
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(y, scalar=float(np.log(s)) if s > 0 else float("nan"))),
+        "({s} ** {0})", hint="_rpower_scalar")
+_scalar("_mod_scalar", lambda x, s: _mod_np(x, np.asarray(s, x.dtype)), lambda F, x, s, y, g: g, "mod({0}, {s})",
+        grad_check=False)
+_scalar("_rmod_scalar", lambda x, s: _mod_np(np.asarray(s, x.dtype), x),
+        lambda F, x, s, y, g: F.elemwise_mul(g, F.negative(F.floor(F._rdiv_scalar(x, scalar=s)))),
+        "mod({s}, {0})", grad_check=False, lo=0.5, hi=2.0)
+_scalar("_maximum_scalar", lambda x, s: np.maximum(x, s),
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._greater_equal_scalar(x, scalar=s)), "max({0}, {s})")
+_scalar("_minimum_scalar", lambda x, s: np.minimum(x, s),
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._lesser_equal_scalar(x, scalar=s)), "min({0}, {s})")
+for _n, (_f, _o) in _CMP.items():
+    _scalar("_%s_scalar" % _n, (lambda f: lambda x, s: f(x, s))(_f),
+            lambda F, x, s, y, g: F.zeros_like(g), "float({0} %s {s})" % _o,
+            hint="_%s_scalar" % _n, grad_check=False)
+
+
+# ---------------------------------------------------------------------------------------
+# n-ary and identity-like ops
+# ---------------------------------------------------------------------------------------
+def _add_n_infer(attrs, ins):
+    s = same_shape("add_n", ins)
+    return [s] * len(ins), [s]
+
+
+def _add_n_fwd(attrs, ins, ctx):
+    out = ins[0].copy()
+    for a in ins[1:]:
+        out += a
+    return [out]
+
+
+register("add_n", inputs=(), variadic="num_args", attrs={"num_args": Attr("int")},
+         infer_shape=_add_n_infer, forward=_add_n_fwd,
+         gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]] * len(ins),
+         aliases=("ElementWiseSum",), lowerable=True,
+         samples=lambda rng: [Sample([_rand(rng), _rand(rng), _rand(rng)], {"num_args": 3})])
+
+
+def _identity_infer(attrs, ins):
+    return ins, [ins[0]]
+
+
+register("BlockGrad", inputs=("data",), infer_shape=_identity_infer,
+         forward=lambda attrs, ins, ctx: [ins[0].copy()],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(og[0])],
+         aliases=("stop_gradient",), lowering="{0}", grad_check=False,
+         samples=lambda rng: [Sample([_rand(rng)])])
+
+register("_copyto", inputs=("data",), infer_shape=_identity_infer,
+         forward=lambda attrs, ins, ctx: [ins[0].copy()],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]],
+         lowering="{0}", samples=lambda rng: [Sample([_rand(rng)])])
+
+register("_identity", inputs=("data",), infer_shape=_identity_infer,
+         forward=lambda attrs, ins, ctx: [ins[0].copy()],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]],
+         aliases=("identity", "_copy"), lowering="{0}", samples=lambda rng: [Sample([_rand(rng)])])
+
+
+def _cast_type(attrs, ins):
+    return ins, [attrs["dtype"]]
+
+
+register("Cast", inputs=("data",), attrs={"dtype": Attr("dtype")}, infer_shape=_identity_infer,
+         infer_type=_cast_type, forward=lambda attrs, ins, ctx: [ins[0].astype(attrs["dtype"])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F._cast_like(og[0], ins[0])],
+         aliases=("cast",), lowerable=False,
+         samples=lambda rng: [Sample([_rand(rng)], {"dtype": "float64"})])
+
+
+def _cast_like_type(attrs, ins):
+    return ins, [ins[1]]
+
+
+register("_cast_like", inputs=("data", "like"), infer_shape=lambda a, ins: (ins, [ins[0]]),
+         infer_type=_cast_like_type,
+         forward=lambda attrs, ins, ctx: [ins[0].astype(ins[1].dtype)],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F._cast_like(og[0], ins[0]), None],
+         lowerable=False, grad_check=False,
+         samples=lambda rng: [Sample([_rand(rng), _rand(rng)])])
+
+
+def _const_like(fill):
+    def forward(attrs, ins, ctx):
+        return [np.full_like(ins[0], fill)]
+    return forward
+
+
+register("zeros_like", inputs=("data",), infer_shape=_identity_infer, forward=_const_like(0),
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(og[0])], lowering="0.0",
+         grad_check=False, samples=lambda rng: [Sample([_rand(rng)])])
+register("ones_like", inputs=("data",), infer_shape=_identity_infer, forward=_const_like(1),
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(og[0])], lowering="1.0",
+         grad_check=False, samples=lambda rng: [Sample([_rand(rng)])])
+
+
+# ---------------------------------------------------------------------------------------
+# clip / where / Activation / LeakyReLU
+# ---------------------------------------------------------------------------------------
+def _clip_fwd(attrs, ins, ctx):
+    return [_keep(np.clip(ins[0], attrs["a_min"], attrs["a_max"]), ins[0])]
+
+
+def _clip_grad(F, attrs, ins, outs, og, ctx):
+    x = ins[0]
+    mask = F.elemwise_mul(F._greater_equal_scalar(x, scalar=attrs["a_min"]),
+                          F._lesser_equal_scalar(x, scalar=attrs["a_max"]))
+    return [F.elemwise_mul(og[0], mask)]
+
+
+register("clip", inputs=("data",), attrs={"a_min": Attr("float"), "a_max": Attr("float")},
+         infer_shape=unary_infer("clip"), forward=_clip_fwd, gradient=_clip_grad,
+         lowering="min(max({0}, {a_min}), {a_max})",
+         samples=lambda rng: [Sample([_rand(rng)], {"a_min": -0.5, "a_max": 0.7})])
+
+
+def _where_infer(attrs, ins):
+    c, x, y = ins
+    s = same_shape("where", [x, y], ["x", "y"])
+    if c is not None and s is not None and tuple(c) != tuple(s) and not (len(c) == 1 and c[0] == s[0]):
+        from ..base import MXNetError
+        raise MXNetError("where: condition shape %s must equal x/y shape %s (or be 1-D of the "
+                         "first dimension)" % (c, s))
+    return [c, s, s], [s]
+
+
+def _where_fwd(attrs, ins, ctx):
+    c, x, y = ins
+    if c.shape != x.shape:
+        c = c.reshape(c.shape + (1,) * (x.ndim - c.ndim))
+    return [np.where(c != 0, x, y)]
+
+
+def _where_grad(F, attrs, ins, outs, og, ctx):
+    c = ins[0]
+    g = og[0]
+    z = F.zeros_like(g)
+    return [F.zeros_like(c), F.where(c, g, z), F.where(c, z, g)]
+
+
+register("where", inputs=("condition", "x", "y"), infer_shape=_where_infer, forward=_where_fwd,
+         gradient=_where_grad, lowering="({1} if {0} != 0 else {2})",
+         infer_type=lambda attrs, ins: ([ins[0], ins[1] or ins[2], ins[1] or ins[2]], [ins[1] or ins[2]]),
+         samples=lambda rng: [Sample([(rng.rand(2, 3) > 0.5).astype("float64"), _rand(rng), _rand(rng)])],
+         grad_check=True)
+
+
+_ACT = ("relu", "sigmoid", "tanh", "softrelu", "softsign")
+
+
+def _softrelu(x):
+    return np.logaddexp(0, x)
+
+
+def _act_fwd(attrs, ins, ctx):
+    x = ins[0]
+    t = attrs["act_type"]
+    if t == "relu":
+        y = np.maximum(x, 0)
+    elif t == "sigmoid":
+        y = 1.0 / (1.0 + np.exp(-x))
+    elif t == "tanh":
+        y = np.tanh(x)
+    elif t == "softrelu":
+        y = _softrelu(x)
+    else:
+        y = x / (1.0 + np.abs(x))
+    return [_keep(np.asarray(y), x)]
+
+
+def _act_grad(F, attrs, ins, outs, og, ctx):
+    x, y, g = ins[0], outs[0], og[0]
+    t = attrs["act_type"]
+    if t == "relu":
+        d = F._greater_scalar(x, scalar=0.0)
+    elif t == "sigmoid":
+        d = F.elemwise_mul(y, F._rminus_scalar(y, scalar=1.0))
+    elif t == "tanh":
+        d = F._rminus_scalar(F.square(y), scalar=1.0)
+    elif t == "softrelu":
+        d = F.sigmoid(x)
+    else:
+        d = F.reciprocal(F.square(F._plus_scalar(F.abs(x), scalar=1.0)))
+    return [F.elemwise_mul(g, d)]
+
+
+register("Activation", inputs=("data",), attrs={"act_type": Attr("str", choices=_ACT)},
+         infer_shape=unary_infer("Activation"), forward=_act_fwd, gradient=_act_grad,
+         lowering={"relu": "relu({0})", "sigmoid": "sigmoid({0})", "tanh": "tanh({0})",
+                   "softrelu": "softrelu({0})", "softsign": "({0} / (1.0 + abs({0})))"},
+         samples=lambda rng: [Sample([_rand(rng)], {"act_type": t}) for t in _ACT])
+
+
+def _leaky_fwd(attrs, ins, ctx):
+    x = ins[0]
+    t = attrs["act_type"]
+    s = attrs["slope"]
+    if t == "leaky":
+        y = np.where(x > 0, x, x * s)
+    elif t == "elu":
+        y = np.where(x > 0, x, s * np.expm1(x))
+    else:
+        from ..base import MXNetError
+        raise MXNetError("LeakyReLU: act_type=%r is not supported (supported: leaky, elu)" % t)
+    return [_keep(y, x)]
+
+
+def _leaky_grad(F, attrs, ins, outs, og, ctx):
+    x, y, g = ins[0], outs[0], og[0]
+    s = attrs["slope"]
+    pos = F._greater_scalar(x, scalar=0.0)
+    neg = F._rminus_scalar(pos, scalar=1.0)
+    if attrs["act_type"] == "leaky":
+        d = F.elemwise_add(pos, F._mul_scalar(neg, scalar=s))
+    else:
+        d = F.elemwise_add(pos, F.elemwise_mul(neg, F._plus_scalar(y, scalar=s)))
+    return [F.elemwise_mul(g, d)]
+
+
+register("LeakyReLU", inputs=("data",),
+         attrs={"act_type": Attr("str", "leaky", choices=("leaky", "elu", "prelu", "rrelu", "selu", "gelu")),
+                "slope": Attr("float", 0.25), "lower_bound": Attr("float", 0.125),
+                "upper_bound": Attr("float", 0.334)},
+         infer_shape=unary_infer("LeakyReLU"), forward=_leaky_fwd, gradient=_leaky_grad,
+         lowering={"leaky": "({0} if {0} > 0 else {0} * {slope})"},
+         samples=lambda rng: [Sample([_rand(rng)], {"slope": 0.1}),
+                              Sample([_rand(rng)], {"act_type": "elu", "slope": 0.3})])
+
+
+# ---------------------------------------------------------------------------------------
+# broadcasting helpers used by gradients (reduce a gradient back to an operand's shape)
+# ---------------------------------------------------------------------------------------
+def _sum_to(g, shape):
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and g.shape[lead + i] != 1)
+    return np.sum(g, axis=axes, keepdims=False).reshape(shape) if axes else g.reshape(shape)
+
+
+def _rsl_infer(attrs, ins):
+    return ins, [ins[1]]
+
+
+def _rsl_type(attrs, ins):
+    return ins, [ins[0]]
+
+
+register("_reduce_sum_like", inputs=("data", "like"), infer_shape=_rsl_infer, infer_type=_rsl_type,
+         forward=lambda attrs, ins, ctx: [np.ascontiguousarray(_sum_to(ins[0], ins[1].shape)).astype(ins[0].dtype, copy=False)],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F.broadcast_like(og[0], ins[0]), None],
+         lowerable=False,
+         doc="Sum ``data`` over the axes where ``like`` is broadcast (gradient of broadcasting).",
+         samples=lambda rng: [Sample([_rand(rng, (2, 3)), _rand(rng, (1, 3))]),
+                              Sample([_rand(rng, (4, 2, 3)), _rand(rng, (2, 1))])])
+
+
+def _bl_infer(attrs, ins):
+    from ._common import broadcast_shapes
+    a, b = ins
+    if a is not None and b is not None:
+        broadcast_shapes("broadcast_like", a, b)
+    return ins, [b]
+
+
+register("broadcast_like", inputs=("lhs", "rhs"), infer_shape=_bl_infer, infer_type=_rsl_type,
+         forward=lambda attrs, ins, ctx: [np.ascontiguousarray(np.broadcast_to(ins[0], ins[1].shape))],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F._reduce_sum_like(og[0], ins[0]), None],
+         lowerable=False,
+         samples=lambda rng: [Sample([_rand(rng, (1, 3)), _rand(rng, (2, 3))])])

@@ -1,0 +1,337 @@
+"""The op registry: one :class:`OpDef` per operator.
+
+Note: one-definition-per-op
+    Every operator is declared exactly once, in one of the ``symbol/ops/*.py`` modules, by a
+    call to :func:`register`.  The declaration carries everything the project needs:
+
+    * the MXNet name, aliases and the lower-case function-name hint used by NameManager;
+    * input names (``inputs``; a variadic op sets ``variadic="num_args"``), hidden outputs
+      (``num_outputs``), visible outputs (``num_visible``), output names, mutated inputs
+      (aux states);
+    * typed attributes (:class:`Attr`), parsed from and written to MXNet's attr strings;
+    * ``infer_shape(attrs, in_shapes) -> (in_shapes, out_shapes)`` working on partially known
+      shapes (``None`` for an unknown shape, ``0`` for an unknown dimension);
+    * ``infer_type`` (default: every input and output shares one dtype);
+    * ``forward(attrs, inputs, ctx) -> list[np.ndarray]`` -- the eager NumPy kernel;
+    * ``gradient(F, attrs, inputs, outputs, out_grads, ctx) -> list`` written with registered
+      ops through ``F`` (``mx.nd`` in eager mode, the symbol builder for backward graphs), so
+      gradients can be recorded (higher order) and exported;
+    * ``lowering`` for the JIT (a scalar expression for fusible ops) or ``lowerable=False``;
+    * ``samples(rng)`` -> list of ``Sample`` for the registry-driven test tables.
+
+    ``symbol`` owns the registry because the graph IR needs schemas and inference; the eager
+    kernels are plain NumPy, so nothing here imports agjit's runtime.
+"""
+import collections
+
+import numpy as np
+
+from .base import MXNetError, parse_literal, AttrParseError, dtype_name
+
+__all__ = ["Attr", "OpDef", "register", "get_op", "all_ops", "Sample", "REQUIRED"]
+
+REQUIRED = object()
+_REGISTRY = {}
+_CANONICAL = []
+
+Sample = collections.namedtuple("Sample", "inputs attrs")
+Sample.__new__.__defaults__ = ({},)
+
+
+class Attr:
+    """A typed operator attribute.
+
+    kind is one of: int, float, bool, str, dtype, shape (tuple of ints), axis (int, tuple of
+    ints or None), int_or_none, float_or_none, tuple_or_none (tuple of int-or-None, for slice
+    begin/end/step).  ``choices`` restricts str values.
+    """
+
+    __slots__ = ("kind", "default", "choices", "doc")
+
+    def __init__(self, kind, default=REQUIRED, choices=None, doc=""):
+        self.kind = kind
+        self.default = default
+        self.choices = choices
+        self.doc = doc
+
+    @property
+    def required(self):
+        return self.default is REQUIRED
+
+    def convert(self, value, op, name):
+        """Check and convert a user value (Python object or attr string) to the typed value."""
+        if isinstance(value, str) and self.kind not in ("str", "dtype"):
+            try:
+                value = parse_literal(value)
+            except AttrParseError as e:
+                raise MXNetError("%s: cannot parse attribute %s=%r: %s" % (op, name, value, e)) from None
+        try:
+            return _CONVERT[self.kind](self, value)
+        except (TypeError, ValueError) as e:
+            raise MXNetError("%s: invalid value for attribute %s: %r (%s)" % (op, name, value, e)) from None
+
+
+def _to_int(v):
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return int(v)
+    raise TypeError("expected an integer")
+
+
+def _c_int(a, v):
+    return _to_int(v)
+
+
+def _c_float(a, v):
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    raise TypeError("expected a number")
+
+
+def _c_bool(a, v):
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)) and int(v) in (0, 1):
+        return bool(v)
+    raise TypeError("expected a boolean")
+
+
+def _c_str(a, v):
+    if not isinstance(v, str):
+        raise TypeError("expected a string")
+    if a.choices is not None and v not in a.choices:
+        raise ValueError("must be one of %s" % (list(a.choices),))
+    return v
+
+
+def _c_dtype(a, v):
+    if v is None and a.default is None:
+        return None
+    return dtype_name(v)
+
+
+def _c_shape(a, v):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),)
+    if isinstance(v, (tuple, list)):
+        return tuple(_to_int(x) for x in v)
+    raise TypeError("expected a shape tuple")
+
+
+def _c_axis(a, v):
+    if v is None:
+        return None
+    if isinstance(v, (tuple, list)):
+        return tuple(_to_int(x) for x in v)
+    return _to_int(v)
+
+
+def _c_int_or_none(a, v):
+    return None if v is None else _to_int(v)
+
+
+def _c_float_or_none(a, v):
+    return None if v is None else _c_float(a, v)
+
+
+def _c_tuple_or_none(a, v):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),)
+    if isinstance(v, (tuple, list)):
+        return tuple(None if x is None else _to_int(x) for x in v)
+    raise TypeError("expected a tuple")
+
+
+_CONVERT = {"int": _c_int, "float": _c_float, "bool": _c_bool, "str": _c_str, "dtype": _c_dtype,
+            "shape": _c_shape, "axis": _c_axis, "int_or_none": _c_int_or_none,
+            "float_or_none": _c_float_or_none, "tuple_or_none": _c_tuple_or_none}
+
+
+def format_attr(value):
+    """MXNet's Python front end writes ``str(value)`` for every explicitly passed kwarg."""
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return np.dtype(value).name
+    return str(value)
+
+
+def _same_type(attrs, in_types):
+    known = [t for t in in_types if t is not None]
+    if not known:
+        return in_types, [None]
+    t = known[0]
+    return [t] * len(in_types), [t]
+
+
+class OpDef:
+    """One operator.  See the module note *one-definition-per-op*."""
+
+    def __init__(self, name, inputs=("data",), attrs=None, infer_shape=None, forward=None,
+                 gradient=None, infer_type=None, aliases=(), hint=None, num_outputs=1,
+                 num_visible=None, output_names=None, mutate_inputs=(), variadic=None,
+                 differentiable=True, lowering=None, lowerable=None, samples=None,
+                 doc="", key_var_num_args=None, is_loss=False, needs_rng=False,
+                 train_dependent=False, np_reference=None, grad_check=True,
+                 second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None):
+        self.name = name
+        self.inputs = inputs if callable(inputs) else tuple(inputs)
+        self.attrs = dict(attrs or {})
+        self._infer_shape = infer_shape
+        self.forward = forward
+        self._gradient = gradient
+        self._infer_type = infer_type or _same_type
+        self.aliases = tuple(aliases)
+        self.hint = hint
+        self._num_outputs = num_outputs
+        self._num_visible = num_visible
+        self._output_names = output_names
+        self.mutate_inputs = tuple(mutate_inputs)
+        self.variadic = variadic          # attr name counting variadic inputs ("num_args")
+        self.differentiable = differentiable and gradient is not None
+        self.lowering = lowering
+        self.lowerable = (lowering is not None) if lowerable is None else lowerable
+        self.samples = samples
+        self.doc = doc
+        self.is_loss = is_loss
+        self.needs_rng = needs_rng
+        self.train_dependent = train_dependent
+        self.np_reference = np_reference
+        self.grad_check = grad_check
+        self.second_order = second_order
+        self.dtype_out = dtype_out
+        self.optional_inputs = tuple(optional_inputs)
+        # called by eager backward / executors after the gradient: (attrs, in_np, out_np)
+        self.backward_hook = backward_hook
+
+    # -- schema -------------------------------------------------------------------
+    def __repr__(self):
+        return "OpDef(%s)" % self.name
+
+    def input_names(self, attrs):
+        if self.variadic:
+            n = attrs.get(self.variadic)
+            return ["arg%d" % i for i in range(n or 0)]
+        if callable(self.inputs):
+            return list(self.inputs(attrs))
+        return list(self.inputs)
+
+    def arg_names(self, attrs):
+        """Input names for auto-created Symbol arguments (e.g. no_bias drops 'bias')."""
+        names = self.input_names(attrs)
+        if attrs.get("no_bias") and "bias" in names:
+            names.remove("bias")
+        return names
+
+    def num_outputs(self, attrs):
+        n = self._num_outputs
+        return n(attrs) if callable(n) else n
+
+    def num_visible(self, attrs):
+        n = self._num_visible
+        if n is None:
+            return self.num_outputs(attrs)
+        return n(attrs) if callable(n) else n
+
+    def output_names(self, attrs):
+        n = self._output_names
+        if n is None:
+            return None
+        return list(n(attrs)) if callable(n) else list(n)
+
+    # -- attributes ----------------------------------------------------------------
+    def parse_attrs(self, raw, strict=True):
+        """Turn a dict of attr values (strings from JSON, or Python values from a call) into
+        typed values with defaults filled in.  Unknown keys raise MXNetError when strict; keys
+        starting with ``__`` (hidden attrs such as ``__ctx_group__``) are ignored."""
+        out = {}
+        for k, v in raw.items():
+            a = self.attrs.get(k)
+            if a is None:
+                if k.startswith("__") and k.endswith("__"):
+                    continue
+                if k == "name":
+                    continue
+                if strict:
+                    raise MXNetError(
+                        "%s: unknown argument %r; valid arguments are %s"
+                        % (self.name, k, sorted(self.attrs)))
+                continue
+            out[k] = a.convert(v, self.name, k)
+        for k, a in self.attrs.items():
+            if k not in out:
+                if a.required:
+                    raise MXNetError("%s: required argument %r is missing" % (self.name, k))
+                out[k] = a.default
+        return out
+
+    # -- inference -------------------------------------------------------------------
+    def infer_shape(self, attrs, in_shapes):
+        """Returns (in_shapes, out_shapes) with every visible and hidden output.  Unknown
+        shapes are None.  Raises MXNetError on inconsistency."""
+        if self._infer_shape is None:
+            raise MXNetError("%s: no shape inference" % self.name)
+        return self._infer_shape(attrs, list(in_shapes))
+
+    def infer_type(self, attrs, in_types):
+        ins, outs = self._infer_type(attrs, list(in_types))
+        nout = self.num_outputs(attrs)
+        if len(outs) < nout:
+            outs = list(outs) + [outs[0] if outs else None] * (nout - len(outs))
+        return list(ins), list(outs)
+
+    # -- gradient ----------------------------------------------------------------------
+    def gradient(self, F, attrs, inputs, outputs, out_grads, ctx=None):
+        return self._gradient(F, attrs, inputs, outputs, out_grads, ctx)
+
+
+def register(name, **kw):
+    """Declare an operator (see the module note).  Returns the OpDef."""
+    if name in _REGISTRY:
+        raise ValueError("operator %s registered twice" % name)
+    op = OpDef(name, **kw)
+    _REGISTRY[name] = op
+    _CANONICAL.append(op)
+    for a in op.aliases:
+        if a in _REGISTRY:
+            raise ValueError("alias %s of %s already registered" % (a, name))
+        _REGISTRY[a] = op
+    return op
+
+
+def get_op(name):
+    """Look an operator (or alias) up; MXNetError if unknown."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise MXNetError("Failed loading Op %s: operator is not registered" % (name,)) from None
+
+
+def has_op(name):
+    return name in _REGISTRY
+
+
+def all_ops():
+    """Every canonical OpDef in declaration order."""
+    _ensure_loaded()
+    return list(_CANONICAL)
+
+
+def all_names():
+    _ensure_loaded()
+    return dict(_REGISTRY)
+
+
+_loaded = False
+
+
+def _ensure_loaded():
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from . import ops  # noqa: F401  (registers everything)
