@@ -178,7 +178,8 @@ class OpDef:
                  differentiable=True, lowering=None, lowerable=None, samples=None,
                  doc="", key_var_num_args=None, is_loss=False, needs_rng=False,
                  train_dependent=False, np_reference=None, grad_check=True,
-                 second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None):
+                 second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None,
+                 eager_infer=True):
         self.name = name
         self.inputs = inputs if callable(inputs) else tuple(inputs)
         self.attrs = dict(attrs or {})
@@ -208,6 +209,14 @@ class OpDef:
         self.optional_inputs = tuple(optional_inputs)
         # called by eager backward / executors after the gradient: (attrs, in_np, out_np)
         self.backward_hook = backward_hook
+        # eager fast path (see agjit.ndarray.invoke): skip inference when the kernel itself
+        # refuses every bad shape
+        self.eager_infer = eager_infer
+        self._defaults = None
+        self._attr_cache = {}
+        self._nvis = None if callable(num_outputs) or callable(num_visible) else (
+            num_outputs if num_visible is None else num_visible)
+        self._n_inputs = None if (variadic or callable(inputs) or optional_inputs) else len(self.inputs)
 
     # -- schema -------------------------------------------------------------------
     def __repr__(self):

@@ -111,7 +111,11 @@ def _make_op_function(op, fname):
     """Build ``mx.nd.<fname>`` for OpDef ``op``."""
     attr_names = list(op.attrs)
 
+    n_in = op._n_inputs
+
     def fn(*args, **kwargs):
+        if not kwargs and len(args) == n_in:
+            return invoke(op, args, {})
         out = kwargs.pop("out", None)
         kwargs.pop("name", None)
         kwargs.pop("ctx", None)

@@ -5,6 +5,8 @@ inferred (so bad input raises MXNetError naming the op and shapes before NumPy s
 NumPy kernel runs, and, while recording, a tape node is added (see agjit.tape note
 *tape-model*).
 """
+import operator
+
 import numpy as np
 
 from symbol.base import MXNetError, dtype_name
@@ -43,44 +45,91 @@ def invoke(op, inputs, given, out=None, forward_override=None):
     """Run ``op`` eagerly on NDArray ``inputs`` with the explicitly given attrs ``given``.
 
     Returns one NDArray, or a list for ops with several visible outputs.
+
+    Shape inference runs before the kernel, so bad input raises MXNetError naming the op and
+    the shapes.  Ops flagged ``eager_infer=False`` (unary, scalar and broadcast elementwise
+    ops, whose NumPy kernels already refuse every bad shape) skip it on the fast path and run
+    it only to explain a kernel failure.
     """
-    if isinstance(op, str):
+    if type(op) is str:
         op = get_op(op)
-    for i, x in enumerate(inputs):
-        if not isinstance(x, NDArray):
-            raise MXNetError("%s: input %d must be an NDArray, got %s"
-                             % (op.name, i, type(x).__name__))
+    try:
+        arrays = list(map(_get_data, inputs))
+    except AttributeError:
+        for i, x in enumerate(inputs):
+            if not isinstance(x, NDArray):
+                raise MXNetError("%s: input %d must be an NDArray, got %s"
+                                 % (op.name, i, type(x).__name__)) from None
+        raise
     if op.variadic and op.variadic not in given:
         given = dict(given)
         given[op.variadic] = len(inputs)
-    parsed = op.parse_attrs(given)
-    arrays = [x._data for x in inputs]
-    names = op.input_names(parsed)
-    if len(arrays) != len(names) and not (parsed.get("no_bias") and len(arrays) == len(names) - 1):
-        raise MXNetError("%s: expected %d inputs (%s), got %d"
-                         % (op.name, len(names), ", ".join(names), len(arrays)))
-    op.infer_shape(parsed, [a.shape for a in arrays])
-    ctx = _TRAIN if state.training else _PREDICT
+    if given:
+        # parsing attrs dominates small-op cost: memoise per op on the given items
+        cache = op._attr_cache
+        try:
+            key = tuple(given.items())
+            parsed = cache.get(key)
+        except TypeError:
+            key = parsed = None
+        if parsed is None:
+            parsed = op.parse_attrs(given)
+            if key is not None:
+                if len(cache) > 512:
+                    cache.clear()
+                cache[key] = parsed
+    else:
+        parsed = op._defaults
+        if parsed is None:
+            parsed = op.parse_attrs(given)
+            op._defaults = parsed
+    nin = op._n_inputs
+    if nin is None or len(arrays) != nin:
+        _check_arity(op, parsed, arrays)
+    if op.eager_infer:
+        op.infer_shape(parsed, [a.shape for a in arrays])
     if forward_override is not None:
         outs = forward_override(arrays)
     else:
         try:
-            outs = op.forward(parsed, arrays, ctx)
+            outs = op.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
         except MXNetError:
             raise
         except (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError) as e:
+            if not op.eager_infer:
+                op.infer_shape(parsed, [a.shape for a in arrays])
             raise MXNetError("%s: %s (input shapes: %s)" % (op.name, e, _fmt_shapes(arrays))) from None
-    results = [_wrap(o) for o in outs]
-    if tape.needs_record(inputs):
+    if len(outs) == 1:
+        res = _new(NDArray)
+        res._data = outs[0]
+        res._entry = None
+        results = [res]
+    else:
+        results = list(map(_wrap, outs))
+    if state.recording and tape.needs_record(inputs):
         attrs_str = {k: format_attr(v) for k, v in given.items()}
         tape.record(op, attrs_str, parsed, inputs, results)
-    nvis = op.num_visible(parsed)
+    nvis = op._nvis if op._nvis is not None else op.num_visible(parsed)
     if out is not None:
         _write_out(op, out, results[0])
         return out
     if nvis == 1:
         return results[0]
     return results[:nvis]
+
+
+def _check_arity(op, parsed, arrays):
+    names = op.input_names(parsed)
+    n = len(arrays)
+    if n == len(names):
+        return
+    if n == len(names) - 1 and parsed.get("no_bias"):
+        return
+    opt = [x for x in names if x in op.optional_inputs]
+    if len(names) - len(opt) <= n <= len(names):
+        return
+    raise MXNetError("%s: expected %d inputs (%s), got %d"
+                     % (op.name, len(names), ", ".join(names), n))
 
 
 def _write_out(op, out, res):
@@ -96,10 +145,14 @@ def _write_out(op, out, res):
 
 
 def _wrap(a):
-    arr = NDArray.__new__(NDArray)
+    arr = _new(NDArray)
     arr._data = a
     arr._entry = None
     return arr
+
+
+_new = object.__new__
+_get_data = operator.attrgetter("_data")
 
 
 def _scalar_ok(v):

@@ -1,3 +1,6 @@
 """Operator definitions, one module per family.  Importing this package registers every op."""
 from . import elemwise  # noqa: F401
+from . import reduce  # noqa: F401
+from . import shape  # noqa: F401
+from . import nn  # noqa: F401
 from . import custom  # noqa: F401

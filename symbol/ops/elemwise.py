@@ -18,8 +18,11 @@ def _rand(rng, shape=(2, 3), lo=-2.0, hi=2.0):
 
 
 def _keep(out, like):
-    """Elementwise results keep the input dtype (MXNet never promotes)."""
-    if out.dtype != like.dtype:
+    """Elementwise results keep the input dtype (MXNet never promotes); NumPy returns scalars
+    for 0-d inputs, which become 0-d arrays again."""
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if out.dtype is not like.dtype and out.dtype != like.dtype:
         return out.astype(like.dtype)
     return out
 
@@ -30,14 +33,14 @@ def _keep(out, like):
 def _unary(name, fwd, grad, lowering=None, lo=-2.0, hi=2.0, second_order=True, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
-        return [_keep(np.asarray(_f(x)), x)]
+        return [_keep(_f(x), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
         return [Sample([_rand(rng, (2, 3), _lo, _hi)]), Sample([_rand(rng, (4,), _lo, _hi)])]
 
     return register(name, inputs=("data",), infer_shape=unary_infer(name), forward=forward,
                     gradient=grad, lowering=lowering, samples=samples,
-                    second_order=second_order, **kw)
+                    second_order=second_order, eager_infer=False, **kw)
 
 
 def _g(fn):
@@ -102,12 +105,13 @@ def _bin_samples(broadcast, lo=-2.0, hi=2.0):
 
 def _binary(name, fwd, grad, lowering, broadcast, lo=-2.0, hi=2.0, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
-        a, b = ins
-        return [_keep(np.asarray(_f(a, b)), a)]
+        a = ins[0]
+        return [_keep(_f(a, ins[1]), a)]
 
     infer = broadcast_infer(name) if broadcast else elemwise_infer(name, ["lhs", "rhs"])
     return register(name, inputs=("lhs", "rhs"), infer_shape=infer, forward=forward,
-                    gradient=grad, lowering=lowering, samples=_bin_samples(broadcast, lo, hi), **kw)
+                    gradient=grad, lowering=lowering, samples=_bin_samples(broadcast, lo, hi),
+                    eager_infer=not broadcast, **kw)
 
 
 def _bg(fa, fb, broadcast):
@@ -210,7 +214,7 @@ for _n, (_f, _o) in _CMP.items():
 def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
-        return [_keep(np.asarray(_f(x, attrs["scalar"])), x)]
+        return [_keep(_f(x, attrs["scalar"]), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
         return [Sample([_rand(rng, (2, 3), _lo, _hi)], {"scalar": 1.5}),
@@ -221,7 +225,7 @@ def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, **kw):
 
     return register(name, inputs=("data",), attrs={"scalar": Attr("float", 1.0)},
                     infer_shape=unary_infer(name), forward=forward, gradient=sgrad,
-                    lowering=lowering, samples=samples,
+                    lowering=lowering, samples=samples, eager_infer=False,
                     hint=hint or name.replace("_scalar", "scalar"), **kw)
 
 
