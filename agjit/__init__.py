@@ -20,6 +20,17 @@ from . import random  # noqa: E402
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402
 from . import autograd  # noqa: E402
+from symbol import name, attribute  # noqa: E402  (mx.name.Prefix, mx.attribute.AttrScope)
+from symbol.attribute import AttrScope  # noqa: E402
 
-__all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError",
-           "base", "random", "context", "num_gpus"]
+__all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
+           "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope"]
+
+
+def jit(fn=None, **options):
+    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.jit.jit`.
+
+    Numba is imported on first use, so ``import agjit`` stays light.
+    """
+    from .jit.runtime import jit as _jit
+    return _jit(fn, **options)

@@ -27,6 +27,7 @@ class _State(threading.local):
     def __init__(self):
         self.recording = False
         self.training = False
+        self.tracer = None      # agjit.jit.runtime.Tracer while tracing a jitted function
 
 
 state = _State()

@@ -41,7 +41,7 @@ def _fmt_shapes(arrays):
     return ", ".join("(%s)" % ",".join(str(d) for d in a.shape) for a in arrays)
 
 
-def invoke(op, inputs, given, out=None, forward_override=None):
+def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None):
     """Run ``op`` eagerly on NDArray ``inputs`` with the explicitly given attrs ``given``.
 
     Returns one NDArray, or a list for ops with several visible outputs.
@@ -109,6 +109,8 @@ def invoke(op, inputs, given, out=None, forward_override=None):
     if state.recording and tape.needs_record(inputs):
         attrs_str = {k: format_attr(v) for k, v in given.items()}
         tape.record(op, attrs_str, parsed, inputs, results)
+    if state.tracer is not None:
+        state.tracer.on_op(op, trace_given if trace_given is not None else given, inputs, results)
     nvis = op._nvis if op._nvis is not None else op.num_visible(parsed)
     if out is not None:
         _write_out(op, out, results[0])
@@ -215,11 +217,11 @@ class NDArray:
 
     # -- conversion ---------------------------------------------------------------------------
     def asnumpy(self):
-        _warn_trace("asnumpy")
+        _warn_trace(self, "asnumpy")
         return np.array(self._data, copy=True)
 
     def asscalar(self):
-        _warn_trace("asscalar")
+        _warn_trace(self, "asscalar")
         if self._data.size != 1:
             raise ValueError("The current array is not a scalar")
         return self._data.reshape(-1)[0]
@@ -545,7 +547,7 @@ class NDArray:
             yield self[i]
 
     def __bool__(self):
-        _warn_trace("bool()")
+        _warn_trace(self, "bool()")
         if self._data.size == 1:
             return bool(self._data.reshape(-1)[0])
         if self._data.size == 0:
@@ -553,13 +555,13 @@ class NDArray:
         raise ValueError("The truth value of an NDArray with multiple elements is ambiguous.")
 
     def __float__(self):
-        _warn_trace("float()")
+        _warn_trace(self, "float()")
         if self._data.size != 1:
             raise TypeError("only one-element NDArrays can be converted to Python scalars")
         return float(self._data.reshape(-1)[0])
 
     def __int__(self):
-        _warn_trace("int()")
+        _warn_trace(self, "int()")
         if self._data.size != 1:
             raise TypeError("only one-element NDArrays can be converted to Python scalars")
         return int(self._data.reshape(-1)[0])
@@ -590,11 +592,9 @@ class NDArray:
         setitem(self, key, value)
 
 
-def _warn_trace(what):
-    """Hook for the JIT tracer: converting a traced array to a Python value freezes it."""
-    hook = _TRACE_HOOK[0]
-    if hook is not None:
-        hook(what)
-
-
-_TRACE_HOOK = [None]
+def _warn_trace(arr, what):
+    """While a jitted function is traced, converting a traced array to a Python value freezes
+    that value into the graph: the tracer warns."""
+    tr = state.tracer
+    if tr is not None:
+        tr.frozen(arr, what)

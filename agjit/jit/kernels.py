@@ -1,0 +1,202 @@
+"""The JIT's kernel library: scalar functions used by fused elementwise loops, and hand-written
+row kernels (softmax, log_softmax, softmax cross-entropy) and reductions.
+
+Every function is ``@njit(cache=True)``; scalar helpers are ``inline="always"`` so a fused
+loop body is one straight-line expression LLVM can optimise.  Generated kernels import this
+module as ``K`` and the scalar helpers by name.  Changing this file changes the kernel-library
+hash, which is part of every cache key (see agjit.jit.cache).
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+_J = dict(cache=True, inline="always")
+
+
+@njit(**_J)
+def exp(x):
+    return math.exp(x)
+
+
+@njit(**_J)
+def log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@njit(**_J)
+def sqrt(x):
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
+@njit(**_J)
+def sin(x):
+    return math.sin(x)
+
+
+@njit(**_J)
+def cos(x):
+    return math.cos(x)
+
+
+@njit(**_J)
+def tan(x):
+    return math.tan(x)
+
+
+@njit(**_J)
+def tanh(x):
+    return math.tanh(x)
+
+
+@njit(**_J)
+def sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(**_J)
+def relu(x):
+    return x if x > 0 else x * 0
+
+
+@njit(**_J)
+def softrelu(x):
+    if x > 20:
+        return x
+    return math.log1p(math.exp(x))
+
+
+@njit(**_J)
+def sign(x):
+    if x > 0:
+        return x * 0 + 1
+    if x < 0:
+        return x * 0 - 1
+    return x * 0
+
+
+@njit(**_J)
+def log1p(x):
+    return math.log1p(x) if x >= -1 else math.nan
+
+
+@njit(**_J)
+def expm1(x):
+    return math.expm1(x)
+
+
+@njit(**_J)
+def floor(x):
+    return math.floor(x)
+
+
+@njit(**_J)
+def ceil(x):
+    return math.ceil(x)
+
+
+@njit(**_J)
+def round(x):  # noqa: A001  (NumPy's round-half-to-even, as the eager kernel)
+    return np.round(x)
+
+
+@njit(**_J)
+def log2(x):
+    return math.log2(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@njit(**_J)
+def log10(x):
+    return math.log10(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@njit(**_J)
+def mod(a, b):
+    """MXNet's mod: result has the sign of the divisor; 0 where the divisor is 0."""
+    if b == 0:
+        return a * 0
+    r = math.fmod(a, b)
+    if r != 0 and ((r < 0) != (b < 0)):
+        r += b
+    return r
+
+
+# ---------------------------------------------------------------------------------------
+# row kernels over (rows, n) views: the lowering reshapes the data so that the softmax axis
+# is last; ``out`` has the same shape.
+# ---------------------------------------------------------------------------------------
+@njit(cache=True)
+def softmax_rows(x, out, inv_temp):
+    for r in range(x.shape[0]):
+        m = x[r, 0]
+        for j in range(1, x.shape[1]):
+            if x[r, j] > m:
+                m = x[r, j]
+        s = 0.0
+        for j in range(x.shape[1]):
+            e = math.exp((x[r, j] - m) * inv_temp)
+            out[r, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(x.shape[1]):
+            out[r, j] = out[r, j] * inv
+
+
+@njit(cache=True)
+def log_softmax_rows(x, out, inv_temp):
+    for r in range(x.shape[0]):
+        m = x[r, 0]
+        for j in range(1, x.shape[1]):
+            if x[r, j] > m:
+                m = x[r, j]
+        s = 0.0
+        for j in range(x.shape[1]):
+            s += math.exp((x[r, j] - m) * inv_temp)
+        lse = math.log(s)
+        for j in range(x.shape[1]):
+            out[r, j] = (x[r, j] - m) * inv_temp - lse
+
+
+@njit(cache=True)
+def softmax_cross_entropy_rows(x, label, out):
+    """Sum over rows of -log softmax(x)[label]; out has shape (1,)."""
+    total = 0.0
+    for r in range(x.shape[0]):
+        m = x[r, 0]
+        for j in range(1, x.shape[1]):
+            if x[r, j] > m:
+                m = x[r, j]
+        s = 0.0
+        for j in range(x.shape[1]):
+            s += math.exp(x[r, j] - m)
+        k = int(label[r])
+        if k < 0:
+            k = 0
+        if k >= x.shape[1]:
+            k = x.shape[1] - 1
+        total += math.log(s) + m - x[r, k]
+    out[0] = total
+
+
+@njit(cache=True)
+def reduce_sum_3d(x, out, scale):
+    """x viewed as (outer, red, inner) -> out (outer, inner), times ``scale``."""
+    for o in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            out[o, i] = 0
+        for r in range(x.shape[1]):
+            for i in range(x.shape[2]):
+                out[o, i] += x[o, r, i]
+        for i in range(x.shape[2]):
+            out[o, i] = out[o, i] * scale
+
+
+@njit(cache=True)
+def copy_into(src, dst):
+    d = dst.reshape(-1)
+    s = src.reshape(-1)
+    for i in range(d.shape[0]):
+        d[i] = s[i]

@@ -1,0 +1,480 @@
+"""Lowering: a graph (forward or backward) -> a step list -> generated Python source.
+
+Note: lowering
+    The graph is walked in topological order and split into *steps*:
+
+    * ``fused``: a maximal run of elementwise ops (OpDef.lowering is an expression template)
+      with one output shape, emitted as ONE loop nest; only values used outside the group are
+      written to memory, everything else stays in registers.  Inputs of other shapes are
+      broadcast by index: a dimension of size 1 is indexed with 0.  Which dimensions are
+      broadcast is part of the kernel key (it is the same for every batch size > 1);
+    * ``call``: ops with a hand-written lowering (dot / FullyConnected / batch_dot through
+      BLAS, sum / mean, softmax / log_softmax / softmax_cross_entropy row kernels);
+    * ``view``: Reshape-like ops, which are free views of their input;
+    * ``eager``: anything the lowering cannot handle runs its NumPy kernel inside the replay
+      (``explain()`` lists them).
+
+    Consecutive ``fused``/``call`` steps form one ``@njit(cache=True)`` *segment*; a plain
+    Python ``run`` function calls the segments, views and eager steps in order.  Kernels read
+    every size at run time, so they depend on dtypes, ndims and broadcast patterns, never on
+    shapes: a new batch size only needs a new buffer plan (:class:`ShapePlan`).
+"""
+import hashlib
+import json
+
+import numpy as np
+
+from symbol.base import MXNetError
+from symbol.ops._common import norm_axes
+
+__all__ = ["lower_graph", "Lowered"]
+
+_VIEW_OPS = {"Reshape", "Flatten", "expand_dims", "squeeze", "_copyto", "_identity",
+             "BlockGrad"}
+
+
+def _expr_template(node):
+    low = node.op.lowering if node.op is not None else None
+    if isinstance(low, dict):
+        key = node.parsed.get("act_type")
+        low = low.get(key)
+    if not isinstance(low, str) or low.startswith("call:"):
+        return None
+    return low
+
+
+class Lowered:
+    """Result of lowering: source text + the metadata the runtime needs."""
+
+    def __init__(self, source, n_slots, given_slots, out_slots, buffer_slots, view_slots,
+                 eager_notes, node_of_slot, digest):
+        self.source = source
+        self.n_slots = n_slots
+        self.given_slots = given_slots      # slots the caller fills, in order
+        self.out_slots = out_slots          # slots returned, in order
+        self.buffer_slots = buffer_slots    # slots needing a preallocated buffer
+        self.view_slots = view_slots
+        self.eager_notes = eager_notes      # ["node_3 (Dropout): no lowering", ...]
+        self.node_of_slot = node_of_slot    # slot -> (Node, index)
+        self.digest = digest
+
+
+def _fmt_const(v, dtype):
+    v = float(v)
+    if v != v:
+        lit = "np.nan"
+    elif v in (float("inf"), float("-inf")):
+        lit = "np.inf" if v > 0 else "-np.inf"
+    else:
+        lit = repr(v)
+    if dtype == "float64":
+        return "np.float64(%s)" % lit
+    return "np.%s(%s)" % (dtype, lit)
+
+
+def _shape_str(shape, dtype):
+    short = {"float32": "f32", "float64": "f64", "float16": "f16", "int32": "i32",
+             "int64": "i64", "uint8": "u8", "int8": "i8", "bool": "b"}.get(dtype, dtype)
+    return "%s[%s]" % (short, ",".join(str(d) for d in shape))
+
+
+def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="graph"):
+    """Lower a graph.
+
+    order:   nodes in topological order (every node reachable from ``heads``);
+    heads:   list of (Node, index) entries to return;
+    given:   list of (Node, index) entries supplied by the caller (variables, and for backward
+             graphs the saved forward values), in argument order;
+    shapes, dtypes: dict (id(node), index) -> shape / dtype name at trace time (used only
+             for the broadcast pattern and comments; kernels read sizes at run time);
+    provenance: dict id(node) -> "file:line" of the user's code.
+    """
+    provenance = provenance or {}
+    slot = {}
+    node_of_slot = []
+
+    def slot_of(e):
+        k = (id(e[0]), e[1])
+        s = slot.get(k)
+        if s is None:
+            s = len(node_of_slot)
+            slot[k] = s
+            node_of_slot.append((e[0], e[1]))
+        return s
+
+    given_slots = [slot_of(e) for e in given]
+    given_ids = set((id(n), i) for n, i in given)
+    # consumers, to know which fused values escape their group
+    uses = {}
+    for n in order:
+        for (src, i, _v) in n.inputs:
+            uses.setdefault((id(src), i), []).append(n)
+    head_keys = set((id(n), i) for n, i in heads)
+
+    steps = []            # ("fused", [nodes]) | ("call", node) | ("view", node) | ("eager", node)
+    cur = []
+    cur_shape = None
+
+    def close():
+        nonlocal cur, cur_shape
+        if cur:
+            steps.append(("fused", cur))
+        cur, cur_shape = [], None
+
+    for n in order:
+        if n.op is None:
+            continue
+        if all((id(n), i) in given_ids for i in range(n.num_outputs())):
+            continue          # value supplied by the caller (saved forward value)
+        kind = _classify(n, shapes, dtypes)
+        if kind == "fused":
+            oshape = shapes.get((id(n), 0))
+            if cur and oshape == cur_shape:
+                cur.append(n)
+            else:
+                close()
+                cur, cur_shape = [n], oshape
+        else:
+            close()
+            steps.append((kind, n))
+    close()
+
+    # which values must be materialised
+    member = {}
+    for k, st in enumerate(steps):
+        if st[0] == "fused":
+            for n in st[1]:
+                member[id(n)] = k
+    out_slots = [slot_of(e) for e in heads]
+    buffer_slots, view_slots = [], []
+    materialised = set()
+    for k, st in enumerate(steps):
+        if st[0] == "fused":
+            for n in st[1]:
+                key = (id(n), 0)
+                escapes = key in head_keys or any(member.get(id(c)) != k for c in uses.get(key, []))
+                if escapes:
+                    materialised.add(key)
+                    buffer_slots.append(slot_of((n, 0)))
+        elif st[0] == "call":
+            for i in range(st[1].num_outputs()):
+                materialised.add((id(st[1]), i))
+                buffer_slots.append(slot_of((st[1], i)))
+        else:
+            for i in range(st[1].num_outputs()):
+                materialised.add((id(st[1]), i))
+                s = slot_of((st[1], i))
+                if st[0] == "view":
+                    view_slots.append(s)
+
+    # ---- code generation -------------------------------------------------------------
+    lines = []
+    seg_defs = []
+    run_body = []
+    eager_notes = []
+    eager_globals = []
+    seg = []              # steps of the open segment
+
+    def flush():
+        if not seg:
+            return
+        idx = len(seg_defs)
+        body, args = [], []
+        argset = {}
+
+        def arg(s):
+            if s not in argset:
+                argset[s] = "v%d" % s
+                args.append(s)
+            return argset[s]
+
+        for st in seg:
+            body.extend(_gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance))
+        fname = "seg%d" % idx
+        seg_defs.append("@njit(cache=True, nogil=True)\ndef %s(%s):\n%s\n" % (
+            fname, ", ".join("v%d" % s for s in args), "\n".join("    " + b for b in body)))
+        run_body.append("    %s(%s)" % (fname, ", ".join("V[%d]" % s for s in args)))
+        seg.clear()
+
+    for st in steps:
+        if st[0] in ("fused", "call"):
+            seg.append(st)
+            continue
+        flush()
+        n = st[1]
+        ins = ", ".join("V[%d]" % slot_of((s, i)) for (s, i, _v) in n.inputs)
+        outs = [slot_of((n, i)) for i in range(n.num_outputs())]
+        comment = "    # %s %s -> %s  %s" % (n.name, n.op.name, _shape_str(
+            shapes.get((id(n), 0), ()), dtypes.get((id(n), 0), "?")), provenance.get(id(n), ""))
+        run_body.append(comment.rstrip())
+        if st[0] == "view":
+            run_body.append("    V[%d] = np.reshape(V[%d], P[%d])" % (outs[0], slot_of(n.inputs[0][:2]), outs[0]))
+            continue
+        g = "_E%d" % len(eager_globals)
+        eager_globals.append("%s = _eager(%r, %r)" % (g, n.op.name, json.dumps(n.attrs, sort_keys=True)))
+        eager_notes.append("%s (%s): runs eagerly (%s)" % (n.name, n.op.name, _why_eager(n)))
+        tmp = "_r"
+        run_body.append("    %s = %s.forward(%s.attrs, [%s], ctx)" % (tmp, g, g, ins))
+        for i, s in enumerate(outs):
+            run_body.append("    V[%d] = %s[%d]" % (s, tmp, i))
+    flush()
+
+    header = [
+        "# Generated by agjit.jit for graph %s -- do not edit (content-addressed)." % name,
+        "# One statement (or loop) per node; comments give op, shape and source line of the",
+        "# trace that first generated this file (kernels read every size at run time).",
+        "import math",
+        "import numpy as np",
+        "from numba import njit",
+        "from agjit.jit import kernels as K",
+        "from agjit.jit.kernels import (exp, log, sqrt, sin, cos, tan, tanh, sigmoid, relu, "
+        "softrelu, sign, log1p, expm1, floor, ceil, round, log2, log10, mod)",
+        "from agjit.jit.runtime import eager_op as _eager",
+        "",
+    ]
+    src = "\n".join(header) + "\n".join(eager_globals) + ("\n\n" if eager_globals else "\n") \
+        + "\n\n".join(seg_defs) + "\n\ndef run(V, P, ctx):\n" + ("\n".join(run_body) or "    pass") + "\n"
+    digest = code_digest(src)
+    return Lowered(src, len(node_of_slot), given_slots, out_slots, buffer_slots, view_slots,
+                   eager_notes, node_of_slot, digest)
+
+
+def code_digest(source):
+    """Hash of the generated code without its comments: comments carry the shapes and source
+    lines of the trace that generated the file, which must not change the kernel's identity
+    (a new batch size reuses the same kernel)."""
+    code = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith("#"))
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _why_eager(n):
+    if n.op.lowering is None and not n.op.lowerable:
+        return "the op has no lowering"
+    return "no lowering for these attributes/shapes"
+
+
+def _classify(n, shapes, dtypes):
+    op = n.op
+    name = op.name
+    if name in _VIEW_OPS and n.num_outputs() == 1:
+        return "view"
+    dt = dtypes.get((id(n), 0))
+    if dt not in ("float32", "float64"):
+        return "eager"
+    for (s, i, _v) in n.inputs:
+        if dtypes.get((id(s), i)) != dt:
+            return "eager"
+    if _expr_template(n) is not None and n.num_outputs() == 1:
+        oshape = shapes.get((id(n), 0))
+        if oshape is None:
+            return "eager"
+        for (s, i, _v) in n.inputs:
+            ishape = shapes.get((id(s), i))
+            if ishape is None or len(ishape) > len(oshape):
+                return "eager"
+            for a, b in zip(ishape[::-1], oshape[::-1]):
+                if a != b and a != 1:
+                    return "eager"
+        return "fused"
+    if _call_supported(n, shapes):
+        return "call"
+    return "eager"
+
+
+def _call_supported(n, shapes):
+    name = n.op.name
+    a = n.parsed
+    ins = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
+    if any(s is None for s in ins):
+        return False
+    if name == "dot":
+        return len(ins[0]) == 2 and len(ins[1]) == 2
+    if name == "batch_dot":
+        return len(ins[0]) == 3 and len(ins[1]) == 3
+    if name == "FullyConnected":
+        return len(ins[0]) >= 2
+    if name in ("sum", "mean"):
+        try:
+            axes = norm_axes(name, a.get("axis"), len(ins[0]), a.get("exclude", False))
+        except MXNetError:
+            return False
+        return len(ins[0]) >= 1 and (not axes or list(axes) == list(range(axes[0], axes[-1] + 1)))
+    if name in ("softmax", "log_softmax"):
+        nd = len(ins[0])
+        ax = a.get("axis", -1)
+        return nd >= 1 and (ax == -1 or ax == nd - 1) and n.num_outputs() == 1 and \
+            len(n.inputs) == 1
+    if name == "softmax_cross_entropy":
+        return len(ins[0]) == 2 and len(ins[1]) == 1
+    return False
+
+
+# ---------------------------------------------------------------------------------------
+def _gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance):
+    if st[0] == "fused":
+        return _gen_fused(st[1], arg, slot_of, shapes, dtypes, materialised, provenance)
+    return _gen_call(st[1], arg, slot_of, shapes, dtypes, provenance)
+
+
+def _comment(n, shapes, dtypes, provenance):
+    return "# %s %s -> %s  %s" % (n.name, n.op.name, _shape_str(shapes.get((id(n), 0), ()),
+                                                              dtypes.get((id(n), 0), "?")),
+                                  provenance.get(id(n), ""))
+
+
+def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
+    ids = set(id(n) for n in nodes)
+    oshape = shapes[(id(nodes[0]), 0)]
+    nd = len(oshape)
+    dt = dtypes[(id(nodes[0]), 0)]
+    # the loop-size source: first materialised member
+    size_src = None
+    for n in nodes:
+        if (id(n), 0) in materialised:
+            size_src = arg(slot_of((n, 0)))
+            break
+    lines = []
+    for n in nodes:
+        lines.append(_comment(n, shapes, dtypes, provenance).rstrip())
+    flat = True
+    ext_inputs = []
+    for n in nodes:
+        for (s, i, _v) in n.inputs:
+            if id(s) in ids:
+                continue
+            ishape = shapes[(id(s), i)]
+            if tuple(ishape) != tuple(oshape):
+                flat = False
+            ext_inputs.append((s, i))
+    if nd == 0:
+        flat = True
+    loopvars = ["i%d" % k for k in range(nd)]
+    ind = ""
+    if flat:
+        lines.append("n_ = %s.size" % size_src)
+        views = {}
+        for (s, i) in ext_inputs:
+            v = arg(slot_of((s, i)))
+            if v not in views:
+                views[v] = "%s_f" % v
+                lines.append("%s_f = %s.reshape(-1)" % (v, v))
+        for n in nodes:
+            if (id(n), 0) in materialised:
+                v = arg(slot_of((n, 0)))
+                if v not in views:
+                    views[v] = "%s_f" % v
+                    lines.append("%s_f = %s.reshape(-1)" % (v, v))
+        lines.append("for i in range(n_):")
+        ind = "    "
+
+        def ref(s, i):
+            return "%s_f[i]" % arg(slot_of((s, i)))
+
+        def store(n):
+            return "%s_f[i]" % arg(slot_of((n, 0)))
+    else:
+        for k in range(nd):
+            lines.append("%sfor %s in range(%s.shape[%d]):" % (ind, loopvars[k], size_src, k))
+            ind += "    "
+
+        def ref(s, i):
+            ishape = shapes[(id(s), i)]
+            k0 = nd - len(ishape)
+            idx = []
+            for d, sz in enumerate(ishape):
+                if sz == 1 and oshape[k0 + d] != 1:
+                    idx.append("0")
+                else:
+                    idx.append(loopvars[k0 + d])
+            if not idx:
+                return "%s[()]" % arg(slot_of((s, i)))
+            return "%s[%s]" % (arg(slot_of((s, i))), ", ".join(idx))
+
+        def store(n):
+            return "%s[%s]" % (arg(slot_of((n, 0))), ", ".join(loopvars)) if loopvars else \
+                "%s[()]" % arg(slot_of((n, 0)))
+    local = {}
+    for n in nodes:
+        ops = []
+        for (s, i, _v) in n.inputs:
+            if id(s) in ids:
+                ops.append(local[id(s)])
+            else:
+                ops.append(ref(s, i))
+        tmpl = _expr_template(n)
+        consts = {}
+        for k, v in n.parsed.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                consts[k] = _fmt_const(v, dt)
+        if "scalar" in n.parsed:
+            consts["s"] = _fmt_const(n.parsed["scalar"], dt)
+        if n.op.variadic:
+            expr = "(" + " + ".join(ops) + ")"
+        else:
+            expr = tmpl.format(*ops, **consts)
+        t = "t%d" % len(local)
+        local[id(n)] = t
+        lines.append("%s%s = %s" % (ind, t, expr))
+        if (id(n), 0) in materialised:
+            lines.append("%s%s = %s" % (ind, store(n), t))
+    return lines
+
+
+def _gen_call(n, arg, slot_of, shapes, dtypes, provenance):
+    name = n.op.name
+    a = n.parsed
+    ins = [arg(slot_of((s, i))) for (s, i, _v) in n.inputs]
+    out = arg(slot_of((n, 0)))
+    lines = [_comment(n, shapes, dtypes, provenance).rstrip()]
+    ishape = [shapes[(id(s), i)] for (s, i, _v) in n.inputs]
+    if name == "dot":
+        A = ins[0] + (".T" if a.get("transpose_a") else "")
+        B = ins[1] + (".T" if a.get("transpose_b") else "")
+        lines.append("np.dot(%s, %s, %s)" % (A, B, out))
+    elif name == "batch_dot":
+        A = "%s[b_]" % ins[0] + (".T" if a.get("transpose_a") else "")
+        B = "%s[b_]" % ins[1] + (".T" if a.get("transpose_b") else "")
+        lines.append("for b_ in range(%s.shape[0]):" % out)
+        lines.append("    np.dot(%s, %s, %s[b_])" % (A, B, out))
+    elif name == "FullyConnected":
+        nd = len(ishape[0])
+        if a.get("flatten", True):
+            lines.append("d_ = %s.reshape((%s.shape[0], -1))" % (ins[0], ins[0]))
+            lines.append("o_ = %s" % out)
+        else:
+            lines.append("d_ = %s.reshape((-1, %s.shape[%d]))" % (ins[0], ins[0], nd - 1))
+            lines.append("o_ = %s.reshape((-1, %s.shape[%d]))" % (out, out, nd - 1))
+        lines.append("np.dot(d_, %s.T, o_)" % ins[1])
+        if len(ins) > 2 and not a.get("no_bias"):
+            lines.append("for r_ in range(o_.shape[0]):")
+            lines.append("    for c_ in range(o_.shape[1]):")
+            lines.append("        o_[r_, c_] += %s[c_]" % ins[2])
+    elif name in ("sum", "mean"):
+        nd = len(ishape[0])
+        axes = norm_axes(name, a.get("axis"), nd, a.get("exclude", False))
+        if not axes:
+            lines.append("K.copy_into(%s, %s)" % (ins[0], out))
+        else:
+            a0, a1 = axes[0], axes[-1]
+            x = ins[0]
+            o_ = " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in range(a0)])
+            r_ = " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in range(a0, a1 + 1)])
+            i_ = " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in range(a1 + 1, nd)])
+            lines.append("o_ = %s" % o_)
+            lines.append("r_ = %s" % r_)
+            lines.append("i_ = %s" % i_)
+            scale = "1.0" if name == "sum" else "1.0 / r_"
+            lines.append("K.reduce_sum_3d(%s.reshape((o_, r_, i_)), %s.reshape((o_, i_)), %s)"
+                         % (x, out, scale))
+    elif name in ("softmax", "log_softmax"):
+        x = ins[0]
+        t = a.get("temperature")
+        inv = "1.0" if t is None else repr(1.0 / float(t))
+        lines.append("c_ = %s.shape[%s.ndim - 1]" % (x, x))
+        lines.append("K.%s_rows(%s.reshape((-1, c_)), %s.reshape((-1, c_)), %s)"
+                     % (name, x, out, inv))
+    elif name == "softmax_cross_entropy":
+        lines.append("K.softmax_cross_entropy_rows(%s, %s, %s)" % (ins[0], ins[1], out))
+    else:  # pragma: no cover - _call_supported guards this
+        raise MXNetError("internal: no call lowering for %s" % name)
+    return lines

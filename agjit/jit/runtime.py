@@ -1,0 +1,711 @@
+"""``mx.jit``: trace a function into a graph, lower it to Numba kernels, cache and replay.
+
+Note: jit-runtime
+    *Tracing.*  The first call for a signature runs the function eagerly with a tracer
+    installed (agjit.ndarray.invoke reports every op to it; autograd recording is paused).
+    Positional NDArrays become graph inputs; any other NDArray an op reads (closure, global,
+    a parameter) becomes an input *by reference*, so in-place parameter updates are seen at
+    replay.  The traced graph is an ordinary :class:`symbol.Symbol`.
+
+    *Signatures.*  A call's signature is the shapes and dtypes of the positional arrays, the
+    static (non-array and keyword) arguments and the training flag.  A new signature
+    retraces; the retrace is explained (``explain()`` and the ``agjit.jit`` logger) against
+    the closest previous signature.  A replay also checks that captured arrays kept their
+    shape/dtype and that the closure/global names the function read still hold the same
+    arrays, and retraces otherwise.
+
+    *Kernels.*  Forward graphs, and for recorded calls a training forward plus the backward
+    graph (``symbol.autodiff.gradient``), are lowered (agjit.jit.lower note *lowering*) and
+    loaded through the kernel cache (agjit.jit.cache note *kernel-cache*).  Kernels do not
+    depend on shapes, so a new batch size costs a retrace and a new buffer plan but no Numba
+    compile.
+
+    *Autograd.*  Inside ``record()`` a call is ONE tape node: its backward runs the compiled
+    backward kernel and returns gradients for every input that needs one; the ordinary
+    autograd machinery then writes or adds them per grad_req.  ``autograd.get_symbol`` on a
+    jitted output inlines the traced graph.  Higher-order gradients through a jitted call are
+    not supported (the backward kernel is not recorded).
+"""
+import collections
+import functools
+import inspect
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+
+import numpy as np
+
+from symbol.base import MXNetError
+from symbol.graph import Node, topo_order
+from symbol.registry import get_op, format_attr
+from symbol.symbol import Symbol
+
+log = logging.getLogger("agjit.jit")
+
+__all__ = ["jit", "JitFunction", "CacheInfo", "eager_op"]
+
+CacheInfo = collections.namedtuple(
+    "CacheInfo", "hits misses traces compiles compile_seconds disk_hits")
+
+
+class eager_op:
+    """An op run through its NumPy kernel inside a replay (generated code calls this)."""
+
+    def __init__(self, name, attrs_json):
+        import json
+        self.op = get_op(name)
+        self.attrs = self.op.parse_attrs(json.loads(attrs_json), strict=False)
+        self.forward = self.op.forward
+
+
+_PKG_DIRS = None
+
+
+def _user_site():
+    """file:line of the innermost frame outside agjit/symbol (the user's code)."""
+    global _PKG_DIRS
+    if _PKG_DIRS is None:
+        import symbol
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        _PKG_DIRS = (here + os.sep, os.path.dirname(os.path.abspath(symbol.__file__)) + os.sep)
+    f = sys._getframe(2)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not fn.startswith(_PKG_DIRS):
+            return "%s:%d" % (os.path.basename(fn), f.f_lineno)
+        f = f.f_back
+    return ""
+
+
+class Tracer:
+    """Collects the ops of one traced call into a graph."""
+
+    def __init__(self):
+        self.values = {}        # id(NDArray) -> (Node, index)
+        self.keep = []          # strong refs so ids stay unique while tracing
+        self.inputs = []        # [(NDArray or None, Node)] positional first, then captures
+        self.shapes = {}        # (id(node), i) -> shape
+        self.dtypes = {}        # (id(node), i) -> dtype name
+        self.provenance = {}    # id(node) -> "file:line"
+        self.n_ops = 0
+        self.warned = set()
+
+    def add_input(self, arr, name):
+        node = Node(None, name)
+        self.values[id(arr)] = (node, 0)
+        self.keep.append(arr)
+        self.inputs.append((arr, node))
+        self.shapes[(id(node), 0)] = arr.shape
+        self.dtypes[(id(node), 0)] = arr._data.dtype.name
+        return (node, 0)
+
+    def on_op(self, op, given, inputs, results):
+        entries = []
+        for x in inputs:
+            e = self.values.get(id(x))
+            if e is None:
+                e = self.add_input(x, "capture%d" % (len(self.inputs)))
+            entries.append(e)
+        attrs = {k: format_attr(v) for k, v in given.items()}
+        node = Node(op, "n%d" % self.n_ops, attrs, [(n, i, 0) for n, i in entries])
+        self.n_ops += 1
+        self.provenance[id(node)] = _user_site()
+        for i, r in enumerate(results):
+            self.values[id(r)] = (node, i)
+            self.keep.append(r)
+            self.shapes[(id(node), i)] = r.shape
+            self.dtypes[(id(node), i)] = r._data.dtype.name
+
+    def frozen(self, arr, what):
+        if id(arr) in self.values and what not in self.warned:
+            self.warned.add(what)
+            warnings.warn("agjit.jit: %s() on a traced array during tracing: its value is frozen "
+                          "into the graph as a constant (data-dependent Python control flow is "
+                          "not retraced)" % what, RuntimeWarning, stacklevel=4)
+
+
+def infer_graph(order, shapes, dtypes):
+    """Fill shapes/dtypes of every entry by forward inference from the known ones."""
+    for n in order:
+        if n.op is None:
+            continue
+        if all((id(n), i) in shapes for i in range(n.num_outputs())):
+            continue
+        ins = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
+        tys = [dtypes.get((id(s), i)) for (s, i, _v) in n.inputs]
+        _, outs = n.op.infer_shape(n.parsed, ins)
+        _, otys = n.op.infer_type(n.parsed, tys)
+        for i, s in enumerate(outs):
+            shapes[(id(n), i)] = None if s is None else tuple(s)
+            t = otys[i] if i < len(otys) else otys[0]
+            dtypes[(id(n), i)] = None if t is None else np.dtype(t).name
+
+
+class _Kernel:
+    """A lowered graph bound to its loaded module."""
+
+    def __init__(self, lowered, module, kind):
+        self.lowered = lowered
+        self.module = module
+        self.run = module.run
+        self.kind = kind
+
+
+class _Compiled:
+    """Everything for one traced signature: graph, kernels, buffer plan."""
+
+    def __init__(self):
+        self.fwd = None
+        self.train = None           # (kernel for forward+saved, saved entries)
+        self.bwd = {}               # grad mask -> backward kernel
+
+
+class JitFunction:
+    """A function compiled by :func:`jit`.  See the module note *jit-runtime*."""
+
+    def __init__(self, fn, strict=None, reuse_outputs=False, name=None):
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
+        self._reuse = reuse_outputs
+        self._traces = {}
+        self._history = []          # (signature, callsite) of each trace
+        self._explanations = []
+        self._lock = threading.RLock()
+        self._hits = self._misses = self._ntraces = self._compiles = self._disk_hits = 0
+        self._compile_seconds = 0.0
+        self._last = None
+        try:
+            self._params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._params = []
+
+    # -- introspection --------------------------------------------------------------------
+    def cache_info(self):
+        return CacheInfo(self._hits, self._misses, self._ntraces, self._compiles,
+                         round(self._compile_seconds, 6), self._disk_hits)
+
+    def explain(self):
+        """Why each retrace happened, and which ops run eagerly inside the replay."""
+        lines = list(self._explanations)
+        tr = self._last
+        if tr is not None:
+            notes = []
+            if tr.compiled.fwd is not None:
+                notes.extend(tr.compiled.fwd.lowered.eager_notes)
+            for (ft, _saved, bk, _h, _hooks) in tr.compiled.bwd.values():
+                notes.extend(ft.lowered.eager_notes)
+                notes.extend("backward: " + s for s in bk.lowered.eager_notes)
+            if notes:
+                lines.append("eager segments in the replay:")
+                lines.extend("  " + s for s in dict.fromkeys(notes))
+            else:
+                lines.append("every op of the last traced graph is compiled (no eager segments)")
+        return "\n".join(lines)
+
+    def source(self):
+        """The generated source of the last traced signature's kernels."""
+        tr = self._require_trace()
+        parts = []
+        c = tr.compiled
+        ks = [c.fwd]
+        for (ft, _saved, bk, _h, _hooks) in c.bwd.values():
+            ks += [ft, bk]
+        for k in ks:
+            if k is not None:
+                parts.append("# ---- %s kernel ----\n%s" % (k.kind, k.lowered.source))
+        return "\n".join(parts)
+
+    def symbol(self):
+        """The traced forward graph of the last signature, as a Symbol."""
+        return self._require_trace().sym
+
+    def _require_trace(self):
+        if self._last is None:
+            raise MXNetError("%s has not been called yet: nothing is traced" % self.__name__)
+        return self._last
+
+    # -- calls ------------------------------------------------------------------------------
+    def _signature(self, args, kwargs):
+        from ..ndarray.ndarray import NDArray
+        from ..tape import state
+        parts = []
+        for i, a in enumerate(args):
+            if isinstance(a, NDArray):
+                parts.append(("A", a._data.shape, a._data.dtype.str))
+            else:
+                try:
+                    hash(a)
+                except TypeError:
+                    raise MXNetError(
+                        "%s: positional argument %d (%s) is neither an NDArray nor hashable; "
+                        "non-array arguments are static (part of the cache key) and must be "
+                        "hashable -- pass arrays as mx.nd.array" % (self.__name__, i,
+                                                                    type(a).__name__)) from None
+                parts.append(("S", type(a).__name__, a))
+        for k in sorted(kwargs):
+            v = kwargs[k]
+            try:
+                hash(v)
+            except TypeError:
+                raise MXNetError("%s: keyword argument %r (%s) is static (part of the cache key) "
+                                 "and must be hashable" % (self.__name__, k, type(v).__name__)) from None
+            parts.append(("K", k, v))
+        return (tuple(parts), state.training)
+
+    def __call__(self, *args, **kwargs):
+        from ..ndarray.ndarray import NDArray
+        sig = self._signature(args, kwargs)
+        tr = self._traces.get(sig)
+        if tr is not None and tr.still_valid():
+            self._hits += 1
+        else:
+            with self._lock:
+                self._misses += 1
+                tr = self._trace(sig, args, kwargs, stale=tr)
+        self._last = tr
+        return tr.call(self, [a for a in args if isinstance(a, NDArray)])
+
+    def _describe(self, sig):
+        parts, training = sig
+        out = {}
+        k = 0
+        for p in parts:
+            if p[0] == "A" or p[0] == "S":
+                name = self._params[k] if k < len(self._params) else "arg%d" % k
+                k += 1
+                if p[0] == "A":
+                    out[name] = "%s[%s]" % (np.dtype(p[2]).name, ",".join(str(d) for d in p[1]))
+                else:
+                    out[name] = "%s %r" % (p[1], p[2])
+            else:
+                out[p[1]] = repr(p[2])
+        out["training"] = str(training)
+        return out
+
+    def _explain_retrace(self, sig, site, stale):
+        now = self._describe(sig)
+        if stale is not None:
+            msg = "%s retraced at %s: %s" % (self.__name__, site, stale.invalid_reason or
+                                             "captured arrays changed")
+        elif not self._history:
+            return None
+        else:
+            best, best_d = None, None
+            for old, _ in self._history:
+                d = self._describe(old)
+                diff = sum(1 for k in set(d) | set(now) if d.get(k) != now.get(k))
+                if best is None or diff < best_d:
+                    best, best_d = d, diff
+            diffs = ["%s: now %s, before %s" % (k, now.get(k, "absent"), best.get(k, "absent"))
+                     for k in now if now.get(k) != best.get(k)]
+            diffs += ["%s: now absent, before %s" % (k, best[k]) for k in best if k not in now]
+            msg = "%s retraced at %s: new signature; closest previous differs in %s" % (
+                self.__name__, site, "; ".join(diffs) or "nothing visible")
+        return msg
+
+    def _trace(self, sig, args, kwargs, stale=None):
+        site = _user_site()
+        msg = self._explain_retrace(sig, site, stale)
+        if msg is not None:
+            self._explanations.append(msg)
+            log.info(msg)
+            if self._strict:
+                raise MXNetError("strict mode: %s" % msg)
+        tr = _Trace(self, sig, args, kwargs)
+        self._traces[sig] = tr
+        self._history.append((sig, site))
+        self._ntraces += 1
+        return tr
+
+    # -- kernel loading -----------------------------------------------------------------------
+    def _load(self, lowered, kind):
+        from .cache import load_module
+        t0 = time.perf_counter()
+        mod, _on_disk = load_module(lowered.digest, lowered.source)
+        self._compile_seconds += time.perf_counter() - t0
+        return _Kernel(lowered, mod, kind)
+
+    def _run_kernel(self, kernel, V, P, ctx):
+        """Run a kernel, counting Numba compilations and disk-cache loads it triggers."""
+        mod = kernel.module
+        disps = [v for k, v in vars(mod).items() if k.startswith("seg")]
+        before = [(len(d.overloads), sum(d.stats.cache_hits.values())) for d in disps]
+        t0 = time.perf_counter()
+        kernel.run(V, P, ctx)
+        for d, (n0, h0) in zip(disps, before):
+            n1 = len(d.overloads)
+            if n1 > n0:
+                hits = sum(d.stats.cache_hits.values()) - h0
+                self._disk_hits += hits
+                self._compiles += (n1 - n0) - hits
+                self._compile_seconds += time.perf_counter() - t0
+        kernel.counted = True
+
+
+class _Trace:
+    """One traced signature: its graph, kernels and buffer plans."""
+
+    def __init__(self, jf, sig, args, kwargs):
+        from ..ndarray.ndarray import NDArray
+        from ..tape import state, set_recording
+        from ..ndarray import ndarray as ndmod
+        self.jf = jf
+        self.invalid_reason = None
+        tracer = Tracer()
+        k = 0
+        self.arg_positions = []
+        for i, a in enumerate(args):
+            if isinstance(a, NDArray):
+                name = jf._params[i] if i < len(jf._params) and not jf._params[i].startswith("*") \
+                    else "arg%d" % i
+                tracer.add_input(a, name)
+                self.arg_positions.append(i)
+                k += 1
+        n_pos = len(tracer.inputs)
+        prev_tracer = state.tracer
+        state.tracer = tracer
+        prev_rec = set_recording(False)
+        try:
+            out = jf._fn(*args, **kwargs)
+        finally:
+            set_recording(prev_rec)
+            state.tracer = prev_tracer
+        self.single = isinstance(out, NDArray)
+        outs = [out] if self.single else out
+        if not isinstance(outs, (tuple, list)) or not all(isinstance(o, NDArray) for o in outs) \
+                or not outs:
+            raise MXNetError("%s must return an NDArray or a tuple/list of NDArrays, got %s"
+                             % (jf.__name__, type(out).__name__))
+        self.out_type = type(out) if not self.single else None
+        heads = []
+        for o in outs:
+            e = tracer.values.get(id(o))
+            if e is None:
+                e = tracer.add_input(o, "capture%d" % len(tracer.inputs))
+            heads.append(e)
+        self.tracer = tracer
+        self.n_pos = n_pos
+        self.captures = [a for a, _ in tracer.inputs[n_pos:]]
+        self.capture_sigs = [(a._data.shape, a._data.dtype) for a in self.captures]
+        self.input_nodes = [n for _, n in tracer.inputs]
+        self.sym = Symbol(heads)
+        self.heads = heads
+        self.bindings = self._bindings()
+        self.order = topo_order(heads)
+        # inputs not reached by any output still take a slot
+        self.graph_hash = self._graph_hash()
+        self.compiled = _Compiled()
+        self.plans = {}
+        self.shapes = dict(tracer.shapes)
+        self.dtypes = dict(tracer.dtypes)
+
+    def _graph_hash(self):
+        import hashlib
+        h = hashlib.sha256(self.sym.tojson().encode())
+        h.update(repr([n.name for n in self.input_nodes]).encode())
+        return h.hexdigest()
+
+    def _bindings(self):
+        """Closure cells and globals the function reads that hold captured arrays."""
+        from ..ndarray.ndarray import NDArray
+        fn = self.jf._fn
+        ids = set(id(a) for a in self.captures)
+        out = []
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return out
+        if fn.__closure__:
+            for name, cell in zip(code.co_freevars, fn.__closure__):
+                try:
+                    v = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(v, NDArray) and id(v) in ids:
+                    out.append(("closure", name, cell, v))
+        g = getattr(fn, "__globals__", {})
+        for name in code.co_names:
+            v = g.get(name)
+            if isinstance(v, NDArray) and id(v) in ids:
+                out.append(("global", name, g, v))
+        return out
+
+    def still_valid(self):
+        for a, (shape, dt) in zip(self.captures, self.capture_sigs):
+            if a._data.shape != shape or a._data.dtype != dt:
+                self.invalid_reason = "captured array changed from %s[%s] to %s[%s]" % (
+                    dt.name, ",".join(map(str, shape)), a._data.dtype.name,
+                    ",".join(map(str, a._data.shape)))
+                return False
+        for kind, name, holder, v in self.bindings:
+            cur = holder.cell_contents if kind == "closure" else holder.get(name)
+            if cur is not v:
+                self.invalid_reason = "%s %r now holds a different array" % (kind, name)
+                return False
+        return True
+
+    # -- kernels --------------------------------------------------------------------------------
+    def _lower(self, heads, given, kind, order=None):
+        from .lower import lower_graph
+        order = order if order is not None else topo_order(heads)
+        infer_graph(order, self.shapes, self.dtypes)
+        low = lower_graph(order, heads, given, self.shapes, self.dtypes,
+                          self.tracer.provenance, name=self.graph_hash[:12] + ":" + kind)
+        return self.jf._load(low, kind)
+
+    def forward_kernel(self):
+        c = self.compiled
+        if c.fwd is None:
+            given = [(n, 0) for n in self.input_nodes]
+            c.fwd = self._lower(self.heads, given, "forward")
+        return c.fwd
+
+    def train_kernels(self, mask):
+        """(forward kernel saving what backward needs, saved entries, backward kernel, head
+        grad var nodes, grad output index per input)."""
+        from symbol import autodiff
+        c = self.compiled
+        key = tuple(mask)
+        if key in c.bwd:
+            return c.bwd[key]
+        wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
+        gsym = autodiff.gradient(self.sym, wrt)
+        border = topo_order(gsym._outputs)
+        fwd_ids = set(id(n) for n in self.order)
+        # classify forward nodes to decide what to save (see lowering note)
+        from .lower import _classify
+        infer_graph(self.order, self.shapes, self.dtypes)
+        saved = []
+        seen = set()
+        for n in border:
+            if n.op is None or id(n) not in fwd_ids:
+                continue
+            if _classify(n, self.shapes, self.dtypes) != "fused" or n.op.backward_hook:
+                for i in range(n.num_outputs()):
+                    if (id(n), i) not in seen:
+                        seen.add((id(n), i))
+                        saved.append((n, i))
+        hooks = [n for n in self.order if n.op is not None and n.op.backward_hook]
+        for n in hooks:
+            for (s, i, _v) in n.inputs:
+                if s.op is not None and (id(s), i) not in seen:
+                    seen.add((id(s), i))
+                    saved.append((s, i))
+        head_vars = {}
+        for n in border:
+            if n.op is None and n.name.endswith("_head_grad") and id(n) not in fwd_ids:
+                head_vars[n.name] = n
+        head_nodes = []
+        for (n, i) in self.heads:
+            nm = n.output_name(i) + "_head_grad"
+            head_nodes.append(head_vars.get(nm))
+            if head_vars.get(nm) is not None:
+                self.shapes[(id(head_vars[nm]), 0)] = self.shapes[(id(n), i)]
+                self.dtypes[(id(head_vars[nm]), 0)] = self.dtypes[(id(n), i)]
+        given_f = [(n, 0) for n in self.input_nodes]
+        fwd_train = self._lower(list(self.heads) + saved, given_f, "forward_train")
+        given_b = [(n, 0) for n in self.input_nodes] + \
+            [(h, 0) for h in head_nodes if h is not None] + saved
+        bwd = self._lower(list(gsym._outputs), given_b, "backward", order=border)
+        res = (fwd_train, saved, bwd, head_nodes, hooks)
+        c.bwd[key] = res
+        return res
+
+    # -- buffer plans ---------------------------------------------------------------------------
+    def _plan(self, kernel, arrays):
+        key = (id(kernel), tuple(a.shape for a in arrays))
+        p = self.plans.get(key)
+        if p is None:
+            low = kernel.lowered
+            shapes = {}
+            dts = {}
+            for s, (n, i) in enumerate(low.node_of_slot):
+                shapes[s] = self.shapes.get((id(n), i))
+                dts[s] = self.dtypes.get((id(n), i))
+            bufs = [(s, shapes[s], dts[s]) for s in low.buffer_slots]
+            p = (bufs, shapes)
+            self.plans[key] = p
+        return p
+
+    def _execute(self, kernel, given_arrays, fresh):
+        from ..ndarray.ndarray import _TRAIN, _PREDICT
+        from ..tape import state
+        low = kernel.lowered
+        bufs, P = self._plan(kernel, given_arrays)
+        V = [None] * low.n_slots
+        for s, a in zip(low.given_slots, given_arrays):
+            V[s] = a
+        cache = None if fresh else self.plans.setdefault(("bufs", id(kernel)), {})
+        for s, shape, dt in bufs:
+            if cache is not None:
+                b = cache.get(s)
+                if b is None or b.shape != tuple(shape):
+                    b = cache[s] = np.empty(shape, dtype=dt)
+            else:
+                b = np.empty(shape, dtype=dt)
+            V[s] = b
+        if getattr(kernel, "counted", False):
+            kernel.run(V, P, _TRAIN if state.training else _PREDICT)
+        else:
+            self.jf._run_kernel(kernel, V, P, _TRAIN if state.training else _PREDICT)
+        return V
+
+    # -- a call -----------------------------------------------------------------------------------
+    def call(self, jf, pos_arrays):
+        from ..ndarray.ndarray import _wrap
+        from .. import tape
+        from ..tape import state, entry_of
+        inputs = list(pos_arrays) + self.captures
+        arrays = [np.ascontiguousarray(a._data) for a in inputs]
+        recording = state.recording and any(entry_of(a) is not None for a in inputs)
+        if not recording:
+            k = self.forward_kernel()
+            V = self._execute(k, arrays, fresh=False)
+            outs = [_wrap(V[s].copy() if not jf._reuse else V[s]) for s in k.lowered.out_slots]
+            return outs[0] if self.single else self._pack(outs)
+        mask = []
+        for a in inputs:
+            e = entry_of(a)
+            mask.append(e is not None and e[0].is_var and e[0].grad_req != "null")
+        if not any(mask):
+            mask = [entry_of(a) is not None for a in inputs]
+        fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask)
+        V = self._execute(fwd_train, arrays, fresh=True)
+        nh = len(self.heads)
+        out_vals = [V[s] for s in fwd_train.lowered.out_slots[:nh]]
+        saved_vals = [V[s] for s in fwd_train.lowered.out_slots[nh:]]
+        outs = [_wrap(v.copy()) for v in out_vals]
+        node = _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved)
+        tape.record(_JIT_OP, {"num_args": str(len(inputs)), "num_outputs": str(len(outs))},
+                    {"num_args": len(inputs), "num_outputs": len(outs)}, inputs, outs,
+                    function=node)
+        tn = outs[0]._entry[0]
+        _INLINE[tn.sym] = (self, [e for e in tn.sym.inputs])
+        return outs[0] if self.single else self._pack(outs)
+
+    def _pack(self, outs):
+        return tuple(outs) if self.out_type is not list else list(outs)
+
+
+class _JitNode:
+    """The backward of one recorded jitted call (a tape node's ``function``)."""
+
+    def __init__(self, trace, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved):
+        self.trace = trace
+        self.mask = mask
+        self.arrays = arrays
+        self.saved_vals = saved_vals
+        self.head_nodes = head_nodes
+        self.bwd = bwd
+        self.hooks = hooks
+        self.saved = saved
+
+    def backward(self, *out_grads):
+        from ..ndarray.ndarray import _wrap
+        tr = self.trace
+        hg = [np.ascontiguousarray(g._data) for g, h in zip(out_grads, self.head_nodes)
+              if h is not None]
+        given = list(self.arrays) + hg + list(self.saved_vals)
+        V = tr._execute(self.bwd, given, fresh=True)
+        grads = iter(V[s] for s in self.bwd.lowered.out_slots)
+        res = []
+        for m, a in zip(self.mask, self.arrays):
+            res.append(_wrap(next(grads)) if m else None)
+        if self.hooks:
+            vals = {}
+            for (n, i), v in zip(self.saved, self.saved_vals):
+                vals[(id(n), i)] = v
+            for k, n in enumerate(tr.input_nodes):
+                vals[(id(n), 0)] = self.arrays[k]
+            for n in self.hooks:
+                ins = [vals[(id(s), i)] for (s, i, _v) in n.inputs]
+                outs = [vals[(id(n), i)] for i in range(n.num_outputs())]
+                n.op.backward_hook(n.parsed, ins, outs, True)
+        return res
+
+
+# Tape nodes of jitted calls -> their trace, for get_symbol's inlining.
+_INLINE = weakref.WeakKeyDictionary()
+
+
+def _jit_op():
+    return get_op("_jit_call")
+
+
+_JIT_OP = None
+
+
+def inline_jit_calls(sym):
+    """Replace every ``_jit_call`` node reachable from ``sym`` by the traced graph it ran."""
+    order = topo_order(sym._outputs)
+    if not any(n.op is _JIT_OP for n in order):
+        return sym
+    new = {}
+
+    def entry(src, i):
+        m = new.get(id(src))
+        if m is None:
+            return (src, i)
+        return m[i]
+
+    for n in order:
+        if n.op is None:
+            continue
+        ins = [entry(s, i) for (s, i, _v) in n.inputs]
+        if n.op is _JIT_OP:
+            tr, _ = _INLINE[n]
+            sub = {id(v): e for v, e in zip(tr.input_nodes, ins)}
+            copies = {}
+
+            def sentry(s, i):
+                if id(s) in sub:
+                    return sub[id(s)]
+                return (copies[id(s)], i)
+
+            for m in tr.order:
+                if m.op is None:
+                    continue
+                copies[id(m)] = Node(m.op, "%s_%s" % (n.name, m.name), m.attrs,
+                                     [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
+            new[id(n)] = [sentry(h, i) for (h, i) in tr.heads]
+        elif any(e != (s, i) for e, (s, i, _v) in zip(ins, n.inputs)):
+            nn = Node(n.op, n.name, n.attrs, [e + (v,) for e, (_s, _i, v) in zip(ins, n.inputs)])
+            new[id(n)] = [(nn, i) for i in range(n.num_outputs())]
+    return Symbol([entry(n, i) for n, i in sym._outputs])
+
+
+def jit(fn=None, *, strict=None, reuse_outputs=False):
+    """Trace ``fn`` once per signature, lower it to Numba kernels, cache and replay.
+
+    Usable as ``@mx.jit`` or ``mx.jit(fn, strict=True)``.  See the module note
+    *jit-runtime* for what is traced, what retraces and how it composes with autograd.
+
+    Parameters
+    ----------
+    strict : bool, optional
+        Raise MXNetError on any retrace after the first trace (default: the environment
+        variable ``AGJIT_STRICT``).
+    reuse_outputs : bool
+        Return the kernel's output buffers instead of fresh copies (they are overwritten by
+        the next call).
+
+    Examples
+    --------
+    >>> @mx.jit
+    ... def f(x):
+    ...     return mx.nd.tanh(x) * 2 + 1
+    >>> f(mx.nd.ones((2, 3))).shape
+    (2, 3)
+    """
+    global _JIT_OP
+    if _JIT_OP is None:
+        _JIT_OP = _jit_op()
+    if fn is None:
+        return lambda f: JitFunction(f, strict=strict, reuse_outputs=reuse_outputs)
+    if not callable(fn):
+        raise MXNetError("jit: expected a callable, got %s" % type(fn).__name__)
+    return JitFunction(fn, strict=strict, reuse_outputs=reuse_outputs)
