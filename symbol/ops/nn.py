@@ -358,6 +358,8 @@ def _fc_infer(attrs, ins):
     has_bias = not attrs["no_bias"]
     if has_bias and len(ins) < 3:
         raise MXNetError("%s: bias is required unless no_bias=True" % op)
+    if d is None:   # MXNet's FullyConnectedShape infers nothing before the data shape is known
+        return list(ins), [None]
     out = None
     if d is not None:
         if len(d) == 0:
@@ -1315,8 +1317,10 @@ def _pool_fwd(attrs, ins, ctx):
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
     t = attrs["pool_type"]
     if t == "max":
-        xp = _pool_padded(x, p, extra, -np.inf)
-        out = np.full(x.shape[:2] + osp, -np.inf, dtype=x.dtype)
+        # MXNet starts from the lowest finite value, so an all-padding window gives that
+        lo = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        xp = _pool_padded(x, p, extra, lo)
+        out = np.full(x.shape[:2] + osp, lo, dtype=x.dtype)
         for off, sl in _pool_windows(k, s, osp):
             np.maximum(out, xp[sl], out=out)
         return [out]
