@@ -276,8 +276,22 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
     return out
 
 
-def get_symbol(x):
-    """The recorded computation history of ``x`` as a :class:`symbol.Symbol`."""
+def get_symbol(x, backward=False):
+    """The recorded computation history of ``x`` as a :class:`symbol.Symbol`.
+
+    With ``backward=True`` (an agjit extension) return instead the *backward graph* of that
+    history w.r.t. its marked variables (``attach_grad``/``mark_variables`` with grad_req
+    write or add), in graph order: ``symbol.autodiff.gradient(get_symbol(x), vars)``, whose
+    arguments are the forward variables it needs plus ``<output>_head_grad`` and whose outputs
+    are ``<var>_grad`` (see symbol.autodiff note *backward-graph*).  MXNetError if the
+    history has no marked variable.
+
+    >>> x = mx.nd.array([1., 2.]); x.attach_grad()
+    >>> with mx.autograd.record():
+    ...     y = mx.nd.sin(x)
+    >>> mx.autograd.get_symbol(y, backward=True).list_outputs()   # doctest: +SKIP
+    ['var0_grad']
+    """
     assert isinstance(x, NDArray), "get_symbol: x must be an NDArray"
     e = entry_of(x)
     if e is None:
@@ -285,7 +299,15 @@ def get_symbol(x):
                          "not recorded, or its graph was freed by a backward without "
                          "retain_graph=True)")
     from symbol.symbol import Symbol
-    return Symbol([(e[0].sym, e[1])])
+    sym = Symbol([(e[0].sym, e[1])])
+    if not backward:
+        return sym
+    wrt = [n.sym.name for n in _collect([e[0]]) if n.is_var and n.grad_req != "null"]
+    if not wrt:
+        raise MXNetError("get_symbol(backward=True): the history of this array has no variable "
+                         "marked with attach_grad()/mark_variables() to differentiate w.r.t.")
+    from symbol.autodiff import gradient
+    return gradient(sym, wrt)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,480 @@
+"""Executors: a Symbol bound to argument, gradient and auxiliary arrays (MXNet's
+``Symbol.bind`` / ``simple_bind`` / ``eval``, FINDINGS §7 "Executors").
+
+Note: eager-executor
+    This executor runs the graph node by node through the eager op registry
+    (``agjit.ndarray.invoke``) with autograd recording switched on, so a ``forward`` leaves a
+    tape whose variables are the executor's argument arrays (gradient buffers and
+    ``grad_req`` as bound) and ``backward`` is ``agjit.autograd.backward`` over that tape.
+    Gradients, ``grad_req='add'`` accumulation, loss heads and BatchNorm's moving statistics
+    (updated in backward by ``OpDef.backward_hook``) therefore behave exactly as in eager
+    mode.  The JIT will later replace the node loop by a compiled plan.
+
+    * The tape variables are built directly (named after the Symbol's variables) instead of
+      through ``mark_variables``, so executors do not consume the process-wide ``var<k>`` /
+      ``null<k>`` counter that autograd symbols are named from (FINDINGS §2).
+    * Each forward wraps the argument buffers in fresh NDArray handles, so the user's arrays
+      passed to ``bind`` never acquire autograd state; the buffers themselves are shared
+      (``bind`` does not copy, as in MXNet).
+    * ``outputs`` are fixed arrays overwritten in place by every ``forward``: a handle taken
+      earlier shows the newest values (observed in MXNet, ``sym_simple_bind``).
+    * The graph is retained after ``backward`` so ``backward`` may be called repeatedly after
+      one ``forward`` ('add' accumulates each time).
+
+``symbol`` must not import the runtime at module level: agjit is imported inside functions.
+"""
+import json
+import warnings
+
+import numpy as np
+
+from .base import MXNetError, dtype_name
+from .graph import topo_order
+
+__all__ = ["Executor", "bind", "simple_bind", "eval"]
+
+_GRAD_REQS = ("null", "write", "add")
+
+
+def _nd():
+    from agjit import ndarray as nd
+    return nd
+
+
+def _is_ndarray(x):
+    from agjit.ndarray.ndarray import NDArray
+    return isinstance(x, NDArray)
+
+
+def _get_ndarray_inputs(arg_key, args, arg_names, allow_missing):
+    """MXNet's rule for ``args`` / ``args_grad`` / ``aux_states``: a list in ``arg_names``
+    order or a dict by name (extra keys ignored)."""
+    if isinstance(args, (list, tuple)):
+        if len(args) != len(arg_names):
+            raise ValueError("Length of %s does not match the number of arguments: got %d, "
+                             "expected %d (%s)" % (arg_key, len(args), len(arg_names),
+                                                   ", ".join(arg_names)))
+        out = []
+        for name, a in zip(arg_names, args):
+            if a is None and allow_missing:
+                out.append(None)
+            elif _is_ndarray(a):
+                out.append(a)
+            else:
+                raise TypeError("Only accept list of NDArrays or dict of str to NDArray "
+                                "(%s: %s is a %s)" % (arg_key, name, type(a).__name__))
+        return out
+    if isinstance(args, dict):
+        out = []
+        for name in arg_names:
+            if name in args:
+                a = args[name]
+                if a is None and allow_missing:
+                    out.append(None)
+                    continue
+                if not _is_ndarray(a):
+                    raise TypeError("Only accept list of NDArrays or dict of str to NDArray "
+                                    "(%s: %s is a %s)" % (arg_key, name, type(a).__name__))
+                out.append(a)
+            elif allow_missing:
+                out.append(None)
+            else:
+                raise ValueError("key `%s` is missing in `%s`" % (name, arg_key))
+        return out
+    raise TypeError("Only accept list of NDArrays or dict of str to NDArray (%s is a %s)"
+                    % (arg_key, type(args).__name__))
+
+
+def _grad_reqs(grad_req, arg_names):
+    if isinstance(grad_req, str):
+        reqs = [grad_req] * len(arg_names)
+    elif isinstance(grad_req, (list, tuple)):
+        if len(grad_req) != len(arg_names):
+            raise MXNetError("grad_req list has %d entries but the symbol has %d arguments (%s)"
+                             % (len(grad_req), len(arg_names), ", ".join(arg_names)))
+        reqs = list(grad_req)
+    elif isinstance(grad_req, dict):
+        reqs = [grad_req.get(n, "null") for n in arg_names]
+    else:
+        raise TypeError("grad_req must be a str, a list or a dict, got %s" % type(grad_req).__name__)
+    for n, r in zip(arg_names, reqs):
+        if r not in _GRAD_REQS:
+            raise MXNetError("grad_req for %s must be one of %s, got %r" % (n, _GRAD_REQS, r))
+    return reqs
+
+
+def _check_ctx(ctx, where):
+    from agjit.context import check_context
+    check_context(ctx, where)
+
+
+def _infer_forward(order, var_shapes, var_types):
+    """Propagate shapes and dtypes forward through the graph from fully known variables.
+    Raises MXNetError (from the op's inference) on inconsistent shapes."""
+    shapes, types = {}, {}
+    for node in order:
+        if node.op is None:
+            shapes[(id(node), 0)] = var_shapes[id(node)]
+            types[(id(node), 0)] = var_types[id(node)]
+            continue
+        parsed = node.parsed
+        in_shapes = [shapes[(id(s), i)] for s, i, _ in node.inputs]
+        in_types = [types[(id(s), i)] for s, i, _ in node.inputs]
+        _ins, outs = node.op.infer_shape(parsed, in_shapes)
+        _tins, touts = node.op.infer_type(parsed, in_types)
+        for i, s in enumerate(outs):
+            shapes[(id(node), i)] = None if s is None else tuple(s)
+        for i, t in enumerate(touts):
+            types[(id(node), i)] = t
+    return shapes, types
+
+
+class Executor:
+    """A bound Symbol: ``forward`` / ``backward`` over fixed argument, gradient and auxiliary
+    arrays (see the module note *eager-executor*).
+
+    Attributes
+    ----------
+    arg_arrays, grad_arrays, aux_arrays : list of NDArray (grad entries may be None)
+        In ``list_arguments()`` / ``list_auxiliary_states()`` order.
+    arg_dict, grad_dict, aux_dict, output_dict : dict
+        The same arrays by name.
+    outputs : list of NDArray
+        One per ``list_outputs()`` entry, overwritten in place by ``forward``.
+    """
+
+    def __init__(self, sym, ctx, arg_arrays, grad_arrays, grad_reqs, aux_arrays):
+        self._symbol = sym
+        self._ctx = ctx
+        self._order = topo_order(sym._outputs)
+        self._arg_names = sym.list_arguments()
+        self._aux_names = sym.list_auxiliary_states()
+        self._output_names = sym.list_outputs()
+        self.arg_arrays = list(arg_arrays)
+        self.grad_arrays = list(grad_arrays)
+        self.aux_arrays = list(aux_arrays)
+        self._grad_req = {n: (r if g is not None else "null")
+                          for n, g, r in zip(self._arg_names, grad_arrays, grad_reqs)}
+        self.arg_dict = dict(zip(self._arg_names, self.arg_arrays))
+        self.grad_dict = dict(zip(self._arg_names, self.grad_arrays))
+        self.aux_dict = dict(zip(self._aux_names, self.aux_arrays))
+        for name, g in self.grad_dict.items():
+            if g is not None and g.shape != self.arg_dict[name].shape:
+                raise MXNetError("bind: gradient array for %s has shape %s but the argument has "
+                                 "shape %s" % (name, g.shape, self.arg_dict[name].shape))
+        self._var_source = {}
+        for node in self._order:
+            if node.op is None:
+                if node.name in self.arg_dict:
+                    self._var_source[id(node)] = ("arg", node.name)
+                elif node.name in self.aux_dict:
+                    self._var_source[id(node)] = ("aux", node.name)
+                else:  # pragma: no cover - list_* and the graph disagree
+                    raise MXNetError("bind: variable %s is neither an argument nor an auxiliary "
+                                     "state" % node.name)
+        shapes, types = _infer_forward(
+            self._order,
+            {k: self._array_of(v).shape for k, v in self._var_source.items()},
+            {k: self._array_of(v)._data.dtype.name for k, v in self._var_source.items()})
+        nd = _nd()
+        self.outputs = []
+        for node, i in sym._outputs:
+            s, t = shapes.get((id(node), i)), types.get((id(node), i))
+            self.outputs.append(nd.zeros(s if s is not None else (), dtype=t or "float32"))
+        self._heads = None
+        self._is_train = False
+        self._monitor = None
+
+    def _array_of(self, src):
+        kind, name = src
+        return self.arg_dict[name] if kind == "arg" else self.aux_dict[name]
+
+    @property
+    def output_dict(self):
+        return dict(zip(self._output_names, self.outputs))
+
+    @property
+    def symbol(self):
+        return self._symbol
+
+    # -- running -------------------------------------------------------------------------------
+    def forward(self, is_train=False, **kwargs):
+        """Copy ``kwargs`` (name -> NDArray or NumPy array) into ``arg_dict``, evaluate the
+        graph (training mode if ``is_train``) and return ``self.outputs``."""
+        for name, value in kwargs.items():
+            if name not in self.arg_dict:
+                raise ValueError("Unknown argument %s (arguments: %s)"
+                                 % (name, ", ".join(self._arg_names)))
+            if _is_ndarray(value):
+                value = value._data
+            elif not isinstance(value, np.ndarray):
+                raise ValueError("forward: only accept keyword arguments of NDArrays and "
+                                 "numpy.ndarray, got %s for %s" % (type(value).__name__, name))
+            dst = self.arg_dict[name]
+            if dst.shape != value.shape:
+                raise ValueError("Shape not match! Argument %s, need: %s, received: %s"
+                                 % (name, dst.shape, value.shape))
+            dst._data[...] = value
+        results = self._run(bool(is_train))
+        for k, (out, r) in enumerate(zip(self.outputs, results)):
+            if out.shape == r.shape and out._data.dtype == r._data.dtype:
+                out._data[...] = r._data
+            else:
+                out._data = np.array(r._data, copy=True)
+        self._is_train = bool(is_train)
+        return self.outputs
+
+    def _run(self, is_train):
+        from agjit import tape
+        from agjit.ndarray.ndarray import invoke, _wrap
+        from .graph import Node
+
+        values = {}
+        prev_rec = tape.set_recording(True)
+        prev_train = tape.set_training(is_train)
+        try:
+            for node in self._order:
+                if node.op is None:
+                    src = self._var_source[id(node)]
+                    v = _wrap(self._array_of(src)._data)
+                    grad = self.grad_dict.get(src[1]) if src[0] == "arg" else None
+                    req = self._grad_req.get(src[1], "null") if src[0] == "arg" else "null"
+                    v._entry = (tape.TapeNode(node, is_var=True, grad_req=req,
+                                              grad=grad if req != "null" else None), 0)
+                    values[(id(node), 0)] = v
+                    continue
+                ins = [values[(id(s), i)] for s, i, _ in node.inputs]
+                res = invoke(node.op, ins, node.attrs)
+                vis = res if isinstance(res, list) else [res]
+                e = vis[0]._entry
+                if e is not None and not e[0].cleared and e[0].out_arrays is not None:
+                    outs = e[0].out_arrays
+                else:
+                    # nothing recorded (an op without inputs): give its outputs a constant
+                    # entry so later ops record without drawing a null<k> name
+                    outs = vis
+                    for o in outs:
+                        o._entry = (tape.TapeNode(Node(None, node.name)), 0)
+                for i, o in enumerate(outs):
+                    values[(id(node), i)] = o
+            heads = []
+            for node, i in self._symbol._outputs:
+                v = values.get((id(node), i))
+                if v is None:
+                    raise MXNetError("forward: output %d of %s (a hidden output of an op "
+                                     "without inputs) is not available" % (i, node.name))
+                heads.append(v)
+        finally:
+            tape.set_recording(prev_rec)
+            tape.set_training(prev_train)
+        self._heads = heads
+        return heads
+
+    def backward(self, out_grads=None, is_train=True):
+        """Accumulate gradients into ``grad_arrays`` (per ``grad_req``).
+
+        ``out_grads`` (NDArray, list, or dict by output name) is required unless every head
+        is a loss op (``OpDef.is_loss``, e.g. SoftmaxOutput), whose gradient ignores it.
+        """
+        if self._heads is None:
+            raise MXNetError("backward: call forward(is_train=True) before backward")
+        n = len(self._heads)
+        if out_grads is None:
+            out_grads = [None] * n
+        elif _is_ndarray(out_grads) or isinstance(out_grads, np.ndarray):
+            out_grads = [out_grads]
+        elif isinstance(out_grads, dict):
+            out_grads = [out_grads.get(k) for k in self._output_names]
+        else:
+            out_grads = list(out_grads)
+        if len(out_grads) != n:
+            raise MXNetError("backward: got %d head gradients for %d outputs (%s)"
+                             % (len(out_grads), n, ", ".join(self._output_names)))
+        nd = _nd()
+        grads = []
+        for k, ((node, _i), g) in enumerate(zip(self._symbol._outputs, out_grads)):
+            if g is None:
+                if node.op is None or not node.op.is_loss:
+                    raise MXNetError(
+                        "backward: a head gradient is required for output %s (only loss "
+                        "outputs such as SoftmaxOutput can do without): pass out_grads"
+                        % self._output_names[k])
+                grads.append(None)
+                continue
+            if isinstance(g, np.ndarray):
+                g = nd.array(g, dtype=g.dtype)
+            elif not _is_ndarray(g):
+                raise MXNetError("backward: out_grads must be NDArrays, got %s" % type(g).__name__)
+            if g.shape != self._heads[k].shape:
+                raise MXNetError("backward: head gradient for %s has shape %s, expected %s"
+                                 % (self._output_names[k], g.shape, self._heads[k].shape))
+            grads.append(g)
+        if all(r == "null" for r in self._grad_req.values()):
+            return
+        from agjit import autograd
+        autograd.backward(self._heads, grads, retain_graph=True, train_mode=bool(is_train))
+
+    # -- parameters ---------------------------------------------------------------------------
+    def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):
+        """Copy parameters (dicts of name -> NDArray) into ``arg_dict`` / ``aux_dict``."""
+        for params, target, what in ((arg_params, self.arg_dict, "arguments"),
+                                     (aux_params or {}, self.aux_dict, "auxiliary states")):
+            for name, array in params.items():
+                if name in target:
+                    dst = target[name]
+                    src = array._data if _is_ndarray(array) else np.asarray(array)
+                    if src.shape != dst.shape:
+                        raise MXNetError("copy_params_from: %s has shape %s, expected %s"
+                                         % (name, src.shape, dst.shape))
+                    dst._data[...] = src
+                elif not allow_extra_params:
+                    raise ValueError('Find name "%s" that is not in the %s' % (name, what))
+
+    def set_monitor_callback(self, callback, monitor_all=False):
+        self._monitor = callback
+
+    def debug_str(self):
+        lines = ["Symbol outputs: %s" % ", ".join(self._output_names)]
+        for node in self._order:
+            if node.op is not None:
+                lines.append("Op:%s, Name=%s" % (node.op.name, node.name))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return "<Executor outputs=%s>" % (self._output_names,)
+
+
+# ---------------------------------------------------------------------------------------------
+# module-level entry points (Symbol.bind / simple_bind / eval delegate here)
+# ---------------------------------------------------------------------------------------------
+def bind(sym, ctx, args, args_grad=None, grad_req="write", aux_states=None, group2ctx=None,
+         shared_exec=None):
+    """Bind ``sym`` to existing arrays (MXNet ``Symbol.bind``).
+
+    Parameters
+    ----------
+    args : list or dict of NDArray
+        In ``list_arguments()`` order, or by name.  A missing name raises
+        ``ValueError("key `a` is missing in `args`")``.
+    args_grad : list or dict of NDArray, optional
+        Gradient buffers; arguments without one get no gradient.
+    grad_req : {'write', 'add', 'null'} or list or dict
+        Per argument; names missing from a dict are 'null'.
+    aux_states : list or dict of NDArray
+        Required when the symbol has auxiliary states (BatchNorm moving statistics).
+
+    Examples
+    --------
+    >>> ex = sym.bind(mx.cpu(), {'a': a, 'b': b}, args_grad={'a': ga})   # doctest: +SKIP
+    >>> ex.forward(is_train=True); ex.backward(mx.nd.ones(out_shape))    # doctest: +SKIP
+    """
+    _check_ctx(ctx, "bind")
+    arg_names = sym.list_arguments()
+    aux_names = sym.list_auxiliary_states()
+    arg_arrays = _get_ndarray_inputs("args", args, arg_names, False)
+    if args_grad is None:
+        grad_arrays = [None] * len(arg_names)
+    else:
+        grad_arrays = _get_ndarray_inputs("args_grad", args_grad, arg_names, True)
+    reqs = _grad_reqs(grad_req, arg_names)
+    aux_arrays = _get_ndarray_inputs("aux_states", [] if aux_states is None else aux_states,
+                                     aux_names, False)
+    return Executor(sym, ctx, arg_arrays, grad_arrays, reqs, aux_arrays)
+
+
+def _init_value(attrs):
+    """The constant an ``__init__`` attr asks for (zero/one/constant), or None."""
+    text = attrs.get("__init__")
+    if not text:
+        return None
+    try:
+        spec = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(spec, list) and spec and isinstance(spec[0], str):
+        kind = spec[0].lower()
+        if kind in ("zero", "zeros"):
+            return 0.0
+        if kind in ("one", "ones"):
+            return 1.0
+        if kind == "constant" and len(spec) > 1 and isinstance(spec[1], dict):
+            v = spec[1].get("value")
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return float(v)
+    return None
+
+
+def simple_bind(sym, ctx, grad_req="write", type_dict=None, stype_dict=None, group2ctx=None,
+                shared_arg_names=None, shared_exec=None, shared_buffer=None, **kwargs):
+    """Allocate every array from the shapes ``kwargs`` (name -> shape) and bind.
+
+    Shapes come from ``sym.infer_shape(**kwargs)``, dtypes from ``sym.infer_type`` with
+    ``type_dict`` (arguments without a ``__dtype__`` attr default to float32).  Arrays are
+    zeros, except auxiliary states whose variable carries an ``__init__`` of zero/one/constant
+    (BatchNorm's moving_var starts at ones).  With ``grad_req='null'`` the gradient arrays
+    are None.  Arrays named in ``shared_arg_names`` are reused from ``shared_exec`` when the
+    shapes agree.
+
+    >>> ex = net.simple_bind(mx.cpu(), x=(3, 4))          # doctest: +SKIP
+    >>> ex.forward(is_train=True, x=mx.nd.ones((3, 4)))   # doctest: +SKIP
+    """
+    _check_ctx(ctx, "simple_bind")
+    arg_names = sym.list_arguments()
+    aux_names = sym.list_auxiliary_states()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arg_shapes, _out_shapes, aux_shapes = sym.infer_shape(**kwargs)
+    if arg_shapes is None:
+        raise MXNetError("simple_bind: cannot infer the shapes of all arguments from %s; "
+                         "give the shapes of more inputs (arguments: %s)"
+                         % (kwargs, ", ".join(arg_names)))
+    order = topo_order(sym._outputs)
+    var_attrs = {n.name: n.attrs for n in order if n.op is None}
+    if type_dict is None:
+        type_dict = {k: "float32" for k in arg_names
+                     if "__dtype__" not in var_attrs.get(k, {})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arg_types, _out_types, aux_types = sym.infer_type(**type_dict)
+    if arg_types is None:
+        arg_types, aux_types = [None] * len(arg_names), [None] * len(aux_names)
+    reqs = _grad_reqs(grad_req, arg_names)
+    nd = _nd()
+    shared = set(shared_arg_names or ()) if shared_exec is not None else set()
+
+    def alloc(shape, dt, fill=0.0):
+        dt = dtype_name(dt) if dt is not None else "float32"
+        a = nd.zeros(tuple(shape), dtype=dt)
+        if fill:
+            a._data[...] = fill
+        return a
+
+    arg_arrays, grad_arrays = [], []
+    for name, shape, dt, req in zip(arg_names, arg_shapes, arg_types, reqs):
+        if name in shared and name in shared_exec.arg_dict \
+                and shared_exec.arg_dict[name].shape == tuple(shape):
+            arg_arrays.append(shared_exec.arg_dict[name])
+            g = shared_exec.grad_dict.get(name)
+            grad_arrays.append(g if req != "null" and g is not None else
+                               (alloc(shape, dt) if req != "null" else None))
+            continue
+        arg_arrays.append(alloc(shape, dt))
+        grad_arrays.append(alloc(shape, dt) if req != "null" else None)
+    aux_arrays = [alloc(shape, dt, _init_value(var_attrs.get(name, {})) or 0.0)
+                  for name, shape, dt in zip(aux_names, aux_shapes, aux_types)]
+    return Executor(sym, ctx, arg_arrays, grad_arrays, reqs, aux_arrays)
+
+
+def eval(sym, ctx=None, **kwargs):
+    """Evaluate ``sym`` once on the arrays ``kwargs`` (name -> NDArray) in predict mode and
+    return a list of NDArrays, one per output (MXNet ``Symbol.eval``).  Auxiliary states may
+    be passed by name too.
+
+    >>> sym.eval(ctx=mx.cpu(), a=mx.nd.ones((2, 3)))   # doctest: +SKIP
+    [<NDArray 2x3 @cpu(0)>]
+    """
+    aux_names = sym.list_auxiliary_states()
+    aux = {k: v for k, v in kwargs.items() if k in aux_names}
+    args = {k: v for k, v in kwargs.items() if k not in aux}
+    ex = bind(sym, ctx, args, aux_states=aux if aux_names else None)
+    return ex.forward()
