@@ -195,6 +195,7 @@ class OpDef:
         self.mutate_inputs = tuple(mutate_inputs)
         self.variadic = variadic          # attr name counting variadic inputs ("num_args")
         self.differentiable = differentiable and gradient is not None
+        self.declared_differentiable = differentiable   # False only when said explicitly
         self.lowering = lowering
         self.lowerable = (lowering is not None) if lowerable is None else lowerable
         self.samples = samples

@@ -94,6 +94,10 @@ def getitem(x, key):
         else:
             raise IndexError("NDArray basic indexing does not support %r" % (k,))
     for ax in range(len(key), x.ndim):
+        # MXNet expands the key to every axis: x[::2] on 2-D records begin "(None, None)"
+        begin.append(None)
+        end.append(None)
+        step.append(None)
         out_shape.append(shape[ax])
     if not out_shape:
         out_shape = [1]

@@ -211,14 +211,14 @@ for _n, (_f, _o) in _CMP.items():
 # ---------------------------------------------------------------------------------------
 # scalar ops
 # ---------------------------------------------------------------------------------------
-def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, **kw):
+def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, scalars=(1.5, -0.5), **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
         return [_keep(_f(x, attrs["scalar"]), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
-        return [Sample([_rand(rng, (2, 3), _lo, _hi)], {"scalar": 1.5}),
-                Sample([_rand(rng, (3,), _lo, _hi)], {"scalar": -0.5})]
+        return [Sample([_rand(rng, (2, 3), _lo, _hi)], {"scalar": scalars[0]}),
+                Sample([_rand(rng, (3,), _lo, _hi)], {"scalar": scalars[1]})]
 
     def sgrad(F, attrs, ins, outs, og, ctx, _g=grad):
         return [_g(F, ins[0], attrs["scalar"], outs[0], og[0])]
@@ -242,7 +242,7 @@ _scalar("_power_scalar", lambda x, s: np.power(x, s),
         "({0} ** {s})", lo=0.5, hi=2.0)
 _scalar("_rpower_scalar", lambda x, s: np.power(s, x),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(y, scalar=float(np.log(s)) if s > 0 else float("nan"))),
-        "({s} ** {0})", hint="_rpower_scalar")
+        "({s} ** {0})", hint="_rpower_scalar", scalars=(1.5, 0.5))  # a negative base is NaN
 _scalar("_mod_scalar", lambda x, s: _mod_np(x, np.asarray(s, x.dtype)), lambda F, x, s, y, g: g, "mod({0}, {s})",
         grad_check=False)
 _scalar("_rmod_scalar", lambda x, s: _mod_np(np.asarray(s, x.dtype), x),

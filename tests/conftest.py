@@ -1,0 +1,65 @@
+"""Shared pytest configuration for the agjit test suite.
+
+* registers the ``oracle`` marker (``pytest -m "not oracle"`` skips the MXNet oracle runs);
+* resets the thread-local autograd flags around every test, so a test that deliberately leaks
+  state (the scope-restore quirk, a failing assertion inside ``record()``) cannot change the
+  behaviour of the next one;
+* small helpers used by several test files.
+"""
+import atexit
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+
+# One kernel cache per test run, in a temporary directory: tests never write into the user's
+# cache, and every compiled-path test (and the subprocesses they start) shares what was
+# compiled.  Numba's own cache goes there too; it must be set before numba is imported, and
+# `import agjit` does not import numba.
+_KERNEL_CACHE = tempfile.mkdtemp(prefix="agjit-test-cache-")
+atexit.register(shutil.rmtree, _KERNEL_CACHE, True)
+os.environ["AGJIT_CACHE_DIR"] = os.path.join(_KERNEL_CACHE, "agjit")
+os.environ["NUMBA_CACHE_DIR"] = os.path.join(_KERNEL_CACHE, "numba")
+
+import agjit as mx
+from agjit import tape
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "oracle: runs the MXNet 1.9.1 differential oracle in subprocesses "
+                   "(deselect with -m \"not oracle\")")
+
+
+@pytest.fixture(autouse=True)
+def _clean_autograd_state():
+    """Every test starts and ends with recording and training switched off."""
+    tape.set_recording(False)
+    tape.set_training(False)
+    yield
+    tape.set_recording(False)
+    tape.set_training(False)
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(1234)
+
+
+def var_index(arr):
+    """The counter value k of an array's autograd variable name ``var<k>`` / ``null<k>``."""
+    names = mx.autograd.get_symbol(arr).list_arguments()
+    assert len(names) == 1, names
+    m = re.fullmatch(r"(?:var|null)(\d+)", names[0])
+    assert m, names
+    return int(m.group(1))
+
+
+def next_var_index():
+    """The number the next ``var<k>``/``null<k>`` will get (consumes one number)."""
+    probe = mx.nd.zeros((1,))
+    probe.attach_grad()
+    return var_index(probe) + 1
