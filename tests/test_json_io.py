@@ -302,6 +302,7 @@ BAD = {
     "unknown_top_key": (json.dumps({"nodes": [var("a")], "arg_nodes": [0], "heads": [[0, 0, 0]],
                                     "extra": 1}), "extra"),
     "subgraphs": (doc([var("a", subgraphs=[{}])], [[0, 0, 0]]), "subgraphs"),
+    "attr_key_unwritable": (doc([var("a", attrs={'say "hi"': "1"})], [[0, 0, 0]]), "node 0.*key"),
     "deep_nesting": ("[" * 100000 + "]" * 100000, None),
 }
 
