@@ -28,9 +28,9 @@ __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context"
 
 
 def jit(fn=None, **options):
-    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.jit.jit`.
+    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.compiler.runtime.jit`.
 
     Numba is imported on first use, so ``import agjit`` stays light.
     """
-    from .jit.runtime import jit as _jit
+    from .compiler.runtime import jit as _jit
     return _jit(fn, **options)

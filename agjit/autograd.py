@@ -300,6 +300,9 @@ def get_symbol(x, backward=False):
                          "retain_graph=True)")
     from symbol.symbol import Symbol
     sym = Symbol([(e[0].sym, e[1])])
+    if _has_jit_calls(e[0]):
+        from .compiler.runtime import inline_jit_calls
+        sym = inline_jit_calls(sym)
     if not backward:
         return sym
     wrt = [n.sym.name for n in _collect([e[0]]) if n.is_var and n.grad_req != "null"]
@@ -308,6 +311,10 @@ def get_symbol(x, backward=False):
                          "marked with attach_grad()/mark_variables() to differentiate w.r.t.")
     from symbol.autodiff import gradient
     return gradient(sym, wrt)
+
+
+def _has_jit_calls(root):
+    return any(n.op is not None and n.op.name == "_jit_call" for n in _collect([root]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,6 +381,8 @@ def _function_backward(node, og):
         raise MXNetError("%s.backward must return %d gradients (one per forward input), got %d"
                          % (type(func).__name__, len(node.inputs), len(res)))
     for r, x in zip(res, node.in_arrays):
+        if r is None:
+            continue
         if not isinstance(r, NDArray):
             raise MXNetError("%s.backward must return NDArrays" % type(func).__name__)
         if r.shape != x.shape:

@@ -202,9 +202,9 @@ _CMP = {"equal": (np.equal, "=="), "not_equal": (np.not_equal, "!="), "greater":
         "greater_equal": (np.greater_equal, ">="), "lesser": (np.less, "<"),
         "lesser_equal": (np.less_equal, "<=")}
 for _n, (_f, _o) in _CMP.items():
-    _binary("broadcast_" + _n, _f, _bg(_zeros, _zeros, True), "float({0} %s {1})" % _o, True,
+    _binary("broadcast_" + _n, _f, _bg(_zeros, _zeros, True), "(1.0 if {0} %s {1} else 0.0)" % _o, True,
             grad_check=False)
-    _binary("_" + _n, _f, _bg(_zeros, _zeros, False), "float({0} %s {1})" % _o, False,
+    _binary("_" + _n, _f, _bg(_zeros, _zeros, False), "(1.0 if {0} %s {1} else 0.0)" % _o, False,
             grad_check=False, hint="_" + _n)
 
 
@@ -254,7 +254,7 @@ _scalar("_minimum_scalar", lambda x, s: np.minimum(x, s),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._lesser_equal_scalar(x, scalar=s)), "min({0}, {s})")
 for _n, (_f, _o) in _CMP.items():
     _scalar("_%s_scalar" % _n, (lambda f: lambda x, s: f(x, s))(_f),
-            lambda F, x, s, y, g: F.zeros_like(g), "float({0} %s {s})" % _o,
+            lambda F, x, s, y, g: F.zeros_like(g), "(1.0 if {0} %s {s} else 0.0)" % _o,
             hint="_%s_scalar" % _n, grad_check=False)
 
 

@@ -226,10 +226,10 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         "import math",
         "import numpy as np",
         "from numba import njit",
-        "from agjit.jit import kernels as K",
-        "from agjit.jit.kernels import (exp, log, sqrt, sin, cos, tan, tanh, sigmoid, relu, "
+        "from agjit.compiler import kernels as K",
+        "from agjit.compiler.kernels import (exp, log, sqrt, sin, cos, tan, tanh, sigmoid, relu, "
         "softrelu, sign, log1p, expm1, floor, ceil, round, log2, log10, mod)",
-        "from agjit.jit.runtime import eager_op as _eager",
+        "from agjit.compiler.runtime import eager_op as _eager",
         "",
     ]
     src = "\n".join(header) + "\n".join(eager_globals) + ("\n\n" if eager_globals else "\n") \

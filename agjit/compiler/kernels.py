@@ -4,7 +4,7 @@ row kernels (softmax, log_softmax, softmax cross-entropy) and reductions.
 Every function is ``@njit(cache=True)``; scalar helpers are ``inline="always"`` so a fused
 loop body is one straight-line expression LLVM can optimise.  Generated kernels import this
 module as ``K`` and the scalar helpers by name.  Changing this file changes the kernel-library
-hash, which is part of every cache key (see agjit.jit.cache).
+hash, which is part of every cache key (see agjit.compiler.cache).
 """
 import math
 
@@ -118,7 +118,7 @@ def mod(a, b):
     """MXNet's mod: result has the sign of the divisor; 0 where the divisor is 0."""
     if b == 0:
         return a * 0
-    r = math.fmod(a, b)
+    r = np.fmod(a, b)
     if r != 0 and ((r < 0) != (b < 0)):
         r += b
     return r

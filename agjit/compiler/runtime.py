@@ -15,8 +15,8 @@ Note: jit-runtime
     arrays, and retraces otherwise.
 
     *Kernels.*  Forward graphs, and for recorded calls a training forward plus the backward
-    graph (``symbol.autodiff.gradient``), are lowered (agjit.jit.lower note *lowering*) and
-    loaded through the kernel cache (agjit.jit.cache note *kernel-cache*).  Kernels do not
+    graph (``symbol.autodiff.gradient``), are lowered (agjit.compiler.lower note *lowering*) and
+    loaded through the kernel cache (agjit.compiler.cache note *kernel-cache*).  Kernels do not
     depend on shapes, so a new batch size costs a retrace and a new buffer plan but no Numba
     compile.
 
@@ -491,7 +491,8 @@ class _Trace:
                         saved.append((n, i))
         hooks = [n for n in self.order if n.op is not None and n.op.backward_hook]
         for n in hooks:
-            for (s, i, _v) in n.inputs:
+            ents = [(s, i) for (s, i, _v) in n.inputs] + [(n, i) for i in range(n.num_outputs())]
+            for (s, i) in ents:
                 if s.op is not None and (id(s), i) not in seen:
                     seen.add((id(s), i))
                     saved.append((s, i))
