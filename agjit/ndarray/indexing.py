@@ -14,6 +14,7 @@ Outside recording, results are NumPy views sharing memory, as MXNet's are.
 import numpy as np
 
 from symbol.base import MXNetError
+from symbol.ops.shape import resolve_reshape  # noqa: F401  (re-exported)
 from .. import tape
 from ..tape import state, entry_of
 from .ndarray import NDArray, invoke, _wrap
@@ -137,78 +138,6 @@ def setitem(x, key, value):
     except ValueError as e:
         raise MXNetError("__setitem__: cannot assign a value of shape %s to %s of an array of "
                          "shape %s: %s" % (np.shape(value), key, x.shape, e)) from None
-
-
-def resolve_reshape(op, src, shape, reverse=False):
-    """Resolve MXNet's special reshape codes 0, -1, -2, -3, -4 against ``src``."""
-    src = tuple(src)
-    shape = tuple(int(s) for s in shape)
-    if reverse:
-        r = resolve_reshape(op, src[::-1], _reverse_codes(shape))
-        return r[::-1]
-    out = []
-    i = 0       # position in src
-    j = 0
-    infer_at = -1
-    while j < len(shape):
-        s = shape[j]
-        if s > 0:
-            out.append(s)
-            i += 1
-        elif s == 0:
-            if i >= len(src):
-                raise MXNetError("%s: shape code 0 at position %d has no matching input dimension "
-                                 "(input shape %s)" % (op, j, src))
-            out.append(src[i])
-            i += 1
-        elif s == -1:
-            if infer_at >= 0:
-                raise MXNetError("%s: only one -1 is allowed in shape %s" % (op, shape))
-            infer_at = len(out)
-            out.append(-1)
-            i += 1
-        elif s == -2:
-            out.extend(src[i:])
-            i = len(src)
-        elif s == -3:
-            if i + 1 >= len(src):
-                raise MXNetError("%s: shape code -3 needs two input dimensions (input shape %s)"
-                                 % (op, src))
-            out.append(src[i] * src[i + 1])
-            i += 2
-        elif s == -4:
-            if j + 2 >= len(shape) or i >= len(src):
-                raise MXNetError("%s: shape code -4 must be followed by two dimensions (shape %s)"
-                                 % (op, shape))
-            d = src[i]
-            a, b = shape[j + 1], shape[j + 2]
-            if a == -1 and b > 0:
-                a = d // b
-            elif b == -1 and a > 0:
-                b = d // a
-            if a * b != d:
-                raise MXNetError("%s: cannot split dimension %d into %d x %d" % (op, d, a, b))
-            out.extend([a, b])
-            i += 1
-            j += 2
-        else:
-            raise MXNetError("%s: invalid shape code %d in %s" % (op, s, shape))
-        j += 1
-    total = int(np.prod(src)) if src else 1
-    if infer_at >= 0:
-        known = int(np.prod([d for k, d in enumerate(out) if k != infer_at])) if len(out) > 1 else 1
-        if known == 0 or total % known:
-            raise MXNetError("%s: cannot reshape array of shape %s into shape %s"
-                             % (op, src, shape))
-        out[infer_at] = total // known
-    if int(np.prod(out)) != total:
-        raise MXNetError("%s: cannot reshape array of shape %s (size %d) into shape %s (size %d)"
-                         % (op, src, total, tuple(shape), int(np.prod(out))))
-    return tuple(out)
-
-
-def _reverse_codes(shape):
-    return tuple(shape[::-1])
 
 
 def reshape_method(x, shape, kwargs):
