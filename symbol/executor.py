@@ -244,7 +244,9 @@ class Executor:
                     values[(id(node), 0)] = v
                     continue
                 ins = [values[(id(s), i)] for s, i, _ in node.inputs]
-                res = invoke(node.op, ins, node.attrs)
+                # only the op's own attrs: hidden (__x__) or legacy keys are not parameters
+                res = invoke(node.op, ins, {k: v for k, v in node.attrs.items()
+                                            if k in node.op.attrs})
                 vis = res if isinstance(res, list) else [res]
                 e = vis[0]._entry
                 if e is not None and not e[0].cleared and e[0].out_arrays is not None:

@@ -314,10 +314,13 @@ def _node_fields(i, raw):
     return op_name, name, attrs, raw["inputs"]
 
 
-def _fix_hidden_keys(op, attrs, inputs):
-    """MXNet's ``UpgradeJSON_FixParsing`` for documents older than 1.9.1."""
+def _fix_hidden_keys(op, attrs, inputs, exempt=None):
+    """MXNet's ``UpgradeJSON_FixParsing`` for documents older than 1.9.1.  Keys such as
+    ``weight_lr_mult`` that cannot move to a variable are kept and added to ``exempt`` (not
+    checked against the op's schema)."""
     out = {}
     moved = []
+    kept = exempt if exempt is not None else set()
     for k, v in attrs.items():
         target = None
         for h in _HIDDEN_KEYS:
@@ -334,14 +337,15 @@ def _fix_hidden_keys(op, attrs, inputs):
         else:
             moved.append((k, v, target))
     for k, v, (hidden, arg) in moved:
-        try:
-            names = op.input_names(op.parse_attrs(out, strict=False))
+        try:    # variadic inputs (arg0, arg1, ...) are not looked up: num_args is untrusted
+            names = [] if op.variadic else op.input_names(op.parse_attrs(out, strict=False))
         except MXNetError:
             names = []
         if arg in names and names.index(arg) < len(inputs) and inputs[names.index(arg)][0].op is None:
             inputs[names.index(arg)][0].attrs[hidden] = v
         else:
-            out[k] = v
+            out[k] = v          # kept as is (MXNet parses the op's attrs without it)
+            kept.add(k)
     return out
 
 
@@ -452,11 +456,12 @@ def load_json(s):
         except MXNetError:
             raise MXNetError("load_json: %s: Failed loading Op %s: operator is not registered"
                              % (where, op_name)) from None
+        exempt = set()
         if version < MXNET_VERSION:
-            attrs = _fix_hidden_keys(op, attrs, inputs)
+            attrs = _fix_hidden_keys(op, attrs, inputs, exempt)
             if version < 905 and op.name in ("argmax", "argmin") and attrs.get("axis") == "-1":
                 del attrs["axis"]
-        parsed = _parse_node_attrs(op, attrs, where)
+        parsed = _parse_node_attrs(op, {k: v for k, v in attrs.items() if k not in exempt}, where)
         names = _expected_inputs(op, parsed, where, len(inputs))
         if version < 900 and len(inputs) < len(names) and not op.variadic:
             # aux states were not stored before 0.9.0: MXNet adds <node>_<input> variables

@@ -195,6 +195,18 @@ def test_legacy_080_adds_missing_aux_inputs():
     assert mm.attrs["__init__"] == '["zero", {}]' and mm.attrs["eps"] == "0.001"
 
 
+def test_legacy_unmovable_hidden_suffix_is_kept():
+    """``data_lr_mult`` names no variable input: MXNet keeps the key and still loads."""
+    text = doc([var("x"), {"op": "exp", "name": "e", "attr": {"bogus_lr_mult": "2"},
+                           "inputs": [[0, 0]]}], [[1, 0]], version=10400)
+    sym = load_json(text)
+    assert sym._outputs[0][0].attrs == {"bogus_lr_mult": "2"}
+    out = sym.eval(x=mx.nd.array([0.0]))[0]
+    assert out.asnumpy().tolist() == [1.0]
+    with pytest.raises(MXNetError, match="bogus"):     # a current document is checked strictly
+        load_json(text.replace('"int", 10400', '"int", 10901'))
+
+
 def test_legacy_argmax_axis_minus_one_dropped():
     text = doc([var("x"), {"op": "argmax", "name": "a", "attrs": {"axis": "-1"},
                            "inputs": [[0, 0, 0]]}], [[1, 0, 0]], version=904)
