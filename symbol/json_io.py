@@ -6,6 +6,9 @@ written one item per line with 2-space indentation per nesting level; an array o
 an object with at most one key stays on one line; items are separated by ``", "`` (so
 multi-line items end in a trailing space).
 """
+import json as _json
+import logging as _logging
+
 from .base import MXNetError
 
 __all__ = ["graph_to_json", "MXNET_VERSION"]
@@ -166,9 +169,10 @@ def graph_to_json(nodes, heads, versions=None):
 #     states) as variables ``<node>_<input>``, BatchNorm moving statistics before 0.9.4 get
 #     their ``__init__``, and argmax/argmin ``axis="-1"`` before 0.9.5 is dropped.
 #     Input versions are kept, so ``tojson(load_json(j)) == j`` for documents in 1.9.1's layout.
-import json as _json
-import logging as _logging
-
+#
+#     The writer, like dmlc's, escapes only ``\r \n \t \\ "`` in strings and nothing in
+#     object keys, so the reader accepts raw control characters inside strings and refuses
+#     attribute names that could not be written back (quotes, backslashes, control characters).
 _log = _logging.getLogger(__name__)
 
 __all__ += ["load_json", "load"]
