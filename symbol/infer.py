@@ -1,0 +1,318 @@
+"""Graph-level shape and dtype inference for Symbols.
+
+Every node output of the graph is an *entry* with a partially known value: a shape (a tuple
+whose unknown dimensions are 0, or None when even the rank is unknown) or a dtype name
+(None when unknown).  Entries are seeded from the caller's arguments and from the variables'
+``__shape__`` / ``__dtype__`` attributes, then each operator's ``OpDef.infer_shape`` /
+``infer_type`` runs over the graph again and again until nothing changes.  An op returns
+both its inputs and its outputs, so information flows forward (outputs from inputs) and
+back to the inputs (FullyConnected gives its weight a shape from the data).  Every value an
+op returns is merged into the entry; a conflict raises MXNetError naming the node, the op
+and both values.
+
+MXNet's conventions (legacy shape semantics, FINDINGS §7): ``infer_shape`` returns lists of
+tuples in ``list_arguments`` / ``list_outputs`` / ``list_auxiliary_states`` order, or
+``(None, None, None)`` plus a UserWarning when anything stays unknown; the ``_partial``
+variants return ``()`` (shape) or None (dtype) for unknowns instead.
+"""
+import warnings
+
+import numpy as np
+
+from .base import MXNetError, CODE_DTYPES, dtype_name, parse_literal, AttrParseError
+from .ops._common import fmt
+
+__all__ = ["infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
+
+
+# -- value kinds -------------------------------------------------------------------------------
+class _ShapeKind:
+    what = "shape"
+
+    @staticmethod
+    def known(v):
+        return v is not None and all(d > 0 for d in v)
+
+    @staticmethod
+    def merge(a, b):
+        """Merged value, or raise ValueError on conflict."""
+        if a is None:
+            return b
+        if b is None:
+            return a
+        if a == b:
+            return a
+        if len(a) != len(b):
+            raise ValueError
+        out = []
+        for x, y in zip(a, b):
+            if x == 0:
+                out.append(y)
+            elif y == 0 or x == y:
+                out.append(x)
+            else:
+                raise ValueError
+        return tuple(out)
+
+    @staticmethod
+    def show(v):
+        return fmt(v)
+
+    @staticmethod
+    def run(node, values):
+        return node.op.infer_shape(node.parsed, values)
+
+
+class _TypeKind:
+    what = "dtype"
+
+    @staticmethod
+    def known(v):
+        return v is not None
+
+    @staticmethod
+    def merge(a, b):
+        if a is None:
+            return b
+        if b is None or a == b:
+            return a
+        raise ValueError
+
+    @staticmethod
+    def show(v):
+        return str(v)
+
+    @staticmethod
+    def run(node, values):
+        return node.op.infer_type(node.parsed, values)
+
+
+def _norm_type(t):
+    if t is None:
+        return None
+    if isinstance(t, type) and issubclass(t, np.generic) or isinstance(t, np.dtype):
+        return np.dtype(t).name
+    return dtype_name(t)
+
+
+def _fixpoint(order, values, kind):
+    """Run op inference over ``order`` until no entry changes.  ``values`` maps
+    ``(id(node), output_index)`` to a partial value and is updated in place."""
+    def merge_into(key, new, node, slot):
+        old = values.get(key)
+        try:
+            m = kind.merge(old, new)
+        except ValueError:
+            raise MXNetError(
+                "Error in operator %s (%s): inconsistent %s for %s: %s from the graph vs %s "
+                "inferred by the op" % (node.name, node.op.name, kind.what, slot,
+                                        kind.show(old), kind.show(new))) from None
+        if m != old:
+            values[key] = m
+            return True
+        return False
+
+    ops = [n for n in order if n.op is not None]
+    for _ in range(len(ops) + 3):
+        changed = False
+        for node in ops:
+            ins = [values.get((id(s), i)) for (s, i, _v) in node.inputs]
+            try:
+                new_ins, new_outs = kind.run(node, ins)
+            except MXNetError as e:
+                raise MXNetError("Error in operator %s (%s): %s (input %ss: %s)"
+                                 % (node.name, node.op.name, e, kind.what,
+                                    ", ".join(kind.show(v) for v in ins))) from None
+            except (TypeError, ValueError, IndexError) as e:
+                if all(kind.known(v) for v in ins):
+                    raise MXNetError("Error in operator %s (%s): %s inference failed: %s "
+                                     "(input %ss: %s)" % (node.name, node.op.name, kind.what, e,
+                                                          kind.what,
+                                                          ", ".join(kind.show(v) for v in ins))) from None
+                continue   # the op could not cope with partial information yet
+            if kind is _TypeKind:
+                new_ins = [_norm_type(t) for t in new_ins]
+                new_outs = [_norm_type(t) for t in new_outs]
+            else:
+                new_ins = [None if s is None else tuple(int(d) for d in s) for s in new_ins]
+                new_outs = [None if s is None else tuple(int(d) for d in s) for s in new_outs]
+            for k, (s, i, _v) in enumerate(node.inputs):
+                if k < len(new_ins):
+                    changed |= merge_into((id(s), i), new_ins[k], node,
+                                          "input %d (%s)" % (k, s.output_name(i) if s.op is None
+                                                             else s.name))
+            for i, v in enumerate(new_outs[:node.num_outputs()]):
+                changed |= merge_into((id(node), i), v, node, "output %d" % i)
+        if not changed:
+            break
+    return values
+
+
+def _parse_shape_attr(node):
+    text = node.attrs.get("__shape__")
+    if text is None:
+        return None
+    try:
+        v = parse_literal(text)
+    except AttrParseError as e:
+        raise MXNetError("variable %s: invalid __shape__ attribute %r: %s" % (node.name, text, e)) from None
+    if isinstance(v, int):
+        v = (v,)
+    if not isinstance(v, tuple) or not all(isinstance(d, int) and not isinstance(d, bool) for d in v):
+        raise MXNetError("variable %s: invalid __shape__ attribute %r" % (node.name, text))
+    if not v:
+        return None
+    return tuple(max(d, 0) for d in v)
+
+
+def _parse_dtype_attr(node):
+    text = node.attrs.get("__dtype__")
+    if text is None:
+        return None
+    try:
+        code = int(text)
+    except ValueError:
+        raise MXNetError("variable %s: invalid __dtype__ attribute %r" % (node.name, text)) from None
+    if code == -1:
+        return None
+    if code not in CODE_DTYPES:
+        raise MXNetError("variable %s: unknown __dtype__ type code %r" % (node.name, text))
+    return CODE_DTYPES[code]
+
+
+def _seed(sym, order, args, kwargs, convert, func):
+    """Initial entry values from positional/keyword arguments.  Returns (values, given ids)."""
+    if args and kwargs:
+        raise ValueError("Can only specify known argument %ss either by positional or kwargs way."
+                         % ("shape" if func == "infer_shape" else "type"))
+    values = {}
+    given = set()
+    muts = sym._mutated_ids(order)
+    variables = [n for n in order if n.op is None]
+    if args:
+        arg_nodes = [n for n in variables if id(n) not in muts]
+        if len(args) > len(arg_nodes):
+            raise MXNetError("%s: got %d positional arguments but the symbol has %d arguments %s"
+                             % (func, len(args), len(arg_nodes), [n.name for n in arg_nodes]))
+        for i, v in enumerate(args):
+            if v is None:
+                continue
+            values[(id(arg_nodes[i]), 0)] = convert(v, "argument %d (%s)" % (i, arg_nodes[i].name))
+            given.add(id(arg_nodes[i]))
+    else:
+        by_name = {}
+        for n in variables:
+            by_name.setdefault(n.name, []).append(n)
+        for k, v in kwargs.items():
+            nodes = by_name.get(k)
+            if nodes is None:
+                raise MXNetError("%s: cannot find argument %r; the inputs are %s"
+                                 % (func, k, [n.name for n in variables]))
+            if v is None:
+                continue
+            c = convert(v, repr(k))
+            for n in nodes:
+                values[(id(n), 0)] = c
+                given.add(id(n))
+    return values, given
+
+
+def _shape_in(v, what):
+    if not isinstance(v, tuple):
+        raise TypeError("Arguments need to be shapes (tuple), but %s is %s." % (what, type(v)))
+    try:
+        dims = tuple(int(d) for d in v)
+    except (TypeError, ValueError):
+        raise MXNetError("infer_shape: %s must be a tuple of integers, got %r" % (what, v)) from None
+    if any(d < 0 for d in dims):
+        raise MXNetError("infer_shape: %s has a negative dimension: %r" % (what, v))
+    return dims if dims else None
+
+
+def _type_in(v, what):
+    name = _norm_type(v)
+    if name not in CODE_DTYPES.values():
+        raise MXNetError("infer_type: %s has unsupported dtype %s" % (what, name))
+    return name
+
+
+def infer_graph_shapes(sym, args=(), kwargs=None):
+    """Entry shapes of the whole graph: ``(order, {(id(node), i): shape})``."""
+    order = sym._topo()
+    values, given = _seed(sym, order, args, kwargs or {}, _shape_in, "infer_shape")
+    for n in order:
+        if n.op is None and id(n) not in given:
+            s = _parse_shape_attr(n)
+            if s is not None:
+                values[(id(n), 0)] = s
+    return order, _fixpoint(order, values, _ShapeKind)
+
+
+def infer_graph_types(sym, args=(), kwargs=None):
+    """Entry dtype names of the whole graph: ``(order, {(id(node), i): name})``."""
+    order = sym._topo()
+    values, given = _seed(sym, order, args, kwargs or {}, _type_in, "infer_type")
+    for n in order:
+        if n.op is None and id(n) not in given:
+            t = _parse_dtype_attr(n)
+            if t is not None:
+                values[(id(n), 0)] = t
+    return order, _fixpoint(order, values, _TypeKind)
+
+
+def _collect(sym, order, values):
+    muts = sym._mutated_ids(order)
+    variables = [n for n in order if n.op is None]
+    arg = [values.get((id(n), 0)) for n in variables if id(n) not in muts]
+    aux = [values.get((id(n), 0)) for n in variables if id(n) in muts]
+    out = [values.get((id(n), i)) for n, i in sym._outputs]
+    return arg, out, aux, variables, muts
+
+
+def _complete(order, values, kind):
+    for n in order:
+        keys = [(id(n), 0)] if n.op is None else [(id(n), i) for i in range(n.num_visible())]
+        if not all(kind.known(values.get(k)) for k in keys):
+            return False
+    return True
+
+
+def infer_shape(sym, args, kwargs, partial=False):
+    """Implementation of :meth:`Symbol.infer_shape` / ``infer_shape_partial``."""
+    order, values = infer_graph_shapes(sym, args, kwargs)
+    arg, out, aux, variables, muts = _collect(sym, order, values)
+    if partial:
+        def conv(s):
+            return () if s is None else tuple(s)
+        return [conv(s) for s in arg], [conv(s) for s in out], [conv(s) for s in aux]
+    if not _complete(order, values, _ShapeKind):
+        names = [n.name for n in variables if id(n) not in muts]
+        unknowns = ["%s: %s" % (nm, () if s is None else tuple(s))
+                    for nm, s in zip(names, arg) if not _ShapeKind.known(s)]
+        if len(unknowns) > 10:
+            unknowns = unknowns[:10] + ["..."]
+        warnings.warn("Cannot decide shape for the following arguments (0s in shape means "
+                      "unknown dimensions). Consider providing them as input:\n\t"
+                      + "\n\t".join(unknowns), stacklevel=3)
+        return None, None, None
+    return [tuple(s) for s in arg], [tuple(s) for s in out], [tuple(s) for s in aux]
+
+
+def infer_type(sym, args, kwargs, partial=False):
+    """Implementation of :meth:`Symbol.infer_type` / ``infer_type_partial``."""
+    order, values = infer_graph_types(sym, args, kwargs)
+    arg, out, aux, variables, muts = _collect(sym, order, values)
+
+    def conv(t):
+        return None if t is None else np.dtype(t).type
+    if partial:
+        return [conv(t) for t in arg], [conv(t) for t in out], [conv(t) for t in aux]
+    if not _complete(order, values, _TypeKind):
+        names = [n.name for n in variables if id(n) not in muts]
+        unknowns = ["%s: %s" % (nm, t) for nm, t in zip(names, arg) if t is None]
+        if len(unknowns) > 10:
+            unknowns = unknowns[:10] + ["..."]
+        warnings.warn("Cannot decide type for the following arguments. Consider providing them "
+                      "as input:\n\t" + "\n\t".join(unknowns), stacklevel=3)
+        return None, None, None
+    return [conv(t) for t in arg], [conv(t) for t in out], [conv(t) for t in aux]
