@@ -916,9 +916,9 @@ register("LayerNorm", inputs=("data", "gamma", "beta"),
 # ---------------------------------------------------------------------------------------
 def _emb_infer(attrs, ins):
     d, w = ins
-    w = _merge("Embedding", "weight", w, (attrs["input_dim"], attrs["output_dim"]))
-    if d is None:
+    if d is None:   # as MXNet's EmbeddingOpShape: nothing before the data shape is known
         return [d, w], [None]
+    w = _merge("Embedding", "weight", w, (attrs["input_dim"], attrs["output_dim"]))
     return [d, w], [tuple(d) + (attrs["output_dim"],)]
 
 
@@ -1042,6 +1042,8 @@ def _conv_infer(attrs, ins):
     if has_bias and len(ins) < 3:
         raise MXNetError("%s: bias is required unless no_bias=True" % op)
     x, w = ins[0], ins[1]
+    if x is None:   # MXNet's ConvolutionShape infers nothing before the data shape is known
+        return list(ins), [None]
     out = None
     if x is not None:
         if len(x) != len(k) + 2:
