@@ -162,14 +162,20 @@ def _check_input(fname, what, value):
                                % (fname, what, type(value).__name__))
 
 
-def _create_op(op, args, params, name, hint, sym_kwargs=None, fname=None):
+def _create_op(op, args, params, name, hint, sym_kwargs=None, fname=None, scoped=True):
     """Apply ``op`` to Symbol inputs.
 
     ``args`` are positional inputs, ``sym_kwargs`` inputs by name; ``params`` the attributes
-    as given (already merged with the AttrScope).  Returns the new Symbol (visible outputs).
+    as given, merged under the current AttrScope unless ``scoped=False`` (the op functions
+    merge it themselves).  Returns the new Symbol (its visible outputs).
     """
     if isinstance(op, str):
         op = get_op(op)
+    if scoped:
+        merged = AttrScope.current.get(None)
+        for k, v in params.items():
+            merged.setdefault(k, v)
+        params = merged
     fname = fname or op.name
     sym_kwargs = sym_kwargs or {}
     name = NameManager.current.get(name, hint)
@@ -293,7 +299,7 @@ def _make_op_function(op, fname):
             raise TypeError("Operators with variable length input can only accept input Symbols "
                             "either as positional or keyword arguments, not both")
         return _create_op(op, pos_inputs, params, name, hint, sym_kwargs=sym_kwargs,
-                          fname=fname)
+                          fname=fname, scoped=False)
 
     fn.__name__ = fname
     fn.__qualname__ = fname

@@ -67,7 +67,7 @@ def summary(sym, shape=None):
 
     >>> import symbol as sym
     >>> fc = sym.FullyConnected(sym.Variable('data'), num_hidden=4, name='fc')
-    >>> print(summary(fc, {'data': (2, 3)}).splitlines()[2])  # doctest: +NORMALIZE_WHITESPACE
+    >>> print(summary(fc, {'data': (2, 3)}).splitlines()[3])  # doctest: +NORMALIZE_WHITESPACE
     fc    FullyConnected    (2, 4)    16    data, fc_weight, fc_bias
     """
     order, svals, _t = _graph_info(sym, shape)
@@ -194,12 +194,19 @@ def plot_network(sym, title="plot", shape=None, **kwargs):
 
 
 def _layers(g):
-    """Layer of every node: the longest path from a source (so edges point up a layer)."""
+    """Layer of every node: an op sits one above its highest op input; a variable sits just
+    below its lowest consumer (so weights are drawn beside the op that reads them)."""
     import networkx as nx
     layer = {}
     for n in nx.topological_sort(g):
-        preds = list(g.predecessors(n))
-        layer[n] = 1 + max(layer[p] for p in preds) if preds else 0
+        if g.nodes[n]["kind"] != "op":
+            continue
+        preds = [p for p in g.predecessors(n) if g.nodes[p]["kind"] == "op"]
+        layer[n] = 1 + max(layer[p] for p in preds) if preds else 1
+    for n in g.nodes:
+        if g.nodes[n]["kind"] != "op":
+            succ = [layer[s] for s in g.successors(n)]
+            layer[n] = min(succ) - 1 if succ else 0
     return layer
 
 
