@@ -20,6 +20,7 @@ from . import random  # noqa: E402
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402
 from . import autograd  # noqa: E402
+from . import model  # noqa: E402  (mx.model: checkpoints and Model)
 from symbol import name, attribute  # noqa: E402  (mx.name.Prefix, mx.attribute.AttrScope)
 from symbol.attribute import AttrScope  # noqa: E402
 

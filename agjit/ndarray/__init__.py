@@ -189,3 +189,4 @@ def _populate(namespace):
 _populate(globals())
 
 from . import random  # noqa: E402,F401
+from .utils import save, load, load_frombuffer  # noqa: E402,F401
