@@ -336,7 +336,13 @@ def build_parser():
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
-    ns = parser.parse_args(argv)                      # exits 2 on usage errors
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"] and not {"-h", "--help"} & set(argv[1:2]):
+        # everything after ``demo`` belongs to the demo, options included
+        ns = parser.parse_args(["demo"])
+        ns.args = argv[1:]
+    else:
+        ns = parser.parse_args(argv)                  # exits 2 on usage errors
     if ns.command == "draw":
         ext = os.path.splitext(ns.output)[1].lower()
         if ext not in _DRAW_EXTS:
