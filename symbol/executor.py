@@ -1,25 +1,28 @@
 """Executors: a Symbol bound to argument, gradient and auxiliary arrays (MXNet's
 ``Symbol.bind`` / ``simple_bind`` / ``eval``, FINDINGS §7 "Executors").
 
-Note: eager-executor
-    This executor runs the graph node by node through the eager op registry
-    (``agjit.ndarray.invoke``) with autograd recording switched on, so a ``forward`` leaves a
-    tape whose variables are the executor's argument arrays (gradient buffers and
-    ``grad_req`` as bound) and ``backward`` is ``agjit.autograd.backward`` over that tape.
-    Gradients, ``grad_req='add'`` accumulation, loss heads and BatchNorm's moving statistics
-    (updated in backward by ``OpDef.backward_hook``) therefore behave exactly as in eager
-    mode.  The JIT will later replace the node loop by a compiled plan.
+Note: compiled-executor
+    An executor runs its Symbol through the JIT's compiled kernels
+    (``agjit.compiler.runtime.CompiledGraph``, the same lowering and kernel cache ``mx.jit``
+    uses): ``forward(is_train=True)`` with any gradient requested runs the training forward
+    (which saves what the backward kernel needs), otherwise the forward-only kernel;
+    ``backward`` runs the compiled backward kernel built from the registry's gradient rules
+    (``symbol.autodiff``) and writes or adds into ``grad_arrays`` per ``grad_req``.  Ops the
+    lowering cannot handle run their NumPy kernels inside the replay.
 
-    * The tape variables are built directly (named after the Symbol's variables) instead of
-      through ``mark_variables``, so executors do not consume the process-wide ``var<k>`` /
-      ``null<k>`` counter that autograd symbols are named from (FINDINGS §2).
-    * Each forward wraps the argument buffers in fresh NDArray handles, so the user's arrays
-      passed to ``bind`` never acquire autograd state; the buffers themselves are shared
-      (``bind`` does not copy, as in MXNet).
+    * Tiers: the first ``COMPILE_AFTER`` (default 2, env ``AGJIT_EXECUTOR_COMPILE_AFTER``)
+      forwards run *interpreted* kernels (the same generated glue with every op through its
+      NumPy kernel), so one-shot ``eval`` calls pay no Numba compile; later forwards run
+      compiled kernels.  Both tiers give the same numbers as eager mode.
+    * Executors never touch the autograd tape, so they do not consume the process-wide
+      ``var<k>`` / ``null<k>`` counter that autograd symbols are named from (FINDINGS §2).
+    * Argument, gradient and auxiliary buffers are the user's arrays (``bind`` does not
+      copy, as in MXNet); BatchNorm's moving statistics are updated in place by ``backward``
+      (``OpDef.backward_hook``), as in eager mode.
     * ``outputs`` are fixed arrays overwritten in place by every ``forward``: a handle taken
       earlier shows the newest values (observed in MXNet, ``sym_simple_bind``).
-    * The graph is retained after ``backward`` so ``backward`` may be called repeatedly after
-      one ``forward`` ('add' accumulates each time).
+    * ``backward`` may be called repeatedly after one ``forward`` ('add' accumulates each
+      time).
 
 ``symbol`` must not import the runtime at module level: agjit is imported inside functions.
 """
@@ -32,6 +35,20 @@ from .base import MXNetError, dtype_name
 from .graph import topo_order
 
 __all__ = ["Executor", "bind", "simple_bind", "eval"]
+
+
+# Executors are often run once (``eval``) or a few times: the first COMPILE_AFTER forwards
+# run interpreted (every op through its NumPy kernel); from then on the compiled kernels run.
+# ``AGJIT_EXECUTOR_COMPILE_AFTER=0`` compiles from the first forward.
+COMPILE_AFTER = int(__import__("os").environ.get("AGJIT_EXECUTOR_COMPILE_AFTER", "2"))
+
+
+class _NoGrad:
+    """Placeholder head gradient for loss outputs (their gradient ignores it)."""
+    _data = None
+
+
+_ZERO = _NoGrad()
 
 _GRAD_REQS = ("null", "write", "add")
 
@@ -182,6 +199,8 @@ class Executor:
             s, t = shapes.get((id(node), i)), types.get((id(node), i))
             self.outputs.append(nd.zeros(s if s is not None else (), dtype=t or "float32"))
         self._heads = None
+        self._compiled = None
+        self._backward_node = None
         self._is_train = False
         self._monitor = None
 
@@ -224,51 +243,43 @@ class Executor:
         self._is_train = bool(is_train)
         return self.outputs
 
-    def _run(self, is_train):
-        from agjit import tape
-        from agjit.ndarray.ndarray import invoke, _wrap
-        from .graph import Node
+    def _graph(self):
+        """The compiled graph of this executor (built on first use; shapes are fixed)."""
+        if self._compiled is None:
+            from agjit.compiler.runtime import CompiledGraph, KernelStats
+            nodes = [n for n in self._order if n.op is None]
+            shapes = {(id(n), 0): self._array_of(self._var_source[id(n)]).shape for n in nodes}
+            dtypes = {(id(n), 0): self._array_of(self._var_source[id(n)])._data.dtype.name
+                      for n in nodes}
+            self._var_nodes = nodes
+            self._compiled = CompiledGraph(KernelStats(), self._symbol._outputs, nodes, shapes,
+                                           dtypes, compile_after=COMPILE_AFTER)
+        return self._compiled
 
-        values = {}
-        prev_rec = tape.set_recording(True)
-        prev_train = tape.set_training(is_train)
-        try:
-            for node in self._order:
-                if node.op is None:
-                    src = self._var_source[id(node)]
-                    v = _wrap(self._array_of(src)._data)
-                    grad = self.grad_dict.get(src[1]) if src[0] == "arg" else None
-                    req = self._grad_req.get(src[1], "null") if src[0] == "arg" else "null"
-                    v._entry = (tape.TapeNode(node, is_var=True, grad_req=req,
-                                              grad=grad if req != "null" else None), 0)
-                    values[(id(node), 0)] = v
-                    continue
-                ins = [values[(id(s), i)] for s, i, _ in node.inputs]
-                # only the op's own attrs: hidden (__x__) or legacy keys are not parameters
-                res = invoke(node.op, ins, {k: v for k, v in node.attrs.items()
-                                            if k in node.op.attrs})
-                vis = res if isinstance(res, list) else [res]
-                e = vis[0]._entry
-                if e is not None and not e[0].cleared and e[0].out_arrays is not None:
-                    outs = e[0].out_arrays
-                else:
-                    # nothing recorded (an op without inputs): give its outputs a constant
-                    # entry so later ops record without drawing a null<k> name
-                    outs = vis
-                    for o in outs:
-                        o._entry = (tape.TapeNode(Node(None, node.name)), 0)
-                for i, o in enumerate(outs):
-                    values[(id(node), i)] = o
-            heads = []
-            for node, i in self._symbol._outputs:
-                v = values.get((id(node), i))
-                if v is None:
-                    raise MXNetError("forward: output %d of %s (a hidden output of an op "
-                                     "without inputs) is not available" % (i, node.name))
-                heads.append(v)
-        finally:
-            tape.set_recording(prev_rec)
-            tape.set_training(prev_train)
+    def _input_arrays(self):
+        return [np.ascontiguousarray(self._array_of(self._var_source[id(n)])._data)
+                for n in self._var_nodes]
+
+    def _grad_mask(self):
+        mask = []
+        for n in self._var_nodes:
+            kind, name = self._var_source[id(n)]
+            mask.append(kind == "arg" and self._grad_req.get(name, "null") != "null")
+        return mask
+
+    def _run(self, is_train):
+        """Run the compiled forward (see agjit.compiler): the training variant, which saves
+        what the backward kernel needs, when gradients are wanted."""
+        from agjit.ndarray.ndarray import _wrap
+        g = self._graph()
+        arrays = self._input_arrays()
+        mask = self._grad_mask()
+        if is_train and any(mask):
+            vals, self._backward_node = g.run_train(arrays, mask)
+        else:
+            vals = g.run_forward(arrays, is_train, fresh=True)
+            self._backward_node = None
+        heads = [_wrap(v) for v in vals]
         self._heads = heads
         return heads
 
@@ -313,8 +324,20 @@ class Executor:
             grads.append(g)
         if all(r == "null" for r in self._grad_req.values()):
             return
-        from agjit import autograd
-        autograd.backward(self._heads, grads, retain_graph=True, train_mode=bool(is_train))
+        if self._backward_node is None:
+            # forward ran in predict mode (or before gradients were wanted): rerun the
+            # training forward so the backward kernel has what it needs
+            self._run(True)
+        res = self._backward_node.backward(*[g if g is not None else _ZERO for g in grads])
+        for n, r in zip(self._var_nodes, res):
+            if r is None:
+                continue
+            kind, name = self._var_source[id(n)]
+            buf = self.grad_dict[name]._data
+            if self._grad_req[name] == "add":
+                buf += r._data.astype(buf.dtype, copy=False)
+            else:
+                buf[...] = r._data
 
     # -- parameters ---------------------------------------------------------------------------
     def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):

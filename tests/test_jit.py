@@ -346,3 +346,35 @@ def test_disk_cache_disabled(tmp_path, monkeypatch):
     f = mx.jit(lambda x: mx.nd.cos(x) * 7 - 2)
     np.testing.assert_allclose(f(mx.nd.array([0.0])).asnumpy(), [5.0])
     assert not (tmp_path / "off").exists()
+
+
+def test_executor_runs_compiled_kernels_after_warmup():
+    data = mx.sym.Variable("data")
+    net = mx.sym.FullyConnected(data, num_hidden=4, name="fc")
+    net = mx.sym.Activation(net, act_type="tanh", name="act")
+    ex = net.simple_bind(mx.cpu(), data=(3, 5))
+    rs = np.random.RandomState(0)
+    for name in net.list_arguments():
+        ex.arg_dict[name][:] = rs.uniform(-1, 1, size=ex.arg_dict[name].shape)
+    hg = mx.nd.array(rs.randn(3, 4))
+    results = []
+    for _ in range(4):
+        out = ex.forward(is_train=True)[0].asnumpy()
+        ex.backward(hg)
+        results.append((out, ex.grad_dict["fc_weight"].asnumpy().copy()))
+    g = ex._compiled
+    assert not g.interpreted
+    assert any("seg0" in k.lowered.source for k in g.kernels())   # a Numba segment ran
+    for out, gw in results[1:]:
+        np.testing.assert_allclose(out, results[0][0], rtol=1e-6)
+        np.testing.assert_allclose(gw, results[0][1], rtol=1e-5)
+    # and the numbers are eager autograd's
+    x = ex.arg_dict["data"].copy()
+    w = ex.arg_dict["fc_weight"].copy()
+    b = ex.arg_dict["fc_bias"].copy()
+    w.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.tanh(mx.nd.FullyConnected(x, w, b, num_hidden=4))
+    y.backward(hg)
+    np.testing.assert_allclose(results[-1][0], y.asnumpy(), rtol=1e-5)
+    np.testing.assert_allclose(results[-1][1], w.grad.asnumpy(), rtol=1e-5, atol=1e-6)

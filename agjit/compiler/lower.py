@@ -78,7 +78,8 @@ def _shape_str(shape, dtype):
     return "%s[%s]" % (short, ",".join(str(d) for d in shape))
 
 
-def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="graph"):
+def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="graph",
+                interpret=False):
     """Lower a graph.
 
     order:   nodes in topological order (every node reachable from ``heads``);
@@ -87,7 +88,9 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
              graphs the saved forward values), in argument order;
     shapes, dtypes: dict (id(node), index) -> shape / dtype name at trace time (used only
              for the broadcast pattern and comments; kernels read sizes at run time);
-    provenance: dict id(node) -> "file:line" of the user's code.
+    provenance: dict id(node) -> "file:line" of the user's code;
+    interpret: run every op through its NumPy kernel (no Numba compile): the first tier of
+             executors, which are often run only once or twice.
     """
     provenance = provenance or {}
     slot = {}
@@ -127,6 +130,8 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         if all((id(n), i) in given_ids for i in range(n.num_outputs())):
             continue          # value supplied by the caller (saved forward value)
         kind = _classify(n, shapes, dtypes)
+        if interpret and kind in ("fused", "call"):
+            kind = "eager"
         if kind == "fused":
             oshape = shapes.get((id(n), 0))
             if cur and oshape == cur_shape:
@@ -212,7 +217,8 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
             continue
         g = "_E%d" % len(eager_globals)
         eager_globals.append("%s = _eager(%r, %r)" % (g, n.op.name, json.dumps(n.attrs, sort_keys=True)))
-        eager_notes.append("%s (%s): runs eagerly (%s)" % (n.name, n.op.name, _why_eager(n)))
+        if not interpret:
+            eager_notes.append("%s (%s): runs eagerly (%s)" % (n.name, n.op.name, _why_eager(n)))
         tmp = "_r"
         run_body.append("    %s = %s.forward(%s.attrs, [%s], ctx)" % (tmp, g, g, ins))
         for i, s in enumerate(outs):

@@ -164,6 +164,39 @@ class _Compiled:
         self.bwd = {}               # grad mask -> backward kernel
 
 
+class KernelStats:
+    """Compile counters shared by a JitFunction's traces or by one executor."""
+
+    def __init__(self):
+        self.compiles = 0
+        self.disk_hits = 0
+        self.compile_seconds = 0.0
+
+    def load(self, lowered, kind):
+        from .cache import load_module
+        t0 = time.perf_counter()
+        mod, _on_disk = load_module(lowered.digest, lowered.source)
+        self.compile_seconds += time.perf_counter() - t0
+        return _Kernel(lowered, mod, kind)
+
+    def run_counted(self, kernel, V, P, ctx):
+        """Run a kernel for the first time, counting the Numba compilations and disk-cache
+        loads it triggers (dispatchers compile lazily on first call)."""
+        mod = kernel.module
+        disps = [v for k, v in vars(mod).items() if k.startswith("seg")]
+        before = [(len(d.overloads), sum(d.stats.cache_hits.values())) for d in disps]
+        t0 = time.perf_counter()
+        kernel.run(V, P, ctx)
+        for d, (n0, h0) in zip(disps, before):
+            n1 = len(d.overloads)
+            if n1 > n0:
+                hits = sum(d.stats.cache_hits.values()) - h0
+                self.disk_hits += hits
+                self.compiles += (n1 - n0) - hits
+                self.compile_seconds += time.perf_counter() - t0
+        kernel.counted = True
+
+
 class JitFunction:
     """A function compiled by :func:`jit`.  See the module note *jit-runtime*."""
 
@@ -176,8 +209,8 @@ class JitFunction:
         self._history = []          # (signature, callsite) of each trace
         self._explanations = []
         self._lock = threading.RLock()
-        self._hits = self._misses = self._ntraces = self._compiles = self._disk_hits = 0
-        self._compile_seconds = 0.0
+        self._hits = self._misses = self._ntraces = 0
+        self.stats = KernelStats()
         self._last = None
         try:
             self._params = list(inspect.signature(fn).parameters)
@@ -186,23 +219,19 @@ class JitFunction:
 
     # -- introspection --------------------------------------------------------------------
     def cache_info(self):
-        return CacheInfo(self._hits, self._misses, self._ntraces, self._compiles,
-                         round(self._compile_seconds, 6), self._disk_hits)
+        st = self.stats
+        return CacheInfo(self._hits, self._misses, self._ntraces, st.compiles,
+                         round(st.compile_seconds, 6), st.disk_hits)
 
     def explain(self):
         """Why each retrace happened, and which ops run eagerly inside the replay."""
         lines = list(self._explanations)
         tr = self._last
         if tr is not None:
-            notes = []
-            if tr.compiled.fwd is not None:
-                notes.extend(tr.compiled.fwd.lowered.eager_notes)
-            for (ft, _saved, bk, _h, _hooks) in tr.compiled.bwd.values():
-                notes.extend(ft.lowered.eager_notes)
-                notes.extend("backward: " + s for s in bk.lowered.eager_notes)
+            notes = tr.eager_notes()
             if notes:
                 lines.append("eager segments in the replay:")
-                lines.extend("  " + s for s in dict.fromkeys(notes))
+                lines.extend("  " + s for s in notes)
             else:
                 lines.append("every op of the last traced graph is compiled (no eager segments)")
         return "\n".join(lines)
@@ -210,15 +239,8 @@ class JitFunction:
     def source(self):
         """The generated source of the last traced signature's kernels."""
         tr = self._require_trace()
-        parts = []
-        c = tr.compiled
-        ks = [c.fwd]
-        for (ft, _saved, bk, _h, _hooks) in c.bwd.values():
-            ks += [ft, bk]
-        for k in ks:
-            if k is not None:
-                parts.append("# ---- %s kernel ----\n%s" % (k.kind, k.lowered.source))
-        return "\n".join(parts)
+        return "\n".join("# ---- %s kernel ----\n%s" % (k.kind, k.lowered.source)
+                         for k in tr.kernels())
 
     def symbol(self):
         """The traced forward graph of the last signature, as a Symbol."""
@@ -322,87 +344,40 @@ class JitFunction:
         self._ntraces += 1
         return tr
 
-    # -- kernel loading -----------------------------------------------------------------------
-    def _load(self, lowered, kind):
-        from .cache import load_module
-        t0 = time.perf_counter()
-        mod, _on_disk = load_module(lowered.digest, lowered.source)
-        self._compile_seconds += time.perf_counter() - t0
-        return _Kernel(lowered, mod, kind)
+class CompiledGraph:
+    """A graph with its compiled kernels and buffer plans (shapes fixed per instance).
 
-    def _run_kernel(self, kernel, V, P, ctx):
-        """Run a kernel, counting Numba compilations and disk-cache loads it triggers."""
-        mod = kernel.module
-        disps = [v for k, v in vars(mod).items() if k.startswith("seg")]
-        before = [(len(d.overloads), sum(d.stats.cache_hits.values())) for d in disps]
-        t0 = time.perf_counter()
-        kernel.run(V, P, ctx)
-        for d, (n0, h0) in zip(disps, before):
-            n1 = len(d.overloads)
-            if n1 > n0:
-                hits = sum(d.stats.cache_hits.values()) - h0
-                self._disk_hits += hits
-                self._compiles += (n1 - n0) - hits
-                self._compile_seconds += time.perf_counter() - t0
-        kernel.counted = True
+    ``heads``: output entries; ``input_nodes``: the variables, in argument order;
+    ``shapes``/``dtypes``: known entry shapes (at least the inputs'), completed by inference.
+    Used by traced functions (:class:`_Trace`) and by Symbol executors.
+    """
 
-
-class _Trace:
-    """One traced signature: its graph, kernels and buffer plans."""
-
-    def __init__(self, jf, sig, args, kwargs):
-        from ..ndarray.ndarray import NDArray
-        from ..tape import state, set_recording
-        from ..ndarray import ndarray as ndmod
-        self.jf = jf
-        self.invalid_reason = None
-        tracer = Tracer()
-        k = 0
-        self.arg_positions = []
-        for i, a in enumerate(args):
-            if isinstance(a, NDArray):
-                name = jf._params[i] if i < len(jf._params) and not jf._params[i].startswith("*") \
-                    else "arg%d" % i
-                tracer.add_input(a, name)
-                self.arg_positions.append(i)
-                k += 1
-        n_pos = len(tracer.inputs)
-        prev_tracer = state.tracer
-        state.tracer = tracer
-        prev_rec = set_recording(False)
-        try:
-            out = jf._fn(*args, **kwargs)
-        finally:
-            set_recording(prev_rec)
-            state.tracer = prev_tracer
-        self.single = isinstance(out, NDArray)
-        outs = [out] if self.single else out
-        if not isinstance(outs, (tuple, list)) or not all(isinstance(o, NDArray) for o in outs) \
-                or not outs:
-            raise MXNetError("%s must return an NDArray or a tuple/list of NDArrays, got %s"
-                             % (jf.__name__, type(out).__name__))
-        self.out_type = type(out) if not self.single else None
-        heads = []
-        for o in outs:
-            e = tracer.values.get(id(o))
-            if e is None:
-                e = tracer.add_input(o, "capture%d" % len(tracer.inputs))
-            heads.append(e)
-        self.tracer = tracer
-        self.n_pos = n_pos
-        self.captures = [a for a, _ in tracer.inputs[n_pos:]]
-        self.capture_sigs = [(a._data.shape, a._data.dtype) for a in self.captures]
-        self.input_nodes = [n for _, n in tracer.inputs]
-        self.sym = Symbol(heads)
-        self.heads = heads
-        self.bindings = self._bindings()
-        self.order = topo_order(heads)
-        # inputs not reached by any output still take a slot
+    def __init__(self, stats, heads, input_nodes, shapes, dtypes, provenance=None,
+                 compile_after=0):
+        self.stats = stats
+        # tiering: the first ``compile_after`` runs use interpreted kernels (every op through
+        # its NumPy kernel, no Numba compile); later runs use compiled ones
+        self.compile_after = compile_after
+        self.runs = 0
+        self._tiers = {True: _Compiled(), False: _Compiled()}
+        self.heads = list(heads)
+        self.sym = Symbol(self.heads)
+        self.input_nodes = list(input_nodes)
+        self.order = topo_order(self.heads)
+        self.provenance = provenance or {}
+        self.shapes = dict(shapes)
+        self.dtypes = dict(dtypes)
+        infer_graph(self.order, self.shapes, self.dtypes)
         self.graph_hash = self._graph_hash()
-        self.compiled = _Compiled()
         self.plans = {}
-        self.shapes = dict(tracer.shapes)
-        self.dtypes = dict(tracer.dtypes)
+
+    @property
+    def interpreted(self):
+        return self.runs < self.compile_after
+
+    @property
+    def compiled(self):
+        return self._tiers[self.interpreted]
 
     def _graph_hash(self):
         import hashlib
@@ -410,43 +385,38 @@ class _Trace:
         h.update(repr([n.name for n in self.input_nodes]).encode())
         return h.hexdigest()
 
-    def _bindings(self):
-        """Closure cells and globals the function reads that hold captured arrays."""
-        from ..ndarray.ndarray import NDArray
-        fn = self.jf._fn
-        ids = set(id(a) for a in self.captures)
-        out = []
-        code = getattr(fn, "__code__", None)
-        if code is None:
-            return out
-        if fn.__closure__:
-            for name, cell in zip(code.co_freevars, fn.__closure__):
-                try:
-                    v = cell.cell_contents
-                except ValueError:
-                    continue
-                if isinstance(v, NDArray) and id(v) in ids:
-                    out.append(("closure", name, cell, v))
-        g = getattr(fn, "__globals__", {})
-        for name in code.co_names:
-            v = g.get(name)
-            if isinstance(v, NDArray) and id(v) in ids:
-                out.append(("global", name, g, v))
-        return out
+    def eager_notes(self):
+        notes = []
+        if self.compiled.fwd is not None:
+            notes.extend(self.compiled.fwd.lowered.eager_notes)
+        for (ft, _saved, bk, _h, _hooks) in self.compiled.bwd.values():
+            notes.extend(ft.lowered.eager_notes)
+            notes.extend("backward: " + x for x in bk.lowered.eager_notes)
+        return list(dict.fromkeys(notes))
 
-    def still_valid(self):
-        for a, (shape, dt) in zip(self.captures, self.capture_sigs):
-            if a._data.shape != shape or a._data.dtype != dt:
-                self.invalid_reason = "captured array changed from %s[%s] to %s[%s]" % (
-                    dt.name, ",".join(map(str, shape)), a._data.dtype.name,
-                    ",".join(map(str, a._data.shape)))
-                return False
-        for kind, name, holder, v in self.bindings:
-            cur = holder.cell_contents if kind == "closure" else holder.get(name)
-            if cur is not v:
-                self.invalid_reason = "%s %r now holds a different array" % (kind, name)
-                return False
-        return True
+    def kernels(self):
+        ks = [self.compiled.fwd]
+        for (ft, _saved, bk, _h, _hooks) in self.compiled.bwd.values():
+            ks += [ft, bk]
+        return [k for k in ks if k is not None]
+
+    def run_forward(self, arrays, train, fresh=False):
+        """Forward-only kernel: returns the output arrays (buffers unless ``fresh``)."""
+        k = self.forward_kernel()
+        self.runs += 1
+        V = self._execute(k, arrays, fresh=fresh, train=train)
+        return [V[s] for s in k.lowered.out_slots]
+
+    def run_train(self, arrays, mask):
+        """Training forward saving what the backward kernel needs; returns (outputs,
+        backward closure)."""
+        fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask)
+        self.runs += 1
+        V = self._execute(fwd_train, arrays, fresh=True, train=True)
+        nh = len(self.heads)
+        outs = [V[s] for s in fwd_train.lowered.out_slots[:nh]]
+        saved_vals = [V[s] for s in fwd_train.lowered.out_slots[nh:]]
+        return outs, _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved)
 
     # -- kernels --------------------------------------------------------------------------------
     def _lower(self, heads, given, kind, order=None):
@@ -454,8 +424,9 @@ class _Trace:
         order = order if order is not None else topo_order(heads)
         infer_graph(order, self.shapes, self.dtypes)
         low = lower_graph(order, heads, given, self.shapes, self.dtypes,
-                          self.tracer.provenance, name=self.graph_hash[:12] + ":" + kind)
-        return self.jf._load(low, kind)
+                          self.provenance, name=self.graph_hash[:12] + ":" + kind,
+                          interpret=self.interpreted)
+        return self.stats.load(low, kind)
 
     def forward_kernel(self):
         c = self.compiled
@@ -532,9 +503,8 @@ class _Trace:
             self.plans[key] = p
         return p
 
-    def _execute(self, kernel, given_arrays, fresh):
+    def _execute(self, kernel, given_arrays, fresh, train):
         from ..ndarray.ndarray import _TRAIN, _PREDICT
-        from ..tape import state
         low = kernel.lowered
         bufs, P = self._plan(kernel, given_arrays)
         V = [None] * low.n_slots
@@ -549,11 +519,99 @@ class _Trace:
             else:
                 b = np.empty(shape, dtype=dt)
             V[s] = b
+        ctx = _TRAIN if train else _PREDICT
         if getattr(kernel, "counted", False):
-            kernel.run(V, P, _TRAIN if state.training else _PREDICT)
+            kernel.run(V, P, ctx)
         else:
-            self.jf._run_kernel(kernel, V, P, _TRAIN if state.training else _PREDICT)
+            self.stats.run_counted(kernel, V, P, ctx)
         return V
+
+
+class _Trace(CompiledGraph):
+    """One traced signature of a jitted function: its graph, kernels and buffer plans."""
+
+    def __init__(self, jf, sig, args, kwargs):
+        from ..ndarray.ndarray import NDArray
+        from ..tape import state, set_recording
+        from ..ndarray import ndarray as ndmod
+        self.jf = jf
+        self.invalid_reason = None
+        tracer = Tracer()
+        k = 0
+        self.arg_positions = []
+        for i, a in enumerate(args):
+            if isinstance(a, NDArray):
+                name = jf._params[i] if i < len(jf._params) and not jf._params[i].startswith("*") \
+                    else "arg%d" % i
+                tracer.add_input(a, name)
+                self.arg_positions.append(i)
+                k += 1
+        n_pos = len(tracer.inputs)
+        prev_tracer = state.tracer
+        state.tracer = tracer
+        prev_rec = set_recording(False)
+        try:
+            out = jf._fn(*args, **kwargs)
+        finally:
+            set_recording(prev_rec)
+            state.tracer = prev_tracer
+        self.single = isinstance(out, NDArray)
+        outs = [out] if self.single else out
+        if not isinstance(outs, (tuple, list)) or not all(isinstance(o, NDArray) for o in outs) \
+                or not outs:
+            raise MXNetError("%s must return an NDArray or a tuple/list of NDArrays, got %s"
+                             % (jf.__name__, type(out).__name__))
+        self.out_type = type(out) if not self.single else None
+        heads = []
+        for o in outs:
+            e = tracer.values.get(id(o))
+            if e is None:
+                e = tracer.add_input(o, "capture%d" % len(tracer.inputs))
+            heads.append(e)
+        self.n_pos = n_pos
+        self.captures = [a for a, _ in tracer.inputs[n_pos:]]
+        self.capture_sigs = [(a._data.shape, a._data.dtype) for a in self.captures]
+        CompiledGraph.__init__(self, jf.stats, heads, [n for _, n in tracer.inputs],
+                               tracer.shapes, tracer.dtypes, tracer.provenance)
+        self.bindings = self._bindings()
+
+    def _bindings(self):
+        """Closure cells and globals the function reads that hold captured arrays."""
+        from ..ndarray.ndarray import NDArray
+        fn = self.jf._fn
+        ids = set(id(a) for a in self.captures)
+        out = []
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return out
+        if fn.__closure__:
+            for name, cell in zip(code.co_freevars, fn.__closure__):
+                try:
+                    v = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(v, NDArray) and id(v) in ids:
+                    out.append(("closure", name, cell, v))
+        g = getattr(fn, "__globals__", {})
+        for name in code.co_names:
+            v = g.get(name)
+            if isinstance(v, NDArray) and id(v) in ids:
+                out.append(("global", name, g, v))
+        return out
+
+    def still_valid(self):
+        for a, (shape, dt) in zip(self.captures, self.capture_sigs):
+            if a._data.shape != shape or a._data.dtype != dt:
+                self.invalid_reason = "captured array changed from %s[%s] to %s[%s]" % (
+                    dt.name, ",".join(map(str, shape)), a._data.dtype.name,
+                    ",".join(map(str, a._data.shape)))
+                return False
+        for kind, name, holder, v in self.bindings:
+            cur = holder.cell_contents if kind == "closure" else holder.get(name)
+            if cur is not v:
+                self.invalid_reason = "%s %r now holds a different array" % (kind, name)
+                return False
+        return True
 
     # -- a call -----------------------------------------------------------------------------------
     def call(self, jf, pos_arrays):
@@ -564,9 +622,8 @@ class _Trace:
         arrays = [np.ascontiguousarray(a._data) for a in inputs]
         recording = state.recording and any(entry_of(a) is not None for a in inputs)
         if not recording:
-            k = self.forward_kernel()
-            V = self._execute(k, arrays, fresh=False)
-            outs = [_wrap(V[s].copy() if not jf._reuse else V[s]) for s in k.lowered.out_slots]
+            vals = self.run_forward(arrays, state.training)
+            outs = [_wrap(v if jf._reuse else v.copy()) for v in vals]
             return outs[0] if self.single else self._pack(outs)
         mask = []
         for a in inputs:
@@ -574,13 +631,8 @@ class _Trace:
             mask.append(e is not None and e[0].is_var and e[0].grad_req != "null")
         if not any(mask):
             mask = [entry_of(a) is not None for a in inputs]
-        fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask)
-        V = self._execute(fwd_train, arrays, fresh=True)
-        nh = len(self.heads)
-        out_vals = [V[s] for s in fwd_train.lowered.out_slots[:nh]]
-        saved_vals = [V[s] for s in fwd_train.lowered.out_slots[nh:]]
-        outs = [_wrap(v.copy()) for v in out_vals]
-        node = _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved)
+        vals, node = self.run_train(arrays, mask)
+        outs = [_wrap(v) for v in vals]
         tape.record(_JIT_OP, {"num_args": str(len(inputs)), "num_outputs": str(len(outs))},
                     {"num_args": len(inputs), "num_outputs": len(outs)}, inputs, outs,
                     function=node)
@@ -611,7 +663,7 @@ class _JitNode:
         hg = [np.ascontiguousarray(g._data) for g, h in zip(out_grads, self.head_nodes)
               if h is not None]
         given = list(self.arrays) + hg + list(self.saved_vals)
-        V = tr._execute(self.bwd, given, fresh=True)
+        V = tr._execute(self.bwd, given, fresh=True, train=True)
         grads = iter(V[s] for s in self.bwd.lowered.out_slots)
         res = []
         for m, a in zip(self.mask, self.arrays):
