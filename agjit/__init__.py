@@ -23,9 +23,13 @@ from . import autograd  # noqa: E402
 from . import model  # noqa: E402  (mx.model: checkpoints and Model)
 from symbol import name, attribute  # noqa: E402  (mx.name.Prefix, mx.attribute.AttrScope)
 from symbol.attribute import AttrScope  # noqa: E402
+from . import lr_scheduler, optimizer, metric, io, initializer  # noqa: E402  (training helpers)
+from . import initializer as init  # noqa: E402
+from .optimizer import Trainer  # noqa: E402
 
 __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
-           "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope"]
+           "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
+           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer"]
 
 
 def jit(fn=None, **options):

@@ -1,0 +1,797 @@
+"""``mx.optimizer``: MXNet 1.x optimizers (SGD, Adam), the Updater and a gluon-style Trainer.
+
+Every update writes in place into the parameters' buffers, so a parameter stays the same
+NDArray object (``mx.jit`` captures parameters by reference).  Updating a list of parameters
+(``Updater`` with lists, ``Trainer.step``) runs ONE compiled Numba call per dtype group for
+all of them (see agjit._optimizer_kernels, note *fused-optimizer-step*); parameters that are
+not C-contiguous float32/float64 take the NumPy path, which computes the same numbers bit for
+bit.
+
+>>> import agjit as mx
+>>> w = mx.nd.array([1.0, 2.0]); w.attach_grad()
+>>> with mx.autograd.record():
+...     loss = (w * w).sum()
+>>> loss.backward()
+>>> trainer = mx.Trainer([w], 'sgd', {'learning_rate': 0.1})
+>>> trainer.step(1)
+>>> w.asnumpy().tolist()
+[0.800000011920929, 1.600000023841858]
+
+Numerics (MXNet 1.9.1): SGD over a list follows ``multi_sgd_(mom_)update``
+(``mom = momentum*mom - lr*wd*w - lr*rescale*grad; w += mom``, the gradient term being
+``lr*clip(rescale*grad, c)`` when clipping); a single-index ``update`` without momentum follows
+``sgd_update`` (``w = (1 - lr*wd)*w - lr*rescale*grad``).  Adam follows ``adam_update`` with
+``lr_t = lr*sqrt(1-beta2^t)/(1-beta1^t)`` and ``grad = rescale*grad + wd*w`` clipped after the
+weight decay.  Hyperparameters are rounded to float32 as MXNet's C-float op parameters are.
+"""
+import math
+import operator
+import pickle
+import warnings
+
+import numpy as np
+
+from symbol.base import MXNetError
+from .ndarray.ndarray import NDArray
+from .lr_scheduler import LRScheduler
+
+__all__ = ["Optimizer", "SGD", "Adam", "Updater", "create", "register", "get_updater",
+           "Trainer"]
+
+_data_of = operator.attrgetter("_data")
+_entry_of = operator.attrgetter("_entry")
+_is = operator.is_
+
+_kernels = [None]          # the lazily imported agjit._optimizer_kernels, or False
+
+
+def _kernel_module():
+    k = _kernels[0]
+    if k is None:
+        try:
+            from . import _optimizer_kernels as k
+        except ImportError:     # no Numba: NumPy updates only
+            k = False
+        _kernels[0] = k
+    return k
+
+
+def _f32(x, T):
+    """A hyperparameter as MXNet's op sees it: a C float, then the parameter dtype."""
+    return T(np.float32(x))
+
+
+def _clip(x, c):
+    # mshadow_op::clip: x > c -> c, x < -c -> -c, NaN passes through (as np.clip)
+    return np.clip(x, -c, c)
+
+
+class Optimizer(object):
+    """The base class of optimizers (MXNet 1.x ``mx.optimizer.Optimizer``).
+
+    Parameters
+    ----------
+    rescale_grad : float
+        Multiplies the gradient before the update (``1/batch_size`` in a Trainer).
+    param_idx2name : dict of int to str, optional
+        Parameter names; when given, parameters whose name ends neither in ``_weight`` nor
+        ``_gamma`` get a weight-decay multiplier of 0 (MXNet's rule).
+    wd : float
+        Weight decay (L2) coefficient.
+    clip_gradient : float, optional
+        Clip the rescaled gradient to ``[-clip_gradient, clip_gradient]`` (falsy: no clip).
+    learning_rate : float, optional
+        Defaults to 0.01 when there is no ``lr_scheduler``.
+    lr_scheduler : LRScheduler, optional
+        Called with ``num_update``; ``learning_rate`` overrides its ``base_lr``.
+    sym : Symbol, optional
+        ``__lr_mult__`` / ``__wd_mult__`` attrs of its arguments set the multipliers.
+    begin_num_update : int
+        The update count to start from.
+    multi_precision : bool
+        Accepted for compatibility; updates always run in the parameter dtype.
+    param_dict : dict of int to object with ``lr_mult``/``wd_mult``, optional
+    """
+
+    opt_registry = {}
+    #: run list updates through the compiled multi-parameter kernels (False: NumPy only)
+    fused = True
+    _kernel = None          # name of the compiled kernel in agjit._optimizer_kernels
+
+    def __init__(self, rescale_grad=1., param_idx2name=None, wd=0., clip_gradient=None,
+                 learning_rate=None, lr_scheduler=None, sym=None, begin_num_update=0,
+                 multi_precision=False, param_dict=None):
+        self.rescale_grad = rescale_grad
+        self.lr = learning_rate
+        self.lr_scheduler = lr_scheduler
+        if lr_scheduler is not None and not isinstance(lr_scheduler, LRScheduler) \
+                and not callable(lr_scheduler):
+            raise MXNetError("optimizer: lr_scheduler must be an LRScheduler, got %s"
+                             % type(lr_scheduler).__name__)
+        if self.lr_scheduler is None and learning_rate is None:
+            self.lr = 0.01
+        if lr_scheduler is not None and learning_rate is not None:
+            if lr_scheduler.base_lr != learning_rate:
+                print(UserWarning("learning rate from ``lr_scheduler`` has been "
+                                  "overwritten by ``learning_rate`` in optimizer."))
+                lr_scheduler.base_lr = learning_rate
+
+        self.wd = wd
+        self.lr_mult = {}
+        self.wd_mult = {}
+        self.begin_num_update = begin_num_update
+        self.num_update = begin_num_update
+        self._index_update_count = {}
+        self.clip_gradient = clip_gradient
+        self.multi_precision = multi_precision
+        self.aggregate_num = 4
+
+        if param_idx2name is None:
+            param_idx2name = {}
+        assert isinstance(param_idx2name, dict), \
+            'param_idx2name should be a dict of param indexes to names.'
+        self.idx2name = param_idx2name.copy()
+        self.sym_info = (sym.attr_dict(), sym.list_arguments()) if sym is not None else ()
+        self.param_dict = param_dict if param_dict else {}
+
+        self.set_lr_mult({})
+        self.set_wd_mult({})
+
+    # -- registry ------------------------------------------------------------------------------
+    @staticmethod
+    def register(klass):
+        """Register an optimizer class under its lower-cased class name.
+
+        >>> @mx.optimizer.register
+        ... class MyOpt(mx.optimizer.Optimizer):
+        ...     pass
+        >>> type(mx.optimizer.create('myopt')).__name__
+        'MyOpt'
+        """
+        assert isinstance(klass, type)
+        name = klass.__name__.lower()
+        if name in Optimizer.opt_registry:
+            warnings.warn('WARNING: New optimizer %s.%s is overriding existing optimizer %s.%s'
+                          % (klass.__module__, klass.__name__,
+                             Optimizer.opt_registry[name].__module__,
+                             Optimizer.opt_registry[name].__name__))
+        Optimizer.opt_registry[name] = klass
+        return klass
+
+    @staticmethod
+    def create_optimizer(name, **kwargs):
+        """Instantiate the optimizer registered as ``name`` (case-insensitive)."""
+        if not isinstance(name, str):
+            raise TypeError("optimizer name must be a string, got %s" % type(name).__name__)
+        if name.lower() in Optimizer.opt_registry:
+            return Optimizer.opt_registry[name.lower()](**kwargs)
+        raise ValueError('Cannot find optimizer %s' % name)
+
+    # -- learning rate and multipliers -------------------------------------------------------
+    @property
+    def learning_rate(self):
+        if self.lr_scheduler is not None:
+            return self.lr_scheduler(self.num_update)
+        return self.lr
+
+    def set_learning_rate(self, lr):
+        """Set the learning rate; refused (UserWarning) when an lr_scheduler is in charge."""
+        if self.lr_scheduler is not None:
+            raise UserWarning("LRScheduler of the optimizer has already been defined. Note that "
+                              "set_learning_rate can mutate the value of the learning rate of "
+                              "the optimizer only when the LRScheduler of the optimizer is "
+                              "undefined.")
+        self.lr = lr
+
+    def set_lr_scale(self, args_lrscale):  # pylint: disable=unused-argument
+        """[DEPRECATED] use set_lr_mult."""
+        raise DeprecationWarning
+
+    def set_lr_mult(self, args_lr_mult):
+        """Per-parameter learning-rate multipliers, keyed by index or by name."""
+        self.lr_mult = {}
+        if self.sym_info:
+            attr, arg_names = self.sym_info
+            for name in arg_names:
+                if name in attr and '__lr_mult__' in attr[name]:
+                    self.lr_mult[name] = float(attr[name]['__lr_mult__'])
+        self.lr_mult.update(args_lr_mult)
+
+    def set_wd_mult(self, args_wd_mult):
+        """Per-parameter weight-decay multipliers, keyed by index or by name.  With
+        ``param_idx2name``, names not ending in ``_weight``/``_gamma`` default to 0."""
+        self.wd_mult = {}
+        for n in self.idx2name.values():
+            if not (n.endswith('_weight') or n.endswith('_gamma')):
+                self.wd_mult[n] = 0.0
+        if self.sym_info:
+            attr, arg_names = self.sym_info
+            for name in arg_names:
+                if name in attr and '__wd_mult__' in attr[name]:
+                    self.wd_mult[name] = float(attr[name]['__wd_mult__'])
+        self.wd_mult.update(args_wd_mult)
+
+    def _lr_mult_of(self, index):
+        if index in self.param_dict:
+            return self.param_dict[index].lr_mult
+        if index in self.lr_mult:
+            return self.lr_mult[index]
+        if index in self.idx2name:
+            return self.lr_mult.get(self.idx2name[index], 1.0)
+        return 1.0
+
+    def _wd_mult_of(self, index):
+        if index in self.param_dict:
+            return self.param_dict[index].wd_mult
+        if index in self.wd_mult:
+            return self.wd_mult[index]
+        if index in self.idx2name:
+            return self.wd_mult.get(self.idx2name[index], 1.0)
+        return 1.0
+
+    def _base_lr(self):
+        if self.lr_scheduler is not None:
+            return self.lr_scheduler(self.num_update)
+        return self.lr
+
+    def _get_lr(self, index):
+        """The learning rate of parameter ``index`` (scheduler or lr, times its lr_mult)."""
+        return self._base_lr() * self._lr_mult_of(index)
+
+    def _get_lrs(self, indices):
+        base = self._base_lr()
+        return [base * self._lr_mult_of(i) for i in indices]
+
+    def _get_wd(self, index):
+        return self.wd * self._wd_mult_of(index)
+
+    def _get_wds(self, indices):
+        return [self.wd * self._wd_mult_of(i) for i in indices]
+
+    def _update_count(self, index):
+        """Count one more update of ``index`` (an int or a list); ``num_update`` is the max."""
+        if not isinstance(index, (list, tuple)):
+            index = [index]
+        counts = self._index_update_count
+        try:
+            new = [c + 1 for c in map(counts.__getitem__, index)]
+        except KeyError:
+            begin = self.begin_num_update
+            new = [counts.get(i, begin) + 1 for i in index]
+        counts.update(zip(index, new))
+        if new:
+            top = max(new)
+            if top > self.num_update:
+                self.num_update = top
+
+    def _mult_signature(self):
+        """What the per-parameter multipliers depend on (compared at every fused step)."""
+        if self.param_dict:
+            return None     # multipliers live on mutable objects: recompute every step
+        if not (self.lr_mult or self.wd_mult or self.idx2name):
+            return ()
+        return (tuple(self.lr_mult.items()), tuple(self.wd_mult.items()),
+                tuple(self.idx2name.items()))
+
+    # -- states and updates --------------------------------------------------------------------
+    def create_state(self, index, weight):
+        """The auxiliary state of ``weight`` (None when the optimizer keeps none)."""
+        return None
+
+    def create_state_multi_precision(self, index, weight):
+        if weight.dtype == np.float16 and not self.multi_precision:
+            warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy or "
+                          "slow convergence. Consider using multi_precision=True option of the "
+                          "optimizer")
+        return self.create_state(index, weight)
+
+    def _state_buffers(self, state):
+        """The NumPy buffers of a state, in kernel row order (rows 2 and 3)."""
+        if state is None:
+            return ()
+        if isinstance(state, NDArray):
+            return (state._data,)
+        return tuple(s._data for s in state)
+
+    def update(self, index, weight, grad, state):
+        """Update ``weight`` in place from ``grad`` and ``state``.
+
+        ``index``, ``weight``, ``grad`` and ``state`` may be lists (one aggregated update,
+        as MXNet's Updater does); a single int index uses the single-parameter formula.
+        """
+        multi = isinstance(index, (list, tuple))
+        if multi:
+            indices, weights, grads, states = list(index), list(weight), list(grad), list(state)
+            if not (len(indices) == len(weights) == len(grads) == len(states)):
+                raise MXNetError("%s.update: got %d indices, %d weights, %d grads and %d states"
+                                 % (type(self).__name__, len(indices), len(weights),
+                                    len(grads), len(states)))
+        else:
+            indices, weights, grads, states = [index], [weight], [grad], [state]
+        checked = [self._check_pair(i, w, g) for i, w, g in zip(indices, weights, grads)]
+        self._update_count(indices)
+        lrs = self._get_lrs(indices)
+        wds = self._get_wds(indices)
+        for i, (w, g), s, lr, wd in zip(indices, checked, states, lrs, wds):
+            self._np_update(i, w, g, self._state_buffers(s), lr, wd, multi)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        """Same as :meth:`update` (multi_precision is accepted but not used)."""
+        self.update(index, weight, grad, state)
+
+    def _check_pair(self, index, weight, grad):
+        name = type(self).__name__
+        if not isinstance(weight, NDArray) or not isinstance(grad, NDArray):
+            raise MXNetError("%s.update: weight and grad of parameter %r must be NDArrays, got "
+                             "%s and %s" % (name, index, type(weight).__name__,
+                                            type(grad).__name__))
+        w, g = weight._data, grad._data
+        if w.shape != g.shape:
+            raise MXNetError("%s.update: parameter %r has shape %s but its gradient has shape %s"
+                             % (name, index, w.shape, g.shape))
+        if w.dtype.kind != 'f':
+            raise MXNetError("%s.update: parameter %r has dtype %s; optimizers update float16, "
+                             "float32 or float64 parameters" % (name, index, w.dtype))
+        if g.dtype != w.dtype:
+            g = g.astype(w.dtype)
+        return w, g
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        raise NotImplementedError()
+
+    # -- the fused step (see agjit._optimizer_kernels, note fused-optimizer-step) --------------
+    def _fusable(self, w, g, sbufs):
+        if self._kernel is None or not self.fused or not _kernel_module():
+            return False
+        dt = w.dtype
+        if dt != np.float32 and dt != np.float64:
+            return False
+        for a in (w, g) + tuple(sbufs):
+            if a.dtype != dt or a.shape != w.shape or not a.flags.c_contiguous \
+                    or not a.flags.writeable:
+                return False
+        return True
+
+    def _fused_update(self, plan):
+        """Update every parameter of ``plan`` (a :class:`_FusedPlan`) in one step."""
+        self._update_count(plan.indices)
+        lr = self._base_lr()
+        sig = self._mult_signature()
+        if sig is None or sig != plan.mult_sig:
+            plan.set_mults(self, sig)
+        wd = self.wd
+        if plan.groups:
+            self._prepare_step(plan)
+            self._call_kernels(_kernels[0], plan.groups, lr, wd)
+        if plan.slow:
+            lrm, wdm = plan.lr_mult, plan.wd_mult
+            for pos, index, w, g, sbufs in plan.slow:
+                self._np_update(index, w, g, sbufs, lr * lrm[pos], wd * wdm[pos], True)
+
+    def _prepare_step(self, plan):
+        pass
+
+    def _call_kernels(self, K, groups, lr, wd):
+        """Run the compiled kernel (module ``K``) once per dtype group."""
+        raise NotImplementedError()
+
+    def _clip_value(self):
+        return float(self.clip_gradient) if self.clip_gradient else -1.0
+
+    def __getstate__(self):
+        ret = self.__dict__.copy()
+        del ret['param_dict']
+        return ret
+
+    def __setstate__(self, state):
+        self.__dict__ = state
+        self.param_dict = {}
+
+
+register = Optimizer.register
+create = Optimizer.create_optimizer
+
+
+@register
+class SGD(Optimizer):
+    """SGD with momentum and weight decay (MXNet 1.x).
+
+    Without momentum (list update)::
+
+        w += -(lr*wd)*w - lr*clip(rescale_grad*grad, clip_gradient)
+
+    With momentum::
+
+        mom = momentum*mom - (lr*wd)*w - lr*clip(rescale_grad*grad, clip_gradient)
+        w += mom
+
+    Parameters
+    ----------
+    momentum : float
+        The momentum (a state is kept when it is not 0; it is used when it is > 0).
+    lazy_update : bool
+        Accepted for compatibility (no sparse storage here).
+
+    >>> opt = mx.optimizer.create('sgd', learning_rate=0.1, momentum=0.9)
+    """
+    _kernel = "sgd_mom_multi"
+
+    def __init__(self, momentum=0.0, lazy_update=True, **kwargs):
+        super(SGD, self).__init__(**kwargs)
+        self.momentum = momentum
+        self.lazy_update = lazy_update
+
+    def create_state(self, index, weight):
+        if self.momentum != 0.0:
+            return NDArray(np.zeros(weight.shape, dtype=weight._data.dtype))
+        return None
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        r = _f32(self.rescale_grad, T)
+        c = _f32(self._clip_value(), T)
+        lrk = _f32(lr, T)
+        lw = lrk * _f32(wd, T)
+        use_mom = bool(sbufs) and self.momentum > 0
+        if c >= 0:
+            term = lrk * _clip(r * g, c)
+        else:
+            term = (lrk * r) * g
+        if use_mom:
+            m = sbufs[0]
+            v = _f32(self.momentum, T) * m - lw * w - term
+            m[...] = v
+            w += v
+        elif multi:
+            w += (-(lw * w) - term)
+        else:
+            w[...] = (T(1) - lw) * w - term
+
+    def _call_kernels(self, K, groups, lr, wd):
+        clip = self._clip_value()
+        mom = self.momentum
+        for grp in groups:
+            if grp.has_state and mom > 0:
+                K.sgd_mom_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, mom,
+                                self.rescale_grad, clip, grp.s32, grp.sT)
+            else:
+                K.sgd_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.rescale_grad,
+                            clip, grp.s32, grp.sT)
+
+
+@register
+class Adam(Optimizer):
+    """Adam (MXNet 1.x): bias correction folded into the learning rate.
+
+    ::
+
+        lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        g = clip(rescale_grad*grad + wd*w, clip_gradient)
+        mean = beta1*mean + (1-beta1)*g
+        var = beta2*var + (1-beta2)*g*g
+        w -= lr_t * mean / (sqrt(var) + epsilon)
+
+    ``t`` counts the updates of each parameter.  ``lazy_update`` is accepted and ignored.
+    """
+    _kernel = "adam_multi"
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 lazy_update=True, **kwargs):
+        super(Adam, self).__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lazy_update = lazy_update
+
+    def create_state(self, index, weight):
+        dt = weight._data.dtype
+        return (NDArray(np.zeros(weight.shape, dtype=dt)),    # mean
+                NDArray(np.zeros(weight.shape, dtype=dt)))    # variance
+
+    def _coef(self, t):
+        return math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        t = self._index_update_count[index]
+        lrk = _f32(lr * self._coef(t), T)
+        r = _f32(self.rescale_grad, T)
+        c = _f32(self._clip_value(), T)
+        b1 = _f32(self.beta1, T)
+        b2 = _f32(self.beta2, T)
+        eps = _f32(self.epsilon, T)
+        mean, var = sbufs
+        x = g * r + w * _f32(wd, T)
+        if c >= 0:
+            x = _clip(x, c)
+        mean[...] = b1 * mean + (T(1) - b1) * x
+        var[...] = b2 * var + (T(1) - b2) * x * x
+        w -= lrk * mean / (np.sqrt(var) + eps)
+
+    def _prepare_step(self, plan):
+        counts = self._index_update_count
+        ts = list(map(counts.__getitem__, plan.indices))
+        if ts and ts.count(ts[0]) == len(ts):
+            coef = self._coef(ts[0])
+            for grp in plan.groups:
+                grp.coef.fill(coef)
+        else:
+            for grp in plan.groups:
+                grp.coef[:] = [self._coef(ts[p]) for p in grp.positions]
+
+    def _call_kernels(self, K, groups, lr, wd):
+        clip = self._clip_value()
+        for grp in groups:
+            K.adam_multi(grp.ptrs, lr, grp.lr_mult, grp.coef, wd, grp.wd_mult, self.beta1,
+                         self.beta2, self.epsilon, self.rescale_grad, clip, grp.s32, grp.sT)
+
+
+class _Group(object):
+    """One dtype group of a fused plan: the address table and the per-column multipliers."""
+    __slots__ = ("positions", "ptrs", "keep", "s32", "sT", "lr_mult", "wd_mult", "coef",
+                 "has_state")
+
+    def __init__(self, dtype, positions, columns):
+        n = len(positions)
+        self.positions = positions
+        self.ptrs = np.zeros((5, n), dtype=np.intp)
+        self.keep = columns                     # the buffers the addresses point into
+        self.has_state = bool(columns) and len(columns[0][2]) > 0
+        for j, (w, g, sbufs) in enumerate(columns):
+            self.ptrs[0, j] = w.ctypes.data
+            self.ptrs[1, j] = g.ctypes.data
+            for k, s in enumerate(sbufs[:2]):
+                self.ptrs[2 + k, j] = s.ctypes.data
+            self.ptrs[4, j] = w.size
+        self.s32 = np.zeros(8, dtype=np.float32)
+        self.sT = np.zeros(8, dtype=dtype)
+        self.lr_mult = np.ones(n)
+        self.wd_mult = np.ones(n)
+        self.coef = np.ones(n)
+
+
+class _FusedPlan(object):
+    """The parameters of one list update, split into compiled dtype groups and a NumPy rest.
+
+    ``keys`` are the objects whose identity makes the plan valid (the parameters' buffers or
+    autograd entries); a caller rebuilds the plan when any of them changed.
+    """
+
+    def __init__(self, opt, indices, wbufs, gbufs, states, keys, version):
+        self.indices = list(indices)
+        self.keys = list(keys)
+        self.version = version
+        self.fused = opt.fused
+        self.mult_sig = None
+        self.lr_mult = np.ones(len(self.indices))
+        self.wd_mult = np.ones(len(self.indices))
+        by_dtype = {}
+        self.slow = []
+        for pos, (index, w, g, s) in enumerate(zip(self.indices, wbufs, gbufs, states)):
+            if w.shape != g.shape:
+                raise MXNetError("%s: parameter %r has shape %s but its gradient has shape %s"
+                                 % (type(opt).__name__, index, w.shape, g.shape))
+            if w.dtype.kind != 'f':
+                raise MXNetError("%s: parameter %r has dtype %s; optimizers update float16, "
+                                 "float32 or float64 parameters"
+                                 % (type(opt).__name__, index, w.dtype))
+            sbufs = opt._state_buffers(s)
+            if opt._fusable(w, g, sbufs):
+                by_dtype.setdefault(w.dtype, []).append((pos, (w, g, sbufs)))
+            else:
+                if g.dtype != w.dtype:
+                    g = g.astype(w.dtype)    # stale copy; refreshed by the key check below
+                    self.keys.append(object())
+                self.slow.append((pos, index, w, g, sbufs))
+        self.groups = []
+        for dt, cols in by_dtype.items():
+            self.groups.append(_Group(dt, [p for p, _ in cols], [c for _, c in cols]))
+
+    def same(self, keys, version, fused):
+        return (version == self.version and fused == self.fused and len(keys) == len(self.keys)
+                and all(map(_is, keys, self.keys)))
+
+    def set_mults(self, opt, sig):
+        self.lr_mult[:] = [opt._lr_mult_of(i) for i in self.indices]
+        self.wd_mult[:] = [opt._wd_mult_of(i) for i in self.indices]
+        for grp in self.groups:
+            grp.lr_mult[:] = self.lr_mult[grp.positions]
+            grp.wd_mult[:] = self.wd_mult[grp.positions]
+        self.mult_sig = sig
+
+
+class Updater(object):
+    """Applies an optimizer to parameters by index, creating their states on first use.
+
+    ``updater(index, grad, weight)``; with lists of indices, grads and weights every
+    parameter is updated in one fused step.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.states = {}
+        self.states_synced = {}
+        self.aggregate_updates = optimizer.aggregate_num > 0
+        self._version = 0
+        self._plans = {}
+
+    def _ensure_states(self, indices, weights):
+        states = self.states
+        if not all(map(states.__contains__, indices)):
+            for idx, w in zip(indices, weights):
+                if idx not in states:
+                    states[idx] = self.optimizer.create_state_multi_precision(idx, w)
+                    self.states_synced[idx] = True
+            self._version += 1
+
+    def __call__(self, index, grad, weight):
+        if not isinstance(index, (list, tuple)):
+            self._ensure_states([index], [weight])
+            self.optimizer.update_multi_precision(index, weight, grad, self.states[index])
+            return
+        indices, grads, weights = list(index), list(grad), list(weight)
+        if not (len(indices) == len(grads) == len(weights)):
+            raise MXNetError("Updater: got %d indices, %d grads and %d weights"
+                             % (len(indices), len(grads), len(weights)))
+        for g, w in zip(grads, weights):
+            if not isinstance(w, NDArray) or not isinstance(g, NDArray):
+                raise MXNetError("Updater: weights and grads must be NDArrays, got %s and %s"
+                                 % (type(w).__name__, type(g).__name__))
+        self._ensure_states(indices, weights)
+        wb = list(map(_data_of, weights))
+        gb = list(map(_data_of, grads))
+        keys = wb + gb
+        key = tuple(indices)
+        opt = self.optimizer
+        plan = self._plans.get(key)
+        if plan is None or not plan.same(keys, self._version, opt.fused):
+            plan = _FusedPlan(opt, indices, wb, gb, [self.states[i] for i in indices], keys,
+                              self._version)
+            if len(self._plans) > 64:
+                self._plans.clear()
+            self._plans[key] = plan
+        opt._fused_update(plan)
+
+    def sync_state_context(self, state, context):
+        return state
+
+    def set_states(self, states):
+        """Set the states from a string made by :meth:`get_states`."""
+        states = pickle.loads(states)
+        if isinstance(states, tuple) and len(states) == 2:
+            self.states, self.optimizer = states
+        else:
+            self.states = states
+        self.states_synced = dict.fromkeys(self.states.keys(), False)
+        self._version += 1
+        self._plans.clear()
+
+    def get_states(self, dump_optimizer=False):
+        """Pickle the states (and the optimizer with ``dump_optimizer=True``)."""
+        return pickle.dumps((self.states, self.optimizer) if dump_optimizer else self.states)
+
+
+def get_updater(optimizer):
+    """An :class:`Updater` for ``optimizer``."""
+    return Updater(optimizer)
+
+
+class Trainer(object):
+    """Apply an optimizer to a set of parameters (the shape of ``gluon.Trainer``).
+
+    Parameters
+    ----------
+    params : list of NDArray or dict of str to NDArray
+        Parameters with gradients attached (``attach_grad``); ``grad_req='null'`` ones are
+        skipped.  They are updated in place and stay the same objects.
+    optimizer : str or Optimizer
+    optimizer_params : dict, optional
+        Keyword arguments of the optimizer (must be empty when ``optimizer`` is an instance).
+        Its ``rescale_grad`` (default 1) is divided by ``batch_size`` at every step.
+    kvstore, compression_params, update_on_kvstore
+        Accepted for compatibility; there is one device.
+
+    >>> w = mx.nd.ones((2, 2)); w.attach_grad()
+    >>> trainer = mx.Trainer({'w': w}, 'adam', {'learning_rate': 0.01})
+    >>> trainer.learning_rate
+    0.01
+    """
+
+    def __init__(self, params, optimizer='sgd', optimizer_params=None, kvstore='device',
+                 compression_params=None, update_on_kvstore=None):
+        if isinstance(params, dict):
+            names = [str(k) for k in params.keys()]
+            params = list(params.values())
+        elif isinstance(params, (list, tuple)):
+            params = list(params)
+            names = ["param%d" % i for i in range(len(params))]
+        else:
+            raise ValueError("First argument must be a list or dict of Parameters, got %s."
+                             % type(params))
+        for n, p in zip(names, params):
+            if not isinstance(p, NDArray):
+                raise ValueError("First argument must be a list or dict of Parameters, got "
+                                 "list of %s (%s)." % (type(p), n))
+        self._params = params
+        self._names = names
+        optimizer_params = optimizer_params if optimizer_params else {}
+        self._scale = float(optimizer_params.get('rescale_grad', 1.0))
+        if isinstance(optimizer, Optimizer):
+            assert not optimizer_params, \
+                "optimizer_params must be None if optimizer is an instance of " \
+                "Optimizer instead of str"
+            self._optimizer = optimizer
+        else:
+            self._optimizer = create(optimizer, **optimizer_params)
+        self._updater = Updater(self._optimizer)
+        self._plan = None
+
+    @property
+    def optimizer(self):
+        return self._optimizer
+
+    @property
+    def learning_rate(self):
+        return self._optimizer.learning_rate
+
+    def set_learning_rate(self, lr):
+        """Set the optimizer's learning rate (refused when it has an lr_scheduler)."""
+        self._optimizer.set_learning_rate(lr)
+
+    def step(self, batch_size, ignore_stale_grad=False):
+        """One optimizer step on every parameter with ``rescale_grad = scale / batch_size``.
+
+        ``ignore_stale_grad`` is accepted; gradients are not tracked for staleness, so every
+        parameter is updated.
+        """
+        self._optimizer.rescale_grad = self._scale / batch_size
+        self._update()
+
+    def update(self, batch_size, ignore_stale_grad=False):
+        """Same as :meth:`step` (there is no gradient reduction to skip)."""
+        self.step(batch_size, ignore_stale_grad)
+
+    def allreduce_grads(self):
+        """No-op: one device."""
+
+    def _update(self):
+        params = self._params
+        ents = list(map(_entry_of, params))
+        datas = list(map(_data_of, params))
+        keys = ents + datas
+        plan = self._plan
+        opt = self._optimizer
+        if plan is None or not plan.same(keys, self._updater._version, opt.fused):
+            plan = self._build_plan(ents, datas, keys)
+        if plan.indices:
+            opt._fused_update(plan)
+
+    def _build_plan(self, ents, datas, keys):
+        indices, wbufs, gbufs = [], [], []
+        for i, (p, e) in enumerate(zip(self._params, ents)):
+            if e is None or e[0].cleared or not e[0].is_var or e[0].grad is None:
+                raise MXNetError("Trainer.step: parameter %r (shape %s) has no gradient buffer; "
+                                 "call attach_grad() on it before training"
+                                 % (self._names[i], p.shape))
+            if e[0].grad_req == 'null':
+                continue
+            indices.append(i)
+            wbufs.append(datas[i])
+            gbufs.append(e[0].grad._data)
+        upd = self._updater
+        upd._ensure_states(indices, [self._params[i] for i in indices])
+        self._plan = _FusedPlan(self._optimizer, indices, wbufs, gbufs,
+                                [upd.states[i] for i in indices], keys, upd._version)
+        return self._plan
+
+    def save_states(self, fname):
+        """Save the optimizer states (and the optimizer) to ``fname``."""
+        with open(fname, 'wb') as fout:
+            fout.write(self._updater.get_states(dump_optimizer=True))
+
+    def load_states(self, fname):
+        """Load states saved by :meth:`save_states`."""
+        with open(fname, 'rb') as f:
+            self._updater.set_states(f.read())
+        self._optimizer = self._updater.optimizer
+        self._plan = None
