@@ -19,6 +19,7 @@ Note: symbol-api
       (bumped each time an op mutates it, e.g. BatchNorm's aux states) that ends up as the
       third number of the ``inputs`` triples in the JSON.
 """
+import copy
 import os
 import tempfile
 import weakref
@@ -299,7 +300,16 @@ class Symbol:
         return Symbol(self._outputs)
 
     def __deepcopy__(self, memo):
-        return Symbol(self._outputs)
+        """A copy with fresh nodes (as MXNet's deepcopy), so ``_set_attr`` on the copy does
+        not reach the original.  ``copy.copy`` shares the (immutable) nodes instead."""
+        new = {}
+        for n in self._topo():
+            m = Node(n.op, n.name, copy.deepcopy(n.attrs, memo),
+                     [(new[id(s)], i, v) for (s, i, v) in n.inputs])
+            if n.op is None and n in _VAR_VERSION:
+                _VAR_VERSION[m] = _VAR_VERSION[n]
+            new[id(n)] = m
+        return Symbol([(new[id(n)], i) for n, i in self._outputs])
 
     def __reduce__(self):
         return (_from_json, (self.tojson(),))
@@ -591,6 +601,10 @@ def _compose(sym, kwargs):
                 changed = True
                 if src.op is None:
                     ver = bump_version(src) if k in muts else var_version(src)
+                elif k in muts:
+                    raise MXNetError("Symbol.Compose: input %d of %s (%s) is mutated by the op, so "
+                                     "it can only be replaced by a Variable, got the output of %s"
+                                     % (k, n.name, n.op.name, src.name))
                 else:
                     ver = 0
             elif id(src) in new:

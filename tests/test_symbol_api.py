@@ -405,3 +405,22 @@ def test_draw_needs_matplotlib_or_draws():
     ax = out.draw(shapes={"data": (2, 4)})
     assert [t.get_text().split("\n")[0] for t in ax.texts].count("fc1") == 1
     plt.close(ax.figure)
+
+
+def test_set_attr_in_place_and_deepcopy_isolation():
+    w = S.Variable("w")
+    fc = S.FullyConnected(S.Variable("x"), weight=w, num_hidden=2, name="fc")
+    deep = copy.deepcopy(fc)
+    w._set_attr(lr_mult="3")                  # MXNet: every graph sharing the node sees it
+    assert fc.attr_dict()["w"] == {"__lr_mult__": "3", "lr_mult": "3"}
+    assert "w" not in deep.attr_dict()
+    with pytest.raises(ValueError):
+        w._set_attr(mood=1)
+
+
+def test_compose_refuses_op_output_for_mutated_input():
+    bn = S.BatchNorm(S.Variable("x"), name="bn")
+    with pytest.raises(MXNetError):
+        bn(bn_moving_mean=S.exp(S.Variable("q")))
+    composed = bn(bn_moving_mean=S.Variable("q"))
+    assert composed.list_auxiliary_states() == ["q", "bn_moving_var"]
