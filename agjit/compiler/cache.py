@@ -46,11 +46,12 @@ _LIB_HASH = []
 
 
 def library_hash():
-    """Hash of the kernel library and the lowering (their source files)."""
+    """Hash of the kernel library, vmath and the lowering (their source files): Numba's cache of
+    a generated segment does not notice changes in code inlined into it."""
     if not _LIB_HASH:
         h = hashlib.sha256()
         here = os.path.dirname(os.path.abspath(__file__))
-        for f in ("kernels.py", "lower.py", "runtime.py"):
+        for f in ("kernels.py", "vmath.py", "lower.py", "runtime.py"):
             with open(os.path.join(here, f), "rb") as fh:
                 h.update(fh.read())
         _LIB_HASH.append(h.hexdigest()[:16])

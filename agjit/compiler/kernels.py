@@ -1,5 +1,6 @@
-"""The JIT's kernel library: scalar functions used by fused elementwise loops, and hand-written
-row kernels (softmax, log_softmax, softmax cross-entropy) and reductions.
+"""The JIT's kernel library: scalar functions used by fused elementwise loops (the
+vectorisable transcendentals come from agjit.compiler.vmath), and hand-written row kernels
+(softmax, log_softmax, softmax cross-entropy) and reductions.
 
 Every function is ``@njit(cache=True)``; scalar helpers are ``inline="always"`` so a fused
 loop body is one straight-line expression LLVM can optimise.  Generated kernels import this
@@ -11,22 +12,21 @@ import math
 import numpy as np
 from numba import njit
 
-_J = dict(cache=True, inline="always")
+# Scalar helpers are compiled once per dtype and declared LLVM alwaysinline in their callers
+# (forceinline): Numba-level inline="always" re-types the callee at every call site and was
+# measured at ~0.5 s of compile time per use (see agjit.compiler.vmath note *vmath*).
+_J = dict(cache=True, forceinline=True)
+
+from .vmath import exp, expm1, log, log1p, tanh, sigmoid, softrelu  # noqa: E402,F401
 
 
-@njit(**_J)
-def exp(x):
-    return math.exp(x)
 
 
-@njit(**_J)
-def log(x):
-    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
 
 
 @njit(**_J)
 def sqrt(x):
-    return math.sqrt(x) if x >= 0 else math.nan
+    return np.sqrt(x)
 
 
 @njit(**_J)
@@ -44,17 +44,8 @@ def tan(x):
     return math.tan(x)
 
 
-@njit(**_J)
-def tanh(x):
-    return math.tanh(x)
 
 
-@njit(**_J)
-def sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 @njit(**_J)
@@ -62,11 +53,6 @@ def relu(x):
     return x if x > 0 else x * 0
 
 
-@njit(**_J)
-def softrelu(x):
-    if x > 20:
-        return x
-    return math.log1p(math.exp(x))
 
 
 @njit(**_J)
@@ -78,14 +64,8 @@ def sign(x):
     return x * 0
 
 
-@njit(**_J)
-def log1p(x):
-    return math.log1p(x) if x >= -1 else math.nan
 
 
-@njit(**_J)
-def expm1(x):
-    return math.expm1(x)
 
 
 @njit(**_J)

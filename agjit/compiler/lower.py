@@ -21,24 +21,24 @@ Note: lowering
 """
 import hashlib
 import json
+import re
 
 import numpy as np
 
 from symbol.base import MXNetError
-from symbol.ops._common import norm_axes
 
 __all__ = ["lower_graph", "Lowered"]
 
-_VIEW_OPS = {"Reshape", "Flatten", "expand_dims", "squeeze", "_copyto", "_identity",
-             "BlockGrad"}
-
+# LLVM's optimisation time grows faster than linearly with function size: long graphs are
+# split into segments of at most this many steps (one Numba function each).
+MAX_SEGMENT_STEPS = 8
 
 def _expr_template(node):
     low = node.op.lowering if node.op is not None else None
     if isinstance(low, dict):
         key = node.parsed.get("act_type")
         low = low.get(key)
-    if not isinstance(low, str) or low.startswith("call:"):
+    if not isinstance(low, str) or low == "view":
         return None
     return low
 
@@ -179,6 +179,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     eager_notes = []
     eager_globals = []
     seg = []              # steps of the open segment
+    counter = [0]
 
     def flush():
         if not seg:
@@ -194,9 +195,10 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
             return argset[s]
 
         for st in seg:
-            body.extend(_gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance))
+            body.extend(_gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance,
+                                  counter))
         fname = "seg%d" % idx
-        seg_defs.append("@njit(cache=True, nogil=True)\ndef %s(%s):\n%s\n" % (
+        seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy')\ndef %s(%s):\n%s\n" % (
             fname, ", ".join("v%d" % s for s in args), "\n".join("    " + b for b in body)))
         run_body.append("    %s(%s)" % (fname, ", ".join("V[%d]" % s for s in args)))
         seg.clear()
@@ -204,6 +206,8 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     for st in steps:
         if st[0] in ("fused", "call"):
             seg.append(st)
+            if len(seg) >= MAX_SEGMENT_STEPS:
+                flush()
             continue
         flush()
         n = st[1]
@@ -233,8 +237,9 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         "import numpy as np",
         "from numba import njit",
         "from agjit.compiler import kernels as K",
-        "from agjit.compiler.kernels import (exp, log, sqrt, sin, cos, tan, tanh, sigmoid, relu, "
-        "softrelu, sign, log1p, expm1, floor, ceil, round, log2, log10, mod)",
+        "from agjit.compiler.kernels import (sqrt, sin, cos, tan, relu, sign, floor, ceil, round, "
+        "log2, log10, mod)",
+        "from agjit.compiler.vmath import exp, expm1, log, log1p, tanh, sigmoid, softrelu",
         "from agjit.compiler.runtime import eager_op as _eager",
         "",
     ]
@@ -260,9 +265,9 @@ def _why_eager(n):
 
 
 def _classify(n, shapes, dtypes):
+    """'view', 'fused', 'call' or 'eager' for one node (see the module note)."""
     op = n.op
-    name = op.name
-    if name in _VIEW_OPS and n.num_outputs() == 1:
+    if op.lowering == "view" and n.num_outputs() == 1 and shapes.get((id(n), 0)) is not None:
         return "view"
     dt = dtypes.get((id(n), 0))
     if dt not in ("float32", "float64"):
@@ -282,50 +287,52 @@ def _classify(n, shapes, dtypes):
                 if a != b and a != 1:
                     return "eager"
         return "fused"
-    if _call_supported(n, shapes):
+    if callable(op.lowering) and _call_lines(n, shapes, dtypes) is not None:
         return "call"
     return "eager"
 
 
-def _call_supported(n, shapes):
-    name = n.op.name
-    a = n.parsed
-    ins = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
-    if any(s is None for s in ins):
-        return False
-    if name == "dot":
-        return len(ins[0]) == 2 and len(ins[1]) == 2
-    if name == "batch_dot":
-        return len(ins[0]) == 3 and len(ins[1]) == 3
-    if name == "FullyConnected":
-        return len(ins[0]) >= 2
-    if name in ("sum", "mean"):
-        try:
-            axes = norm_axes(name, a.get("axis"), len(ins[0]), a.get("exclude", False))
-        except MXNetError:
-            return False
-        return len(ins[0]) >= 1 and (not axes or list(axes) == list(range(axes[0], axes[-1] + 1)))
-    if name in ("softmax", "log_softmax"):
-        nd = len(ins[0])
-        ax = a.get("axis", -1)
-        return nd >= 1 and (ax == -1 or ax == nd - 1) and n.num_outputs() == 1 and \
-            len(n.inputs) == 1
-    if name == "softmax_cross_entropy":
-        return len(ins[0]) == 2 and len(ins[1]) == 1
-    return False
+_PLACE_IN = "__IN%d__"
+_PLACE_OUT = "__OUT%d__"
+_call_cache = {}
+
+
+def _call_lines(n, shapes, dtypes):
+    """The op's callable lowering with placeholder names (None: not supported here)."""
+    from symbol.ops._lowering import LowerCtx
+    key = id(n)
+    hit = _call_cache.get(key)
+    if hit is not None and hit[0] is n:
+        return hit[1]
+    in_shapes = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
+    out_shapes = [shapes.get((id(n), i)) for i in range(n.num_outputs())]
+    if any(x is None for x in in_shapes) or any(x is None for x in out_shapes):
+        lines = None
+    else:
+        ctx = LowerCtx(n, [_PLACE_IN % k for k in range(len(in_shapes))],
+                       [_PLACE_OUT % k for k in range(len(out_shapes))], in_shapes, out_shapes,
+                       dtypes.get((id(n), 0)), [0])
+        lines = n.op.lowering(ctx)
+    if len(_call_cache) > 4096:
+        _call_cache.clear()
+    _call_cache[key] = (n, lines)
+    return lines
 
 
 # ---------------------------------------------------------------------------------------
-def _gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance):
+def _gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance, counter):
     if st[0] == "fused":
         return _gen_fused(st[1], arg, slot_of, shapes, dtypes, materialised, provenance)
-    return _gen_call(st[1], arg, slot_of, shapes, dtypes, provenance)
+    return _gen_call(st[1], arg, slot_of, shapes, dtypes, provenance, counter)
 
 
 def _comment(n, shapes, dtypes, provenance):
     return "# %s %s -> %s  %s" % (n.name, n.op.name, _shape_str(shapes.get((id(n), 0), ()),
                                                               dtypes.get((id(n), 0), "?")),
                                   provenance.get(id(n), ""))
+
+
+_FLOAT_LIT = re.compile(r"(?<![\w.{])(\d+\.\d+)")
 
 
 def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
@@ -417,6 +424,8 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
         if n.op.variadic:
             expr = "(" + " + ".join(ops) + ")"
         else:
+            # bare float literals would turn float32 loops into float64 maths
+            tmpl = _FLOAT_LIT.sub(lambda m: "np.%s(%s)" % (dt, m.group(1)), tmpl)
             expr = tmpl.format(*ops, **consts)
         t = "t%d" % len(local)
         local[id(n)] = t
@@ -426,61 +435,20 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
     return lines
 
 
-def _gen_call(n, arg, slot_of, shapes, dtypes, provenance):
-    name = n.op.name
-    a = n.parsed
-    ins = [arg(slot_of((s, i))) for (s, i, _v) in n.inputs]
-    out = arg(slot_of((n, 0)))
-    lines = [_comment(n, shapes, dtypes, provenance).rstrip()]
-    ishape = [shapes[(id(s), i)] for (s, i, _v) in n.inputs]
-    if name == "dot":
-        A = ins[0] + (".T" if a.get("transpose_a") else "")
-        B = ins[1] + (".T" if a.get("transpose_b") else "")
-        lines.append("np.dot(%s, %s, %s)" % (A, B, out))
-    elif name == "batch_dot":
-        A = "%s[b_]" % ins[0] + (".T" if a.get("transpose_a") else "")
-        B = "%s[b_]" % ins[1] + (".T" if a.get("transpose_b") else "")
-        lines.append("for b_ in range(%s.shape[0]):" % out)
-        lines.append("    np.dot(%s, %s, %s[b_])" % (A, B, out))
-    elif name == "FullyConnected":
-        nd = len(ishape[0])
-        if a.get("flatten", True):
-            lines.append("d_ = %s.reshape((%s.shape[0], -1))" % (ins[0], ins[0]))
-            lines.append("o_ = %s" % out)
-        else:
-            lines.append("d_ = %s.reshape((-1, %s.shape[%d]))" % (ins[0], ins[0], nd - 1))
-            lines.append("o_ = %s.reshape((-1, %s.shape[%d]))" % (out, out, nd - 1))
-        lines.append("np.dot(d_, %s.T, o_)" % ins[1])
-        if len(ins) > 2 and not a.get("no_bias"):
-            lines.append("for r_ in range(o_.shape[0]):")
-            lines.append("    for c_ in range(o_.shape[1]):")
-            lines.append("        o_[r_, c_] += %s[c_]" % ins[2])
-    elif name in ("sum", "mean"):
-        nd = len(ishape[0])
-        axes = norm_axes(name, a.get("axis"), nd, a.get("exclude", False))
-        if not axes:
-            lines.append("K.copy_into(%s, %s)" % (ins[0], out))
-        else:
-            a0, a1 = axes[0], axes[-1]
-            x = ins[0]
-            o_ = " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in range(a0)])
-            r_ = " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in range(a0, a1 + 1)])
-            i_ = " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in range(a1 + 1, nd)])
-            lines.append("o_ = %s" % o_)
-            lines.append("r_ = %s" % r_)
-            lines.append("i_ = %s" % i_)
-            scale = "1.0" if name == "sum" else "1.0 / r_"
-            lines.append("K.reduce_sum_3d(%s.reshape((o_, r_, i_)), %s.reshape((o_, i_)), %s)"
-                         % (x, out, scale))
-    elif name in ("softmax", "log_softmax"):
-        x = ins[0]
-        t = a.get("temperature")
-        inv = "1.0" if t is None else repr(1.0 / float(t))
-        lines.append("c_ = %s.shape[%s.ndim - 1]" % (x, x))
-        lines.append("K.%s_rows(%s.reshape((-1, c_)), %s.reshape((-1, c_)), %s)"
-                     % (name, x, out, inv))
-    elif name == "softmax_cross_entropy":
-        lines.append("K.softmax_cross_entropy_rows(%s, %s, %s)" % (ins[0], ins[1], out))
-    else:  # pragma: no cover - _call_supported guards this
-        raise MXNetError("internal: no call lowering for %s" % name)
-    return lines
+def _gen_call(n, arg, slot_of, shapes, dtypes, provenance, counter):
+    import re
+    lines = _call_lines(n, shapes, dtypes)
+    names = {}
+    for k, (s, i, _v) in enumerate(n.inputs):
+        names[_PLACE_IN % k] = arg(slot_of((s, i)))
+    for i in range(n.num_outputs()):
+        names[_PLACE_OUT % i] = arg(slot_of((n, i)))
+    # local names made unique across the whole segment (one Numba function)
+    counter[0] += 1
+    tag = "_n%d" % counter[0]
+    out = [_comment(n, shapes, dtypes, provenance).rstrip()]
+    for ln in lines:
+        ln = re.sub(r"__(IN|OUT)\d+__", lambda m: names[m.group(0)], ln)
+        ln = re.sub(r"\b([a-z]+_\d+)\b", lambda m: m.group(1) + tag, ln)
+        out.append(ln)
+    return out

@@ -492,10 +492,30 @@ def _rsl_type(attrs, ins):
     return ins, [ins[0]]
 
 
+def _lower_reduce_sum_like(ctx):
+    """Zero the output, then accumulate every element of ``data`` into the output index
+    with 0 on the dimensions ``like`` broadcasts (decided from the traced shapes)."""
+    from ._lowering import loop_nest, index_expr
+    gs, ls = ctx.in_shapes
+    nd, nl = len(gs), len(ls)
+    if nl > nd:
+        return None
+    g, out = ctx.ins[0], ctx.outs[0]
+    f, k = ctx.tmp("f"), ctx.tmp("k")
+    lines = ["%s = %s.reshape(-1)" % (f, out),
+             "for %s in range(%s.size):" % (k, f),
+             "    %s[%s] = 0" % (f, k)]
+    loops, idx, ind = loop_nest(g, nd, None, ctx)
+    lines += loops
+    dst = ["0" if ls[j] == 1 and gs[nd - nl + j] != 1 else idx[nd - nl + j] for j in range(nl)]
+    lines.append("%s%s += %s" % (ind, index_expr(out, dst), index_expr(g, idx)))
+    return lines
+
+
 register("_reduce_sum_like", inputs=("data", "like"), infer_shape=_rsl_infer, infer_type=_rsl_type,
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(_sum_to(ins[0], ins[1].shape)).astype(ins[0].dtype, copy=False)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.broadcast_like(og[0], ins[0]), None],
-         lowerable=False,
+         lowering=_lower_reduce_sum_like,
          doc="Sum ``data`` over the axes where ``like`` is broadcast (gradient of broadcasting).",
          samples=lambda rng: [Sample([_rand(rng, (2, 3)), _rand(rng, (1, 3))]),
                               Sample([_rand(rng, (4, 2, 3)), _rand(rng, (2, 1))])])
@@ -512,5 +532,5 @@ def _bl_infer(attrs, ins):
 register("broadcast_like", inputs=("lhs", "rhs"), infer_shape=_bl_infer, infer_type=_rsl_type,
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(np.broadcast_to(ins[0], ins[1].shape))],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._reduce_sum_like(og[0], ins[0]), None],
-         lowerable=False,
+         lowering="{0}",
          samples=lambda rng: [Sample([_rand(rng, (1, 3)), _rand(rng, (2, 3))])])

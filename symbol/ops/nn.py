@@ -80,7 +80,7 @@ register("_nn_reshape_like", inputs=("data", "like"), infer_shape=_rl_infer,
          infer_type=lambda attrs, ins: (ins, [ins[0]]),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(ins[1].shape).copy()],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._nn_reshape_like(og[0], ins[0]), None],
-         lowerable=False, doc="Reshape ``data`` to the shape of ``like`` (sizes must agree).",
+         lowering="view", doc="Reshape ``data`` to the shape of ``like`` (sizes must agree).",
          samples=lambda rng: [Sample([_rand(rng, (2, 6)), _rand(rng, (3, 2, 2))]),
                               Sample([_rand(rng, (4,)), _rand(rng, (4, 1))])])
 
@@ -201,8 +201,18 @@ def _dot_samples(rng):
             Sample([r(3, 2, 2), r(2, 2, 3)], {"transpose_a": True, "transpose_b": True})]
 
 
+def _lower_dot(ctx):
+    """2-D x 2-D through BLAS (np.dot into the output buffer); other ranks run eagerly."""
+    if ctx.in_ndim != [2, 2]:
+        return None
+    a, b = ctx.ins
+    A = a + (".T" if ctx.attrs["transpose_a"] else "")
+    B = b + (".T" if ctx.attrs["transpose_b"] else "")
+    return ["np.dot(%s, %s, %s)" % (A, B, ctx.outs[0])]
+
+
 register("dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_dot_infer,
-         forward=_dot_fwd, gradient=_dot_grad, lowerable=False, samples=_dot_samples,
+         forward=_dot_fwd, gradient=_dot_grad, lowering=_lower_dot, samples=_dot_samples,
          doc="Dot product: contracts the last axis of lhs with the first axis of rhs "
              "(transpose flags view each operand as the transposed 2-D matrix, as MXNet).")
 
@@ -273,17 +283,36 @@ def _bwd_dot_samples(rng):
     return out
 
 
+def _lower_bwd_dot(which):
+    """d(op(a) @ op(b)): lhs: G @ op(b).T (transposed back if transpose_a); rhs: op(a).T @ G
+    (transposed back if transpose_b); 2-D only."""
+    def lower(ctx):
+        if ctx.in_ndim != [2, 2, 2]:
+            return None
+        g, a, b = ctx.ins
+        ta, tb = ctx.attrs["transpose_a"], ctx.attrs["transpose_b"]
+        out = ctx.outs[0]
+        if which == 0:
+            if not ta:
+                return ["np.dot(%s, %s, %s)" % (g, b if tb else b + ".T", out)]
+            return ["np.dot(%s, %s.T, %s)" % (b + ".T" if tb else b, g, out)]
+        if not tb:
+            return ["np.dot(%s, %s, %s)" % (a if ta else a + ".T", g, out)]
+        return ["np.dot(%s.T, %s, %s)" % (g, a + ".T" if ta else a, out)]
+    return lower
+
+
 register("_backward_dot_lhs", inputs=("ograd", "lhs", "rhs"), attrs=dict(_DOT_ATTRS),
          infer_shape=_bwd_dot_infer(0), infer_type=_bwd_dot_type(0),
          forward=lambda attrs, ins, ctx: [_bwd_dot_lhs_np(ins[0], ins[1], ins[2], attrs["transpose_a"],
                                                            attrs["transpose_b"])],
-         gradient=_bwd_dot_lhs_grad, lowerable=False, samples=_bwd_dot_samples,
+         gradient=_bwd_dot_lhs_grad, lowering=_lower_bwd_dot(0), samples=_bwd_dot_samples,
          doc="Gradient of dot w.r.t. lhs (see note *bilinear-backward-ops*; lhs gives the shape).")
 register("_backward_dot_rhs", inputs=("ograd", "lhs", "rhs"), attrs=dict(_DOT_ATTRS),
          infer_shape=_bwd_dot_infer(1), infer_type=_bwd_dot_type(1),
          forward=lambda attrs, ins, ctx: [_bwd_dot_rhs_np(ins[0], ins[1], ins[2], attrs["transpose_a"],
                                                            attrs["transpose_b"])],
-         gradient=_bwd_dot_rhs_grad, lowerable=False, samples=_bwd_dot_samples,
+         gradient=_bwd_dot_rhs_grad, lowering=_lower_bwd_dot(1), samples=_bwd_dot_samples,
          doc="Gradient of dot w.r.t. rhs (see note *bilinear-backward-ops*; rhs gives the shape).")
 
 
@@ -334,8 +363,20 @@ def _bdot_grad(F, attrs, ins, outs, og, ctx):
     return [bd(g, b, transpose_b=True), bd(a, g, transpose_a=True)]
 
 
+def _lower_batch_dot(ctx):
+    if ctx.in_ndim != [3, 3]:
+        return None
+    a, b = ctx.ins
+    out = ctx.outs[0]
+    i = ctx.tmp("b")
+    A = "%s[%s]%s" % (a, i, ".T" if ctx.attrs["transpose_a"] else "")
+    B = "%s[%s]%s" % (b, i, ".T" if ctx.attrs["transpose_b"] else "")
+    return ["for %s in range(%s.shape[0]):" % (i, out),
+            "    np.dot(%s, %s, %s[%s])" % (A, B, out, i)]
+
+
 register("batch_dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_bdot_infer,
-         forward=_bdot_fwd, gradient=_bdot_grad, lowerable=False,
+         forward=_bdot_fwd, gradient=_bdot_grad, lowering=_lower_batch_dot,
          samples=lambda rng: [Sample([_rand(rng, (2, 2, 3)), _rand(rng, (2, 3, 4))]),
                               Sample([_rand(rng, (2, 3, 2)), _rand(rng, (2, 3, 4))], {"transpose_a": True}),
                               Sample([_rand(rng, (2, 2, 3)), _rand(rng, (2, 4, 3))], {"transpose_b": True}),
@@ -425,9 +466,31 @@ def _fc_samples(rng):
             Sample([r(3, 2), r(2, 2)], {"num_hidden": 2, "no_bias": True, "flatten": False})]
 
 
+def _lower_fc(ctx):
+    """data (flattened to 2-D) @ weight.T through BLAS, then the bias row added in place."""
+    a = ctx.attrs
+    nd = ctx.in_ndim[0]
+    if nd < 2 or ctx.in_ndim[1] != 2:
+        return None
+    d, w, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
+    x2, o2 = ctx.tmp("x"), ctx.tmp("o")
+    if a["flatten"]:
+        lines = ["%s = %s.reshape((%s.shape[0], -1))" % (x2, d, d), "%s = %s" % (o2, out)]
+    else:
+        lines = ["%s = %s.reshape((-1, %s.shape[%d]))" % (x2, d, d, nd - 1),
+                 "%s = %s.reshape((-1, %s.shape[%d]))" % (o2, out, out, nd - 1)]
+    lines.append("np.dot(%s, %s.T, %s)" % (x2, w, o2))
+    if not a["no_bias"] and len(ctx.ins) > 2:
+        r, c = ctx.tmp("i"), ctx.tmp("i")
+        lines += ["for %s in range(%s.shape[0]):" % (r, o2),
+                  "    for %s in range(%s.shape[1]):" % (c, o2),
+                  "        %s[%s, %s] += %s[%s]" % (o2, r, c, ctx.ins[2], c)]
+    return lines
+
+
 register("FullyConnected", inputs=("data", "weight", "bias"),
          attrs={"num_hidden": Attr("int"), "no_bias": _BOOL_F, "flatten": Attr("bool", True)},
-         infer_shape=_fc_infer, forward=_fc_fwd, gradient=_fc_grad, lowerable=False,
+         infer_shape=_fc_infer, forward=_fc_fwd, gradient=_fc_grad, lowering=_lower_fc,
          optional_inputs=("bias",), samples=_fc_samples,
          doc="Fully connected layer: ``data @ weight.T + bias``; weight is (num_hidden, in_units) "
              "where in_units is the product of data.shape[1:] (flatten=True) or data.shape[-1].")
@@ -506,11 +569,29 @@ def _sm_samples(rng):
             Sample([_rand(rng, (2, 3, 2))], {"axis": 1, "temperature": 0.5})]
 
 
+def _lower_softmax(log):
+    """Row kernels over the last axis (the data viewed as (rows, n))."""
+    def lower(ctx):
+        a = ctx.attrs
+        nd = ctx.in_ndim[0]
+        if nd < 1 or a["axis"] not in (-1, nd - 1) or a["use_length"] or \
+                (a["dtype"] is not None and a["dtype"] != ctx.dtype):
+            return None
+        x, out = ctx.ins[0], ctx.outs[0]
+        t = a["temperature"]
+        inv = "1.0" if t is None else repr(1.0 / float(t))
+        c = ctx.tmp("c")
+        return ["%s = %s.shape[%d]" % (c, x, nd - 1),
+                "K.%s_rows(%s.reshape((-1, %s)), %s.reshape((-1, %s)), %s)"
+                % ("log_softmax" if log else "softmax", x, c, out, c, inv)]
+    return lower
+
+
 register("softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("softmax"),
-         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowerable=False,
+         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=_lower_softmax(False),
          samples=_sm_samples, doc="softmax(data / temperature) along ``axis`` (default -1).")
 register("log_softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("log_softmax"),
-         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowerable=False,
+         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=_lower_softmax(True),
          samples=_sm_samples, doc="log(softmax(data / temperature)) along ``axis`` (default -1).")
 
 
@@ -630,9 +711,17 @@ def _so_samples(rng):
             Sample([_rand(rng, (3, 4)), np.array([1.0, 0.0, 3.0])], {"smooth_alpha": 0.1})]
 
 
+def _lower_softmax_output(ctx):
+    """Forward of SoftmaxOutput on (batch, classes) data: a softmax row kernel."""
+    a = ctx.attrs
+    if ctx.in_ndim[0] != 2 or a["multi_output"] or a["preserve_shape"]:
+        return None
+    return ["K.softmax_rows(%s, %s, 1.0)" % (ctx.ins[0], ctx.outs[0])]
+
+
 register("SoftmaxOutput", inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_infer,
          forward=_so_fwd, gradient=_so_grad, aliases=("Softmax",), is_loss=True,
-         lowerable=False, grad_check=False, second_order=False, samples=_so_samples,
+         lowering=_lower_softmax_output, grad_check=False, second_order=False, samples=_so_samples,
          doc="Softmax forward; backward is (softmax - one_hot(label)) * grad_scale / normaliser, "
              "ignoring the head gradient (unless out_grad=True).  The label gets a zero gradient.")
 
@@ -683,8 +772,14 @@ def _sce_grad(F, attrs, ins, outs, og, ctx):
     return [F.broadcast_mul(F.elemwise_sub(F.softmax(x), tgt), og[0]), None]
 
 
+def _lower_sce(ctx):
+    if ctx.in_ndim != [2, 1]:
+        return None
+    return ["K.softmax_cross_entropy_rows(%s, %s, %s)" % (ctx.ins[0], ctx.ins[1], ctx.outs[0])]
+
+
 register("softmax_cross_entropy", inputs=("data", "label"), infer_shape=_sce_infer,
-         forward=_sce_fwd, gradient=_sce_grad, lowerable=False,
+         forward=_sce_fwd, gradient=_sce_grad, lowering=_lower_sce,
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), np.array([1.0, 0.0, 3.0])])],
          doc="Softmax cross-entropy summed over the batch; output shape (1,).")
 

@@ -145,16 +145,42 @@ def _distinct_samples(rng):
 # ---------------------------------------------------------------------------------------
 # sum, mean, max, min, prod, nansum, nanprod
 # ---------------------------------------------------------------------------------------
+def _lower_sum(mean):
+    """Reductions over one contiguous block of axes: the input viewed as (outer, reduced,
+    inner) and summed by a library kernel; other axis sets run eagerly."""
+    def lower(ctx):
+        nd = ctx.in_ndim[0]
+        a = ctx.attrs
+        if nd == 0:
+            return None
+        axes = reduce_axes("sum", nd, a["axis"], a["exclude"])
+        x, out = ctx.ins[0], ctx.outs[0]
+        if not axes:
+            return ["K.copy_into(%s, %s)" % (x, out)]
+        if list(axes) != list(range(axes[0], axes[-1] + 1)):
+            return None
+        o, r, i = ctx.tmp("o"), ctx.tmp("r"), ctx.tmp("n")
+
+        def prod(ks):
+            return " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in ks])
+        return ["%s = %s" % (o, prod(range(axes[0]))),
+                "%s = %s" % (r, prod(range(axes[0], axes[-1] + 1))),
+                "%s = %s" % (i, prod(range(axes[-1] + 1, nd))),
+                "K.reduce_sum_3d(%s.reshape((%s, %s, %s)), %s.reshape((%s, %s)), %s)"
+                % (x, o, r, i, out, o, i, "1.0 / %s" % r if mean else "1.0")]
+    return lower
+
+
 register("sum", inputs=("data",), attrs=_reduce_attrs(), aliases=("sum_axis",),
          infer_shape=_reduce_infer("sum"), forward=_np_reduce("sum", np.sum),
          gradient=lambda F, attrs, ins, outs, og, ctx: [_bcast(F, og[0], ins[0], attrs)],
-         lowerable=False, samples=_reduce_samples,
+         lowering=_lower_sum(False), samples=_reduce_samples,
          doc="Sum over the given axes (MXNet ``sum``; a full reduction returns shape (1,)).")
 
 register("mean", inputs=("data",), attrs=_reduce_attrs(),
          infer_shape=_reduce_infer("mean"), forward=_np_reduce("mean", np.mean),
          gradient=lambda F, attrs, ins, outs, og, ctx: [_bcast(F, og[0], ins[0], attrs, mean=True)],
-         lowerable=False, samples=_reduce_samples,
+         lowering=_lower_sum(True), samples=_reduce_samples,
          doc="Mean over the given axes.")
 
 
@@ -251,12 +277,38 @@ def _br_samples(rng):
                                                                "mean": True})]
 
 
+def _lower_broadcast_reduced(ctx):
+    """Loops over ``like``'s shape reading the reduced value (index 0 on reduced axes)."""
+    from ._lowering import loop_nest, index_expr
+    a = ctx.attrs
+    g, like = ctx.ins
+    out = ctx.outs[0]
+    nd = ctx.in_ndim[1]
+    if nd == 0:
+        return None
+    axes = reduce_axes("_broadcast_reduced", nd, a["axis"], a["exclude"])
+    gk = ctx.tmp("g")
+    keep = ["1" if k in axes else "%s.shape[%d]" % (like, k) for k in range(nd)]
+    lines = ["%s = %s.reshape((%s,))" % (gk, g, ", ".join(keep))]
+    scale = ""
+    if a["mean"]:
+        sc = ctx.tmp("s")
+        lines.append("%s = 1.0 / max(1, %s)" % (sc, " * ".join(
+            ["1"] + ["%s.shape[%d]" % (like, k) for k in axes])))
+        scale = " * " + sc
+    loops, idx, ind = loop_nest(out, nd, None, ctx)
+    lines += loops
+    src = ["0" if k in axes else idx[k] for k in range(nd)]
+    lines.append("%s%s = %s%s" % (ind, index_expr(out, idx), index_expr(gk, src), scale))
+    return lines
+
+
 register("_broadcast_reduced", inputs=("data", "like"),
          attrs={"axis": Attr("axis", None), "keepdims": Attr("bool", False),
                 "exclude": Attr("bool", False),
                 "mean": Attr("bool", False, doc="divide by the number of reduced elements")},
          infer_shape=_br_infer, infer_type=lambda attrs, ins: (ins, [ins[0]]),
-         forward=_br_fwd, gradient=_br_grad, lowerable=False, samples=_br_samples,
+         forward=_br_fwd, gradient=_br_grad, lowering=_lower_broadcast_reduced, samples=_br_samples,
          doc="Broadcast the result of a reduction of ``like`` (same axis/keepdims/exclude) "
              "back to ``like``'s shape; the gradient of sum/mean/max/min/prod/norm.")
 

@@ -192,7 +192,7 @@ register("Reshape", inputs=("data",),
                 "keep_highest": Attr("bool", False, doc="(deprecated) keep dimension 0")},
          aliases=("reshape",), infer_shape=_reshape_infer,
          forward=lambda attrs, ins, ctx: [ins[0].reshape(_reshape_target(attrs, ins[0].shape)).copy()],
-         gradient=_reshape_like_grad, lowerable=False,
+         gradient=_reshape_like_grad, lowering="view",
          samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))], {"shape": (6, 4)}),
                               Sample([_rand(rng, (2, 3, 4))], {"shape": (0, -1)}),
                               Sample([_rand(rng, (2, 3, 4))], {"shape": (-3, -2)}),
@@ -213,7 +213,7 @@ def _flatten_shape(s):
 register("Flatten", inputs=("data",), aliases=("flatten",),
          infer_shape=lambda attrs, ins: (ins, [_flatten_shape(ins[0])]),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(_flatten_shape(ins[0].shape)).copy()],
-         gradient=_reshape_like_grad, lowerable=False,
+         gradient=_reshape_like_grad, lowering="view",
          samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))]), Sample([_rand(rng, (3,))])],
          doc="Collapse every axis after the first: (d0, d1, ..., dk) -> (d0, d1*...*dk).")
 
@@ -252,7 +252,7 @@ register("reshape_like", inputs=("lhs", "rhs"),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(reshape_like_shape(attrs, ins[0].shape,
                                                                             ins[1].shape)).copy()],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.reshape_like(og[0], ins[0]), None],
-         lowerable=False,
+         lowering="view",
          samples=lambda rng: [Sample([_rand(rng, (2, 6)), _rand(rng, (3, 4))]),
                               Sample([_rand(rng, (2, 6)), _rand(rng, (3, 2))],
                                      {"lhs_begin": 1, "rhs_begin": 0})],
@@ -290,12 +290,28 @@ def _transpose_grad(F, attrs, ins, outs, og, ctx):
     return [F.transpose(og[0], axes=inv)]
 
 
+def _lower_transpose(ctx):
+    """A loop nest over the output reading the input at the permuted index."""
+    from ._lowering import loop_nest, index_expr
+    nd = ctx.in_ndim[0]
+    if nd == 0:
+        return None
+    perm = _perm("transpose", ctx.attrs["axes"], nd)
+    out = ctx.outs[0]
+    lines, idx, ind = loop_nest(out, nd, None, ctx)
+    src = [None] * nd
+    for k, j in enumerate(perm):
+        src[j] = idx[k]
+    lines.append("%s%s = %s" % (ind, index_expr(out, idx), index_expr(ctx.ins[0], src)))
+    return lines
+
+
 register("transpose", inputs=("data",),
          attrs={"axes": Attr("shape", (), doc="permutation (default: reverse the axes)")},
          infer_shape=_transpose_infer,
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(
              np.transpose(ins[0], _perm("transpose", attrs["axes"], ins[0].ndim)))],
-         gradient=_transpose_grad, lowerable=False,
+         gradient=_transpose_grad, lowering=_lower_transpose,
          samples=lambda rng: [Sample([_rand(rng, (2, 3))]),
                               Sample([_rand(rng, (2, 3, 4))], {"axes": (2, 0, 1)}),
                               Sample([_rand(rng, (2, 3, 4))], {"axes": (1, -1, 0)})],
@@ -313,7 +329,7 @@ register("expand_dims", inputs=("data",), attrs={"axis": Attr("int", doc="positi
          infer_shape=lambda attrs, ins: (ins, [_expand_shape("expand_dims", ins[0], attrs["axis"])]),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(
              _expand_shape("expand_dims", ins[0].shape, attrs["axis"])).copy()],
-         gradient=_reshape_like_grad, lowerable=False,
+         gradient=_reshape_like_grad, lowering="view",
          samples=lambda rng: [Sample([_rand(rng, (2, 3))], {"axis": 1}),
                               Sample([_rand(rng, (2, 3))], {"axis": -1}),
                               Sample([_rand(rng, (2, 3))], {"axis": 0})],
@@ -343,7 +359,7 @@ register("squeeze", inputs=("data",),
          attrs={"axis": Attr("axis", None, doc="axes of size 1 to remove (None: all)")},
          infer_shape=lambda attrs, ins: (ins, [_squeeze_shape(ins[0], attrs["axis"])]),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(_squeeze_shape(ins[0].shape, attrs["axis"])).copy()],
-         gradient=_reshape_like_grad, lowerable=False,
+         gradient=_reshape_like_grad, lowering="view",
          samples=lambda rng: [Sample([_rand(rng, (2, 1, 3, 1))]),
                               Sample([_rand(rng, (2, 1, 3, 1))], {"axis": 1}),
                               Sample([_rand(rng, (2, 1, 3, 1))], {"axis": (1, -1)}),

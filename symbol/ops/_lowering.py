@@ -1,0 +1,73 @@
+"""Helpers for the ``lowering`` part of op definitions (see agjit.compiler.lower note
+*lowering*).
+
+An op's ``lowering`` is one of:
+
+* a string: a scalar expression template for fused elementwise loops (``{0}``, ``{1}`` are
+  the inputs, ``{s}`` the scalar attr, other ``{name}`` its numeric attrs);
+* a dict from ``act_type`` to such a template;
+* ``"view"``: the output is a reshaped view of input 0 (no copy);
+* a callable ``lower(ctx) -> list of source lines | None``: the statements that compute the
+  op inside a compiled segment, or None when these attrs/ndims are not supported (the op
+  then runs eagerly).  ``ctx`` is a :class:`LowerCtx`.
+
+Nothing here imports Numba: lowerings only build source text; sizes are read at run time
+(``x.shape[k]``) so kernels never depend on shapes, only on ndims (``ctx.in_ndim``).
+"""
+
+__all__ = ["LowerCtx", "loop_nest", "index_expr"]
+
+
+class LowerCtx:
+    """What a callable lowering may use.
+
+    ins / outs:        variable names of the input / output arrays in the generated code;
+    in_ndim / out_ndim: their ndims (compile-time constants);
+    in_shapes / out_shapes: shapes at the trace that generated the kernel -- use them only
+                       for decisions that hold for every batch size (e.g. "this dim is 1");
+    attrs:             the parsed attrs; dtype: the output dtype name;
+    const(v):          a typed literal for value v (np.float32(...) for float32 kernels);
+    tmp(prefix):       a fresh local variable name.
+    """
+
+    def __init__(self, node, ins, outs, in_shapes, out_shapes, dtype, counter):
+        self.node = node
+        self.attrs = node.parsed
+        self.ins = ins
+        self.outs = outs
+        self.in_shapes = in_shapes
+        self.out_shapes = out_shapes
+        self.in_ndim = [len(s) for s in in_shapes]
+        self.out_ndim = [len(s) if s is not None else None for s in out_shapes]
+        self.dtype = dtype
+        self._counter = counter
+
+    def const(self, v):
+        v = float(v)
+        if v != v:
+            lit = "np.nan"
+        elif v in (float("inf"), float("-inf")):
+            lit = "np.inf" if v > 0 else "-np.inf"
+        else:
+            lit = repr(v)
+        return "np.%s(%s)" % (self.dtype, lit)
+
+    def tmp(self, prefix="t"):
+        self._counter[0] += 1
+        return "%s_%d" % (prefix, self._counter[0])
+
+
+def loop_nest(size_var, ndim, body, ctx, first=0):
+    """Nested loops over the first ``ndim`` dims of ``size_var`` around ``body`` (a list of
+    lines using the returned index names).  Returns (lines, index names)."""
+    idx = [ctx.tmp("i") for _ in range(ndim)]
+    lines = []
+    ind = ""
+    for k in range(ndim):
+        lines.append("%sfor %s in range(%s.shape[%d]):" % (ind, idx[k], size_var, first + k))
+        ind += "    "
+    return lines, idx, ind
+
+
+def index_expr(var, idx):
+    return "%s[%s]" % (var, ", ".join(idx)) if idx else "%s[()]" % var
