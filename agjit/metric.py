@@ -110,6 +110,12 @@ class EvalMetric(object):
         self.sum_metric = 0.0
 
     def _add(self, value, count):
+        # accumulate in Python floats: what ``0.0 + numpy scalar`` gave under the NumPy 1.x
+        # that MXNet 1.x ran on (float32 batch sums included)
+        try:
+            value = float(value)
+        except TypeError:
+            pass
         self.sum_metric += value
         self.global_sum_metric += value
         self.num_inst += count

@@ -252,17 +252,22 @@ class Optimizer(object):
         """Count one more update of ``index`` (an int or a list); ``num_update`` is the max."""
         if not isinstance(index, (list, tuple)):
             index = [index]
+        if not index:
+            return
         counts = self._index_update_count
-        try:
-            new = [c + 1 for c in map(counts.__getitem__, index)]
-        except KeyError:
+        old = list(map(counts.get, index))
+        first = old[0]
+        if old.count(first) == len(old):
+            # the common case (every index updated together): C-level loops only
+            top = (self.begin_num_update if first is None else first) + 1
+            counts.update(dict.fromkeys(index, top))
+        else:
             begin = self.begin_num_update
-            new = [counts.get(i, begin) + 1 for i in index]
-        counts.update(zip(index, new))
-        if new:
+            new = [(begin if c is None else c) + 1 for c in old]
+            counts.update(zip(index, new))
             top = max(new)
-            if top > self.num_update:
-                self.num_update = top
+        if top > self.num_update:
+            self.num_update = top
 
     def _mult_signature(self):
         """What the per-parameter multipliers depend on (compared at every fused step)."""
@@ -603,8 +608,12 @@ class _FusedPlan(object):
 class Updater(object):
     """Applies an optimizer to parameters by index, creating their states on first use.
 
-    ``updater(index, grad, weight)``; with lists of indices, grads and weights every
-    parameter is updated in one fused step.
+    ``updater(index, grad, weight)`` (note the order); with lists of indices, grads and
+    weights every parameter is updated in one fused step.
+
+    >>> upd = mx.optimizer.get_updater(mx.optimizer.SGD(learning_rate=0.5))
+    >>> w = mx.nd.array([1.0]); upd(0, mx.nd.array([1.0]), w); w.asnumpy().tolist()
+    [0.5]
     """
 
     def __init__(self, optimizer):
@@ -626,9 +635,9 @@ class Updater(object):
 
     def __call__(self, index, grad, weight):
         if not isinstance(index, (list, tuple)):
-            self._ensure_states([index], [weight])
-            self.optimizer.update_multi_precision(index, weight, grad, self.states[index])
-            return
+            # MXNet's Updater turns a single index into a one-element list too, so it gets
+            # the aggregated (multi_sgd) formula; only optimizer.update(int, ...) does not
+            index, grad, weight = [index], [grad], [weight]
         indices, grads, weights = list(index), list(grad), list(weight)
         if not (len(indices) == len(grads) == len(weights)):
             raise MXNetError("Updater: got %d indices, %d grads and %d weights"

@@ -1,5 +1,6 @@
 """Training helpers: optimizers (fused compiled step vs NumPy vs hand formulas), lr
 schedulers, metrics, NDArrayIter batching, initializers, Trainer."""
+import doctest
 import math
 import pickle
 import subprocess
@@ -76,6 +77,14 @@ def test_sgd_single_index_update_formula():
     want = (f32(1) - lr * wd) * W0.astype(f32) - (lr * r) * GRADS[0].astype(f32)
     assert np.array_equal(w.asnumpy(), want)
     assert opt.num_update == 1
+    # the Updater aggregates even one index (multi_sgd_update): w + (-(lr*wd)*w - lr*r*g)
+    upd = mx.optimizer.get_updater(mx.optimizer.SGD(learning_rate=0.1, wd=0.01,
+                                                    rescale_grad=0.5))
+    w2 = mx.nd.array(W0)
+    upd(0, g, w2)
+    w0 = W0.astype(f32)
+    want2 = w0 + (-((lr * wd) * w0) - (lr * r) * GRADS[0].astype(f32))
+    assert np.array_equal(w2.asnumpy(), want2)
 
 
 def _adam_ref(lr, b1, b2, eps, wd, rescale, clip):
@@ -570,3 +579,10 @@ def test_trainer_training_loop_reduces_loss(opt, params):
             metric.update([batch.label[0]], [pred.reshape((-1,))])
         losses.append(metric.get()[1])
     assert losses[-1] < 0.05 * losses[0]
+
+
+@pytest.mark.parametrize("module", [mx.optimizer, mx.lr_scheduler, mx.metric, mx.io,
+                                    mx.initializer])
+def test_docstring_examples(module):
+    res = doctest.testmod(module, extraglobs={'mx': mx, 'np': np})
+    assert res.failed == 0 and res.attempted > 0
