@@ -12,6 +12,7 @@ from symbol.registry import get_op
 from . import tape
 from .tape import state, entry_of, is_recording, is_training, set_recording, set_training
 from .ndarray.ndarray import NDArray, _wrap, _TRAIN, _PREDICT
+from . import ndarray as _nd
 
 __all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
            "set_recording", "set_training", "mark_variables", "backward", "grad",
@@ -133,8 +134,7 @@ def _accumulate(grads, key, g):
     if old is None:
         grads[key] = g
     else:
-        from . import ndarray as nd
-        grads[key] = nd.elemwise_add(old, g) if old.shape == g.shape else old + g
+        grads[key] = _nd.elemwise_add(old, g) if old.shape == g.shape else old + g
 
 
 def _run_backward(heads, head_grads, variables, retain_graph, create_graph, train_mode):
@@ -173,7 +173,7 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
     for n in order:
         if id(n) in target_ids or any(id(i[0]) in useful for i in n.inputs):
             useful.add(id(n))
-    from . import ndarray as nd
+    nd = _nd
 
     prev_rec = set_recording(create_graph)
     prev_train = set_training(train_mode)

@@ -407,36 +407,15 @@ def bind(sym, ctx, args, args_grad=None, grad_req="write", aux_states=None, grou
     return Executor(sym, ctx, arg_arrays, grad_arrays, reqs, aux_arrays)
 
 
-def _init_value(attrs):
-    """The constant an ``__init__`` attr asks for (zero/one/constant), or None."""
-    text = attrs.get("__init__")
-    if not text:
-        return None
-    try:
-        spec = json.loads(text)
-    except ValueError:
-        return None
-    if isinstance(spec, list) and spec and isinstance(spec[0], str):
-        kind = spec[0].lower()
-        if kind in ("zero", "zeros"):
-            return 0.0
-        if kind in ("one", "ones"):
-            return 1.0
-        if kind == "constant" and len(spec) > 1 and isinstance(spec[1], dict):
-            v = spec[1].get("value")
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return float(v)
-    return None
-
-
 def simple_bind(sym, ctx, grad_req="write", type_dict=None, stype_dict=None, group2ctx=None,
                 shared_arg_names=None, shared_exec=None, shared_buffer=None, **kwargs):
     """Allocate every array from the shapes ``kwargs`` (name -> shape) and bind.
 
     Shapes come from ``sym.infer_shape(**kwargs)``, dtypes from ``sym.infer_type`` with
     ``type_dict`` (arguments without a ``__dtype__`` attr default to float32).  Arrays are
-    zeros, except auxiliary states whose variable carries an ``__init__`` of zero/one/constant
-    (BatchNorm's moving_var starts at ones).  With ``grad_req='null'`` the gradient arrays
+    zeros, except arguments and auxiliary states whose variable carries an ``__init__`` attr
+    (any ``mx.init`` initializer, e.g. BatchNorm's moving_var starts at ones; a
+    ``Variable(init=mx.init.Xavier())`` is drawn from it).  With ``grad_req='null'`` the gradient arrays
     are None.  Arrays named in ``shared_arg_names`` are reused from ``shared_exec`` when the
     shapes agree.
 
@@ -467,11 +446,13 @@ def simple_bind(sym, ctx, grad_req="write", type_dict=None, stype_dict=None, gro
     nd = _nd()
     shared = set(shared_arg_names or ()) if shared_exec is not None else set()
 
-    def alloc(shape, dt, fill=0.0):
+    from agjit.initializer import init_array
+
+    def alloc(shape, dt, name=None):
         dt = dtype_name(dt) if dt is not None else "float32"
         a = nd.zeros(tuple(shape), dtype=dt)
-        if fill:
-            a._data[...] = fill
+        if name is not None:
+            init_array(name, a, var_attrs.get(name, {}))
         return a
 
     arg_arrays, grad_arrays = [], []
@@ -483,9 +464,9 @@ def simple_bind(sym, ctx, grad_req="write", type_dict=None, stype_dict=None, gro
             grad_arrays.append(g if req != "null" and g is not None else
                                (alloc(shape, dt) if req != "null" else None))
             continue
-        arg_arrays.append(alloc(shape, dt))
+        arg_arrays.append(alloc(shape, dt, name))
         grad_arrays.append(alloc(shape, dt) if req != "null" else None)
-    aux_arrays = [alloc(shape, dt, _init_value(var_attrs.get(name, {})) or 0.0)
+    aux_arrays = [alloc(shape, dt, name)
                   for name, shape, dt in zip(aux_names, aux_shapes, aux_types)]
     return Executor(sym, ctx, arg_arrays, grad_arrays, reqs, aux_arrays)
 

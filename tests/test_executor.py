@@ -257,3 +257,16 @@ def test_user_arrays_stay_plain():
     assert an.grad is None
     with pytest.raises(MXNetError):
         mx.autograd.get_symbol(an)
+
+
+def test_simple_bind_honours_variable_init_attrs():
+    import agjit as mx
+    w = mx.sym.Variable("w", init=mx.init.Constant(0.5))
+    x = mx.sym.Variable("x")
+    net = mx.sym.FullyConnected(x, weight=w, num_hidden=3, no_bias=True, name="fc")
+    net = mx.sym.BatchNorm(net, name="bn")
+    ex = net.simple_bind(mx.cpu(), x=(2, 4))
+    assert (ex.arg_dict["w"].asnumpy() == 0.5).all()
+    assert (ex.arg_dict["x"].asnumpy() == 0).all()
+    assert (ex.aux_dict["bn_moving_var"].asnumpy() == 1).all()
+    assert (ex.aux_dict["bn_moving_mean"].asnumpy() == 0).all()

@@ -43,6 +43,9 @@ from symbol.base import MXNetError
 from symbol.graph import Node, topo_order
 from symbol.registry import get_op, format_attr
 from symbol.symbol import Symbol
+from .. import tape
+from ..tape import state, entry_of, set_recording
+from ..ndarray.ndarray import NDArray, _wrap, _TRAIN, _PREDICT
 
 log = logging.getLogger("agjit.jit")
 
@@ -149,6 +152,7 @@ class _Kernel:
     """A lowered graph bound to its loaded module."""
 
     def __init__(self, lowered, module, kind):
+        self.counted = False
         self.lowered = lowered
         self.module = module
         self.run = module.run
@@ -253,8 +257,6 @@ class JitFunction:
 
     # -- calls ------------------------------------------------------------------------------
     def _signature(self, args, kwargs):
-        from ..ndarray.ndarray import NDArray
-        from ..tape import state
         parts = []
         for i, a in enumerate(args):
             if isinstance(a, NDArray):
@@ -280,7 +282,6 @@ class JitFunction:
         return (tuple(parts), state.training)
 
     def __call__(self, *args, **kwargs):
-        from ..ndarray.ndarray import NDArray
         sig = self._signature(args, kwargs)
         tr = self._traces.get(sig)
         if tr is not None and tr.still_valid():
@@ -412,11 +413,14 @@ class CompiledGraph:
         backward closure)."""
         fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask)
         self.runs += 1
-        V = self._execute(fwd_train, arrays, fresh=True, train=True)
+        V, bset, pool = self._execute(fwd_train, arrays, fresh=False, train=True, pooled=True)
+        out_slots = fwd_train.lowered.out_slots
         nh = len(self.heads)
-        outs = [V[s] for s in fwd_train.lowered.out_slots[:nh]]
-        saved_vals = [V[s] for s in fwd_train.lowered.out_slots[nh:]]
-        return outs, _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved)
+        outs = [V[s].copy() for s in out_slots[:nh]]
+        saved_vals = [V[s] for s in out_slots[nh:]]
+        node = _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved)
+        weakref.finalize(node, pool.append, bset)   # see note *buffer-plan*
+        return outs, node
 
     # -- kernels --------------------------------------------------------------------------------
     def _lower(self, heads, given, kind, order=None):
@@ -488,9 +492,16 @@ class CompiledGraph:
         return res
 
     # -- buffer plans ---------------------------------------------------------------------------
-    def _plan(self, kernel, arrays):
-        key = (id(kernel), tuple(a.shape for a in arrays))
-        p = self.plans.get(key)
+    # Note: buffer-plan
+    #     A CompiledGraph has fixed shapes (one per traced signature or executor), so each
+    #     kernel has one plan: the shape/dtype of every buffer slot.  Forward-only and
+    #     backward kernels reuse one persistent buffer set across calls (their results are
+    #     copied out); a training forward takes a set from a pool and the set goes back when
+    #     the backward closure that reads its saved values is freed, so a training loop
+    #     allocates nothing per step but its outputs, and two forwards before their backwards
+    #     never share buffers.
+    def _plan(self, kernel):
+        p = self.plans.get(id(kernel))
         if p is None:
             low = kernel.lowered
             shapes = {}
@@ -498,32 +509,36 @@ class CompiledGraph:
             for s, (n, i) in enumerate(low.node_of_slot):
                 shapes[s] = self.shapes.get((id(n), i))
                 dts[s] = self.dtypes.get((id(n), i))
-            bufs = [(s, shapes[s], dts[s]) for s in low.buffer_slots]
-            p = (bufs, shapes)
-            self.plans[key] = p
+            bufs = [(s, tuple(shapes[s]), dts[s]) for s in low.buffer_slots]
+            p = (bufs, shapes, [])          # plan, view shapes, pool of free buffer sets
+            self.plans[id(kernel)] = p
         return p
 
-    def _execute(self, kernel, given_arrays, fresh, train):
-        from ..ndarray.ndarray import _TRAIN, _PREDICT
+    def _execute(self, kernel, given_arrays, fresh, train, pooled=False):
+        """Run ``kernel``; returns the slot list V (and the buffer set when ``pooled``)."""
         low = kernel.lowered
-        bufs, P = self._plan(kernel, given_arrays)
+        bufs, P, pool = self._plan(kernel)
         V = [None] * low.n_slots
         for s, a in zip(low.given_slots, given_arrays):
             V[s] = a
-        cache = None if fresh else self.plans.setdefault(("bufs", id(kernel)), {})
-        for s, shape, dt in bufs:
-            if cache is not None:
-                b = cache.get(s)
-                if b is None or b.shape != tuple(shape):
-                    b = cache[s] = np.empty(shape, dtype=dt)
-            else:
-                b = np.empty(shape, dtype=dt)
+        if pooled:
+            bset = pool.pop() if pool else [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
+        elif fresh:
+            bset = [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
+        else:
+            bset = self.plans.get(("bufs", id(kernel)))
+            if bset is None:
+                bset = self.plans[("bufs", id(kernel))] = [np.empty(shape, dtype=dt)
+                                                          for _s, shape, dt in bufs]
+        for (s, _shape, _dt), b in zip(bufs, bset):
             V[s] = b
         ctx = _TRAIN if train else _PREDICT
-        if getattr(kernel, "counted", False):
+        if kernel.counted:
             kernel.run(V, P, ctx)
         else:
             self.stats.run_counted(kernel, V, P, ctx)
+        if pooled:
+            return V, bset, pool
         return V
 
 
@@ -531,7 +546,6 @@ class _Trace(CompiledGraph):
     """One traced signature of a jitted function: its graph, kernels and buffer plans."""
 
     def __init__(self, jf, sig, args, kwargs):
-        from ..ndarray.ndarray import NDArray
         from ..tape import state, set_recording
         from ..ndarray import ndarray as ndmod
         self.jf = jf
@@ -577,7 +591,6 @@ class _Trace(CompiledGraph):
 
     def _bindings(self):
         """Closure cells and globals the function reads that hold captured arrays."""
-        from ..ndarray.ndarray import NDArray
         fn = self.jf._fn
         ids = set(id(a) for a in self.captures)
         out = []
@@ -615,9 +628,6 @@ class _Trace(CompiledGraph):
 
     # -- a call -----------------------------------------------------------------------------------
     def call(self, jf, pos_arrays):
-        from ..ndarray.ndarray import _wrap
-        from .. import tape
-        from ..tape import state, entry_of
         inputs = list(pos_arrays) + self.captures
         arrays = [np.ascontiguousarray(a._data) for a in inputs]
         recording = state.recording and any(entry_of(a) is not None for a in inputs)
@@ -658,16 +668,15 @@ class _JitNode:
         self.saved = saved
 
     def backward(self, *out_grads):
-        from ..ndarray.ndarray import _wrap
         tr = self.trace
         hg = [np.ascontiguousarray(g._data) for g, h in zip(out_grads, self.head_nodes)
               if h is not None]
         given = list(self.arrays) + hg + list(self.saved_vals)
-        V = tr._execute(self.bwd, given, fresh=True, train=True)
+        V = tr._execute(self.bwd, given, fresh=False, train=True)
         grads = iter(V[s] for s in self.bwd.lowered.out_slots)
         res = []
-        for m, a in zip(self.mask, self.arrays):
-            res.append(_wrap(next(grads)) if m else None)
+        for m in self.mask:
+            res.append(_wrap(next(grads).copy()) if m else None)
         if self.hooks:
             vals = {}
             for (n, i), v in zip(self.saved, self.saved_vals):

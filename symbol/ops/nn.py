@@ -731,16 +731,34 @@ def _so_helper_infer(attrs, ins):
     return ins, [d]
 
 
-def _so_helper(name, idx, doc):
+def _lower_so_target(ctx):
+    """One-hot targets of integer class labels for (batch, classes) data (no smoothing,
+    ignore label or probability labels: those run eagerly)."""
+    a = ctx.attrs
+    ds, ls = ctx.in_shapes
+    if ctx.in_ndim != [2, 1] or a["smooth_alpha"] or a["multi_output"] or \
+            a["preserve_shape"] or a["use_ignore"] or ds[0] * ds[1] == ls[0]:
+        return None
+    lab, out = ctx.ins[1], ctx.outs[0]
+    i, j, k = ctx.tmp("i"), ctx.tmp("i"), ctx.tmp("k")
+    return ["for %s in range(%s.shape[0]):" % (i, out),
+            "    %s = int(%s[%s])" % (k, lab, i),
+            "    for %s in range(%s.shape[1]):" % (j, out),
+            "        %s[%s, %s] = %s if %s == %s else %s" % (out, i, j, ctx.const(1.0), j, k,
+                                                        ctx.const(0.0))]
+
+
+def _so_helper(name, idx, doc, lowering=None):
     register(name, inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_helper_infer,
              forward=lambda attrs, ins, ctx: [_so_target_np(attrs, ins[0], ins[1])[idx]],
              gradient=lambda F, attrs, ins, outs, og, ctx: [None, None],
-             lowerable=False, grad_check=False, doc=doc, samples=_so_samples)
+             lowering=lowering, lowerable=lowering is not None, grad_check=False, doc=doc,
+             samples=_so_samples)
 
 
 _so_helper("_softmax_output_target", 0,
            "SoftmaxOutput's target distribution (smoothed one-hot of label) in data's shape; a "
-           "constant of the label, so it passes no gradient.")
+           "constant of the label, so it passes no gradient.", lowering=_lower_so_target)
 _so_helper("_softmax_output_scale", 1,
            "SoftmaxOutput's per-element gradient scale (grad_scale / normaliser, 0 where the "
            "label is ignored) in data's shape; passes no gradient.")
