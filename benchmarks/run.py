@@ -476,7 +476,9 @@ def fmt_s(v):
         return "%.2f s" % v
     if v >= 1e-3:
         return "%.1f ms" % (v * 1e3)
-    return "%.0f us" % (v * 1e6)
+    if v >= 1e-5:
+        return "%.0f us" % (v * 1e6)
+    return "%.2f us" % (v * 1e6)
 
 
 def cell(r, key="median_us"):
@@ -790,8 +792,9 @@ def driver(args):
                 if r.get("status", "ok") != "ok":
                     extra = r["status"]
                 else:
-                    extra = "median %s us  min %s us  first %s" % (
-                        fmt_us(r["median_us"]), fmt_us(r["min_us"]), fmt_s(r["first_call_s"]))
+                    extra = "median %s  min %s  first %s" % (
+                        fmt_s(r["median_us"] / 1e6), fmt_s(r["min_us"] / 1e6),
+                        fmt_s(r["first_call_s"]))
                     if "max_rel_err" in r:
                         extra += "  err %.1e%s" % (r["max_rel_err"], "" if r["check_ok"] else " FAIL")
                     if r.get("contended"):
