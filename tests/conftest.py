@@ -29,6 +29,7 @@ from agjit import tape
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes tens of seconds (benchmark smoke runs)")
     config.addinivalue_line(
         "markers", "oracle: runs the MXNet 1.9.1 differential oracle in subprocesses "
                    "(deselect with -m \"not oracle\")")

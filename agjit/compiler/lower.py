@@ -25,7 +25,7 @@ import re
 
 import numpy as np
 
-from symbol.base import MXNetError
+from symbol.ops._lowering import typed_const
 
 __all__ = ["lower_graph", "Lowered"]
 
@@ -33,11 +33,16 @@ __all__ = ["lower_graph", "Lowered"]
 # split into segments of at most this many steps (one Numba function each).
 MAX_SEGMENT_STEPS = 8
 
-def _expr_template(node):
+def _expr_template(node, shapes=None, dtypes=None):
+    """The scalar expression template of a fusible node, or None.  A callable lowering may
+    return a template (a string) for the attrs/shapes where the op is elementwise, e.g. a
+    gradient helper whose operand already has the output's shape."""
     low = node.op.lowering if node.op is not None else None
     if isinstance(low, dict):
         key = node.parsed.get("act_type")
         low = low.get(key)
+    if callable(low) and shapes is not None:
+        low = _call_lines(node, shapes, dtypes)
     if not isinstance(low, str) or low == "view":
         return None
     return low
@@ -57,19 +62,6 @@ class Lowered:
         self.eager_notes = eager_notes      # ["node_3 (Dropout): no lowering", ...]
         self.node_of_slot = node_of_slot    # slot -> (Node, index)
         self.digest = digest
-
-
-def _fmt_const(v, dtype):
-    v = float(v)
-    if v != v:
-        lit = "np.nan"
-    elif v in (float("inf"), float("-inf")):
-        lit = "np.inf" if v > 0 else "-np.inf"
-    else:
-        lit = repr(v)
-    if dtype == "float64":
-        return "np.float64(%s)" % lit
-    return "np.%s(%s)" % (dtype, lit)
 
 
 def _shape_str(shape, dtype):
@@ -275,7 +267,7 @@ def _classify(n, shapes, dtypes):
     for (s, i, _v) in n.inputs:
         if dtypes.get((id(s), i)) != dt:
             return "eager"
-    if _expr_template(n) is not None and n.num_outputs() == 1:
+    if _expr_template(n, shapes, dtypes) is not None and n.num_outputs() == 1:
         oshape = shapes.get((id(n), 0))
         if oshape is None:
             return "eager"
@@ -287,7 +279,7 @@ def _classify(n, shapes, dtypes):
                 if a != b and a != 1:
                     return "eager"
         return "fused"
-    if callable(op.lowering) and _call_lines(n, shapes, dtypes) is not None:
+    if callable(op.lowering) and isinstance(_call_lines(n, shapes, dtypes), list):
         return "call"
     return "eager"
 
@@ -298,7 +290,8 @@ _call_cache = {}
 
 
 def _call_lines(n, shapes, dtypes):
-    """The op's callable lowering with placeholder names (None: not supported here)."""
+    """The op's callable lowering with placeholder names: a list of statements, a fusible
+    expression template (str), or None (not supported here)."""
     from symbol.ops._lowering import LowerCtx
     key = id(n)
     hit = _call_cache.get(key)
@@ -414,13 +407,13 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
                 ops.append(local[id(s)])
             else:
                 ops.append(ref(s, i))
-        tmpl = _expr_template(n)
+        tmpl = _expr_template(n, shapes, dtypes)
         consts = {}
         for k, v in n.parsed.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                consts[k] = _fmt_const(v, dt)
+                consts[k] = typed_const(v, dt)
         if "scalar" in n.parsed:
-            consts["s"] = _fmt_const(n.parsed["scalar"], dt)
+            consts["s"] = typed_const(n.parsed["scalar"], dt)
         if n.op.variadic:
             expr = "(" + " + ".join(ops) + ")"
         else:

@@ -7,15 +7,16 @@ An op's ``lowering`` is one of:
   the inputs, ``{s}`` the scalar attr, other ``{name}`` its numeric attrs);
 * a dict from ``act_type`` to such a template;
 * ``"view"``: the output is a reshaped view of input 0 (no copy);
-* a callable ``lower(ctx) -> list of source lines | None``: the statements that compute the
-  op inside a compiled segment, or None when these attrs/ndims are not supported (the op
-  then runs eagerly).  ``ctx`` is a :class:`LowerCtx`.
+* a callable ``lower(ctx) -> list of source lines | str | None``: the statements that
+  compute the op inside a compiled segment, an expression template (as above) where the op
+  is elementwise for these attrs/shapes, or None when they are not supported (the op then
+  runs eagerly).  ``ctx`` is a :class:`LowerCtx`.
 
 Nothing here imports Numba: lowerings only build source text; sizes are read at run time
 (``x.shape[k]``) so kernels never depend on shapes, only on ndims (``ctx.in_ndim``).
 """
 
-__all__ = ["LowerCtx", "loop_nest", "index_expr"]
+__all__ = ["LowerCtx", "loop_nest", "index_expr", "typed_const"]
 
 
 class LowerCtx:
@@ -43,18 +44,24 @@ class LowerCtx:
         self._counter = counter
 
     def const(self, v):
-        v = float(v)
-        if v != v:
-            lit = "np.nan"
-        elif v in (float("inf"), float("-inf")):
-            lit = "np.inf" if v > 0 else "-np.inf"
-        else:
-            lit = repr(v)
-        return "np.%s(%s)" % (self.dtype, lit)
+        return typed_const(v, self.dtype)
 
     def tmp(self, prefix="t"):
         self._counter[0] += 1
         return "%s_%d" % (prefix, self._counter[0])
+
+
+def typed_const(v, dtype):
+    """Source for the constant ``v`` of type ``dtype`` (``np.float32(0.5)``): a bare Python
+    float would turn float32 loops into float64 maths."""
+    v = float(v)
+    if v != v:
+        lit = "np.nan"
+    elif v in (float("inf"), float("-inf")):
+        lit = "np.inf" if v > 0 else "-np.inf"
+    else:
+        lit = repr(v)
+    return "np.%s(%s)" % (dtype, lit)
 
 
 def loop_nest(size_var, ndim, body, ctx, first=0):

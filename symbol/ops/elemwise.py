@@ -498,6 +498,8 @@ def _lower_reduce_sum_like(ctx):
     from ._lowering import loop_nest, index_expr
     gs, ls = ctx.in_shapes
     nd, nl = len(gs), len(ls)
+    if tuple(gs) == tuple(ls):
+        return "{0}"                    # nothing to reduce: fuses as a copy
     if nl > nd:
         return None
     g, out = ctx.ins[0], ctx.outs[0]

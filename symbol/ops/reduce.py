@@ -287,6 +287,10 @@ def _lower_broadcast_reduced(ctx):
     if nd == 0:
         return None
     axes = reduce_axes("_broadcast_reduced", nd, a["axis"], a["exclude"])
+    gs = tuple(ctx.in_shapes[0])
+    keep = tuple(1 if k in axes else d for k, d in enumerate(ctx.in_shapes[1]))
+    if not a["mean"] and (gs == (1,) or gs == keep):
+        return "{0}"                    # right-aligned broadcast: fuses with its consumers
     gk = ctx.tmp("g")
     keep = ["1" if k in axes else "%s.shape[%d]" % (like, k) for k in range(nd)]
     lines = ["%s = %s.reshape((%s,))" % (gk, g, ", ".join(keep))]
