@@ -282,8 +282,7 @@ class NDArray:
 
     # -- shape methods ---------------------------------------------------------------------------
     def reshape(self, *shape, **kwargs):
-        from .indexing import reshape_method
-        return reshape_method(self, shape, kwargs)
+        return _indexing.reshape_method(self, shape, kwargs)
 
     def reshape_like(self, other):
         return self.reshape(other.shape)
@@ -584,12 +583,10 @@ class NDArray:
         self._entry = None
 
     def __getitem__(self, key):
-        from .indexing import getitem
-        return getitem(self, key)
+        return _indexing.getitem(self, key)
 
     def __setitem__(self, key, value):
-        from .indexing import setitem
-        setitem(self, key, value)
+        _indexing.setitem(self, key, value)
 
 
 def _warn_trace(arr, what):
@@ -598,3 +595,6 @@ def _warn_trace(arr, what):
     tr = state.tracer
     if tr is not None:
         tr.frozen(arr, what)
+
+
+from . import indexing as _indexing  # noqa: E402  (indexing imports this module's names)

@@ -13,6 +13,8 @@ Note: reduce-shape
     op ``_broadcast_reduced``), which needs the reduced input only for its shape, so the same
     rule works for exported backward graphs whose shapes are not known yet.
 """
+import math
+
 import numpy as np
 
 from ..base import MXNetError
@@ -92,14 +94,22 @@ def _reduce_infer(name):
     return infer
 
 
-def _np_reduce(name, fn):
+def _np_reduce(name, fn, quiet=False):
+    """NumPy forward of a reduction; ``quiet`` silences invalid-value warnings (NaN-aware
+    reductions) -- np.errstate costs microseconds, so only where needed."""
     def forward(attrs, ins, ctx):
         x = ins[0]
         axes = reduce_axes(name, x.ndim, attrs["axis"], attrs["exclude"])
-        out = reduced_shape(name, x.shape, attrs["axis"], attrs["keepdims"], attrs["exclude"])
+        if attrs["keepdims"]:
+            out = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        else:
+            out = tuple(d for i, d in enumerate(x.shape) if i not in axes) or (1,)
         if x.ndim == 0:
             return [_keep(np.reshape(x, out), x)]
-        with np.errstate(invalid="ignore"):
+        if quiet:
+            with np.errstate(invalid="ignore"):
+                r = fn(x, axis=axes, keepdims=True)
+        else:
             r = fn(x, axis=axes, keepdims=True)
         return [_keep(np.reshape(r, out), x)]
     return forward
@@ -215,7 +225,7 @@ register("prod", inputs=("data",), attrs=_reduce_attrs(),
              "elements (exact when the input holds zeros).")
 
 register("nansum", inputs=("data",), attrs=_reduce_attrs(),
-         infer_shape=_reduce_infer("nansum"), forward=_np_reduce("nansum", np.nansum),
+         infer_shape=_reduce_infer("nansum"), forward=_np_reduce("nansum", np.nansum, quiet=True),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.elemwise_mul(_bcast(F, og[0], ins[0], attrs), F._equal(ins[0], ins[0]))],
          lowerable=False, samples=_reduce_samples,
@@ -231,7 +241,7 @@ def _nanprod_grad(F, attrs, ins, outs, og, ctx):
 
 
 register("nanprod", inputs=("data",), attrs=_reduce_attrs(),
-         infer_shape=_reduce_infer("nanprod"), forward=_np_reduce("nanprod", np.nanprod),
+         infer_shape=_reduce_infer("nanprod"), forward=_np_reduce("nanprod", np.nanprod, quiet=True),
          gradient=_nanprod_grad, lowerable=False, samples=_positive_samples,
          doc="Product treating NaN as one; NaN positions get zero gradient.")
 
@@ -245,7 +255,7 @@ def _br_infer(attrs, ins):
         want = reduced_shape("_broadcast_reduced", like, attrs["axis"], attrs["keepdims"],
                              attrs["exclude"])
         if g is not None and 0 not in g and 0 not in want and \
-                int(np.prod(g)) != int(np.prod(want)):
+                math.prod(g) != math.prod(want):
             raise MXNetError("_broadcast_reduced: data shape %s does not match the reduced "
                              "shape %s of %s" % (fmt(g), fmt(want), fmt(like)))
     return ins, [like]
@@ -258,7 +268,7 @@ def _br_fwd(attrs, ins, ctx):
     keep = tuple(1 if i in axes else d for i, d in enumerate(shape))
     out = np.broadcast_to(np.reshape(g, keep), shape)
     if attrs["mean"]:
-        n = int(np.prod([shape[a] for a in axes])) if axes else 1
+        n = math.prod([shape[a] for a in axes]) if axes else 1
         if n:
             out = out / n
     return [np.ascontiguousarray(_keep(out, g))]

@@ -11,6 +11,8 @@ Note: scatter-gradients
     ``_concat_slice``, ``_tile_sum``, ``_repeat_sum``).  Each helper's own gradient is the
     forward selection again, so higher-order gradients stay in registered ops.
 """
+import math
+
 import numpy as np
 
 from ..base import MXNetError
@@ -72,6 +74,9 @@ def resolve_reshape(op, src, shape, reverse=False):
     >>> resolve_reshape("Reshape", (2, 3, 4), (0, -1))
     (2, 12)
     """
+    if not reverse and all(type(d) is int and d > 0 for d in shape) and \
+            math.prod(shape) == math.prod(src):
+        return tuple(shape)             # nothing to resolve (the common case)
     src = tuple(int(d) for d in src)
     shape = tuple(int(s) for s in shape)
     if reverse:
@@ -130,16 +135,16 @@ def resolve_reshape(op, src, shape, reverse=False):
         else:
             raise MXNetError("%s: invalid shape code %d in %s" % (op, s, shape))
         j += 1
-    total = int(np.prod(src)) if src else 1
+    total = math.prod(src) if src else 1
     if infer_at >= 0:
-        known = int(np.prod([d for k, d in enumerate(out) if k != infer_at])) if len(out) > 1 else 1
+        known = math.prod([d for k, d in enumerate(out) if k != infer_at]) if len(out) > 1 else 1
         if known == 0 or total % known:
             raise MXNetError("%s: cannot reshape array of shape %s into shape %s"
                              % (op, fmt(src), shape))
         out[infer_at] = total // known
-    if int(np.prod(out)) != total:
+    if math.prod(out) != total:
         raise MXNetError("%s: cannot reshape array of shape %s (size %d) into shape %s (size %d)"
-                         % (op, fmt(src), total, tuple(shape), int(np.prod(out))))
+                         % (op, fmt(src), total, tuple(shape), math.prod(out)))
     return tuple(out)
 
 
@@ -151,12 +156,12 @@ def _legacy_target(src, target, keep_highest):
         out[0] = src[0]
         start = 1
     zeros = [i for i in range(start, len(out)) if out[i] == 0]
-    total = int(np.prod(src))
+    total = math.prod(src)
     if len(zeros) == 1:
         out[zeros[0]] = 1
-        rest = int(np.prod(out))
+        rest = math.prod(out)
         out[zeros[0]] = total // rest if rest else 0
-    if int(np.prod(out)) != total:
+    if math.prod(out) != total:
         raise MXNetError("Reshape: cannot reshape array of shape %s into target_shape %s"
                          % (fmt(src), tuple(target)))
     return tuple(out)
@@ -207,7 +212,7 @@ def _flatten_shape(s):
         return None
     if len(s) == 0:
         raise MXNetError("Flatten: input must have at least one dimension, got shape ()")
-    return (s[0], int(np.prod(s[1:])) if len(s) > 1 else 1)
+    return (s[0], math.prod(s[1:]) if len(s) > 1 else 1)
 
 
 register("Flatten", inputs=("data",), aliases=("flatten",),
@@ -230,7 +235,7 @@ def reshape_like_shape(attrs, lhs, rhs):
     lb, le = rng_(attrs["lhs_begin"], attrs["lhs_end"], len(lhs), "lhs")
     rb, re_ = rng_(attrs["rhs_begin"], attrs["rhs_end"], len(rhs), "rhs")
     out = tuple(lhs[:lb]) + tuple(rhs[rb:re_]) + tuple(lhs[le:])
-    if _known(lhs) and _known(out) and int(np.prod(out)) != int(np.prod(lhs)):
+    if _known(lhs) and _known(out) and math.prod(out) != math.prod(lhs):
         raise MXNetError("reshape_like: cannot reshape lhs of shape %s into %s (from rhs %s)"
                          % (fmt(lhs), fmt(out), fmt(rhs)))
     return out
@@ -980,7 +985,7 @@ def _repeat_shape(s, repeats, axis):
     if repeats < 0:
         raise MXNetError("repeat: repeats=%d must be non-negative" % repeats)
     if axis is None:
-        return (int(np.prod(s)) * repeats,)
+        return (math.prod(s) * repeats,)
     a = _axis("repeat", axis, len(s))
     out = list(s)
     out[a] *= repeats
