@@ -110,11 +110,14 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     cur = []
     cur_shape = None
 
+    cur_red = set()       # ids of the reductions accumulated by the open loop
+
     def close():
         nonlocal cur, cur_shape
         if cur:
             steps.append(("fused", cur))
         cur, cur_shape = [], None
+        cur_red.clear()
 
     for n in order:
         if n.op is None:
@@ -126,11 +129,17 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
             kind = "eager"
         if kind == "fused":
             oshape = shapes.get((id(n), 0))
-            if cur and oshape == cur_shape:
+            # join the open loop unless it reads a reduction of that same loop (available
+            # only after the loop)
+            if cur and oshape == cur_shape and not any(
+                    id(src) in cur_red for (src, _i, _v) in n.inputs):
                 cur.append(n)
             else:
                 close()
                 cur, cur_shape = [n], oshape
+        elif kind == "call" and cur and _fusible_reduction(n, cur, cur_shape, shapes):
+            cur.append(n)     # a full sum/mean of a loop value: accumulated inside the loop
+            cur_red.add(id(n))
         else:
             close()
             steps.append((kind, n))
@@ -190,8 +199,12 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
             body.extend(_gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance,
                                   counter))
         fname = "seg%d" % idx
-        seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy')\ndef %s(%s):\n%s\n" % (
-            fname, ", ".join("v%d" % s for s in args), "\n".join("    " + b for b in body)))
+        # an accumulator only vectorises if LLVM may reassociate the sum (vmath functions
+        # keep their own flags when inlined, so special values stay right)
+        fm = ", fastmath={'reassoc'}" if any("acc" in b and "+=" in b for b in body) else ""
+        seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy'%s)\ndef %s(%s):" % (
+            fm, fname, ", ".join("v%d" % s for s in args)) + "\n%s\n" % "\n".join(
+            "    " + b for b in body))
         run_body.append("    %s(%s)" % (fname, ", ".join("V[%d]" % s for s in args)))
         seg.clear()
 
@@ -325,20 +338,51 @@ def _comment(n, shapes, dtypes, provenance):
                                   provenance.get(id(n), ""))
 
 
+def _is_reduction(n):
+    return n.op is not None and n.op.name in ("sum", "mean")
+
+
+def _fusible_reduction(n, group, gshape, shapes):
+    """A sum/mean over every axis of a value computed by the open loop, where the loop has
+    an input of the loop's full shape to read its sizes from."""
+    from symbol.ops.reduce import reduce_axes
+    if not _is_reduction(n) or len(n.inputs) != 1:
+        return False
+    src, i, _v = n.inputs[0]
+    ids = set(id(m) for m in group)
+    if id(src) not in ids or _is_reduction(src) or tuple(shapes.get((id(src), i)) or ()) != tuple(gshape):
+        return False
+    nd = len(gshape)
+    if nd == 0 or reduce_axes(n.op.name, nd, n.parsed["axis"], n.parsed["exclude"]) != \
+            tuple(range(nd)):
+        return False
+    return any(tuple(shapes.get((id(s), k)) or ()) == tuple(gshape)
+               for m in group for (s, k, _v) in m.inputs if id(s) not in ids)
+
+
 _FLOAT_LIT = re.compile(r"(?<![\w.{])(\d+\.\d+)")
 
 
 def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
     ids = set(id(n) for n in nodes)
+    reds = [n for n in nodes if _is_reduction(n)]
     oshape = shapes[(id(nodes[0]), 0)]
     nd = len(oshape)
     dt = dtypes[(id(nodes[0]), 0)]
-    # the loop-size source: first materialised member
+    # the loop-size source: the first materialised member, else an input of the full shape
     size_src = None
     for n in nodes:
-        if (id(n), 0) in materialised:
+        if (id(n), 0) in materialised and not _is_reduction(n):
             size_src = arg(slot_of((n, 0)))
             break
+    if size_src is None:
+        for n in nodes:
+            for (s, i, _v) in n.inputs:
+                if id(s) not in ids and tuple(shapes[(id(s), i)]) == tuple(oshape):
+                    size_src = arg(slot_of((s, i)))
+                    break
+            if size_src is not None:
+                break
     lines = []
     for n in nodes:
         lines.append(_comment(n, shapes, dtypes, provenance).rstrip())
@@ -346,7 +390,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
     ext_inputs = []
     for n in nodes:
         for (s, i, _v) in n.inputs:
-            if id(s) in ids:
+            if id(s) in ids or _is_reduction(n):
                 continue
             ishape = shapes[(id(s), i)]
             if tuple(ishape) != tuple(oshape):
@@ -365,11 +409,13 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
                 views[v] = "%s_f" % v
                 lines.append("%s_f = %s.reshape(-1)" % (v, v))
         for n in nodes:
-            if (id(n), 0) in materialised:
+            if (id(n), 0) in materialised and not _is_reduction(n):
                 v = arg(slot_of((n, 0)))
                 if v not in views:
                     views[v] = "%s_f" % v
                     lines.append("%s_f = %s.reshape(-1)" % (v, v))
+        for r, n in enumerate(reds):
+            lines.append("acc%d = 0.0" % r)
         lines.append("for i in range(n_):")
         ind = "    "
 
@@ -379,6 +425,8 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
         def store(n):
             return "%s_f[i]" % arg(slot_of((n, 0)))
     else:
+        for r, n in enumerate(reds):
+            lines.append("acc%d = 0.0" % r)
         for k in range(nd):
             lines.append("%sfor %s in range(%s.shape[%d]):" % (ind, loopvars[k], size_src, k))
             ind += "    "
@@ -401,6 +449,10 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
                 "%s[()]" % arg(slot_of((n, 0)))
     local = {}
     for n in nodes:
+        if _is_reduction(n):
+            (s, i, _v), = n.inputs
+            lines.append("%sacc%d += %s" % (ind, reds.index(n), local[id(s)]))
+            continue
         ops = []
         for (s, i, _v) in n.inputs:
             if id(s) in ids:
@@ -425,6 +477,9 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
         lines.append("%s%s = %s" % (ind, t, expr))
         if (id(n), 0) in materialised:
             lines.append("%s%s = %s" % (ind, store(n), t))
+    for r, n in enumerate(reds):
+        scale = " / %s.size" % size_src if n.op.name == "mean" else ""
+        lines.append("%s.reshape(-1)[0] = acc%d%s" % (arg(slot_of((n, 0))), r, scale))
     return lines
 
 
