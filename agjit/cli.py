@@ -165,6 +165,24 @@ def _auto_named_param(name, order):
     return False
 
 
+def _feeds_only_data(name, order):
+    """Whether variable ``name`` is only ever an op's data/label-like input (not a weight,
+    bias, gamma ... slot): how an input looks in graphs whose variables were renamed."""
+    slots = set()
+    for n in order:
+        if n.op is None:
+            continue
+        try:
+            names = n.op.input_names(n.parsed)
+        except Exception:  # noqa: BLE001 - a best-effort guess for display only
+            return True
+        for k, (src, _i, _v) in enumerate(n.inputs):
+            if src.op is None and src.name == name:
+                slots.add(names[k] if k < len(names) else "data")
+    return not slots or slots <= {"data", "label", "lhs", "rhs", "index", "indices", "condition",
+                                  "x", "y", "a"}
+
+
 def _inspect_symbol(path, shapes, params_path, out):
     from symbol.base import MXNetError
     from symbol.graph import topo_order
@@ -193,7 +211,8 @@ def _inspect_symbol(path, shapes, params_path, out):
     if params:
         data = {a for a in args if a not in params}
     else:
-        data = (set(shapes) | {a for a in args if not _auto_named_param(a, order)}) - set(aux)
+        data = (set(shapes) | {a for a in args if not _auto_named_param(a, order)
+                               and _feeds_only_data(a, order)}) - set(aux)
     rows = [("#", "name", "op", "output shape", "params", "inputs")]
     total = 0
     n_ops = 0
@@ -265,8 +284,12 @@ def cmd_draw(ns, out):
             atomic_write(ns.output, [sym.to_dot(shapes=shapes)], mode="w")
         else:
             try:
+                import sys as _sys
                 import matplotlib
-                matplotlib.use("Agg")
+                if "matplotlib.pyplot" not in _sys.modules:
+                    # headless default for the command line; never switch the backend of a
+                    # process (a notebook) that already uses pyplot
+                    matplotlib.use("Agg")
                 import matplotlib.pyplot as plt
             except ImportError:
                 raise CLIError("drawing %s needs matplotlib (pip install matplotlib, or the "

@@ -174,3 +174,16 @@ def test_python_dash_m_agjit(ckpt):
     usage = subprocess.run([sys.executable, "-m", "agjit", "--bogus"], capture_output=True,
                            text=True, env=env, cwd=REPO, timeout=120)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_inspect_counts_renamed_parameters_without_params_file(tmp_path, capsys):
+    # exported graphs keep generated op names, so parameters are recognised by the slot
+    # they feed (weight/bias), not by the <op>_<slot> naming convention
+    data = mx.sym.Variable("data")
+    w, b = mx.sym.Variable("w1"), mx.sym.Variable("b1")
+    net = mx.sym.FullyConnected(data, weight=w, bias=b, num_hidden=5, name="node_17")
+    f = tmp_path / "r-symbol.json"
+    net.save(str(f))
+    rc, out, _ = run(["inspect", str(f), "--shape", "data=2,3"], capsys)
+    assert rc == 0
+    assert "total parameters: 20 in 2 arrays" in out, out
