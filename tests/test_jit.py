@@ -386,3 +386,23 @@ def test_executor_runs_compiled_kernels_after_warmup():
     y.backward(hg)
     np.testing.assert_allclose(results[-1][0], y.asnumpy(), rtol=1e-5)
     np.testing.assert_allclose(results[-1][1], w.grad.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_kernel_key_is_built_from_named_parts(tmp_path, monkeypatch):
+    import dataclasses
+    from agjit.compiler import cache
+    k1 = cache.KernelKey(graph="g", inputs=(("float32", 2, "C"),), training=False,
+                         grad_mask=(), kind="forward")
+    assert set(k1.parts()) == {"graph", "inputs", "training", "grad_mask", "kind", "agjit",
+                               "numba", "numpy", "library"}
+    for field, value in [("numba", "0.0"), ("library", "x"), ("training", True),
+                         ("inputs", (("float64", 2, "C"),)), ("grad_mask", (True,))]:
+        assert dataclasses.replace(k1, **{field: value}).digest() != k1.digest(), field
+    # a new dtype gives a new cache file whose header lists the key parts
+    monkeypatch.setenv("AGJIT_CACHE_DIR", str(tmp_path / "k"))
+    f = mx.jit(lambda x: mx.nd.exp(x) + 1)
+    f(mx.nd.ones((2,), dtype="float32"))
+    f(mx.nd.ones((2,), dtype="float64"))
+    files = sorted((tmp_path / "k").glob("k_*.py"))
+    assert len(files) == 2
+    assert all(p.read_text().startswith("# kernel key: graph=") for p in files)

@@ -8,8 +8,9 @@ Note: kernel-cache
     lower.py).  Each part is hashed separately and loggable, so a miss across processes can
     be traced to one part.
 
-    Generated sources are written to ``<cache dir>/k_<sha256 of source>.py``: content
-    addressed, written atomically (temp file + ``os.replace``), never rewritten.  Numba's own
+    Generated sources are written to ``<cache dir>/k_<sha256 of key and code>.py`` (the code
+    digest ignores comments, which carry the shapes of the first trace): content addressed,
+    written atomically (temp file + ``os.replace``), never rewritten.  Numba's own
     cache (``__pycache__`` beside the file) then makes a fresh process with a warm cache
     compile nothing.  A file whose content no longer matches its name is rebuilt with a
     warning; an unwritable directory falls back to an in-memory module with a warning.
@@ -130,13 +131,26 @@ def _module_from_memory(name, source):
     return mod
 
 
-def load_module(digest, source):
-    """Load (or build) the module for ``source``; returns (module, from_disk_file: bool)."""
+def load_module(key, code_digest_, source):
+    """Load (or build) the module for generated ``source`` under ``key`` (a KernelKey).
+
+    The file name is the hash of the key's parts and the code's digest, so a change of any
+    named part (versions, kernel library, dtypes, training mode, gradient mask) or of the
+    generated code gives a new file; the file is checked against ``code_digest_`` when it
+    is reused.  Returns (module, from_disk_file: bool).
+    """
+    from .lower import code_digest
+    digest = hashlib.sha256((key.digest() + code_digest_).encode()).hexdigest()
     with _mem_lock:
         mod = _memory.get(digest)
         if mod is not None:
             _memory.move_to_end(digest)
             return mod, getattr(mod, "_agjit_on_disk", False)
+    log.debug("agjit.jit: building kernel %s (%s) from key parts %s", digest[:16], key.kind,
+              key.parts())
+    header = "# kernel key: %s\n# code digest: %s\n" % (
+        ", ".join("%s=%s" % kv for kv in key.parts().items()), code_digest_)
+    source = header + source
     name = "agjit_k_" + digest[:24]
     mod = None
     on_disk = False
@@ -148,9 +162,8 @@ def load_module(digest, source):
             ok = False
             if os.path.exists(path):
                 try:
-                    from .lower import code_digest
                     with open(path, "r") as f:
-                        ok = code_digest(f.read()) == digest
+                        ok = code_digest(f.read()) == code_digest_
                 except (OSError, UnicodeDecodeError):
                     ok = False
                 if not ok:

@@ -176,10 +176,12 @@ class KernelStats:
         self.disk_hits = 0
         self.compile_seconds = 0.0
 
-    def load(self, lowered, kind):
+    def load(self, lowered, kind, key):
+        """Load the module of ``lowered`` under its kernel key (agjit.compiler.cache note
+        *kernel-cache*)."""
         from .cache import load_module
         t0 = time.perf_counter()
-        mod, _on_disk = load_module(lowered.digest, lowered.source)
+        mod, _on_disk = load_module(key, lowered.digest, lowered.source)
         self.compile_seconds += time.perf_counter() - t0
         return _Kernel(lowered, mod, kind)
 
@@ -426,14 +428,21 @@ class CompiledGraph:
         return outs, node
 
     # -- kernels --------------------------------------------------------------------------------
-    def _lower(self, heads, given, kind, order=None):
+    def _lower(self, heads, given, kind, order=None, mask=()):
         from .lower import lower_graph
+        from .cache import KernelKey
         order = order if order is not None else topo_order(heads)
         infer_graph(order, self.shapes, self.dtypes)
         low = lower_graph(order, heads, given, self.shapes, self.dtypes,
                           self.provenance, name=self.graph_hash[:12] + ":" + kind,
                           interpret=self.interpreted)
-        return self.stats.load(low, kind)
+        key = KernelKey(graph=self.graph_hash,
+                        inputs=tuple((self.dtypes.get((id(n), i)),
+                                      len(self.shapes.get((id(n), i)) or ()), "C")
+                                     for n, i in given),
+                        training=kind != "forward", grad_mask=tuple(bool(m) for m in mask),
+                        kind=kind + ("/interpreted" if self.interpreted else ""))
+        return self.stats.load(low, kind, key)
 
     def forward_kernel(self):
         c = self.compiled
@@ -486,10 +495,10 @@ class CompiledGraph:
                 self.shapes[(id(head_vars[nm]), 0)] = self.shapes[(id(n), i)]
                 self.dtypes[(id(head_vars[nm]), 0)] = self.dtypes[(id(n), i)]
         given_f = [(n, 0) for n in self.input_nodes]
-        fwd_train = self._lower(list(self.heads) + saved, given_f, "forward_train")
+        fwd_train = self._lower(list(self.heads) + saved, given_f, "forward_train", mask=mask)
         given_b = [(n, 0) for n in self.input_nodes] + \
             [(h, 0) for h in head_nodes if h is not None] + saved
-        bwd = self._lower(list(gsym._outputs), given_b, "backward", order=border)
+        bwd = self._lower(list(gsym._outputs), given_b, "backward", order=border, mask=mask)
         res = (fwd_train, saved, bwd, head_nodes, hooks)
         c.bwd[key] = res
         return res
