@@ -11,7 +11,8 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.registry import all_names
-from .ndarray import NDArray, invoke, _wrap, _scalar_ok
+from .ndarray import NDArray, invoke, _wrap, _scalar_ok, fast_call, _NO_ATTRS
+from ..tape import state as _state
 from ..context import check_context, cpu
 
 __all__ = ["NDArray", "array", "zeros", "ones", "full", "empty", "arange", "waitall",
@@ -112,9 +113,17 @@ def _make_op_function(op, fname):
     attr_names = list(op.attrs)
 
     n_in = op._n_inputs
+    fast = not op.eager_infer and not op.attrs and not op.variadic
 
     def fn(*args, **kwargs):
         if not kwargs and len(args) == n_in:
+            if fast and _state.tracer is None and not _state.recording:
+                try:
+                    r = fast_call(op, args, _NO_ATTRS)
+                except AttributeError:          # a non-NDArray input: invoke explains
+                    r = None
+                if r is not None:
+                    return r
             return invoke(op, args, {})
         out = kwargs.pop("out", None)
         kwargs.pop("name", None)

@@ -120,6 +120,32 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
     return results[:nvis]
 
 
+_NO_ATTRS = {}
+_FAST = {}
+
+
+def fast_call(op, inputs, parsed):
+    """Eager fast path for ops flagged ``eager_infer=False`` (unary, scalar and broadcast
+    elementwise ops) when nothing is recorded or traced: run the op's own NumPy kernel on
+    complete ``parsed`` attrs and wrap the result.  Returns None when the op is not eligible
+    or the kernel refused the inputs -- the caller then takes :func:`invoke`, which raises
+    the proper MXNetError.  Same kernel, same numbers: only the dispatch is skipped."""
+    o = _FAST.get(op)
+    if o is None:
+        o = get_op(op) if type(op) is str else op
+        o = _FAST[op] = o if (not o.eager_infer and not o.variadic and o._nvis == 1) else False
+    if o is False:
+        return None
+    try:
+        out = o.forward(parsed, [x._data for x in inputs], _TRAIN if state.training else _PREDICT)
+    except (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError):
+        return None
+    res = _new(NDArray)
+    res._data = out[0]
+    res._entry = None
+    return res
+
+
 def _check_arity(op, parsed, arrays):
     names = op.input_names(parsed)
     n = len(arrays)
@@ -423,6 +449,17 @@ class NDArray:
 
     # -- operators --------------------------------------------------------------------------------
     def _binary(self, other, bop, sop, rev=False):
+        if state.tracer is None and not state.recording:
+            # eager fast path (see fast_call): the op's own kernel without dispatch
+            t = type(other)
+            if t is NDArray:
+                r = fast_call(bop, (other, self) if rev else (self, other), _NO_ATTRS)
+                if r is not None:
+                    return r
+            elif t is float or t is int:
+                r = fast_call(sop, (self,), {"scalar": float(other)})
+                if r is not None:
+                    return r
         if isinstance(other, NDArray):
             return invoke(bop, [other, self] if rev else [self, other], {})
         if _scalar_ok(other):

@@ -109,9 +109,13 @@ def _np_reduce(name, fn, quiet=False):
         if quiet:
             with np.errstate(invalid="ignore"):
                 r = fn(x, axis=axes, keepdims=True)
+        elif method is not None:
+            r = method(x, axes, None, None, True)   # ndarray.sum(axis, dtype, out, keepdims)
         else:
             r = fn(x, axis=axes, keepdims=True)
-        return [_keep(np.reshape(r, out), x)]
+        return [_keep(r.reshape(out), x)]
+    # the ndarray methods skip NumPy's function dispatch (microseconds on small arrays)
+    method = {np.sum: np.ndarray.sum, np.mean: np.ndarray.mean, np.prod: np.ndarray.prod}.get(fn)
     return forward
 
 
@@ -182,13 +186,13 @@ def _lower_sum(mean):
 
 
 register("sum", inputs=("data",), attrs=_reduce_attrs(), aliases=("sum_axis",),
-         infer_shape=_reduce_infer("sum"), forward=_np_reduce("sum", np.sum),
+         infer_shape=_reduce_infer("sum"), forward=_np_reduce("sum", np.sum), eager_infer=False,
          gradient=lambda F, attrs, ins, outs, og, ctx: [_bcast(F, og[0], ins[0], attrs)],
          lowering=_lower_sum(False), samples=_reduce_samples,
          doc="Sum over the given axes (MXNet ``sum``; a full reduction returns shape (1,)).")
 
 register("mean", inputs=("data",), attrs=_reduce_attrs(),
-         infer_shape=_reduce_infer("mean"), forward=_np_reduce("mean", np.mean),
+         infer_shape=_reduce_infer("mean"), forward=_np_reduce("mean", np.mean), eager_infer=False,
          gradient=lambda F, attrs, ins, outs, og, ctx: [_bcast(F, og[0], ins[0], attrs, mean=True)],
          lowering=_lower_sum(True), samples=_reduce_samples,
          doc="Mean over the given axes.")
@@ -202,12 +206,12 @@ def _extreme_grad(F, attrs, ins, outs, og, ctx):
 
 
 register("max", inputs=("data",), attrs=_reduce_attrs(), aliases=("max_axis",),
-         infer_shape=_reduce_infer("max"), forward=_np_reduce("max", np.max),
+         infer_shape=_reduce_infer("max"), forward=_np_reduce("max", np.max), eager_infer=False,
          gradient=_extreme_grad, lowerable=False, samples=_distinct_samples,
          doc="Maximum over the given axes; the gradient flows to every maximal position.")
 
 register("min", inputs=("data",), attrs=_reduce_attrs(), aliases=("min_axis",),
-         infer_shape=_reduce_infer("min"), forward=_np_reduce("min", np.min),
+         infer_shape=_reduce_infer("min"), forward=_np_reduce("min", np.min), eager_infer=False,
          gradient=_extreme_grad, lowerable=False, samples=_distinct_samples,
          doc="Minimum over the given axes; the gradient flows to every minimal position.")
 
@@ -219,13 +223,13 @@ def _prod_grad(F, attrs, ins, outs, og, ctx):
 
 
 register("prod", inputs=("data",), attrs=_reduce_attrs(),
-         infer_shape=_reduce_infer("prod"), forward=_np_reduce("prod", np.prod),
+         infer_shape=_reduce_infer("prod"), forward=_np_reduce("prod", np.prod), eager_infer=False,
          gradient=_prod_grad, lowerable=False, samples=_positive_samples,
          doc="Product over the given axes; the gradient is the product of the other "
              "elements (exact when the input holds zeros).")
 
 register("nansum", inputs=("data",), attrs=_reduce_attrs(),
-         infer_shape=_reduce_infer("nansum"), forward=_np_reduce("nansum", np.nansum, quiet=True),
+         infer_shape=_reduce_infer("nansum"), forward=_np_reduce("nansum", np.nansum, quiet=True), eager_infer=False,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.elemwise_mul(_bcast(F, og[0], ins[0], attrs), F._equal(ins[0], ins[0]))],
          lowerable=False, samples=_reduce_samples,
@@ -241,7 +245,7 @@ def _nanprod_grad(F, attrs, ins, outs, og, ctx):
 
 
 register("nanprod", inputs=("data",), attrs=_reduce_attrs(),
-         infer_shape=_reduce_infer("nanprod"), forward=_np_reduce("nanprod", np.nanprod, quiet=True),
+         infer_shape=_reduce_infer("nanprod"), forward=_np_reduce("nanprod", np.nanprod, quiet=True), eager_infer=False,
          gradient=_nanprod_grad, lowerable=False, samples=_positive_samples,
          doc="Product treating NaN as one; NaN positions get zero gradient.")
 
