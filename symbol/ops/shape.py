@@ -1116,11 +1116,33 @@ def _pick_samples(rng):
             Sample([_rand(rng, (2, 3, 4)), np.array([[0., 1., 3.], [2., 2., 0.]])], {"axis": 2})]
 
 
+def _lower_pick_index(ctx, k, n_var):
+    """Statement turning ``k`` (already int) into a valid index along an axis of size n."""
+    if ctx.attrs["mode"] == "wrap":
+        return "%s = %s %% %s" % (k, k, n_var)
+    return "%s = 0 if %s < 0 else (%s - 1 if %s >= %s else %s)" % (k, k, n_var, k, n_var, k)
+
+
+def _lower_pick(ctx):
+    """(rows, classes) data picked along the last axis; other layouts run eagerly."""
+    if ctx.in_ndim[0] != 2 or ctx.attrs["axis"] not in (1, -1):
+        return None
+    x, index = ctx.ins
+    o, ix, i, k, c = ctx.tmp("o"), ctx.tmp("x"), ctx.tmp("i"), ctx.tmp("k"), ctx.tmp("c")
+    return ["%s = %s.reshape(-1)" % (o, ctx.outs[0]),
+            "%s = %s.reshape(-1)" % (ix, index),
+            "%s = %s.shape[1]" % (c, x),
+            "for %s in range(%s.shape[0]):" % (i, x),
+            "    %s = int(%s[%s])" % (k, ix, i),
+            "    " + _lower_pick_index(ctx, k, c),
+            "    %s[%s] = %s[%s, %s]" % (o, i, x, i, k)]
+
+
 register("pick", inputs=("data", "index"), attrs=dict(_PICK_ATTRS),
          infer_shape=_pick_infer, infer_type=_index_type, forward=_pick_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._pick_scatter(og[0], ins[1], ins[0], **_pick_kw(attrs)), None],
-         lowerable=False, samples=_pick_samples,
+         lowering=_lower_pick, samples=_pick_samples,
          doc="Pick one element per position along ``axis`` (``index`` is a float array; "
              "it gets no gradient).")
 
@@ -1136,11 +1158,30 @@ def _ps_fwd(attrs, ins, ctx):
     return [res]
 
 
+def _lower_pick_scatter(ctx):
+    """Zeros of (rows, classes) with the gradient written at the picked column."""
+    if ctx.in_ndim[2] != 2 or ctx.attrs["axis"] not in (1, -1):
+        return None
+    g, index, like = ctx.ins
+    out = ctx.outs[0]
+    gf, ix, i, j, k, c = (ctx.tmp("g"), ctx.tmp("x"), ctx.tmp("i"), ctx.tmp("i"), ctx.tmp("k"),
+                          ctx.tmp("c"))
+    return ["%s = %s.reshape(-1)" % (gf, g),
+            "%s = %s.reshape(-1)" % (ix, index),
+            "%s = %s.shape[1]" % (c, out),
+            "for %s in range(%s.shape[0]):" % (i, out),
+            "    for %s in range(%s):" % (j, c),
+            "        %s[%s, %s] = 0" % (out, i, j),
+            "    %s = int(%s[%s])" % (k, ix, i),
+            "    " + _lower_pick_index(ctx, k, c),
+            "    %s[%s, %s] = %s[%s]" % (out, i, k, gf, i)]
+
+
 register("_pick_scatter", inputs=("data", "index", "like"), attrs=dict(_PICK_ATTRS),
          infer_shape=_like_infer("_pick_scatter"), infer_type=_index_type, forward=_ps_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.pick(og[0], ins[1], **_pick_kw(attrs)), None, None],
-         lowerable=False,
+         lowering=_lower_pick_scatter,
          samples=lambda rng: [Sample([_rand(rng, s.inputs[1].shape), s.inputs[1], s.inputs[0]], s.attrs)
                               for s in _pick_samples(rng)],
          doc="Zeros of ``like``'s shape with ``data`` written at the picked positions "
