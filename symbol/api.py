@@ -21,7 +21,7 @@ import types
 import numpy as np
 
 from .base import MXNetError, DTYPE_CODES, dtype_name
-from .graph import Node
+from .graph import Node, verify
 from .registry import get_op, all_names
 from .symbol import Symbol, hidden_key, var_version, bump_version
 from .name import NameManager
@@ -122,7 +122,9 @@ def Group(symbols):
     outs = []
     for s in symbols:
         outs.extend(s._outputs)
-    return Symbol(outs)
+    out = Symbol(outs)
+    verify(out._outputs)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

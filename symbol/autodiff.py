@@ -33,7 +33,7 @@ Note: backward-graph
 import numpy as np
 
 from .base import MXNetError
-from .graph import Node, topo_order
+from .graph import Node, topo_order, verify
 from .registry import register, get_op, format_attr, Sample
 
 __all__ = ["gradient", "SymbolBuilder", "HEAD_GRAD_SUFFIX"]
@@ -270,4 +270,5 @@ def gradient(sym, wrt):
             g = F.zeros_like(Symbol([(var, 0)]))
         e = _single_entry(g, "gradient")
         heads.append((Node(out_op, w, {}, [(e[0], e[1], 0)]), 0))
+    verify(heads)
     return Symbol(heads)

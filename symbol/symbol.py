@@ -614,7 +614,9 @@ def _compose(sym, kwargs):
         if changed:
             node = Node(n.op, n.name, n.attrs, inputs)
             new[id(n)] = node
-    return Symbol([(new.get(id(n), n), i) for n, i in sym._outputs])
+    out = Symbol([(new.get(id(n), n), i) for n, i in sym._outputs])
+    verify(out._outputs)            # every transformation re-checks the graph invariants
+    return out
 
 
 from . import api as _api  # noqa: E402  (api imports Symbol from this module)

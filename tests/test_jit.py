@@ -406,3 +406,17 @@ def test_kernel_key_is_built_from_named_parts(tmp_path, monkeypatch):
     files = sorted((tmp_path / "k").glob("k_*.py"))
     assert len(files) == 2
     assert all(p.read_text().startswith("# kernel key: graph=") for p in files)
+
+
+def test_compiled_dropout_is_seeded_by_mx_random_seed():
+    f = mx.jit(lambda x: mx.nd.Dropout(x, p=0.5) * 1)
+    x = mx.nd.ones((64,))
+    masks = []
+    for _ in range(2):
+        mx.random.seed(11)
+        with mx.autograd.train_mode():
+            masks.append(f(x).asnumpy())
+    np.testing.assert_array_equal(masks[0], masks[1])
+    mx.random.seed(12)
+    with mx.autograd.train_mode():
+        assert not np.array_equal(f(x).asnumpy(), masks[0])

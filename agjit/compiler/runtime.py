@@ -40,7 +40,7 @@ import weakref
 import numpy as np
 
 from symbol.base import MXNetError
-from symbol.graph import Node, topo_order
+from symbol.graph import Node, topo_order, verify
 from symbol.registry import get_op, format_attr
 from symbol.symbol import Symbol
 from .. import tape
@@ -576,11 +576,17 @@ class _Trace(CompiledGraph):
         prev_tracer = state.tracer
         state.tracer = tracer
         prev_rec = set_recording(False)
+        # the traced (eager) run must not consume random numbers: the replay that follows
+        # draws them, so a seeded program gives the same masks on its first call as later
+        from .. import random as _random
+        gen = _random.generator()
+        rng_state = gen.bit_generator.state
         try:
             out = jf._fn(*args, **kwargs)
         finally:
             set_recording(prev_rec)
             state.tracer = prev_tracer
+            gen.bit_generator.state = rng_state
         self.single = isinstance(out, NDArray)
         outs = [out] if self.single else out
         if not isinstance(outs, (tuple, list)) or not all(isinstance(o, NDArray) for o in outs) \
@@ -749,7 +755,9 @@ def inline_jit_calls(sym):
         elif any(e != (s, i) for e, (s, i, _v) in zip(ins, n.inputs)):
             nn = Node(n.op, n.name, n.attrs, [e + (v,) for e, (_s, _i, v) in zip(ins, n.inputs)])
             new[id(n)] = [(nn, i) for i in range(n.num_outputs())]
-    return Symbol([entry(n, i) for n, i in sym._outputs])
+    out = Symbol([entry(n, i) for n, i in sym._outputs])
+    verify(out._outputs)
+    return out
 
 
 def jit(fn=None, *, strict=None, reuse_outputs=False):
