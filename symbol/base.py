@@ -3,9 +3,12 @@
 Attribute strings are *parsed* with a small hand-written reader, never evaluated: a graph
 JSON file is untrusted input.
 """
+import os
+import tempfile
+
 import numpy as np
 
-__all__ = ["MXNetError", "DTYPE_CODES", "CODE_DTYPES", "parse_literal", "AttrParseError",
+__all__ = ["atomic_write", "MXNetError", "DTYPE_CODES", "CODE_DTYPES", "parse_literal", "AttrParseError",
            "dtype_name", "np_dtype"]
 
 
@@ -137,3 +140,36 @@ class _Reader:
         except ValueError:
             pass
         return tok
+
+
+# Created files get the permissions an ordinary open() would give them (mkstemp makes
+# them 0600); the umask is read once, at import, because reading it means setting it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(fname, chunks, mode="wb"):
+    """Write the byte (or text, with ``mode='w'``) ``chunks`` to ``fname`` atomically.
+
+    The chunks go to a temporary file next to ``fname`` (same directory, so the final
+    rename never crosses file systems), which is flushed, synced and then renamed over
+    ``fname`` with :func:`os.replace`.  If producing or writing any chunk fails the
+    temporary file is removed and ``fname`` keeps its previous content (or stays absent).
+    """
+    fname = os.fspath(fname)
+    d = os.path.dirname(os.path.abspath(fname))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(fname), suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, fname)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -21,11 +21,10 @@ Note: symbol-api
 """
 import copy
 import os
-import tempfile
 import weakref
 from numbers import Number
 
-from .base import MXNetError
+from .base import MXNetError, atomic_write
 from .graph import topo_order, verify, Node
 from . import json_io
 
@@ -509,20 +508,7 @@ class Symbol:
         """Write :meth:`tojson` to ``fname`` atomically (a temporary file, then rename)."""
         if not isinstance(fname, (str, os.PathLike)):
             raise TypeError("fname need to be string")
-        text = self.tojson()
-        fname = os.fspath(fname)
-        d = os.path.dirname(os.path.abspath(fname))
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(fname), suffix=".tmp", dir=d)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, fname)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(fname, [self.tojson()], mode="w")
 
     def to_networkx(self, shapes=None, dtypes=None):
         """The graph as a ``networkx.DiGraph`` (see :func:`symbol.viz.to_networkx`)."""

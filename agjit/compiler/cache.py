@@ -25,13 +25,14 @@ import linecache
 import logging
 import os
 import sys
-import tempfile
 import threading
 import types
 import warnings
 
 import numba
 import numpy as np
+
+from symbol.base import atomic_write
 
 log = logging.getLogger("agjit.jit")
 
@@ -100,23 +101,6 @@ _memory = collections.OrderedDict()     # source digest -> module
 _MEMORY_MAX = 256
 
 
-def _atomic_write(path, text):
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".py", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _module_from_memory(name, source):
     """Build a module from source without a file (disk cache off or unwritable).  The source
     is registered with linecache so tracebacks and inspect still show it."""
@@ -171,7 +155,7 @@ def load_module(key, code_digest_, source):
                                   "its hash); rebuilding it" % path, RuntimeWarning, stacklevel=3)
                     _purge_numba_cache(d, "k_%s" % digest[:32])
             if not ok:
-                _atomic_write(path, source)
+                atomic_write(path, [source], mode="w")
             if not os.access(d, os.W_OK):
                 raise PermissionError(d)
             spec = importlib.util.spec_from_file_location(name, path)

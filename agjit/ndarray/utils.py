@@ -38,7 +38,6 @@ leaves a partial file behind.
 """
 import os
 import struct
-import tempfile
 
 import numpy as np
 
@@ -64,42 +63,14 @@ _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 
-# Created files get the permissions an ordinary open() would give them (mkstemp makes
-# them 0600); the umask is read once, at import, because reading it means setting it.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+# The atomic writer lives in symbol.base (the lowest layer), shared with Symbol.save and the
+# kernel cache.
+from symbol.base import atomic_write  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------
-def atomic_write(fname, chunks, mode="wb"):
-    """Write the byte (or text, with ``mode='w'``) ``chunks`` to ``fname`` atomically.
-
-    The chunks go to a temporary file next to ``fname`` (same directory, so the final
-    rename never crosses file systems), which is flushed, synced and then renamed over
-    ``fname`` with :func:`os.replace`.  If producing or writing any chunk fails the
-    temporary file is removed and ``fname`` keeps its previous content (or stays absent).
-    """
-    fname = os.fspath(fname)
-    d = os.path.dirname(os.path.abspath(fname))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(fname), suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, fname)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _check_fname(fname, what):
     if isinstance(fname, os.PathLike):
         fname = os.fspath(fname)
