@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from .base import MXNetError, CODE_DTYPES, dtype_name, parse_literal, AttrParseError
-from .ops._common import fmt
+from .ops._common import fmt, merge_shape
 
 __all__ = ["infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
 
@@ -35,24 +35,11 @@ class _ShapeKind:
 
     @staticmethod
     def merge(a, b):
-        """Merged value, or raise ValueError on conflict."""
-        if a is None:
-            return b
-        if b is None:
-            return a
-        if a == b:
-            return a
-        if len(a) != len(b):
-            raise ValueError
-        out = []
-        for x, y in zip(a, b):
-            if x == 0:
-                out.append(y)
-            elif y == 0 or x == y:
-                out.append(x)
-            else:
-                raise ValueError
-        return tuple(out)
+        """Merged value, or raise ValueError on conflict (the ops' own merge rule)."""
+        try:
+            return merge_shape("infer_shape", "shape", a, b)
+        except MXNetError:
+            raise ValueError from None
 
     @staticmethod
     def show(v):
