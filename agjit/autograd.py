@@ -244,9 +244,73 @@ class pause_all:
         set_recording(self._r)
 
 
+def _single_call_backward(heads, head_grads, retain_graph, train_mode):
+    """Fast path of :func:`backward` for the common compiled training step: one head whose
+    graph is a single jitted call over leaf arrays.  The compiled backward kernel writes the
+    gradients straight into the variables' buffers; the tape is then freed exactly as the
+    general walk would.  Returns False (nothing done) whenever the general walk is needed,
+    including every error case, so errors and semantics stay those of the general path."""
+    if isinstance(heads, (list, tuple)):
+        if len(heads) != 1:
+            return False
+        heads = heads[0]
+    if isinstance(head_grads, (list, tuple)):
+        if len(head_grads) != 1:
+            return False
+        head_grads = head_grads[0]
+    if type(heads) is not NDArray:
+        return False
+    e = heads._entry
+    if e is None:
+        return False
+    node, idx = e
+    fn = node.function
+    if node.cleared or fn is None or not hasattr(fn, "backward_into") or \
+            node.out_arrays is None:
+        return False
+    seen = set()
+    any_target = False
+    for src, _i in node.inputs:
+        if not src.is_var or src.cleared or id(src) in seen:
+            return False
+        seen.add(id(src))
+        any_target = any_target or src.grad_req != "null"
+    if not any_target:
+        return False
+    outs = node.out_arrays
+    out = outs[idx]._data
+    if head_grads is None:
+        g = np.ones(out.shape, dtype=out.dtype)
+    elif type(head_grads) is NDArray and head_grads.shape == out.shape:
+        g = head_grads._data
+    else:
+        return False
+    og = [g if k == idx else np.zeros_like(o._data) for k, o in enumerate(outs)]
+    sinks = [(src.grad._data, src.grad_req) if src.grad_req != "null" else None
+             for src, _i in node.inputs]
+    prev_rec = set_recording(False)
+    prev_train = set_training(train_mode)
+    try:
+        fn.backward_into(og, sinks)
+    finally:
+        set_recording(prev_rec)
+        set_training(prev_train)
+    if not retain_graph:
+        for n in [src for src, _i in node.inputs] + [node]:
+            if n.is_var and n.grad_req != "null":
+                continue
+            n.cleared = True
+            n.in_arrays = None
+            n.out_arrays = None
+            n.function = None
+    return True
+
+
 def backward(heads, head_grads=None, retain_graph=False, train_mode=True):
     """Compute the gradients of ``heads`` w.r.t. every marked variable of their graph and
     write (or add) them into the variables' gradient buffers."""
+    if _single_call_backward(heads, head_grads, retain_graph, train_mode):
+        return
     targets, results = _run_backward(heads, head_grads, None, retain_graph, False, train_mode)
     for t, g in zip(targets, results):
         buf = t.grad._data

@@ -420,3 +420,28 @@ def test_compiled_dropout_is_seeded_by_mx_random_seed():
     mx.random.seed(12)
     with mx.autograd.train_mode():
         assert not np.array_equal(f(x).asnumpy(), masks[0])
+
+
+def test_backward_of_a_single_jitted_call_keeps_autograd_semantics():
+    # the fast path (gradients written straight into .grad) must free the graph, honour
+    # head gradients and retain_graph exactly like the general tape walk
+    x = mx.nd.array([1.0, 2.0, 3.0])
+    c = mx.nd.array([0.5, 0.5, 0.5])           # a constant input: no gradient
+    x.attach_grad()
+    f = mx.jit(lambda x, c: x * x * c)
+    with mx.autograd.record():
+        y = f(x, c)
+    y.backward(mx.nd.array([1.0, 2.0, 3.0]), retain_graph=True)
+    np.testing.assert_allclose(x.grad.asnumpy(), [1.0, 4.0, 9.0])
+    y.backward()                               # retained: works again, then frees
+    np.testing.assert_allclose(x.grad.asnumpy(), [1.0, 2.0, 3.0])
+    with pytest.raises(mx.MXNetError):
+        y.backward()
+    with pytest.raises(mx.MXNetError):
+        mx.autograd.get_symbol(y)
+    n = mx.nd.array([1.0, 1.0, 1.0])
+    n.attach_grad(grad_req="null")
+    with mx.autograd.record():
+        z = f(n, c)
+    with pytest.raises(mx.MXNetError, match="require gradients"):
+        z.backward()

@@ -685,16 +685,17 @@ class _JitNode:
         self.hooks = hooks
         self.saved = saved
 
-    def backward(self, *out_grads):
+    def _run(self, out_grads):
+        """Run the backward kernel on head-gradient arrays; returns the gradient arrays
+        (kernel buffers, valid until the next backward of this graph), None where the
+        input needs no gradient."""
         tr = self.trace
-        hg = [np.ascontiguousarray(g._data) for g, h in zip(out_grads, self.head_nodes)
+        hg = [np.ascontiguousarray(g) for g, h in zip(out_grads, self.head_nodes)
               if h is not None]
         given = list(self.arrays) + hg + list(self.saved_vals)
         V = tr._execute(self.bwd, given, fresh=False, train=True)
         grads = iter(V[s] for s in self.bwd.lowered.out_slots)
-        res = []
-        for m in self.mask:
-            res.append(_wrap(next(grads).copy()) if m else None)
+        res = [next(grads) if m else None for m in self.mask]
         if self.hooks:
             vals = {}
             for (n, i), v in zip(self.saved, self.saved_vals):
@@ -706,6 +707,24 @@ class _JitNode:
                 outs = [vals[(id(n), i)] for i in range(n.num_outputs())]
                 n.op.backward_hook(n.parsed, ins, outs, True)
         return res
+
+    def backward(self, *out_grads):
+        """Gradients for every input (fresh NDArrays; None where none is needed)."""
+        res = self._run([g._data for g in out_grads])
+        return [None if r is None else _wrap(r.copy()) for r in res]
+
+    def backward_into(self, out_grads, sinks):
+        """Run the backward kernel and write (grad_req 'write') or add ('add') each gradient
+        straight into its variable's buffer: ``sinks`` holds (buffer, grad_req) or None per
+        input.  The fast path of autograd.backward for a graph that is this one call."""
+        for r, sink in zip(self._run(out_grads), sinks):
+            if r is None or sink is None:
+                continue
+            buf, req = sink
+            if req == "add":
+                buf += r
+            else:
+                np.copyto(buf, r, casting="unsafe")
 
 
 # Tape nodes of jitted calls -> their trace, for get_symbol's inlining.
