@@ -484,7 +484,6 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
 
 
 def _gen_call(n, arg, slot_of, shapes, dtypes, provenance, counter):
-    import re
     lines = _call_lines(n, shapes, dtypes)
     names = {}
     for k, (s, i, _v) in enumerate(n.inputs):
