@@ -167,6 +167,8 @@ def _mat(x, t, is_lhs):
 
 
 def _dot_np(a, b, ta, tb):
+    if a.ndim == 2 and b.ndim == 2:        # the common case, without reshapes
+        return np.dot(a.T if ta else a, b.T if tb else b)
     if a.ndim == 1 and b.ndim == 1:
         return np.asarray([np.dot(a, b)], dtype=a.dtype)
     out = _dot_out_shape("dot", a.shape, b.shape, ta, tb)
