@@ -8,6 +8,7 @@ gradient computation is itself recorded and can be differentiated again.
 import numpy as np
 
 from symbol.base import MXNetError
+from symbol.graph import topo_order
 from symbol.registry import get_op
 from . import tape
 from .tape import state, entry_of, is_recording, is_training, set_recording, set_training
@@ -109,24 +110,9 @@ def _parse_heads(heads, head_grads):
 
 
 def _collect(head_nodes):
-    """Tape nodes reachable from the heads, in topological (inputs-first) order."""
-    order, seen = [], set()
-    for root in head_nodes:
-        if id(root) in seen:
-            continue
-        seen.add(id(root))
-        stack = [(root, 0)]
-        while stack:
-            node, k = stack.pop()
-            if k < len(node.inputs):
-                stack.append((node, k + 1))
-                child = node.inputs[k][0]
-                if id(child) not in seen:
-                    seen.add(id(child))
-                    stack.append((child, 0))
-            else:
-                order.append(node)
-    return order
+    """Tape nodes reachable from the heads, in topological (inputs-first) order: the graph
+    IR's DFS post-order, which only reads ``node.inputs[k][0]`` and so walks tape nodes too."""
+    return topo_order(head_nodes)
 
 
 def _accumulate(grads, key, g):
