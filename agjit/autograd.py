@@ -24,24 +24,31 @@ class _RecordingStateScope:
     """Sets (recording, training) on entry; on exit restores a flag only if the value it set
     differs from the value it found (MXNet's rule, seed note 000)."""
 
+    __slots__ = ("_enter_is_record", "_enter_train_mode", "_prev_is_record",
+                 "_prev_train_mode")
+
     def __init__(self, is_record, train_mode):
-        self._enter_is_record = is_record
-        self._enter_train_mode = train_mode
+        self._enter_is_record = None if is_record is None else bool(is_record)
+        self._enter_train_mode = None if train_mode is None else bool(train_mode)
         self._prev_is_record = None
         self._prev_train_mode = None
 
     def __enter__(self):
+        st = state
         if self._enter_is_record is not None:
-            self._prev_is_record = set_recording(self._enter_is_record)
+            self._prev_is_record = st.recording
+            st.recording = self._enter_is_record
         if self._enter_train_mode is not None:
-            self._prev_train_mode = set_training(self._enter_train_mode)
+            self._prev_train_mode = st.training
+            st.training = self._enter_train_mode
         return self
 
     def __exit__(self, ptype, value, trace):
+        st = state
         if self._enter_is_record is not None and self._prev_is_record != self._enter_is_record:
-            set_recording(self._prev_is_record)
+            st.recording = self._prev_is_record
         if self._enter_train_mode is not None and self._prev_train_mode != self._enter_train_mode:
-            set_training(self._prev_train_mode)
+            st.training = self._prev_train_mode
         return False
 
 
@@ -236,11 +243,11 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
     gradients straight into the variables' buffers; the tape is then freed exactly as the
     general walk would.  Returns False (nothing done) whenever the general walk is needed,
     including every error case, so errors and semantics stay those of the general path."""
-    if isinstance(heads, (list, tuple)):
+    if type(heads) is list or type(heads) is tuple:
         if len(heads) != 1:
             return False
         heads = heads[0]
-    if isinstance(head_grads, (list, tuple)):
+    if type(head_grads) is list or type(head_grads) is tuple:
         if len(head_grads) != 1:
             return False
         head_grads = head_grads[0]
@@ -251,44 +258,47 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
         return False
     node, idx = e
     fn = node.function
-    if node.cleared or fn is None or not hasattr(fn, "backward_into") or \
-            node.out_arrays is None:
+    if node.cleared or fn is None or node.out_arrays is None:
         return False
-    seen = set()
+    backward_into = getattr(fn, "backward_into", None)
+    if backward_into is None:
+        return False
+    inputs = node.inputs
+    sinks = []
     any_target = False
-    for src, _i in node.inputs:
-        if not src.is_var or src.cleared or id(src) in seen:
+    for src, _i in inputs:
+        if not src.is_var or src.cleared:
             return False
-        seen.add(id(src))
-        any_target = any_target or src.grad_req != "null"
-    if not any_target:
+        if src.grad_req != "null":
+            any_target = True
+            sinks.append((src.grad, src.grad_req))
+        else:
+            sinks.append(None)
+    if not any_target or (len(inputs) > 1 and len(set(id(s) for s, _i in inputs)) != len(inputs)):
         return False
     outs = node.out_arrays
-    out = outs[idx]._data
     if head_grads is None:
-        g = np.ones(out.shape, dtype=out.dtype)
-    elif type(head_grads) is NDArray and head_grads.shape == out.shape:
+        g = None                                    # ones
+    elif type(head_grads) is NDArray and head_grads.shape == outs[idx]._data.shape:
         g = head_grads._data
     else:
         return False
-    og = [g if k == idx else np.zeros_like(o._data) for k, o in enumerate(outs)]
-    sinks = [(src.grad._data, src.grad_req) if src.grad_req != "null" else None
-             for src, _i in node.inputs]
-    prev_rec = set_recording(False)
-    prev_train = set_training(train_mode)
+    og = [g] if len(outs) == 1 else \
+        [g if k == idx else np.zeros_like(o._data) for k, o in enumerate(outs)]
+    st = tape.state
+    prev_rec, prev_train = st.recording, st.training
+    st.recording, st.training = False, bool(train_mode)
     try:
-        fn.backward_into(og, sinks)
+        backward_into(og, sinks, consume=not retain_graph)
     finally:
-        set_recording(prev_rec)
-        set_training(prev_train)
+        st.recording, st.training = prev_rec, prev_train
     if not retain_graph:
-        for n in [src for src, _i in node.inputs] + [node]:
-            if n.is_var and n.grad_req != "null":
-                continue
-            n.cleared = True
-            n.in_arrays = None
-            n.out_arrays = None
-            n.function = None
+        for src, _i in inputs:
+            if src.grad_req == "null":
+                src.cleared = True
+                src.in_arrays = src.out_arrays = src.function = None
+        node.cleared = True
+        node.in_arrays = node.out_arrays = node.function = None
     return True
 
 

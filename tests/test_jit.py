@@ -445,3 +445,123 @@ def test_backward_of_a_single_jitted_call_keeps_autograd_semantics():
         z = f(n, c)
     with pytest.raises(mx.MXNetError, match="require gradients"):
         z.backward()
+
+
+# --- step mode (runtime note *step-mode*), parallel variants (lower note *parallel-loops*) ---
+def _w2_loss(x, a, b):
+    return mx.nd.sum(mx.nd.tanh(x * a + b) * mx.nd.sigmoid(x) + x * x)
+
+
+def _w2_grads(x, a, b):
+    """float64 reference gradients of _w2_loss."""
+    x, a, b = (np.asarray(v, np.float64) for v in (x, a, b))
+    t = np.tanh(x * a + b)
+    s = 1 / (1 + np.exp(-x))
+    g = (1 - t * t) * s
+    return float(np.sum(t * s + x * x)), g * a + t * s * (1 - s) + 2 * x, g * x, g
+
+
+@pytest.fixture(scope="module")
+def w2_fn():
+    return mx.jit(_w2_loss)
+
+
+def _w2_arrays(n, seed=0):
+    rs = np.random.RandomState(seed)
+    arrs = [mx.nd.array(rs.randn(n).astype(np.float32)) for _ in range(3)]
+    for t in arrs:
+        t.attach_grad()
+    return arrs
+
+
+@pytest.mark.parametrize("n", [1000, 3 * (1 << 14) + 17])
+def test_step_kernel_serial_and_parallel_match_reference(w2_fn, n):
+    from agjit.compiler import lower
+    xs = _w2_arrays(n)
+    for _ in range(2):                      # second step: swapped buffers are reused
+        with mx.autograd.record():
+            loss = w2_fn(*xs)
+        loss.backward()
+    ref = _w2_grads(*(t.asnumpy() for t in xs))
+    np.testing.assert_allclose(float(loss.asscalar()), ref[0], rtol=2e-6)
+    for t, r in zip(xs, ref[1:]):
+        np.testing.assert_allclose(t.grad.asnumpy(), r, rtol=2e-5, atol=2e-6)
+    tr = w2_fn._last
+    (mask, plan), = [(k, v) for k, v in tr._step_plans.items() if v is not None]
+    assert plan.P["par0"] == (n >= lower.PAR_MIN)
+    assert "prange" in w2_fn.source()
+    assert not tr.compiled.bwd, "step mode must not compile the separate backward kernels"
+
+
+def test_step_mode_hands_over_gradient_buffers_only_when_unreferenced(w2_fn):
+    xs = _w2_arrays(64, seed=1)
+    seen = set()
+    for _ in range(3):
+        with mx.autograd.record():
+            loss = w2_fn(*xs)
+        loss.backward()
+        seen.add(id(xs[0].grad._data))
+    assert len(seen) > 1                     # the step's buffers were swapped in
+    held = xs[0].grad                        # now referenced: copied into, never swapped
+    for k in range(3):
+        xs[0][:] = xs[0] * 0.5
+        with mx.autograd.record():
+            loss = w2_fn(*xs)
+        loss.backward()
+        ref = _w2_grads(*(t.asnumpy() for t in xs))
+        np.testing.assert_allclose(held.asnumpy(), ref[1], rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(xs[0].grad.asnumpy(), ref[1], rtol=2e-5, atol=2e-6)
+
+
+def test_step_mode_other_head_gradients_fall_back_and_stop_speculating():
+    f = mx.jit(_w2_loss)
+    xs = _w2_arrays(50, seed=2)
+    ref = _w2_grads(*(t.asnumpy() for t in xs))
+    with mx.autograd.record():
+        loss = f(*xs)
+    loss.backward(mx.nd.array([3.0]))
+    for t, r in zip(xs, ref[1:]):
+        np.testing.assert_allclose(t.grad.asnumpy(), 3 * r, rtol=2e-5, atol=2e-6)
+    assert f._last._step_plans and all(v is None for v in f._last._step_plans.values())
+    with mx.autograd.record():              # later calls use forward_train + backward
+        loss = f(*xs) * 2
+    loss.backward()
+    for t, r in zip(xs, ref[1:]):
+        np.testing.assert_allclose(t.grad.asnumpy(), 2 * r, rtol=2e-5, atol=2e-6)
+
+
+def test_step_mode_retain_graph_add_and_two_calls_in_flight(w2_fn):
+    xs = _w2_arrays(40, seed=3)
+    for t in xs:
+        t.attach_grad(grad_req="add")
+    with mx.autograd.record():
+        l1 = w2_fn(*xs)
+    ys = [mx.nd.array(t.asnumpy() * 0.5) for t in xs]
+    for t in ys:
+        t.attach_grad()
+    with mx.autograd.record():
+        l2 = w2_fn(*ys)                       # a second call before the first backward
+    l1.backward(retain_graph=True)
+    l1.backward()
+    l2.backward()
+    r1 = _w2_grads(*(t.asnumpy() for t in xs))
+    r2 = _w2_grads(*(t.asnumpy() for t in ys))
+    for t, r in zip(xs, r1[1:]):
+        np.testing.assert_allclose(t.grad.asnumpy(), 2 * r, rtol=2e-5, atol=2e-6)
+    for t, r in zip(ys, r2[1:]):
+        np.testing.assert_allclose(t.grad.asnumpy(), r, rtol=2e-5, atol=2e-6)
+
+
+def test_gradient_flows_into_a_jitted_call_through_recorded_ops():
+    # an input computed by recorded ops (not a leaf) must get its gradient
+    f = mx.jit(lambda h, x: mx.nd.sum(h * x))
+    w = mx.nd.array([1.0, 2.0])
+    x = mx.nd.array([3.0, 4.0])
+    w.attach_grad()
+    x.attach_grad()
+    with mx.autograd.record():
+        h = w * 2
+        loss = f(h, x)
+    loss.backward()
+    np.testing.assert_allclose(w.grad.asnumpy(), [6.0, 8.0])
+    np.testing.assert_allclose(x.grad.asnumpy(), [2.0, 4.0])

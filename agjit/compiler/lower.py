@@ -32,6 +32,32 @@ __all__ = ["lower_graph", "Lowered"]
 # LLVM's optimisation time grows faster than linearly with function size: long graphs are
 # split into segments of at most this many steps (one Numba function each).
 MAX_SEGMENT_STEPS = 8
+# Flat fused loops run in blocks of BLOCK elements; a segment whose flat loops reach
+# PAR_MIN elements runs its parallel variant (the block loop as ``prange``).  PAR_MIN is
+# measured by benchmarks/par_threshold.py (see the note *parallel-loops*).
+BLOCK = 4096
+PAR_MIN = 1 << 14
+_PRANGE = "_PR_"
+_PAR_ONLY = "  #_PAR_"
+
+
+def _serial_text(text):
+    """The serial form of a segment body: each flat loop is ONE loop over all elements (a
+    block loop around it keeps LLVM from vectorising this body -- measured 4x slower), its
+    partial sums in the loop's dtype (at most PAR_MIN elements reach a serial loop: larger
+    ones take the parallel variant, whose blocks bound the rounding error)."""
+    out = []
+    for ln in text.split("\n"):
+        if _PRANGE in ln:
+            out.append(ln[:len(ln) - len(ln.lstrip())] + "if True:")
+        elif ln.endswith(_PAR_ONLY):
+            body = ln[:-len(_PAR_ONLY)]
+            if body.lstrip().startswith("for i in range(j0_, j1_):"):
+                out.append(body.replace("range(j0_, j1_)", "range(n_)"))
+            # j0_ / j1_ assignments are dropped
+        else:
+            out.append(ln)
+    return "\n".join(out)
 
 def _expr_template(node, shapes=None, dtypes=None):
     """The scalar expression template of a fusible node, or None.  A callable lowering may
@@ -52,7 +78,7 @@ class Lowered:
     """Result of lowering: source text + the metadata the runtime needs."""
 
     def __init__(self, source, n_slots, given_slots, out_slots, buffer_slots, view_slots,
-                 eager_notes, node_of_slot, digest):
+                 eager_notes, node_of_slot, digest, par_segments=()):
         self.source = source
         self.n_slots = n_slots
         self.given_slots = given_slots      # slots the caller fills, in order
@@ -62,6 +88,7 @@ class Lowered:
         self.eager_notes = eager_notes      # ["node_3 (Dropout): no lowering", ...]
         self.node_of_slot = node_of_slot    # slot -> (Node, index)
         self.digest = digest
+        self.par_segments = par_segments    # [(segment index, [loop-size slots])]
 
 
 def _shape_str(shape, dtype):
@@ -71,7 +98,7 @@ def _shape_str(shape, dtype):
 
 
 def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="graph",
-                interpret=False):
+                interpret=False, ones=()):
     """Lower a graph.
 
     order:   nodes in topological order (every node reachable from ``heads``);
@@ -82,8 +109,11 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
              for the broadcast pattern and comments; kernels read sizes at run time);
     provenance: dict id(node) -> "file:line" of the user's code;
     interpret: run every op through its NumPy kernel (no Numba compile): the first tier of
-             executors, which are often run only once or twice.
+             executors, which are often run only once or twice;
+    ones:    given entries known to hold only ones (the head gradients of a step kernel):
+             fused loops use the constant 1 instead of reading them.
     """
+    ones = set((id(n), i) for n, i in ones)
     provenance = provenance or {}
     slot = {}
     node_of_slot = []
@@ -180,6 +210,8 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     eager_notes = []
     eager_globals = []
     seg = []              # steps of the open segment
+    sizes = []            # loop-size arguments ("v<slot>") of the open segment's flat loops
+    par_segments = []     # (segment index, size slots) of segments with a parallel variant
     counter = [0]
 
     def flush():
@@ -197,16 +229,29 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
 
         for st in seg:
             body.extend(_gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance,
-                                  counter))
+                                  counter, sizes, ones))
         fname = "seg%d" % idx
         # an accumulator only vectorises if LLVM may reassociate the sum (vmath functions
         # keep their own flags when inlined, so special values stay right)
         fm = ", fastmath={'reassoc'}" if any("acc" in b and "+=" in b for b in body) else ""
+        params = ", ".join("v%d" % s for s in args)
+        text = "\n".join("    " + b for b in body)
         seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy'%s)\ndef %s(%s):" % (
-            fm, fname, ", ".join("v%d" % s for s in args)) + "\n%s\n" % "\n".join(
-            "    " + b for b in body))
-        run_body.append("    %s(%s)" % (fname, ", ".join("V[%d]" % s for s in args)))
+            fm, fname, params) + "\n%s\n" % _serial_text(text))
+        call_args = ", ".join("V[%d]" % s for s in args)
+        if sizes:
+            # the parallel variant (compiled on its first use): run when a flat loop of
+            # the segment has at least PAR_MIN elements (decided per buffer plan)
+            seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy', "
+                            "parallel=True%s)\ndef %s_par(%s):" % (fm, fname, params)
+                            + "\n%s\n" % text.replace(_PRANGE, "prange").replace(_PAR_ONLY, ""))
+            par_segments.append((idx, [int(v[1:]) for v in sizes]))
+            run_body.append("    (%s_par if P['par%d'] else %s)(%s)" % (fname, idx, fname,
+                                                                       call_args))
+        else:
+            run_body.append("    %s(%s)" % (fname, call_args))
         seg.clear()
+        sizes.clear()
 
     for st in steps:
         if st[0] in ("fused", "call"):
@@ -240,7 +285,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         "# trace that first generated this file (kernels read every size at run time).",
         "import math",
         "import numpy as np",
-        "from numba import njit",
+        "from numba import njit, prange",
         "from agjit.compiler import kernels as K",
         "from agjit.compiler.kernels import (sqrt, sin, cos, tan, relu, sign, floor, ceil, round, "
         "log2, log10, mod)",
@@ -252,7 +297,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         + "\n\n".join(seg_defs) + "\n\ndef run(V, P, ctx):\n" + ("\n".join(run_body) or "    pass") + "\n"
     digest = code_digest(src)
     return Lowered(src, len(node_of_slot), given_slots, out_slots, buffer_slots, view_slots,
-                   eager_notes, node_of_slot, digest)
+                   eager_notes, node_of_slot, digest, par_segments)
 
 
 def code_digest(source):
@@ -326,9 +371,11 @@ def _call_lines(n, shapes, dtypes):
 
 
 # ---------------------------------------------------------------------------------------
-def _gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance, counter):
+def _gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance, counter,
+              size_slots, ones):
     if st[0] == "fused":
-        return _gen_fused(st[1], arg, slot_of, shapes, dtypes, materialised, provenance)
+        return _gen_fused(st[1], arg, slot_of, shapes, dtypes, materialised, provenance,
+                          size_slots, ones)
     return _gen_call(st[1], arg, slot_of, shapes, dtypes, provenance, counter)
 
 
@@ -363,7 +410,8 @@ def _fusible_reduction(n, group, gshape, shapes):
 _FLOAT_LIT = re.compile(r"(?<![\w.{])(\d+\.\d+)")
 
 
-def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
+def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, size_slots,
+               ones):
     ids = set(id(n) for n in nodes)
     reds = [n for n in nodes if _is_reduction(n)]
     oshape = shapes[(id(nodes[0]), 0)]
@@ -390,7 +438,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
     ext_inputs = []
     for n in nodes:
         for (s, i, _v) in n.inputs:
-            if id(s) in ids or _is_reduction(n):
+            if id(s) in ids or _is_reduction(n) or (id(s), i) in ones:
                 continue
             ishape = shapes[(id(s), i)]
             if tuple(ishape) != tuple(oshape):
@@ -416,8 +464,17 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
                     lines.append("%s_f = %s.reshape(-1)" % (v, v))
         for r, n in enumerate(reds):
             lines.append("acc%d = 0.0" % r)
-        lines.append("for i in range(n_):")
-        ind = "    "
+        # blocks of BLOCK elements: a block's partial sums stay in the loop's dtype (a
+        # float64 accumulator would halve the vector width of a float32 loop) and are
+        # added in float64; the block loop is ``prange`` in the parallel variant
+        lines.append("for jb_ in %s((n_ + %d) // %d):" % (_PRANGE, BLOCK - 1, BLOCK))
+        lines.append("    j0_ = jb_ * %d%s" % (BLOCK, _PAR_ONLY))
+        lines.append("    j1_ = min(j0_ + %d, n_)%s" % (BLOCK, _PAR_ONLY))
+        for r, n in enumerate(reds):
+            lines.append("    bacc%d = %s" % (r, typed_const(0.0, dt)))
+        lines.append("    for i in range(j0_, j1_):%s" % _PAR_ONLY)
+        ind = "        "
+        size_slots.append(size_src)
 
         def ref(s, i):
             return "%s_f[i]" % arg(slot_of((s, i)))
@@ -451,12 +508,15 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
     for n in nodes:
         if _is_reduction(n):
             (s, i, _v), = n.inputs
-            lines.append("%sacc%d += %s" % (ind, reds.index(n), local[id(s)]))
+            lines.append("%s%sacc%d += %s" % (ind, "b" if flat else "", reds.index(n),
+                                              local[id(s)]))
             continue
         ops = []
         for (s, i, _v) in n.inputs:
             if id(s) in ids:
                 ops.append(local[id(s)])
+            elif (id(s), i) in ones:
+                ops.append(typed_const(1.0, dt))
             else:
                 ops.append(ref(s, i))
         tmpl = _expr_template(n, shapes, dtypes)
@@ -477,6 +537,9 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance):
         lines.append("%s%s = %s" % (ind, t, expr))
         if (id(n), 0) in materialised:
             lines.append("%s%s = %s" % (ind, store(n), t))
+    if flat:
+        for r, n in enumerate(reds):
+            lines.append("    acc%d += bacc%d" % (r, r))
     for r, n in enumerate(reds):
         scale = " / %s.size" % size_src if n.op.name == "mean" else ""
         lines.append("%s.reshape(-1)[0] = acc%d%s" % (arg(slot_of((n, 0))), r, scale))

@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 import warnings
-import weakref
 
 import numpy as np
 
@@ -166,6 +165,7 @@ class _Compiled:
         self.fwd = None
         self.train = None           # (kernel for forward+saved, saved entries)
         self.bwd = {}               # grad mask -> backward kernel
+        self.step = {}              # grad mask -> (step kernel, head-grad arrays) or None
 
 
 class KernelStats:
@@ -264,8 +264,9 @@ class JitFunction:
     def _signature(self, args, kwargs):
         parts = []
         for i, a in enumerate(args):
-            if isinstance(a, NDArray):
-                parts.append(("A", a._data.shape, a._data.dtype.str))
+            if type(a) is NDArray or isinstance(a, NDArray):
+                d = a._data
+                parts.append(("A", d.shape, d.dtype))
             else:
                 try:
                     hash(a)
@@ -276,14 +277,16 @@ class JitFunction:
                         "hashable -- pass arrays as mx.nd.array" % (self.__name__, i,
                                                                     type(a).__name__)) from None
                 parts.append(("S", type(a).__name__, a))
-        for k in sorted(kwargs):
-            v = kwargs[k]
-            try:
-                hash(v)
-            except TypeError:
-                raise MXNetError("%s: keyword argument %r (%s) is static (part of the cache key) "
-                                 "and must be hashable" % (self.__name__, k, type(v).__name__)) from None
-            parts.append(("K", k, v))
+        if kwargs:
+            for k in sorted(kwargs):
+                v = kwargs[k]
+                try:
+                    hash(v)
+                except TypeError:
+                    raise MXNetError("%s: keyword argument %r (%s) is static (part of the cache "
+                                     "key) and must be hashable" % (self.__name__, k,
+                                                                    type(v).__name__)) from None
+                parts.append(("K", k, v))
         return (tuple(parts), state.training)
 
     def __call__(self, *args, **kwargs):
@@ -296,7 +299,8 @@ class JitFunction:
                 self._misses += 1
                 tr = self._trace(sig, args, kwargs, stale=tr)
         self._last = tr
-        return tr.call(self, [a for a in args if isinstance(a, NDArray)])
+        return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
+                       else list(args))
 
     def _describe(self, sig):
         parts, training = sig
@@ -376,6 +380,7 @@ class CompiledGraph:
         infer_graph(self.order, self.shapes, self.dtypes)
         self.graph_hash = self._graph_hash()
         self.plans = {}
+        self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
 
     @property
     def interpreted(self):
@@ -398,12 +403,16 @@ class CompiledGraph:
         for (ft, _saved, bk, _h, _hooks) in self.compiled.bwd.values():
             notes.extend(ft.lowered.eager_notes)
             notes.extend("backward: " + x for x in bk.lowered.eager_notes)
+        for st in self.compiled.step.values():
+            if st is not None:
+                notes.extend("step: " + x for x in st[0].lowered.eager_notes)
         return list(dict.fromkeys(notes))
 
     def kernels(self):
         ks = [self.compiled.fwd]
         for (ft, _saved, bk, _h, _hooks) in self.compiled.bwd.values():
             ks += [ft, bk]
+        ks += [st[0] for st in self.compiled.step.values() if st is not None]
         return [k for k in ks if k is not None]
 
     def run_forward(self, arrays, train, fresh=False):
@@ -423,19 +432,46 @@ class CompiledGraph:
         nh = len(self.heads)
         outs = [V[s].copy() for s in out_slots[:nh]]
         saved_vals = [V[s] for s in out_slots[nh:]]
-        node = _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved)
-        weakref.finalize(node, pool.append, bset)   # see note *buffer-plan*
+        node = _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved,
+                        bset=bset, pool=pool)     # see note *buffer-plan*
+        return outs, node
+
+    def run_step(self, arrays, mask):
+        """Speculative training step (note *step-mode*): forward and the backward for a head
+        gradient of ones in one kernel.  Returns (outputs, backward closure) or None when
+        the graph is not eligible."""
+        key = tuple(mask)
+        sp = self._step_plans.get(key)
+        if sp is None:
+            if key in self._step_plans:
+                return None
+            st = self.step_kernel(mask)
+            sp = self._step_plans[key] = None if st is None else _StepPlan(self, st, mask)
+            if sp is None:
+                return None
+        self.runs += 1
+        pool = sp.pool
+        V = pool.pop() if pool else sp.new_slots()
+        V[:sp.n_given] = arrays + sp.ones
+        if sp.kernel.counted:
+            sp.run(V, sp.P, _TRAIN)
+        else:
+            self.stats.run_counted(sp.kernel, V, sp.P, _TRAIN)
+        outs = [V[s].copy() for s in sp.head_slots]
+        stash = [None if s is None else V[s] for s in sp.grad_slots]
+        node = _JitNode(self, mask, arrays, None, None, None, None, None, stash=stash,
+                        bset=V, pool=pool, swap_slots=sp.swappable)
         return outs, node
 
     # -- kernels --------------------------------------------------------------------------------
-    def _lower(self, heads, given, kind, order=None, mask=()):
+    def _lower(self, heads, given, kind, order=None, mask=(), ones=()):
         from .lower import lower_graph
         from .cache import KernelKey
         order = order if order is not None else topo_order(heads)
         infer_graph(order, self.shapes, self.dtypes)
         low = lower_graph(order, heads, given, self.shapes, self.dtypes,
                           self.provenance, name=self.graph_hash[:12] + ":" + kind,
-                          interpret=self.interpreted)
+                          interpret=self.interpreted, ones=ones)
         key = KernelKey(graph=self.graph_hash,
                         inputs=tuple((self.dtypes.get((id(n), i)),
                                       len(self.shapes.get((id(n), i)) or ()), "C")
@@ -503,6 +539,56 @@ class CompiledGraph:
         c.bwd[key] = res
         return res
 
+    # Note: step-mode
+    #     Inside record(), a call of a single-output jitted function runs ONE kernel that
+    #     computes the forward and, speculatively, the gradients of every input needing one
+    #     for a head gradient of ones -- what ``loss.backward()`` asks for.  The forward and
+    #     backward loops over the same shape fuse into one pass (no saved intermediates,
+    #     one dispatch).  The gradients wait in the call's buffer set until the backward:
+    #     with head gradients of ones it hands them over (swapping buffers with a 'write'
+    #     gradient nobody else references, else copying or adding); any other head gradient
+    #     runs the ordinary training forward + backward kernels on the recorded inputs and
+    #     turns step mode off for this signature.  Graphs drawing random numbers, mutating
+    #     inputs or with backward hooks (BatchNorm's running statistics) never use it.
+    def step_kernel(self, mask):
+        c = self.compiled
+        key = tuple(mask)
+        if key in c.step:
+            return c.step[key]
+        res = None
+        if len(self.heads) == 1 and not any(
+                n.op is not None and (n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs)
+                for n in self.order):
+            from symbol import autodiff
+            wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
+            gsym = autodiff.gradient(self.sym, wrt)
+            heads = list(self.heads) + list(gsym._outputs)
+            order = topo_order(heads)
+            fwd_ids = set(id(n) for n in self.order)
+            known = set(id(n) for n in self.input_nodes)
+            head_vars = []
+            free = []
+            for n in order:
+                if n.op is None and id(n) not in fwd_ids and id(n) not in known:
+                    (head_vars if n.name.endswith("_head_grad") else free).append(n)
+            (h, hi), = self.heads
+            if not free and len(head_vars) <= 1:
+                ones = []
+                for hv in head_vars:
+                    self.shapes[(id(hv), 0)] = self.shapes[(id(h), hi)]
+                    self.dtypes[(id(hv), 0)] = self.dtypes[(id(h), hi)]
+                    ones.append(np.ones(self.shapes[(id(h), hi)], self.dtypes[(id(h), hi)]))
+                given = [(n, 0) for n in self.input_nodes] + [(hv, 0) for hv in head_vars]
+                res = (self._lower(heads, given, "step", order=order, mask=mask,
+                                   ones=[(hv, 0) for hv in head_vars]), ones)
+        c.step[key] = res
+        return res
+
+    def step_missed(self, mask):
+        """A backward asked for other head gradients than ones: stop speculating."""
+        self.compiled.step[tuple(mask)] = None
+        self._step_plans[tuple(mask)] = None
+
     # -- buffer plans ---------------------------------------------------------------------------
     # Note: buffer-plan
     #     A CompiledGraph has fixed shapes (one per traced signature or executor), so each
@@ -522,6 +608,10 @@ class CompiledGraph:
                 shapes[s] = self.shapes.get((id(n), i))
                 dts[s] = self.dtypes.get((id(n), i))
             bufs = [(s, tuple(shapes[s]), dts[s]) for s in low.buffer_slots]
+            from .lower import PAR_MIN
+            for idx, slots in low.par_segments:     # lower note *parallel-loops*
+                shapes["par%d" % idx] = _parallel_ok() and any(
+                    int(np.prod(shapes[s] or ())) >= PAR_MIN for s in slots)
             p = (bufs, shapes, [])          # plan, view shapes, pool of free buffer sets
             self.plans[id(kernel)] = p
         return p
@@ -551,6 +641,54 @@ class CompiledGraph:
             self.stats.run_counted(kernel, V, P, ctx)
         if pooled:
             return V, bset, pool
+        return V
+
+
+_PAR_OK = None
+
+
+def _parallel_ok():
+    """Whether large flat loops take the parallel segment variant (``AGJIT_PARALLEL=0``
+    turns it off; with one Numba thread it still runs its blocked loops, which keeps the
+    float32 partial sums of large reductions short)."""
+    global _PAR_OK
+    if _PAR_OK is None:
+        _PAR_OK = os.environ.get("AGJIT_PARALLEL", "1") != "0"
+    return _PAR_OK
+
+
+class _StepPlan:
+    """What a step-mode call needs at hand (note *step-mode*): the kernel, its head-gradient
+    ones, slot numbers, and a pool of slot lists whose buffer slots hold preallocated
+    buffers (one list per call in flight; see note *buffer-plan*)."""
+
+    __slots__ = ("kernel", "run", "ones", "n_given", "n_slots", "bufs", "P", "pool",
+                 "head_slots", "grad_slots", "swappable")
+
+    def __init__(self, graph, st, mask):
+        kernel, ones = st
+        low = kernel.lowered
+        self.kernel = kernel
+        self.run = kernel.run
+        self.ones = ones
+        self.n_given = len(low.given_slots)
+        assert list(low.given_slots) == list(range(self.n_given))
+        self.n_slots = low.n_slots
+        self.bufs, self.P, _pool = graph._plan(kernel)
+        self.pool = []
+        nh = len(graph.heads)
+        self.head_slots = list(low.out_slots[:nh])
+        grads = iter(low.out_slots[nh:])
+        self.grad_slots = [next(grads) if m else None for m in mask]
+        # gradients held in preallocated buffers (not views, inputs or eager results) may
+        # be handed over to a variable's gradient
+        buf = set(s for s, _shape, _dt in self.bufs)
+        self.swappable = [s if s in buf else None for s in self.grad_slots]
+
+    def new_slots(self):
+        V = [None] * self.n_slots
+        for s, shape, dt in self.bufs:
+            V[s] = np.empty(shape, dtype=dt)
         return V
 
 
@@ -601,10 +739,14 @@ class _Trace(CompiledGraph):
                 e = tracer.add_input(o, "capture%d" % len(tracer.inputs))
             heads.append(e)
         self.n_pos = n_pos
+        self.has_static = len(self.arg_positions) != len(args)
         self.captures = [a for a, _ in tracer.inputs[n_pos:]]
         self.capture_sigs = [(a._data.shape, a._data.dtype) for a in self.captures]
         CompiledGraph.__init__(self, jf.stats, heads, [n for _, n in tracer.inputs],
                                tracer.shapes, tracer.dtypes, tracer.provenance)
+        nin = len(tracer.inputs)
+        self.call_attrs = {"num_args": str(nin), "num_outputs": str(len(heads))}
+        self.call_parsed = {"num_args": nin, "num_outputs": len(heads)}
         self.bindings = self._bindings()
 
     def _bindings(self):
@@ -646,26 +788,46 @@ class _Trace(CompiledGraph):
 
     # -- a call -----------------------------------------------------------------------------------
     def call(self, jf, pos_arrays):
-        inputs = list(pos_arrays) + self.captures
-        arrays = [np.ascontiguousarray(a._data) for a in inputs]
-        recording = state.recording and any(entry_of(a) is not None for a in inputs)
-        if not recording:
+        inputs = pos_arrays + self.captures if self.captures else pos_arrays
+        arrays = [a._data if a._data.flags.c_contiguous else np.ascontiguousarray(a._data)
+                  for a in inputs]
+        mask = None
+        if state.recording:
+            for k, a in enumerate(inputs):
+                e = a._entry
+                if e is not None and not e[0].cleared:
+                    if mask is None:
+                        mask = [False] * len(inputs)
+                    # a variable with a gradient buffer, or an op output (its graph may lead
+                    # to one); constants need none
+                    n = e[0]
+                    mask[k] = not n.is_var or n.grad_req != "null"
+        if mask is None:
             vals = self.run_forward(arrays, state.training)
             outs = [_wrap(v if jf._reuse else v.copy()) for v in vals]
             return outs[0] if self.single else self._pack(outs)
-        mask = []
-        for a in inputs:
-            e = entry_of(a)
-            mask.append(e is not None and e[0].is_var and e[0].grad_req != "null")
         if not any(mask):
             mask = [entry_of(a) is not None for a in inputs]
-        vals, node = self.run_train(arrays, mask)
+        r = self.run_step(arrays, mask) if self.single else None
+        vals, node = r if r is not None else self.run_train(arrays, mask)
         outs = [_wrap(v) for v in vals]
-        tape.record(_JIT_OP, {"num_args": str(len(inputs)), "num_outputs": str(len(outs))},
-                    {"num_args": len(inputs), "num_outputs": len(outs)}, inputs, outs,
-                    function=node)
-        tn = outs[0]._entry[0]
-        _INLINE[tn.sym] = (self, [e for e in tn.sym.inputs])
+        # the tape node (agjit.tape note *tape-model*), built here without tape.record's
+        # generality: its graph node carries the trace for get_symbol's inlining
+        in_entries = []
+        for x in inputs:
+            e = x._entry
+            if e is None or e[0].cleared:
+                e = (tape.new_constant(), 0)
+                x._entry = e
+            in_entries.append(e)
+        sym = _JitCallNode(_JIT_OP, "node_%d" % tape._next_node(), self.call_attrs,
+                           tuple((e[0].sym, e[1], 0) for e in in_entries))
+        sym.trace = self
+        tn = tape.TapeNode(sym, op=_JIT_OP, attrs=self.call_parsed, inputs=tuple(in_entries),
+                           in_arrays=list(inputs), out_arrays=outs, function=node,
+                           train=state.training)
+        for i, o in enumerate(outs):
+            o._entry = (tn, i)
         return outs[0] if self.single else self._pack(outs)
 
     def _pack(self, outs):
@@ -673,9 +835,14 @@ class _Trace(CompiledGraph):
 
 
 class _JitNode:
-    """The backward of one recorded jitted call (a tape node's ``function``)."""
+    """The backward of one recorded jitted call (a tape node's ``function``).  A step-mode
+    call (note *step-mode*) carries ``stash``: the gradients for head gradients of ones."""
 
-    def __init__(self, trace, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved):
+    __slots__ = ("trace", "mask", "arrays", "saved_vals", "head_nodes", "bwd", "hooks",
+                 "saved", "stash", "bset", "pool", "swap_slots")
+
+    def __init__(self, trace, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved,
+                 stash=None, bset=None, pool=None, swap_slots=None):
         self.trace = trace
         self.mask = mask
         self.arrays = arrays
@@ -684,14 +851,38 @@ class _JitNode:
         self.bwd = bwd
         self.hooks = hooks
         self.saved = saved
+        self.stash = stash
+        self.bset = bset
+        self.pool = pool          # the buffer set goes back to it when the node is freed
+        self.swap_slots = swap_slots
+
+    def __del__(self):
+        if self.pool is not None:
+            self.pool.append(self.bset)
 
     def _run(self, out_grads):
-        """Run the backward kernel on head-gradient arrays; returns the gradient arrays
-        (kernel buffers, valid until the next backward of this graph), None where the
-        input needs no gradient."""
+        """Gradient arrays for head gradients ``out_grads`` (arrays; None means ones):
+        kernel buffers, valid until the next backward of this graph; None where the input
+        needs no gradient."""
         tr = self.trace
-        hg = [np.ascontiguousarray(g) for g, h in zip(out_grads, self.head_nodes)
-              if h is not None]
+        if self.stash is not None:
+            if all(g is None or (g.size and (g == 1).all()) for g in out_grads):
+                return self.stash
+            # other head gradients: give up speculating for this signature and run the
+            # ordinary kernels on the recorded inputs
+            tr.step_missed(self.mask)
+            fwd_train, saved, bwd, head_nodes, hooks = tr.train_kernels(self.mask)
+            V = tr._execute(fwd_train, self.arrays, fresh=True, train=True)
+            self.saved_vals = [V[s] for s in fwd_train.lowered.out_slots[len(tr.heads):]]
+            self.saved, self.bwd, self.head_nodes, self.hooks = saved, bwd, head_nodes, hooks
+            self.stash = None
+        hg = []
+        for g, h in zip(out_grads, self.head_nodes):
+            if h is not None:
+                if g is None:
+                    shp = tr.shapes[(id(h), 0)]
+                    g = np.ones(shp, dtype=tr.dtypes[(id(h), 0)])
+                hg.append(np.ascontiguousarray(g))
         given = list(self.arrays) + hg + list(self.saved_vals)
         V = tr._execute(self.bwd, given, fresh=False, train=True)
         grads = iter(V[s] for s in self.bwd.lowered.out_slots)
@@ -713,22 +904,48 @@ class _JitNode:
         res = self._run([g._data for g in out_grads])
         return [None if r is None else _wrap(r.copy()) for r in res]
 
-    def backward_into(self, out_grads, sinks):
-        """Run the backward kernel and write (grad_req 'write') or add ('add') each gradient
-        straight into its variable's buffer: ``sinks`` holds (buffer, grad_req) or None per
-        input.  The fast path of autograd.backward for a graph that is this one call."""
-        for r, sink in zip(self._run(out_grads), sinks):
+    def backward_into(self, out_grads, sinks, consume=False):
+        """Compute the gradients and write (grad_req 'write') or add ('add') each one
+        straight into its variable's gradient: ``sinks`` holds (gradient NDArray, grad_req)
+        or None per input; ``out_grads`` arrays, None meaning ones.  The fast path of
+        autograd.backward for a graph that is this one call; ``consume``: the graph is freed
+        afterwards (no retain_graph), so the stash may be given away."""
+        res = self._run(out_grads)
+        swap = consume and res is self.stash
+        for k, (r, sink) in enumerate(zip(res, sinks)):
             if r is None or sink is None:
                 continue
-            buf, req = sink
+            holder, req = sink
+            buf = holder._data
             if req == "add":
                 buf += r
+            elif swap and self.swap_slots[k] is not None and _swappable(buf, r):
+                # hand the computed buffer over; the old one becomes the call's buffer
+                self.bset[self.swap_slots[k]] = buf
+                holder._data = r
+                self.stash[k] = None
             else:
                 np.copyto(buf, r, casting="unsafe")
 
 
-# Tape nodes of jitted calls -> their trace, for get_symbol's inlining.
-_INLINE = weakref.WeakKeyDictionary()
+def _swappable(buf, r):
+    """``buf`` (a variable's gradient buffer) may be replaced by ``r`` (a buffer of a
+    step-mode call): same layout and nobody but the gradient NDArray references ``buf``
+    (no views, no NDArray handed out by ``.grad``, no optimizer address table) -- the
+    references counted are the holder's slot, the caller's local, this function's
+    parameter and getrefcount's own."""
+    return (r.dtype == buf.dtype and r.shape == buf.shape and r.flags.c_contiguous
+            and buf.flags.c_contiguous and buf.flags.writeable and buf.base is None
+            and sys.getrefcount(buf) <= _BUF_REFS)
+
+
+_BUF_REFS = 4
+
+
+class _JitCallNode(Node):
+    """The graph node of a recorded jitted call: a ``_jit_call`` node that knows its trace
+    (for get_symbol's inlining)."""
+    __slots__ = ("trace",)
 
 
 def _jit_op():
@@ -756,7 +973,7 @@ def inline_jit_calls(sym):
             continue
         ins = [entry(s, i) for (s, i, _v) in n.inputs]
         if n.op is _JIT_OP:
-            tr, _ = _INLINE[n]
+            tr = n.trace
             sub = {id(v): e for v, e in zip(tr.input_nodes, ins)}
             copies = {}
 
