@@ -3,7 +3,8 @@
 Runs the W2 step (forward + backward of ``sum(tanh(x*a+b)*sigmoid(x)+x*x)``, one fused
 loop) at sizes 2**10 .. 2**20 with the serial and with the parallel segment variant
 forced, and prints the median µs per step of each and their ratio.  The lowering's
-``PAR_MIN`` (agjit/compiler/lower.py) is the first size where parallel wins clearly.
+``PAR_WORK`` (agjit/compiler/lower.py note *parallel-loops*) is elements x loop cost where
+parallel starts to win clearly (the W2 loop costs ~60).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/par_threshold.py
 """
@@ -17,7 +18,9 @@ CHILD = r"""
 import sys, time, statistics, numpy as np
 import agjit as mx
 from agjit.compiler import lower, runtime
-lower.PAR_MIN = 0 if sys.argv[1] == "par" else 1 << 62
+par = sys.argv[1] == "par"
+lower.PAR_WORK = 0 if par else 1 << 62
+lower.RED_SERIAL_MAX = 0 if par else 1 << 62
 nd = mx.nd
 def loss(x, a, b):
     return nd.sum(nd.tanh(x * a + b) * nd.sigmoid(x) + x * x)

@@ -474,7 +474,7 @@ def _w2_arrays(n, seed=0):
     return arrs
 
 
-@pytest.mark.parametrize("n", [1000, 3 * (1 << 14) + 17])
+@pytest.mark.parametrize("n", [1000, 3 * (1 << 14) + 17])   # serial / parallel variant
 def test_step_kernel_serial_and_parallel_match_reference(w2_fn, n):
     from agjit.compiler import lower
     xs = _w2_arrays(n)
@@ -488,7 +488,7 @@ def test_step_kernel_serial_and_parallel_match_reference(w2_fn, n):
         np.testing.assert_allclose(t.grad.asnumpy(), r, rtol=2e-5, atol=2e-6)
     tr = w2_fn._last
     (mask, plan), = [(k, v) for k, v in tr._step_plans.items() if v is not None]
-    assert plan.P["par0"] == (n >= lower.PAR_MIN)
+    assert plan.P["par0"] == (n >= lower.RED_SERIAL_MAX)
     assert "prange" in w2_fn.source()
     assert not tr.compiled.bwd, "step mode must not compile the separate backward kernels"
 

@@ -32,20 +32,48 @@ __all__ = ["lower_graph", "Lowered"]
 # LLVM's optimisation time grows faster than linearly with function size: long graphs are
 # split into segments of at most this many steps (one Numba function each).
 MAX_SEGMENT_STEPS = 8
-# Flat fused loops run in blocks of BLOCK elements; a segment whose flat loops reach
-# PAR_MIN elements runs its parallel variant (the block loop as ``prange``).  PAR_MIN is
-# measured by benchmarks/par_threshold.py (see the note *parallel-loops*).
+# Note: parallel-loops
+#     A segment made only of flat fused loops (same-shape operands, read as 1-D) also gets
+#     a parallel variant: each loop runs in blocks of BLOCK elements with the block loop a
+#     ``prange``, partial sums per block in the loop's dtype, added in float64.  The serial
+#     variant keeps one plain loop (a block loop around it stopped LLVM vectorising it,
+#     measured 4x slower) with its partial sums in the loop's dtype.  Which variant runs is
+#     decided per buffer plan (shapes are fixed there): parallel when elements x cost of a
+#     loop reach PAR_WORK, cost = 16 per transcendental call + 1 per other op.  PAR_WORK
+#     comes from benchmarks/par_threshold.py: the W2 loop (cost ~60) wins in parallel from
+#     ~16k elements on 2 cores (0.79x at 16k, 0.55x at 1M; 1.1x slower at 4k); a cheap
+#     loop such as relu needs ~1M elements.  A loop with a full reduction takes the
+#     parallel variant from RED_SERIAL_MAX elements whatever its cost, which bounds the
+#     float32 partial sums of the serial variant.  Segments with BLAS/row-kernel calls or
+#     broadcasting loop nests never run in parallel (Numba's parallel array analysis
+#     rejects some of their shape patterns), and a parallel variant that fails to compile
+#     falls back to the serial one (runtime, KernelStats.run_counted).
 BLOCK = 4096
-PAR_MIN = 1 << 14
+PAR_WORK = 1 << 20
+RED_SERIAL_MAX = 1 << 14
 _PRANGE = "_PR_"
 _PAR_ONLY = "  #_PAR_"
+
+
+_TRANSCENDENTAL = re.compile(r"\b(exp|expm1|log|log1p|tanh|sigmoid|softrelu|sin|cos|tan|"
+                             r"sqrt|log2|log10|math\.\w+|np\.(?!float)\w+)\(")
+
+
+def _loop_cost(nodes):
+    """Rough work per element of a fused loop (see the note *parallel-loops*)."""
+    cost = 0
+    for n in nodes:
+        tmpl = _expr_template(n) or ""
+        cost += 1 + 16 * len(_TRANSCENDENTAL.findall(tmpl))
+    return cost
 
 
 def _serial_text(text):
     """The serial form of a segment body: each flat loop is ONE loop over all elements (a
     block loop around it keeps LLVM from vectorising this body -- measured 4x slower), its
-    partial sums in the loop's dtype (at most PAR_MIN elements reach a serial loop: larger
-    ones take the parallel variant, whose blocks bound the rounding error)."""
+    partial sums in the loop's dtype (a loop with a reduction reaches the serial variant
+    only below RED_SERIAL_MAX elements, so the rounding error of those sums stays small;
+    larger ones take the parallel variant, whose blocks bound it)."""
     out = []
     for ln in text.split("\n"):
         if _PRANGE in ln:
@@ -118,8 +146,13 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     slot = {}
     node_of_slot = []
 
+    alias = {}            # (id(node), 0) of a shape-preserving view -> its input entry
+
     def slot_of(e):
         k = (id(e[0]), e[1])
+        a = alias.get(k)
+        if a is not None:
+            return slot_of(a)
         s = slot.get(k)
         if s is None:
             s = len(node_of_slot)
@@ -155,6 +188,15 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         if all((id(n), i) in given_ids for i in range(n.num_outputs())):
             continue          # value supplied by the caller (saved forward value)
         kind = _classify(n, shapes, dtypes)
+        if kind == "view" and not interpret:
+            src, si, _v = n.inputs[0]
+            ishape, oshape = shapes.get((id(src), si)), shapes.get((id(n), 0))
+            if ishape is not None and tuple(ishape) == tuple(oshape) and \
+                    dtypes.get((id(src), si)) == dtypes.get((id(n), 0)):
+                # a reshape to the same shape (FullyConnected's weight gradient, flatten of
+                # 2-D data): the same slot, no step -- so no segment split either
+                alias[(id(n), 0)] = (src, si)
+                continue
         if interpret and kind in ("fused", "call"):
             kind = "eager"
         if kind == "fused":
@@ -239,13 +281,14 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy'%s)\ndef %s(%s):" % (
             fm, fname, params) + "\n%s\n" % _serial_text(text))
         call_args = ", ".join("V[%d]" % s for s in args)
-        if sizes:
-            # the parallel variant (compiled on its first use): run when a flat loop of
-            # the segment has at least PAR_MIN elements (decided per buffer plan)
+        if sizes and len(sizes) == len(seg):
+            # the parallel variant (compiled on its first use) of a segment made only of
+            # flat loops: run when the work of one of them reaches PAR_WORK (decided per
+            # buffer plan; see the note *parallel-loops*)
             seg_defs.append("@njit(cache=True, nogil=True, error_model='numpy', "
                             "parallel=True%s)\ndef %s_par(%s):" % (fm, fname, params)
                             + "\n%s\n" % text.replace(_PRANGE, "prange").replace(_PAR_ONLY, ""))
-            par_segments.append((idx, [int(v[1:]) for v in sizes]))
+            par_segments.append((idx, [(int(v[1:]), c, r) for v, c, r in sizes]))
             run_body.append("    (%s_par if P['par%d'] else %s)(%s)" % (fname, idx, fname,
                                                                        call_args))
         else:
@@ -474,7 +517,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
             lines.append("    bacc%d = %s" % (r, typed_const(0.0, dt)))
         lines.append("    for i in range(j0_, j1_):%s" % _PAR_ONLY)
         ind = "        "
-        size_slots.append(size_src)
+        size_slots.append((size_src, _loop_cost(nodes), bool(reds)))
 
         def ref(s, i):
             return "%s_f[i]" % arg(slot_of((s, i)))

@@ -192,7 +192,19 @@ class KernelStats:
         disps = [v for k, v in vars(mod).items() if k.startswith("seg")]
         before = [(len(d.overloads), sum(d.stats.cache_hits.values())) for d in disps]
         t0 = time.perf_counter()
-        kernel.run(V, P, ctx)
+        try:
+            kernel.run(V, P, ctx)
+        except Exception as e:
+            par = [k for k in P if isinstance(k, str) and k.startswith("par") and P[k]]
+            if not par:
+                raise
+            # a parallel variant Numba cannot compile: serial from now on (lower note
+            # *parallel-loops*); the first run is simply redone
+            log.info("parallel segment variant failed to compile (%s: %s); running serial",
+                     type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            for k in par:
+                P[k] = False
+            kernel.run(V, P, ctx)
         loaded = False
         for d, (n0, h0) in zip(disps, before):
             n1 = len(d.overloads)
@@ -608,10 +620,12 @@ class CompiledGraph:
                 shapes[s] = self.shapes.get((id(n), i))
                 dts[s] = self.dtypes.get((id(n), i))
             bufs = [(s, tuple(shapes[s]), dts[s]) for s in low.buffer_slots]
-            from .lower import PAR_MIN
+            from . import lower
             for idx, slots in low.par_segments:     # lower note *parallel-loops*
+                sizes = [(int(np.prod(shapes[s] or ())), cost, red) for s, cost, red in slots]
                 shapes["par%d" % idx] = _parallel_ok() and any(
-                    int(np.prod(shapes[s] or ())) >= PAR_MIN for s in slots)
+                    n * cost >= lower.PAR_WORK or (red and n >= lower.RED_SERIAL_MAX)
+                    for n, cost, red in sizes)
             p = (bufs, shapes, [])          # plan, view shapes, pool of free buffer sets
             self.plans[id(kernel)] = p
         return p
