@@ -697,7 +697,9 @@ class _StepPlan:
         # gradients held in preallocated buffers (not views, inputs or eager results) may
         # be handed over to a variable's gradient
         buf = set(s for s, _shape, _dt in self.bufs)
-        self.swappable = [s if s in buf else None for s in self.grad_slots]
+        outs = [x for x in self.grad_slots if x is not None] + self.head_slots
+        self.swappable = [s if s in buf and outs.count(s) == 1 else None
+                          for s in self.grad_slots]
 
     def new_slots(self):
         V = [None] * self.n_slots
