@@ -179,7 +179,7 @@ class OpDef:
                  doc="", key_var_num_args=None, is_loss=False, needs_rng=False,
                  train_dependent=False, np_reference=None, grad_check=True,
                  second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None,
-                 eager_infer=True):
+                 eager_infer=True, eager_fast=None):
         self.name = name
         self.inputs = inputs if callable(inputs) else tuple(inputs)
         self.attrs = dict(attrs or {})
@@ -213,6 +213,10 @@ class OpDef:
         # eager fast path (see agjit.ndarray.invoke): skip inference when the kernel itself
         # refuses every bad shape
         self.eager_infer = eager_infer
+        # the eager fast path (agjit.ndarray.fast_call) may run the kernel directly: by
+        # default the ops that skip shape inference; an op whose kernel raises on every bad
+        # input (or raises MXNetError itself) may opt in
+        self.eager_fast = (not eager_infer) if eager_fast is None else eager_fast
         self._defaults = None
         self._attr_cache = {}
         self._nvis = None if callable(num_outputs) or callable(num_visible) else (

@@ -421,3 +421,26 @@ def test_gpu_is_a_clear_error():
                  lambda: nd.arange(3, ctx=mx.gpu())):
         with pytest.raises(MXNetError, match="gpu"):
             make()
+
+
+def test_eager_fast_path_with_keyword_attributes_matches_invoke():
+    # mx.nd.<op>(x, axis=...) runs the kernel directly once the attrs are parsed; results,
+    # dtypes and errors must be those of the full invoke path
+    from agjit.ndarray.ndarray import invoke
+    a = mx.nd.array(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    for kw in [{}, {"axis": 1}, {"axis": (0, 2)}, {"axis": 1, "keepdims": True},
+               {"axis": 1, "exclude": True}, {"axis": -1}]:
+        for name in ("sum", "mean", "prod", "max", "min"):
+            for _ in range(2):                      # second call: parsed attrs cached
+                got = getattr(mx.nd, name)(a, **kw)
+            ref = invoke(name, [a], dict(kw))
+            assert got.shape == ref.shape and got.dtype == ref.dtype, (name, kw)
+            np.testing.assert_array_equal(got.asnumpy(), ref.asnumpy())
+    w = mx.nd.array(np.ones((4, 5), np.float32))
+    np.testing.assert_allclose(mx.nd.dot(a.reshape((6, 4)), w).asnumpy(),
+                               a.asnumpy().reshape(6, 4) @ np.ones((4, 5)))
+    with pytest.raises(mx.MXNetError, match=r"dot: shape mismatch \(2,3\) X \(4,5\)"):
+        mx.nd.dot(mx.nd.ones((2, 3)), w)
+    for _ in range(2):
+        with pytest.raises(mx.MXNetError, match="sum: reduction axis 5 is out of range"):
+            mx.nd.sum(a, axis=5)

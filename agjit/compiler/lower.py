@@ -147,6 +147,8 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     node_of_slot = []
 
     alias = {}            # (id(node), 0) of a shape-preserving view -> its input entry
+    produced = set()      # entries computed into buffers by this kernel's loops and calls
+    aliased_src = set()   # entries already returned through an aliased gradient output
 
     def slot_of(e):
         k = (id(e[0]), e[1])
@@ -188,6 +190,18 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         if all((id(n), i) in given_ids for i in range(n.num_outputs())):
             continue          # value supplied by the caller (saved forward value)
         kind = _classify(n, shapes, dtypes)
+        if n.op.name == "_gradient_output" and kind == "fused" and not interpret:
+            src, si, _v = n.inputs[0]
+            k = (id(src), si)
+            while k in alias:               # through same-shape views
+                k = (id(alias[k][0]), alias[k][1])
+            if k in produced and k not in head_keys and k not in aliased_src and \
+                    tuple(shapes.get(k) or ()) == tuple(shapes.get((id(n), 0)) or ()):
+                # the gradient is already in a buffer of this kernel that nothing else
+                # returns: return that buffer instead of copying it
+                alias[(id(n), 0)] = (src, si)
+                aliased_src.add(k)
+                continue
         if kind == "view" and not interpret:
             src, si, _v = n.inputs[0]
             ishape, oshape = shapes.get((id(src), si)), shapes.get((id(n), 0))
@@ -199,6 +213,9 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
                 continue
         if interpret and kind in ("fused", "call"):
             kind = "eager"
+        if kind in ("fused", "call"):
+            for i in range(n.num_outputs()):
+                produced.add((id(n), i))
         if kind == "fused":
             oshape = shapes.get((id(n), 0))
             # join the open loop unless it reads a reduction of that same loop (available

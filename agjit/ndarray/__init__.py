@@ -113,17 +113,30 @@ def _make_op_function(op, fname):
     attr_names = list(op.attrs)
 
     n_in = op._n_inputs
-    fast = not op.eager_infer and not op.attrs and not op.variadic
+    fast = op.eager_fast and not op.variadic and op._nvis == 1
+    attr_set = frozenset(attr_names)
+    cache = op._attr_cache
 
     def fn(*args, **kwargs):
-        if not kwargs and len(args) == n_in:
-            if fast and _state.tracer is None and not _state.recording:
+        if len(args) == n_in and fast and _state.tracer is None and not _state.recording:
+            # eager fast path: attributes only by keyword, parsed once per distinct set
+            if not kwargs:
+                parsed = op._defaults if op.attrs else _NO_ATTRS
+            elif kwargs.keys() <= attr_set:
                 try:
-                    r = fast_call(op, args, _NO_ATTRS)
+                    parsed = cache.get(tuple(kwargs.items()))
+                except TypeError:               # an unhashable value: invoke parses it
+                    parsed = None
+            else:
+                parsed = None
+            if parsed is not None:
+                try:
+                    r = fast_call(op, args, parsed)
                 except AttributeError:          # a non-NDArray input: invoke explains
                     r = None
                 if r is not None:
                     return r
+        if not kwargs and len(args) == n_in:
             return invoke(op, args, {})
         out = kwargs.pop("out", None)
         kwargs.pop("name", None)

@@ -133,7 +133,7 @@ def fast_call(op, inputs, parsed):
     o = _FAST.get(op)
     if o is None:
         o = get_op(op) if type(op) is str else op
-        o = _FAST[op] = o if (not o.eager_infer and not o.variadic and o._nvis == 1) else False
+        o = _FAST[op] = o if (o.eager_fast and not o.variadic and o._nvis == 1) else False
     if o is False:
         return None
     try:

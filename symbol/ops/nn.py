@@ -215,6 +215,7 @@ def _lower_dot(ctx):
 
 register("dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_dot_infer,
          forward=_dot_fwd, gradient=_dot_grad, lowering=_lower_dot, samples=_dot_samples,
+         eager_fast=True,     # np.dot / _dot_out_shape refuse every mismatched pair themselves
          doc="Dot product: contracts the last axis of lhs with the first axis of rhs "
              "(transpose flags view each operand as the transposed 2-D matrix, as MXNet).")
 

@@ -99,23 +99,39 @@ def _np_reduce(name, fn, quiet=False):
     reductions) -- np.errstate costs microseconds, so only where needed."""
     def forward(attrs, ins, ctx):
         x = ins[0]
-        axes = reduce_axes(name, x.ndim, attrs["axis"], attrs["exclude"])
-        if attrs["keepdims"]:
-            out = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-        else:
-            out = tuple(d for i, d in enumerate(x.shape) if i not in axes) or (1,)
+        key = (x.shape, attrs["axis"], attrs["exclude"], attrs["keepdims"])
+        try:
+            axes, out = plans[key]          # axes and output shape, memoised per input shape
+        except (KeyError, TypeError):
+            axes = reduce_axes(name, x.ndim, attrs["axis"], attrs["exclude"])
+            if attrs["keepdims"]:
+                out = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+            else:
+                out = tuple(d for i, d in enumerate(x.shape) if i not in axes) or (1,)
+            if len(plans) > 256:
+                plans.clear()
+            try:
+                plans[key] = (axes, out)
+            except TypeError:
+                pass
         if x.ndim == 0:
             return [_keep(np.reshape(x, out), x)]
         if quiet:
             with np.errstate(invalid="ignore"):
                 r = fn(x, axis=axes, keepdims=True)
         elif method is not None:
+            if len(out) == x.ndim - len(axes) and not attrs["keepdims"]:
+                r = method(x, axes)                 # already the output shape
+                if type(r) is np.ndarray and r.dtype is x.dtype:
+                    return [r]
+                return [_keep(r, x)]
             r = method(x, axes, None, None, True)   # ndarray.sum(axis, dtype, out, keepdims)
         else:
             r = fn(x, axis=axes, keepdims=True)
         return [_keep(r.reshape(out), x)]
     # the ndarray methods skip NumPy's function dispatch (microseconds on small arrays)
     method = {np.sum: np.ndarray.sum, np.mean: np.ndarray.mean, np.prod: np.ndarray.prod}.get(fn)
+    plans = {}
     return forward
 
 
