@@ -274,7 +274,7 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
             sinks.append((src.grad, src.grad_req))
         else:
             sinks.append(None)
-    if not any_target or (len(inputs) > 1 and len(set(id(s) for s, _i in inputs)) != len(inputs)):
+    if not any_target or (len(inputs) > 1 and len({id(s) for s, _i in inputs}) != len(inputs)):
         return False
     outs = node.out_arrays
     if head_grads is None:

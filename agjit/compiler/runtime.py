@@ -837,7 +837,7 @@ class _Trace(CompiledGraph):
                 x._entry = e
             in_entries.append(e)
         sym = _JitCallNode(_JIT_OP, "node_%d" % tape._next_node(), self.call_attrs,
-                           tuple((e[0].sym, e[1], 0) for e in in_entries))
+                           tuple([(e[0].sym, e[1], 0) for e in in_entries]))
         sym.trace = self
         tn = tape.TapeNode(sym, op=_JIT_OP, attrs=self.call_parsed, inputs=tuple(in_entries),
                            in_arrays=list(inputs), out_arrays=outs, function=node,
@@ -950,9 +950,10 @@ def _swappable(buf, r):
     (no views, no NDArray handed out by ``.grad``, no optimizer address table) -- the
     references counted are the holder's slot, the caller's local, this function's
     parameter and getrefcount's own."""
-    return (r.dtype == buf.dtype and r.shape == buf.shape and r.flags.c_contiguous
-            and buf.flags.c_contiguous and buf.flags.writeable and buf.base is None
-            and sys.getrefcount(buf) <= _BUF_REFS)
+    # ``r`` is a C-contiguous buffer of the plan; equal dtype, shape and strides make
+    # ``buf`` one too
+    return (buf.base is None and sys.getrefcount(buf) <= _BUF_REFS and buf.shape == r.shape
+            and buf.dtype == r.dtype and buf.strides == r.strides and buf.flags.writeable)
 
 
 _BUF_REFS = 4
