@@ -565,3 +565,22 @@ def test_gradient_flows_into_a_jitted_call_through_recorded_ops():
     loss.backward()
     np.testing.assert_allclose(w.grad.asnumpy(), [6.0, 8.0])
     np.testing.assert_allclose(x.grad.asnumpy(), [2.0, 4.0])
+
+
+def test_views_and_detach_inside_a_jitted_function_stay_graph_values():
+    # x.reshape / x[a:b] / x[i] / x.detach() used to return plain NumPy views while tracing:
+    # the traced graph captured them as constants and later calls reused the first values
+    f = mx.jit(lambda x: (x.reshape((3, 2)) * 2).sum() + x[1:3].sum() + x[2].sum()
+               + (x.detach() * 3).sum())
+    for v in (np.arange(6.0), np.ones(6), np.linspace(-1, 1, 6)):
+        got = f(mx.nd.array(v)).asnumpy()
+        want = 2 * v.sum() + v[1:3].sum() + v[2] + 3 * v.sum()
+        np.testing.assert_allclose(got, [want], rtol=1e-6)
+    x = mx.nd.array(np.arange(6.0))
+    x.attach_grad()
+    with mx.autograd.record():
+        y = f(x)
+    y.backward()
+    # d/dx: 2 (reshape) + [0,1,1,0,0,0] (slice) + [0,0,1,0,0,0] (x[2]) + 0 (detach)
+    np.testing.assert_allclose(x.grad.asnumpy(), [2, 3, 4, 2, 2, 2])
+    assert "capture" not in f.symbol().tojson()

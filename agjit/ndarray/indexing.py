@@ -25,7 +25,10 @@ def _cshape(shape):
 
 
 def _recording(x):
-    return tape.needs_record([x])
+    """Whether a view op on ``x`` must go through invoke: it is recorded on the tape, or a
+    jitted function is being traced (a plain NumPy view would be invisible to the tracer
+    and the result captured as a constant)."""
+    return state.tracer is not None or tape.needs_record([x])
 
 
 def _norm_int(i, n, axis):

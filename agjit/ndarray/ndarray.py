@@ -299,6 +299,10 @@ class NDArray:
         mark_variables([self], [_wrap(np.zeros_like(self._data))], grad_reqs=grad_req)
 
     def detach(self):
+        if state.tracer is not None:
+            # inside a traced function the result must stay a graph value (a plain wrap
+            # would be captured as a constant): BlockGrad is the graph form of detach
+            return invoke("BlockGrad", [self], {})
         return _wrap(self._data)
 
     def backward(self, out_grad=None, retain_graph=False, train_mode=True):
