@@ -584,3 +584,37 @@ def test_views_and_detach_inside_a_jitted_function_stay_graph_values():
     # d/dx: 2 (reshape) + [0,1,1,0,0,0] (slice) + [0,0,1,0,0,0] (x[2]) + 0 (detach)
     np.testing.assert_allclose(x.grad.asnumpy(), [2, 3, 4, 2, 2, 2])
     assert "capture" not in f.symbol().tojson()
+
+
+_PAR_THREADS_CHILD = textwrap.dedent("""
+    import threading, numpy as np, agjit as mx
+    nd = mx.nd
+    f = mx.jit(lambda x, a, b: nd.sum(nd.tanh(x * a + b) * nd.sigmoid(x) + x * x))
+    out = {}
+    def work(seed):
+        rs = np.random.RandomState(seed)
+        xs = [nd.array(rs.randn(40000).astype(np.float32)) for _ in range(3)]
+        for t in xs:
+            t.attach_grad()
+        for _ in range(30):
+            with mx.autograd.record():
+                loss = f(*xs)
+            loss.backward()
+        out[seed] = (float(loss.asscalar()), float(xs[0].grad.asnumpy().sum()))
+    work(0)                                     # compile (the parallel variant) first
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(1, 4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    import numba
+    print(numba.threading_layer(), len(out), f._last._step_plans[(True, True, True)].P["par0"])
+""")
+
+
+def test_parallel_kernels_from_several_threads_with_the_workqueue_layer():
+    # Numba's workqueue layer aborts the process on concurrent parallel launches; agjit
+    # serialises its parallel segment variants (runtime.PAR_LOCK)
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    out = subprocess.run([sys.executable, "-c", _PAR_THREADS_CHILD], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["workqueue", "4", "True"], out.stdout

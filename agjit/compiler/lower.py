@@ -47,7 +47,10 @@ MAX_SEGMENT_STEPS = 8
 #     float32 partial sums of the serial variant.  Segments with BLAS/row-kernel calls or
 #     broadcasting loop nests never run in parallel (Numba's parallel array analysis
 #     rejects some of their shape patterns), and a parallel variant that fails to compile
-#     falls back to the serial one (runtime, KernelStats.run_counted).
+#     falls back to the serial one (runtime, KernelStats.run_counted).  Parallel variants
+#     run one at a time per process (runtime.PAR_LOCK): with Numba's workqueue threading
+#     layer -- the fallback when neither TBB nor OpenMP loads -- concurrent launches from
+#     several Python threads abort the process.
 BLOCK = 4096
 PAR_WORK = 1 << 20
 RED_SERIAL_MAX = 1 << 14
@@ -306,8 +309,14 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
                             "parallel=True%s)\ndef %s_par(%s):" % (fm, fname, params)
                             + "\n%s\n" % text.replace(_PRANGE, "prange").replace(_PAR_ONLY, ""))
             par_segments.append((idx, [(int(v[1:]), c, r) for v, c, r in sizes]))
-            run_body.append("    (%s_par if P['par%d'] else %s)(%s)" % (fname, idx, fname,
-                                                                       call_args))
+            # one parallel kernel at a time per process: Numba's fallback threading layer
+            # (workqueue, used when neither TBB nor OpenMP loads) aborts the process on
+            # concurrent launches from several Python threads
+            run_body.append("    if P['par%d']:" % idx)
+            run_body.append("        with _PAR_LOCK:")
+            run_body.append("            %s_par(%s)" % (fname, call_args))
+            run_body.append("    else:")
+            run_body.append("        %s(%s)" % (fname, call_args))
         else:
             run_body.append("    %s(%s)" % (fname, call_args))
         seg.clear()
@@ -350,7 +359,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         "from agjit.compiler.kernels import (sqrt, sin, cos, tan, relu, sign, floor, ceil, round, "
         "log2, log10, mod)",
         "from agjit.compiler.vmath import exp, expm1, log, log1p, tanh, sigmoid, softrelu",
-        "from agjit.compiler.runtime import eager_op as _eager",
+        "from agjit.compiler.runtime import eager_op as _eager, PAR_LOCK as _PAR_LOCK",
         "",
     ]
     src = "\n".join(header) + "\n".join(eager_globals) + ("\n\n" if eager_globals else "\n") \

@@ -659,6 +659,8 @@ class CompiledGraph:
 
 
 _PAR_OK = None
+# held while a parallel segment variant runs (agjit.compiler.lower note *parallel-loops*)
+PAR_LOCK = threading.Lock()
 
 
 def _parallel_ok():

@@ -143,6 +143,9 @@ def setitem(x, key, value):
                          "shape %s: %s" % (np.shape(value), key, x.shape, e)) from None
 
 
+_RESOLVED = {}
+
+
 def reshape_method(x, shape, kwargs):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -153,7 +156,17 @@ def reshape_method(x, shape, kwargs):
         raise TypeError("reshape() got unexpected keyword arguments %s" % sorted(kwargs))
     if not shape:
         raise MXNetError("Reshape: shape must be given")
-    target = resolve_reshape("Reshape", x.shape, shape, reverse)
+    key = (x._data.shape, shape, reverse)
+    try:
+        target = _RESOLVED[key]                 # resolved codes, memoised per input shape
+    except (KeyError, TypeError):
+        target = resolve_reshape("Reshape", x.shape, shape, reverse)
+        if len(_RESOLVED) > 512:
+            _RESOLVED.clear()
+        try:
+            _RESOLVED[key] = target
+        except TypeError:                       # unhashable shape entries
+            pass
     if not _recording(x):
         return _wrap(x._data.reshape(target))
     return _record_reshape(x, target)
