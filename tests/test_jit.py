@@ -491,6 +491,9 @@ def test_step_kernel_serial_and_parallel_match_reference(w2_fn, n):
     assert plan.P["par0"] == (n >= lower.RED_SERIAL_MAX)
     assert "prange" in w2_fn.source()
     assert not tr.compiled.bwd, "step mode must not compile the separate backward kernels"
+    assert ("recorded calls with gradients for x, a, b: step mode (one forward+backward "
+            "kernel%s)" % (", parallel loops in seg0" if n >= lower.RED_SERIAL_MAX else "")
+            ) in w2_fn.explain()
 
 
 def test_step_mode_hands_over_gradient_buffers_only_when_unreferenced(w2_fn):
@@ -523,6 +526,8 @@ def test_step_mode_other_head_gradients_fall_back_and_stop_speculating():
     for t, r in zip(xs, ref[1:]):
         np.testing.assert_allclose(t.grad.asnumpy(), 3 * r, rtol=2e-5, atol=2e-6)
     assert f._last._step_plans and all(v is None for v in f._last._step_plans.values())
+    assert "step mode switched off: a backward asked for head gradients other than ones" \
+        in f.explain()
     with mx.autograd.record():              # later calls use forward_train + backward
         loss = f(*xs) * 2
     loss.backward()
@@ -618,3 +623,20 @@ def test_parallel_kernels_from_several_threads_with_the_workqueue_layer():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["workqueue", "4", "True"], out.stdout
+
+
+def test_step_mode_is_off_for_random_ops_and_gradients_follow_the_drawn_mask():
+    f = mx.jit(lambda x: mx.nd.sum(mx.nd.Dropout(x, p=0.5) * x))
+    x = mx.nd.array(np.linspace(1, 2, 1000))
+    x.attach_grad()
+    with mx.autograd.record():
+        loss = f(x)
+    loss.backward()
+    assert "step mode is off for graphs with Dropout" in f.explain()
+    g = x.grad.asnumpy()
+    # d/dx (m * x * x) = 2 m x with m in {0, 2}: the backward used the forward's mask
+    kept = g != 0
+    assert 0.4 < kept.mean() < 0.6
+    np.testing.assert_allclose(g[kept], 4 * x.asnumpy()[kept], rtol=1e-6)
+    np.testing.assert_allclose(float(loss.asscalar()),
+                               float((2 * x.asnumpy()[kept] ** 2).sum()), rtol=1e-5)

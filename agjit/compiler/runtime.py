@@ -255,6 +255,8 @@ class JitFunction:
                 lines.extend("  " + s for s in notes)
             else:
                 lines.append("every op of the last traced graph is compiled (no eager segments)")
+            for mask, why in tr.step_notes():
+                lines.append("recorded calls with gradients for %s: %s" % (mask, why))
         return "\n".join(lines)
 
     def source(self):
@@ -393,6 +395,7 @@ class CompiledGraph:
         self.graph_hash = self._graph_hash()
         self.plans = {}
         self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
+        self._step_why = {}         # grad mask -> why recorded calls do not use step mode
 
     @property
     def interpreted(self):
@@ -568,9 +571,15 @@ class CompiledGraph:
         if key in c.step:
             return c.step[key]
         res = None
-        if len(self.heads) == 1 and not any(
-                n.op is not None and (n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs)
-                for n in self.order):
+        special = sorted(set(n.op.name for n in self.order if n.op is not None and (
+            n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs)))
+        if len(self.heads) != 1:
+            self._step_why[key] = ("ordinary training forward + backward kernels (step mode "
+                                   "needs a single output)")
+        elif special:
+            self._step_why[key] = ("ordinary training forward + backward kernels (step mode is "
+                                   "off for graphs with %s)" % ", ".join(special))
+        else:
             from symbol import autodiff
             wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
             gsym = autodiff.gradient(self.sym, wrt)
@@ -600,6 +609,24 @@ class CompiledGraph:
         """A backward asked for other head gradients than ones: stop speculating."""
         self.compiled.step[tuple(mask)] = None
         self._step_plans[tuple(mask)] = None
+        self._step_why[tuple(mask)] = ("ordinary training forward + backward kernels (step mode "
+                                       "switched off: a backward asked for head gradients "
+                                       "other than ones)")
+
+    def step_notes(self):
+        """(inputs needing gradients, how recorded calls run) per gradient mask seen."""
+        out = []
+        names = [n.name for n in self.input_nodes]
+        for mask, sp in self._step_plans.items():
+            who = ", ".join(nm for nm, m in zip(names, mask) if m) or "none"
+            if sp is not None:
+                par = [k for k in sp.P if isinstance(k, str) and k.startswith("par") and sp.P[k]]
+                why = "step mode (one forward+backward kernel%s)" % (
+                    ", parallel loops in " + ", ".join("seg" + k[3:] for k in par) if par else "")
+            else:
+                why = self._step_why.get(mask, "ordinary training forward + backward kernels")
+            out.append((who, why))
+        return out
 
     # -- buffer plans ---------------------------------------------------------------------------
     # Note: buffer-plan
@@ -826,7 +853,7 @@ class _Trace(CompiledGraph):
             return outs[0] if self.single else self._pack(outs)
         if not any(mask):
             mask = [entry_of(a) is not None for a in inputs]
-        r = self.run_step(arrays, mask) if self.single else None
+        r = self.run_step(arrays, mask)
         vals, node = r if r is not None else self.run_train(arrays, mask)
         outs = [_wrap(v) for v in vals]
         # the tape node (agjit.tape note *tape-model*), built here without tape.record's
