@@ -11,7 +11,7 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.registry import all_names
-from .ndarray import NDArray, invoke, _wrap, _scalar_ok, fast_call, _NO_ATTRS
+from .ndarray import NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT
 from ..tape import state as _state
 from ..context import check_context, cpu
 
@@ -117,9 +117,14 @@ def _make_op_function(op, fname):
     attr_set = frozenset(attr_names)
     cache = op._attr_cache
 
+    forward = op.forward
+    new = object.__new__
+
     def fn(*args, **kwargs):
-        if len(args) == n_in and fast and _state.tracer is None and not _state.recording:
-            # eager fast path: attributes only by keyword, parsed once per distinct set
+        st = _state
+        if len(args) == n_in and fast and st.tracer is None and not st.recording:
+            # eager fast path (see ndarray.fast_call, inlined here): the op's own kernel on
+            # attrs given only by keyword and parsed once per distinct set
             if not kwargs:
                 parsed = op._defaults if op.attrs else _NO_ATTRS
             elif kwargs.keys() <= attr_set:
@@ -131,11 +136,16 @@ def _make_op_function(op, fname):
                 parsed = None
             if parsed is not None:
                 try:
-                    r = fast_call(op, args, parsed)
-                except AttributeError:          # a non-NDArray input: invoke explains
-                    r = None
-                if r is not None:
-                    return r
+                    arrays = [args[0]._data] if n_in == 1 else [a._data for a in args]
+                    out = forward(parsed, arrays, _TRAIN if st.training else _PREDICT)
+                except (AttributeError, ValueError, TypeError, IndexError, FloatingPointError,
+                        ZeroDivisionError):
+                    out = None                  # invoke below raises the proper MXNetError
+                if out is not None:
+                    res = new(NDArray)
+                    res._data = out[0]
+                    res._entry = None
+                    return res
         if not kwargs and len(args) == n_in:
             return invoke(op, args, {})
         out = kwargs.pop("out", None)

@@ -99,28 +99,29 @@ def _np_reduce(name, fn, quiet=False):
     reductions) -- np.errstate costs microseconds, so only where needed."""
     def forward(attrs, ins, ctx):
         x = ins[0]
-        key = (x.shape, attrs["axis"], attrs["exclude"], attrs["keepdims"])
-        try:
-            axes, out = plans[key]          # axes and output shape, memoised per input shape
-        except (KeyError, TypeError):
+        # axes and output shape memoised per (parsed attrs object, input shape); the attrs
+        # object is kept in the entry and checked, so a recycled id never matches
+        key = (id(attrs), x.shape)
+        e = plans.get(key)
+        if e is None or e[0] is not attrs:
             axes = reduce_axes(name, x.ndim, attrs["axis"], attrs["exclude"])
-            if attrs["keepdims"]:
+            keep = attrs["keepdims"]
+            if keep:
                 out = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
             else:
                 out = tuple(d for i, d in enumerate(x.shape) if i not in axes) or (1,)
+            direct = not keep and len(out) == x.ndim - len(axes)   # no reshape needed
             if len(plans) > 256:
                 plans.clear()
-            try:
-                plans[key] = (axes, out)
-            except TypeError:
-                pass
+            e = plans[key] = (attrs, axes, out, direct)
+        _a, axes, out, direct = e
         if x.ndim == 0:
             return [_keep(np.reshape(x, out), x)]
         if quiet:
             with np.errstate(invalid="ignore"):
                 r = fn(x, axis=axes, keepdims=True)
         elif method is not None:
-            if len(out) == x.ndim - len(axes) and not attrs["keepdims"]:
+            if direct:
                 r = method(x, axes)                 # already the output shape
                 if type(r) is np.ndarray and r.dtype is x.dtype:
                     return [r]
