@@ -34,17 +34,15 @@ state = _State()
 
 _var_counter = itertools.count()
 _node_counter = itertools.count()
-_counter_lock = threading.Lock()
 
 
 def _next_var():
-    with _counter_lock:
-        return next(_var_counter)
+    # next() on an itertools.count is one C call under the GIL: atomic across threads
+    return next(_var_counter)
 
 
 def _next_node():
-    with _counter_lock:
-        return next(_node_counter)
+    return next(_node_counter)
 
 
 def is_recording():
@@ -116,10 +114,10 @@ def new_constant():
 
 def new_op_node(op, attrs_str, parsed, in_entries, in_arrays, out_arrays, function=None,
                 train=False):
-    sym = Node(op, "node_%d" % _next_node(), attrs_str,
-               tuple((e[0].sym, e[1], 0) for e in in_entries))
-    return TapeNode(sym, op=op, attrs=parsed, inputs=tuple(in_entries), in_arrays=in_arrays,
-                    out_arrays=out_arrays, function=function, train=train)
+    sym = Node(op, "node_%d" % next(_node_counter), attrs_str,
+               tuple([(e[0].sym, e[1], 0) for e in in_entries]))
+    return TapeNode(sym, op, parsed, tuple(in_entries), in_arrays, out_arrays, False, "null",
+                    None, function, train)
 
 
 def record(op, attrs_str, parsed, inputs, outputs, function=None):

@@ -107,7 +107,7 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
     else:
         results = list(map(_wrap, outs))
     if state.recording and tape.needs_record(inputs):
-        attrs_str = {k: format_attr(v) for k, v in given.items()}
+        attrs_str = {k: format_attr(v) for k, v in given.items()} if given else None
         tape.record(op, attrs_str, parsed, inputs, results)
     if state.tracer is not None:
         state.tracer.on_op(op, trace_given if trace_given is not None else given, inputs, results)
