@@ -113,15 +113,16 @@ def new_constant():
 
 
 def new_op_node(op, attrs_str, parsed, in_entries, in_arrays, out_arrays, function=None,
-                train=False):
-    sym = Node(op, "node_%d" % next(_node_counter), attrs_str,
+                train=False, node_cls=Node):
+    sym = node_cls(op, "node_%d" % next(_node_counter), attrs_str,
                tuple([(e[0].sym, e[1], 0) for e in in_entries]))
     return TapeNode(sym, op, parsed, tuple(in_entries), in_arrays, out_arrays, False, "null",
                     None, function, train)
 
 
-def record(op, attrs_str, parsed, inputs, outputs, function=None):
-    """Record an op application (see the tape-model note).  Outputs get entries."""
+def record(op, attrs_str, parsed, inputs, outputs, function=None, node_cls=Node):
+    """Record an op application (see the tape-model note).  Outputs get entries; the graph
+    node is a ``node_cls`` (a Node subclass may carry more, e.g. a jitted call's trace)."""
     in_entries = []
     for x in inputs:
         e = x._entry
@@ -130,7 +131,7 @@ def record(op, attrs_str, parsed, inputs, outputs, function=None):
             x._entry = e
         in_entries.append(e)
     tn = new_op_node(op, attrs_str, parsed, in_entries, list(inputs), list(outputs), function,
-                     state.training)
+                     state.training, node_cls)
     for i, o in enumerate(outputs):
         o._entry = (tn, i)
     return tn

@@ -195,7 +195,7 @@ class KernelStats:
         try:
             kernel.run(V, P, ctx)
         except Exception as e:
-            par = [k for k in P if isinstance(k, str) and k.startswith("par") and P[k]]
+            par = _parallel_flags(P)
             if not par:
                 raise
             # a parallel variant Numba cannot compile: serial from now on (lower note
@@ -534,17 +534,7 @@ class CompiledGraph:
                 if s.op is not None and (id(s), i) not in seen:
                     seen.add((id(s), i))
                     saved.append((s, i))
-        head_vars = {}
-        for n in border:
-            if n.op is None and n.name.endswith("_head_grad") and id(n) not in fwd_ids:
-                head_vars[n.name] = n
-        head_nodes = []
-        for (n, i) in self.heads:
-            nm = n.output_name(i) + "_head_grad"
-            head_nodes.append(head_vars.get(nm))
-            if head_vars.get(nm) is not None:
-                self.shapes[(id(head_vars[nm]), 0)] = self.shapes[(id(n), i)]
-                self.dtypes[(id(head_vars[nm]), 0)] = self.dtypes[(id(n), i)]
+        head_nodes = self._head_grad_vars(border, fwd_ids)
         given_f = [(n, 0) for n in self.input_nodes]
         fwd_train = self._lower(list(self.heads) + saved, given_f, "forward_train", mask=mask)
         given_b = [(n, 0) for n in self.input_nodes] + \
@@ -586,19 +576,12 @@ class CompiledGraph:
             heads = list(self.heads) + list(gsym._outputs)
             order = topo_order(heads)
             fwd_ids = set(id(n) for n in self.order)
-            known = set(id(n) for n in self.input_nodes)
-            head_vars = []
-            free = []
-            for n in order:
-                if n.op is None and id(n) not in fwd_ids and id(n) not in known:
-                    (head_vars if n.name.endswith("_head_grad") else free).append(n)
-            (h, hi), = self.heads
-            if not free and len(head_vars) <= 1:
-                ones = []
-                for hv in head_vars:
-                    self.shapes[(id(hv), 0)] = self.shapes[(id(h), hi)]
-                    self.dtypes[(id(hv), 0)] = self.dtypes[(id(h), hi)]
-                    ones.append(np.ones(self.shapes[(id(h), hi)], self.dtypes[(id(h), hi)]))
+            head_vars = [hv for hv in self._head_grad_vars(order, fwd_ids) if hv is not None]
+            known = fwd_ids | set(id(n) for n in self.input_nodes) | set(map(id, head_vars))
+            free = [n for n in order if n.op is None and id(n) not in known]
+            if not free:
+                ones = [np.ones(self.shapes[(id(hv), 0)], self.dtypes[(id(hv), 0)])
+                        for hv in head_vars]
                 given = [(n, 0) for n in self.input_nodes] + [(hv, 0) for hv in head_vars]
                 res = (self._lower(heads, given, "step", order=order, mask=mask,
                                    ones=[(hv, 0) for hv in head_vars]), ones)
@@ -620,12 +603,26 @@ class CompiledGraph:
         for mask, sp in self._step_plans.items():
             who = ", ".join(nm for nm, m in zip(names, mask) if m) or "none"
             if sp is not None:
-                par = [k for k in sp.P if isinstance(k, str) and k.startswith("par") and sp.P[k]]
+                par = _parallel_flags(sp.P)
                 why = "step mode (one forward+backward kernel%s)" % (
                     ", parallel loops in " + ", ".join("seg" + k[3:] for k in par) if par else "")
             else:
                 why = self._step_why.get(mask, "ordinary training forward + backward kernels")
             out.append((who, why))
+        return out
+
+    def _head_grad_vars(self, order, fwd_ids):
+        """Per forward head, the ``<output>_head_grad`` variable of a backward graph (None
+        where the gradient does not read it), given the head's shape and dtype."""
+        by_name = {n.name: n for n in order if n.op is None and id(n) not in fwd_ids
+                   and n.name.endswith("_head_grad")}
+        out = []
+        for (n, i) in self.heads:
+            hv = by_name.get(n.output_name(i) + "_head_grad")
+            out.append(hv)
+            if hv is not None:
+                self.shapes[(id(hv), 0)] = self.shapes[(id(n), i)]
+                self.dtypes[(id(hv), 0)] = self.dtypes[(id(n), i)]
         return out
 
     # -- buffer plans ---------------------------------------------------------------------------
@@ -686,6 +683,12 @@ class CompiledGraph:
 
 
 _PAR_OK = None
+
+
+def _parallel_flags(P):
+    """The ``par<k>`` keys of a buffer plan that are set (segments run in parallel)."""
+    return [k for k in P if isinstance(k, str) and k.startswith("par") and P[k]]
+
 # held while a parallel segment variant runs (agjit.compiler.lower note *parallel-loops*)
 PAR_LOCK = threading.Lock()
 
@@ -856,23 +859,11 @@ class _Trace(CompiledGraph):
         r = self.run_step(arrays, mask)
         vals, node = r if r is not None else self.run_train(arrays, mask)
         outs = [_wrap(v) for v in vals]
-        # the tape node (agjit.tape note *tape-model*), built here without tape.record's
-        # generality: its graph node carries the trace for get_symbol's inlining
-        in_entries = []
-        for x in inputs:
-            e = x._entry
-            if e is None or e[0].cleared:
-                e = (tape.new_constant(), 0)
-                x._entry = e
-            in_entries.append(e)
-        sym = _JitCallNode(_JIT_OP, "node_%d" % tape._next_node(), self.call_attrs,
-                           tuple([(e[0].sym, e[1], 0) for e in in_entries]))
-        sym.trace = self
-        tn = tape.TapeNode(sym, op=_JIT_OP, attrs=self.call_parsed, inputs=tuple(in_entries),
-                           in_arrays=list(inputs), out_arrays=outs, function=node,
-                           train=state.training)
-        for i, o in enumerate(outs):
-            o._entry = (tn, i)
+        # one tape node (agjit.tape note *tape-model*); its graph node carries the trace for
+        # get_symbol's inlining
+        tn = tape.record(_JIT_OP, self.call_attrs, self.call_parsed, inputs, outs,
+                         function=node, node_cls=_JitCallNode)
+        tn.sym.trace = self
         return outs[0] if self.single else self._pack(outs)
 
     def _pack(self, outs):

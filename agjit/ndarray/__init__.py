@@ -11,7 +11,8 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.registry import all_names
-from .ndarray import NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT
+from .ndarray import (NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT,
+                      KERNEL_REFUSALS)
 from ..tape import state as _state
 from ..context import check_context, cpu
 
@@ -108,6 +109,10 @@ maximum = _binary_fn("broadcast_maximum", "_maximum_scalar", "maximum")
 minimum = _binary_fn("broadcast_minimum", "_minimum_scalar", "minimum")
 
 
+# a non-NDArray input (AttributeError) or a refused kernel: invoke explains it
+_FAST_REFUSALS = (AttributeError,) + KERNEL_REFUSALS
+
+
 def _make_op_function(op, fname):
     """Build ``mx.nd.<fname>`` for OpDef ``op``."""
     attr_names = list(op.attrs)
@@ -138,8 +143,7 @@ def _make_op_function(op, fname):
                 try:
                     arrays = [args[0]._data] if n_in == 1 else [a._data for a in args]
                     out = forward(parsed, arrays, _TRAIN if st.training else _PREDICT)
-                except (AttributeError, ValueError, TypeError, IndexError, FloatingPointError,
-                        ZeroDivisionError):
+                except _FAST_REFUSALS:
                     out = None                  # invoke below raises the proper MXNetError
                 if out is not None:
                     res = new(NDArray)

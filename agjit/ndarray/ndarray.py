@@ -41,6 +41,11 @@ def _fmt_shapes(arrays):
     return ", ".join("(%s)" % ",".join(str(d) for d in a.shape) for a in arrays)
 
 
+# what a NumPy kernel raises when it refuses its inputs (invoke turns it into an MXNetError
+# naming the op and shapes; the fast paths fall back to invoke on it)
+KERNEL_REFUSALS = (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError)
+
+
 def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None):
     """Run ``op`` eagerly on NDArray ``inputs`` with the explicitly given attrs ``given``.
 
@@ -95,7 +100,7 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
             outs = op.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
         except MXNetError:
             raise
-        except (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError) as e:
+        except KERNEL_REFUSALS as e:
             if not op.eager_infer:
                 op.infer_shape(parsed, [a.shape for a in arrays])
             raise MXNetError("%s: %s (input shapes: %s)" % (op.name, e, _fmt_shapes(arrays))) from None
@@ -138,7 +143,7 @@ def fast_call(op, inputs, parsed):
         return None
     try:
         out = o.forward(parsed, [x._data for x in inputs], _TRAIN if state.training else _PREDICT)
-    except (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError):
+    except KERNEL_REFUSALS:
         return None
     res = _new(NDArray)
     res._data = out[0]
