@@ -16,6 +16,8 @@
 >>> acc.get()
 ('accuracy', 0.6666666666666666)
 """
+import math
+
 import numpy
 
 from .ndarray.ndarray import NDArray
@@ -23,6 +25,7 @@ from . import _registry
 
 __all__ = ["EvalMetric", "CompositeEvalMetric", "Accuracy", "TopKAccuracy", "CrossEntropy",
            "NegativeLogLikelihood", "MAE", "MSE", "RMSE", "PearsonCorrelation", "Loss",
+           "F1", "MCC", "Perplexity", "PCC",
            "CustomMetric", "create", "register", "alias", "check_label_shapes", "np"]
 
 
@@ -31,6 +34,14 @@ def _np(x):
     if isinstance(x, NDArray):
         return x._data
     return numpy.asarray(x)
+
+
+def _nd(x):
+    """An NDArray of ``x`` (an NDArray passes through)."""
+    if isinstance(x, NDArray):
+        return x
+    from . import ndarray as nd
+    return nd.array(numpy.asarray(x))
 
 
 def check_label_shapes(labels, preds, wrap=False, shape=False):
@@ -417,20 +428,294 @@ class NegativeLogLikelihood(CrossEntropy):
 @register
 @alias('pearsonr')
 class PearsonCorrelation(EvalMetric):
-    """Pearson correlation of the flattened label and prediction, averaged per batch."""
+    """Pearson correlation of the flattened label and prediction (in float64).
 
-    def __init__(self, name='pearsonr', output_names=None, label_names=None):
+    ``average='macro'`` (MXNet's default): the correlation of each update array pair,
+    averaged over updates.  ``average='micro'``: one correlation over everything seen since
+    the last reset, from running means, sums of squares and the co-moment.
+    """
+
+    def __init__(self, name='pearsonr', output_names=None, label_names=None, average='macro'):
+        self.average = average
         super(PearsonCorrelation, self).__init__(name, output_names=output_names,
                                                  label_names=label_names,
                                                  has_global_stats=True)
+
+    def reset(self):
+        super(PearsonCorrelation, self).reset()
+        # running statistics of the micro average: count, means, sums of squared deviations
+        # of label and prediction, and the co-moment sum((l - mean_l) * (p - mean_p))
+        self._n = 0
+        self._mean_l = self._mean_p = 0.0
+        self._ss_l = self._ss_p = 0.0
+        self._co = 0.0
 
     def update(self, labels, preds):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
             check_label_shapes(label, pred, False, True)
-            label = _np(label)
+            label = _np(label).ravel().astype(numpy.float64)
+            pred = _np(pred).ravel().astype(numpy.float64)
+            if self.average == 'macro':
+                self._add(numpy.corrcoef(pred, label)[0, 1], 1)
+                continue
+            self.num_inst += 1
+            self.global_num_inst += 1
+            # MXNet's order: the label's running mean moves first, the co-moment uses the new
+            # label mean and the old prediction mean, then the prediction's statistics move
+            n = self._n + len(label)
+            d_l = label - self._mean_l
+            self._mean_l += numpy.sum(d_l / n)
+            self._ss_l += numpy.sum(d_l * (label - self._mean_l))
+            self._co += numpy.sum((label - self._mean_l) * (pred - self._mean_p))
+            d_p = pred - self._mean_p
+            self._mean_p += numpy.sum(d_p / n)
+            self._ss_p += numpy.sum(d_p * (pred - self._mean_p))
+            self._n = n
+
+    def get(self):
+        if self.num_inst == 0:
+            return (self.name, float('nan'))
+        if self.average == 'macro':
+            return (self.name, self.sum_metric / self.num_inst)
+        n = self._n
+        return (self.name, self._co / ((n - 1) * numpy.sqrt(self._ss_p / (n - 1))
+                                       * numpy.sqrt(self._ss_l / (n - 1))))
+
+
+class _BinaryCounts(object):
+    """Confusion counts of a binary classifier (prediction = argmax over axis 1, positive
+    class 1), local (since the last ``reset_local``) and global."""
+
+    _FIELDS = ("tp", "fp", "fn", "tn")
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.local = dict.fromkeys(self._FIELDS, 0)
+        self.glob = dict.fromkeys(self._FIELDS, 0)
+
+    def reset_local(self):
+        self.local = dict.fromkeys(self._FIELDS, 0)
+
+    def update(self, metric_name, label, pred):
+        pred = _np(pred)
+        label = _np(label).astype('int32')
+        pred_label = numpy.argmax(pred, axis=1)
+        check_label_shapes(label, pred)
+        if len(numpy.unique(label)) > 2:
+            raise ValueError("%s currently only supports binary classification." % metric_name)
+        pred_pos = pred_label == 1
+        label_pos = label == 1
+        counts = {"tp": int(numpy.sum(pred_pos & label_pos)),
+                  "fp": int(numpy.sum(pred_pos & ~label_pos)),
+                  "fn": int(numpy.sum(~pred_pos & label_pos)),
+                  "tn": int(numpy.sum(~pred_pos & ~label_pos))}
+        for k, v in counts.items():
+            self.local[k] += v
+            self.glob[k] += v
+
+    @staticmethod
+    def total(c):
+        return c["tp"] + c["fp"] + c["fn"] + c["tn"]
+
+    @staticmethod
+    def fscore(c):
+        precision = float(c["tp"]) / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] > 0 else 0.
+        recall = float(c["tp"]) / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] > 0 else 0.
+        if precision + recall > 0:
+            return 2 * precision * recall / (precision + recall)
+        return 0.
+
+    @staticmethod
+    def mcc(c):
+        if not _BinaryCounts.total(c):
+            return 0.
+        tp, fp, fn, tn = (float(c[k]) for k in ("tp", "fp", "fn", "tn"))
+        denom = 1.
+        for t in (tp + fp, tp + fn, tn + fp, tn + fn):
+            if t != 0.:       # MXNet leaves empty margins out of the product
+                denom *= t
+        return (tp * tn - fp * fn) / math.sqrt(denom)
+
+
+class _BinaryMetric(EvalMetric):
+    """F1 / MCC.  ``average='macro'``: the score of each ``update`` call, averaged over calls
+    (the counts restart after every call, as in MXNet 1.x).  ``average='micro'``: one score
+    over all counts since the last reset, weighted by the number of samples."""
+
+    _score = None
+
+    def __init__(self, name, output_names=None, label_names=None, average="macro"):
+        self.average = average
+        self._counts = _BinaryCounts()
+        super(_BinaryMetric, self).__init__(name, output_names=output_names,
+                                            label_names=label_names, has_global_stats=True)
+
+    def update(self, labels, preds):
+        labels, preds = check_label_shapes(labels, preds, True)
+        for label, pred in zip(labels, preds):
+            self._counts.update(type(self).__name__, label, pred)
+        score = type(self)._score
+        loc, glob = self._counts.local, self._counts.glob
+        if self.average == "macro":
+            self.sum_metric += score(loc)
+            self.global_sum_metric += score(glob)
+            self.num_inst += 1
+            self.global_num_inst += 1
+            self._counts.reset()
+        else:
+            self.sum_metric = score(loc) * _BinaryCounts.total(loc)
+            self.global_sum_metric = score(glob) * _BinaryCounts.total(glob)
+            self.num_inst = _BinaryCounts.total(loc)
+            self.global_num_inst = _BinaryCounts.total(glob)
+
+    def reset(self):
+        super(_BinaryMetric, self).reset()
+        self._counts.reset()
+
+    def reset_local(self):
+        super(_BinaryMetric, self).reset_local()
+        self._counts.reset_local()
+
+
+@register
+class F1(_BinaryMetric):
+    """F1 score of a binary classifier (predictions ``(N, 2)``, labels 0/1).
+
+    >>> m = F1(); m.update([mx.nd.array([0, 1, 1])], [mx.nd.array([[0.3, 0.7], [0, 1.], [0.4, 0.6]])])
+    >>> round(m.get()[1], 4)
+    0.8
+    """
+
+    _score = staticmethod(_BinaryCounts.fscore)
+
+    def __init__(self, name='f1', output_names=None, label_names=None, average="macro"):
+        super(F1, self).__init__(name, output_names, label_names, average)
+
+
+@register
+class MCC(_BinaryMetric):
+    """Matthews correlation coefficient of a binary classifier."""
+
+    _score = staticmethod(_BinaryCounts.mcc)
+
+    def __init__(self, name='mcc', output_names=None, label_names=None, average="macro"):
+        super(MCC, self).__init__(name, output_names, label_names, average)
+
+
+@register
+class PCC(EvalMetric):
+    """Multiclass Matthews correlation (Gorodkin's R_K) from a confusion matrix that grows
+    with the largest class seen; NaN while a margin of the matrix is constant."""
+
+    def __init__(self, name='pcc', output_names=None, label_names=None, has_global_stats=True):
+        self.k = 2
+        super(PCC, self).__init__(name, output_names=output_names, label_names=label_names,
+                                  has_global_stats=has_global_stats)
+
+    @staticmethod
+    def _rk(cm):
+        n = cm.sum()
+        x = cm.sum(axis=1)
+        y = cm.sum(axis=0)
+        cov_xx = numpy.sum(x * (n - x))
+        cov_yy = numpy.sum(y * (n - y))
+        if cov_xx == 0 or cov_yy == 0:
+            return float('nan')
+        cov_xy = numpy.sum(cm.diagonal() * n - x * y)
+        return cov_xy / (cov_xx * cov_yy) ** 0.5
+
+    def update(self, labels, preds):
+        labels, preds = check_label_shapes(labels, preds, True)
+        for label, pred in zip(labels, preds):
+            label = _np(label).astype('int32')
             pred = _np(pred)
-            self._add(numpy.corrcoef(pred.ravel(), label.ravel())[0, 1], 1)
+            pred = pred.argmax(axis=1) if pred.shape != label.shape else pred.astype('int32')
+            n = int(max(pred.max(), label.max()))
+            if n >= self.k:
+                grow = n + 1 - self.k
+                self._lcm = numpy.pad(self._lcm, ((0, grow), (0, grow)))
+                self._gcm = numpy.pad(self._gcm, ((0, grow), (0, grow)))
+                self.k += grow
+            batch = numpy.zeros((self.k, self.k))
+            numpy.add.at(batch, (pred.ravel(), label.ravel()), 1)
+            self._lcm += batch
+            self._gcm += batch
+        self.num_inst += 1
+        self.global_num_inst += 1
+
+    # sum_metric is derived from the confusion matrix, so get()'s division gives R_K
+    @property
+    def sum_metric(self):
+        return self._rk(self._lcm) * self.num_inst
+
+    @sum_metric.setter
+    def sum_metric(self, value):
+        pass
+
+    @property
+    def global_sum_metric(self):
+        return self._rk(self._gcm) * self.global_num_inst
+
+    @global_sum_metric.setter
+    def global_sum_metric(self, value):
+        pass
+
+    def reset(self):
+        self.global_num_inst = 0
+        self._gcm = numpy.zeros((self.k, self.k))
+        self.reset_local()
+
+    def reset_local(self):
+        self.num_inst = 0
+        self._lcm = numpy.zeros((self.k, self.k))
+
+
+@register
+class Perplexity(EvalMetric):
+    """``exp(-sum(log p[label]) / n)`` over all positions; labels equal to ``ignore_label``
+    count neither in the sum nor in ``n``.  Probabilities are clipped below at 1e-10."""
+
+    def __init__(self, ignore_label, axis=-1, name='perplexity', output_names=None,
+                 label_names=None):
+        super(Perplexity, self).__init__(name, ignore_label=ignore_label,
+                                         output_names=output_names, label_names=label_names,
+                                         has_global_stats=True)
+        self.ignore_label = ignore_label
+        self.axis = axis
+
+    def update(self, labels, preds):
+        from . import ndarray as nd
+        assert len(labels) == len(preds)
+        loss = 0.
+        num = 0
+        for label, pred in zip(labels, preds):
+            label, pred = _nd(label), _nd(pred)
+            assert label.size == pred.size / pred.shape[-1], \
+                "shape mismatch: %s vs. %s" % (label.shape, pred.shape)
+            label = label.reshape((label.size,))
+            # the same array ops as MXNet (pick refuses a pred of more than 2 dims here, as
+            # it does there), so the float32 sums agree
+            pred = nd.pick(pred, label.astype(dtype='int32'), axis=self.axis)
+            if self.ignore_label is not None:
+                ignore = (label == self.ignore_label).astype(pred.dtype)
+                num -= nd.sum(ignore).asscalar()
+                pred = pred * (1 - ignore) + ignore
+            loss -= nd.sum(nd.log(nd.maximum(1e-10, pred))).asscalar()
+            num += pred.size
+        self._add(loss, num)
+
+    def get(self):
+        if self.num_inst == 0:
+            return (self.name, float('nan'))
+        return (self.name, math.exp(self.sum_metric / self.num_inst))
+
+    def get_global(self):
+        if self.global_num_inst == 0:
+            return (self.name, float('nan'))
+        return (self.name, math.exp(self.global_sum_metric / self.global_num_inst))
 
 
 @register
