@@ -482,3 +482,16 @@ def test_fuzz_op_attrs(opname, attrs, ninputs):
     nodes.append({"op": opname, "name": "op", "attrs": attrs,
                   "inputs": [[i, 0, 0] for i in range(ninputs)]})
     check_load(doc(nodes, [[len(nodes) - 1, 0, 0]]))
+
+
+def test_identity_is_written_as_copy_and_underscore_identity_is_refused():
+    a = mx.sym.Variable("a")
+    js = json.loads(mx.sym.identity(a, name="i").tojson())
+    assert [n["op"] for n in js["nodes"]] == ["null", "_copy"]
+    # the alias name loads and is canonicalised; `_identity` is not an MXNet op
+    aliased = mx.sym.identity(a, name="i").tojson().replace('"_copy"', '"identity"')
+    assert [n["op"] for n in json.loads(load_json(aliased).tojson())["nodes"]] == ["null", "_copy"]
+    with pytest.raises(MXNetError, match="_identity"):
+        load_json(mx.sym.identity(a, name="i").tojson().replace('"_copy"', '"_identity"'))
+    out = mx.sym.identity(a).eval(a=mx.nd.array([1.0, 2.0]))[0]
+    assert out.asnumpy().tolist() == [1.0, 2.0]
