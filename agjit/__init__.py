@@ -26,10 +26,11 @@ from symbol.attribute import AttrScope  # noqa: E402
 from . import lr_scheduler, optimizer, metric, io, initializer  # noqa: E402  (training helpers)
 from . import initializer as init  # noqa: E402
 from .optimizer import Trainer  # noqa: E402
+from . import callback  # noqa: E402  (mx.callback)
 
 __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
-           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer"]
+           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer", "callback"]
 
 
 def jit(fn=None, **options):

@@ -32,8 +32,10 @@ Model.load(prefix, epoch)                                        a runnable mode
 [[3.0, 3.0]]
 """
 import json
+import logging
 import os
 import warnings
+from collections import namedtuple
 
 import numpy as np
 
@@ -46,7 +48,10 @@ from .ndarray.utils import atomic_write, _encode, _normalise
 from .context import cpu
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_params", "export", "export_recorded",
-           "Model"]
+           "Model", "BatchEndParam"]
+
+# What a batch-end callback receives (mx.callback, Module.fit): MXNet's namedtuple.
+BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
 
 
 def _files(prefix, epoch):
@@ -89,6 +94,7 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_ca
     atomic_write(param_file, _encode(arrays, names))
     if symbol is not None:
         atomic_write(sym_file, [text], mode="w")
+    logging.info('Saved checkpoint to "%s"', param_file)
     return sym_file, param_file
 
 
