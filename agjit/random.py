@@ -3,7 +3,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["seed", "generator", "uniform", "normal"]
+__all__ = ["seed", "generator", "uniform", "normal", "randn", "randint", "exponential", "gamma",
+           "poisson"]
 
 _lock = threading.Lock()
 _gen = [np.random.default_rng()]
@@ -32,3 +33,28 @@ def uniform(*args, **kwargs):
 def normal(*args, **kwargs):
     from .ndarray import random as r
     return r.normal(*args, **kwargs)
+
+
+def randn(*args, **kwargs):
+    from .ndarray import random as r
+    return r.randn(*args, **kwargs)
+
+
+def randint(*args, **kwargs):
+    from .ndarray import random as r
+    return r.randint(*args, **kwargs)
+
+
+def exponential(*args, **kwargs):
+    from .ndarray import random as r
+    return r.exponential(*args, **kwargs)
+
+
+def gamma(*args, **kwargs):
+    from .ndarray import random as r
+    return r.gamma(*args, **kwargs)
+
+
+def poisson(*args, **kwargs):
+    from .ndarray import random as r
+    return r.poisson(*args, **kwargs)
