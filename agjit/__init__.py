@@ -30,7 +30,7 @@ from . import callback  # noqa: E402  (mx.callback)
 
 __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
-           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer", "callback"]
+           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer", "callback", "test_utils"]
 
 
 def jit(fn=None, **options):
@@ -40,3 +40,15 @@ def jit(fn=None, **options):
     """
     from .compiler.runtime import jit as _jit
     return _jit(fn, **options)
+
+
+# submodules imported on first use, so ``import agjit`` stays light (test_utils pulls in
+# numpy.testing)
+_LAZY = {"test_utils"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module 'agjit' has no attribute %r" % name)

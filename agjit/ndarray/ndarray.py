@@ -231,6 +231,16 @@ class NDArray:
     def stype(self):
         return "default"
 
+    def tostype(self, stype):
+        """A copy with storage type ``stype``: 'default', or 'csr' (agjit keeps csr arrays
+        densely; see agjit.ndarray.sparse)."""
+        if stype == "default":
+            return _wrap(self._data.copy())
+        if stype == "csr":
+            from .sparse import CSRNDArray
+            return CSRNDArray(self._data.copy())
+        raise MXNetError("tostype: unsupported storage type %r" % (stype,))
+
     @property
     def T(self):
         return invoke("transpose", [self], {})
