@@ -11,7 +11,9 @@ import warnings
 
 from .base import MXNetError
 
-__all__ = ["summary", "print_summary", "to_networkx", "to_dot", "draw", "plot_network"]
+__all__ = ["summary", "to_networkx", "to_dot", "draw"]
+
+# MXNet's print_summary / plot_network (mx.viz) are in symbol.visualization.
 
 
 def _graph_info(sym, shapes=None, dtypes=None):
@@ -100,11 +102,6 @@ def summary(sym, shape=None):
     return "\n".join(out)
 
 
-def print_summary(sym, shape=None):
-    """Print :func:`summary` (as ``mx.viz.print_summary`` does)."""
-    print(summary(sym, shape))
-
-
 def to_networkx(sym, shapes=None, dtypes=None):
     """The graph as a ``networkx.DiGraph``.
 
@@ -186,11 +183,6 @@ def to_dot(sym, shapes=None, title=None):
             lines.append("  %s -> %s%s;" % (_dot_str(u), _dot_str(v), attr))
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def plot_network(sym, title="plot", shape=None, **kwargs):
-    """MXNet's ``mx.viz.plot_network`` name; returns the DOT text (no graphviz needed)."""
-    return to_dot(sym, shapes=shape, title=title)
 
 
 def _layers(g):
