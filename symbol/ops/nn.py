@@ -678,15 +678,17 @@ def _so_target_np(attrs, data, label):
     if attrs["use_ignore"]:
         keep = (li != int(attrs["ignore_label"]))[:, None, :].astype(np.float64)
     norm = attrs["normalization"]
+    # multi_output: MXNet divides 'null' by the spatial size d and 'batch' by N*d
+    spatial = float(inner) if attrs["multi_output"] else 1.0
     if norm == "batch":
-        cnt = float(n)
+        cnt = float(n) * spatial
     elif norm == "valid":
         if attrs["use_ignore"]:
             cnt = float(max(int(keep.sum()), 1))
         else:
             cnt = float(max(int((li != int(attrs["ignore_label"])).sum()), 1))
     else:
-        cnt = 1.0
+        cnt = spatial
     scale = np.broadcast_to(keep * (attrs["grad_scale"] / cnt), v.shape)
     return (tgt.astype(data.dtype).reshape(data.shape),
             np.ascontiguousarray(scale, dtype=data.dtype).reshape(data.shape))
