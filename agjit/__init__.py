@@ -46,10 +46,12 @@ def jit(fn=None, **options):
 
 # submodules imported on first use, so ``import agjit`` stays light (test_utils pulls in
 # numpy.testing)
-_LAZY = {"test_utils"}
+_LAZY = {"test_utils", "module"}
+_ALIASES = {"mod": "module"}
 
 
 def __getattr__(name):
+    name = _ALIASES.get(name, name)
     if name in _LAZY:
         import importlib
         return importlib.import_module("." + name, __name__)

@@ -26,7 +26,6 @@ weight decay.  Hyperparameters are rounded to float32 as MXNet's C-float op para
 """
 import math
 import operator
-import pickle
 import warnings
 
 import numpy as np
@@ -665,19 +664,154 @@ class Updater(object):
         return state
 
     def set_states(self, states):
-        """Set the states from a string made by :meth:`get_states`."""
-        states = pickle.loads(states)
-        if isinstance(states, tuple) and len(states) == 2:
-            self.states, self.optimizer = states
-        else:
-            self.states = states
+        """Set the states from bytes made by :meth:`get_states` (note *safe-states*); a
+        pickle (what MXNet writes) is refused, since unpickling runs code from the file."""
+        self.states, opt_config = _decode_states(states)
+        if opt_config is not None:
+            self.optimizer = _restore_optimizer(self.optimizer, opt_config)
         self.states_synced = dict.fromkeys(self.states.keys(), False)
         self._version += 1
         self._plans.clear()
 
     def get_states(self, dump_optimizer=False):
-        """Pickle the states (and the optimizer with ``dump_optimizer=True``)."""
-        return pickle.dumps((self.states, self.optimizer) if dump_optimizer else self.states)
+        """The states (and, with ``dump_optimizer``, the optimizer's settings and counters)
+        as bytes in agjit's safe states format (note *safe-states*)."""
+        return _encode_states(self.states, self.optimizer if dump_optimizer else None)
+
+
+# Note: safe-states
+#     Optimizer states (``Updater.get_states``, ``Module.save_optimizer_states``,
+#     ``gluon.Trainer.save_states``) are written as an MXNet NDArray file -- the ``.params``
+#     container, which agjit reads with bounds checks and never executes -- instead of the
+#     pickle MXNet writes.  Keys: ``s:<i>`` for a state that is one array, ``s:<i>:<j>`` for
+#     the j-th array of a tuple state, and ``__agjit_states__`` for a uint8 array holding JSON:
+#     ``{"format": 1, "index": [[i, kind, count], ...], "optimizer": {...} or null}`` where
+#     kind is "none", "array" or "tuple" and i keeps its JSON type (int or str).  The
+#     optimizer entry has its class name and its plain settings (numbers, strings, bools,
+#     None, and dicts of those such as the per-index update counts); a learning-rate
+#     scheduler is not stored (the optimizer it is loaded into keeps its own).
+_STATES_KEY = "__agjit_states__"
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _plain(v):
+    if isinstance(v, (np.integer, np.floating)):
+        v = v.item()
+    if isinstance(v, _PLAIN):
+        return True, v
+    if isinstance(v, dict):
+        items = []
+        for k, x in v.items():
+            ok_k, k2 = _plain(k)
+            ok_x, x2 = _plain(x)
+            if not (ok_k and ok_x) or isinstance(k2, (float, type(None))):
+                return False, None
+            items.append([k2, x2])
+        return True, {"__items__": items}
+    return False, None
+
+
+def _unplain(v):
+    if isinstance(v, dict) and "__items__" in v:
+        return {k: _unplain(x) for k, x in v["__items__"]}
+    return v
+
+
+def _encode_states(states, optimizer):
+    import json
+    from .ndarray.utils import save_tobuffer
+    from . import ndarray as nd
+    arrays, index = {}, []
+    for i, st in states.items():
+        if not isinstance(i, (int, str)) or isinstance(i, bool):
+            raise MXNetError("get_states: state index %r must be an int or a str" % (i,))
+        if st is None:
+            index.append([i, "none", 0])
+        elif isinstance(st, NDArray):
+            index.append([i, "array", 1])
+            arrays["s:%s" % i] = st
+        elif isinstance(st, (tuple, list)) and all(isinstance(x, NDArray) for x in st):
+            index.append([i, "tuple", len(st)])
+            for j, x in enumerate(st):
+                arrays["s:%s:%d" % (i, j)] = x
+        else:
+            raise MXNetError("get_states: cannot store the state of index %r (%s); states must "
+                             "be None, an NDArray or a tuple of NDArrays" % (i, type(st).__name__))
+    config = None
+    if optimizer is not None:
+        settings = {}
+        for k, v in optimizer.__dict__.items():
+            if k in ("lr_scheduler", "param_dict", "sym_info"):
+                continue
+            ok, pv = _plain(v)
+            if ok:
+                settings[k] = pv
+        config = {"class": type(optimizer).__name__.lower(), "settings": settings}
+    meta = json.dumps({"format": 1, "index": index, "optimizer": config}).encode("utf-8")
+    arrays[_STATES_KEY] = nd.array(np.frombuffer(meta, dtype=np.uint8), dtype="uint8")
+    return save_tobuffer(arrays)
+
+
+def _decode_states(buf):
+    import json
+    from .ndarray.utils import load_frombuffer
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise TypeError("set_states: states must be bytes, got %s" % type(buf).__name__)
+    head = bytes(buf[:2])
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
+        raise MXNetError("set_states: these optimizer states are a Python pickle (what MXNet "
+                         "writes); agjit refuses to unpickle them because unpickling can run "
+                         "code from the file. Save the states with agjit instead.")
+    data = load_frombuffer(buf)
+    if _STATES_KEY not in data:
+        raise MXNetError("set_states: not an agjit optimizer-states file (no %s entry)"
+                         % _STATES_KEY)
+    try:
+        meta = json.loads(data[_STATES_KEY].asnumpy().astype(np.uint8).tobytes().decode("utf-8"))
+        index = meta["index"]
+        config = meta.get("optimizer")
+        if meta.get("format") != 1 or not isinstance(index, list):
+            raise ValueError("unknown format %r" % (meta.get("format"),))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise MXNetError("set_states: corrupt optimizer-states header: %s" % e) from None
+    states = {}
+    for entry in index:
+        try:
+            i, kind, count = entry
+            if not isinstance(i, (int, str)) or isinstance(i, bool):
+                raise ValueError("bad index %r" % (i,))
+            if kind == "none":
+                states[i] = None
+            elif kind == "array":
+                states[i] = data["s:%s" % i]
+            elif kind == "tuple":
+                states[i] = tuple(data["s:%s:%d" % (i, j)] for j in range(int(count)))
+            else:
+                raise ValueError("bad kind %r" % (kind,))
+        except (ValueError, KeyError, TypeError) as e:
+            raise MXNetError("set_states: corrupt optimizer-states entry %r: %s"
+                             % (entry, e)) from None
+    return states, config
+
+
+def _restore_optimizer(current, config):
+    """``current`` with the stored settings (a new optimizer of the stored class when
+    ``current`` is of another class); its lr_scheduler is kept."""
+    if not isinstance(config, dict) or not isinstance(config.get("settings"), dict):
+        raise MXNetError("set_states: corrupt optimizer entry in the states file")
+    name = config.get("class")
+    opt = current
+    if type(current).__name__.lower() != name:
+        if name not in Optimizer.opt_registry:
+            raise MXNetError("set_states: the states were saved for optimizer %r, which is not "
+                             "registered" % (name,))
+        opt = Optimizer.opt_registry[name]()
+        opt.lr_scheduler = current.lr_scheduler
+    for k, v in config["settings"].items():
+        if not isinstance(k, str) or k.startswith("__"):
+            continue
+        setattr(opt, k, _unplain(v))
+    return opt
 
 
 def get_updater(optimizer):
