@@ -27,12 +27,13 @@ from . import lr_scheduler, optimizer, metric, io, initializer  # noqa: E402  (t
 from . import initializer as init  # noqa: E402
 from .optimizer import Trainer  # noqa: E402
 from . import callback  # noqa: E402  (mx.callback)
+from . import operator  # noqa: E402  (mx.operator: CustomOp)
 from symbol import visualization  # noqa: E402
 from symbol import visualization as viz  # noqa: E402  (mx.viz)
 
 __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
-           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer", "callback", "test_utils", "viz", "visualization"]
+           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer", "callback", "operator", "test_utils", "viz", "visualization"]
 
 
 def jit(fn=None, **options):

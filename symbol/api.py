@@ -271,7 +271,8 @@ def _make_op_function(op, fname):
                     _check_input(fname, "%d" % i, a)
                     pos_inputs.append(a)
         else:
-            names = _input_names(op, declared)
+            # ops whose inputs depend on free-form attrs (Custom) see the extras too
+            names = _input_names(op, dict(extras, **declared))
             for i, a in enumerate(args):
                 if i < len(names):
                     if a is not None:

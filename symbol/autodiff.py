@@ -63,6 +63,18 @@ def _plain(v):
     return v
 
 
+
+
+def _attr_input_names(op, kwargs):
+    """Input names of an op whose inputs depend on its attributes (e.g. Custom)."""
+    from .symbol import Symbol
+    given = {k: format_attr(_plain(v)) for k, v in kwargs.items()
+             if v is not None and not isinstance(v, Symbol)}
+    try:
+        return op.input_names(op.parse_attrs(given, strict=False))
+    except MXNetError:
+        return op.input_names({})
+
 class _SymCtx:
     """The ``ctx`` handed to gradient rules while building a backward graph."""
     is_train = True
@@ -121,7 +133,8 @@ class SymbolBuilder:
                 else:
                     inputs.append(a)
         else:
-            names = op.input_names({})
+            names = op.input_names({}) if not callable(op.inputs) else \
+                _attr_input_names(op, kwargs)
             slots = {}
             k_attr = 0
             for i, a in enumerate(args):

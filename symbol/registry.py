@@ -304,11 +304,12 @@ class OpDef:
         return self._gradient(F, attrs, inputs, outputs, out_grads, ctx)
 
 
-def register(name, **kw):
-    """Declare an operator (see the module note).  Returns the OpDef."""
+def register(name, cls=None, **kw):
+    """Declare an operator (see the module note).  Returns the OpDef (of class ``cls``, an
+    OpDef subclass, when given: ops whose schema is decided at run time, like Custom)."""
     if name in _REGISTRY:
         raise ValueError("operator %s registered twice" % name)
-    op = OpDef(name, **kw)
+    op = (cls or OpDef)(name, **kw)
     _REGISTRY[name] = op
     _CANONICAL.append(op)
     for a in op.aliases:

@@ -59,6 +59,9 @@ NO_SAMPLES = {
                        "and backward are Python methods of the Function, not a kernel",
     "_jit_call": "the tape node of a recorded mx.jit call; it runs compiled kernels and "
                  "get_symbol inlines the traced graph, so it has no NumPy kernel of its own",
+    "Custom": "its schema, kernels and gradient come from a user's CustomOpProp registered at "
+              "run time (tests/test_custom_op.py registers some and checks them)",
+    "_backward_Custom": "the backward of Custom; the same user-defined schema",
 }
 
 # op name -> reason; only output 0 receives a (random) head gradient in the gradient checks

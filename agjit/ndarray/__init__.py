@@ -113,6 +113,15 @@ minimum = _binary_fn("broadcast_minimum", "_minimum_scalar", "minimum")
 _FAST_REFUSALS = (AttributeError,) + KERNEL_REFUSALS
 
 
+def _input_names(op, kwargs):
+    """Input names of an op whose inputs depend on its attributes (e.g. Custom)."""
+    given = {k: v for k, v in kwargs.items() if not isinstance(v, NDArray) and v is not None}
+    try:
+        return op.input_names(op.parse_attrs(given, strict=False))
+    except MXNetError:
+        return op.input_names({})
+
+
 def _make_op_function(op, fname):
     """Build ``mx.nd.<fname>`` for OpDef ``op``."""
     attr_names = list(op.attrs)
@@ -167,7 +176,7 @@ def _make_op_function(op, fname):
                     raise MXNetError("%s: positional arguments must be NDArrays, got %s"
                                      % (fname, type(a).__name__))
         else:
-            names = op.input_names({})
+            names = op.input_names({}) if not callable(op.inputs) else _input_names(op, kwargs)
             slots = {}
             for i, a in enumerate(args):
                 if i < len(names):
@@ -228,3 +237,9 @@ from . import random  # noqa: E402,F401
 from . import sparse  # noqa: E402,F401
 from .sparse import CSRNDArray  # noqa: E402,F401
 from .utils import save, load, load_frombuffer  # noqa: E402,F401
+
+
+def Custom(*data, **kwargs):  # noqa: N802  (MXNet's name)
+    """``mx.nd.Custom``: run an operator registered with ``mx.operator.register``."""
+    from ..operator import Custom as _custom_call
+    return _custom_call(*data, **kwargs)
