@@ -26,7 +26,8 @@ import numpy as np
 from symbol.base import MXNetError
 from .ndarray.ndarray import NDArray, _wrap
 
-__all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter"]
+__all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter", "CSVIter", "LibSVMIter",
+           "PrefetchingIter"]
 
 
 class DataDesc(namedtuple('DataDesc', ['name', 'shape'])):
@@ -373,3 +374,265 @@ class NDArrayIter(DataIter):
         np.random.shuffle(self.idx)
         self.data = [(k, _wrap(v._data[self.idx])) for k, v in self.data]
         self.label = [(k, _wrap(v._data[self.idx])) for k, v in self.label]
+
+
+# ---------------------------------------------------------------------------------------------
+# file-backed iterators: CSVIter, LibSVMIter (MXNet's C++ iterators, here in NumPy)
+# ---------------------------------------------------------------------------------------------
+class _RowStreamIter(DataIter):
+    """Batches of rows read as one circular stream, as MXNet's C++ row iterators do: with
+    ``round_batch`` the last batch of an epoch is filled from the start of the data (``pad``
+    says how many rows), and the next epoch starts after the rows so used; without it the last
+    batch keeps stale rows in its padding."""
+
+    def __init__(self, data, label, batch_size, round_batch, data_name, label_name,
+                 make_data=None):
+        super(_RowStreamIter, self).__init__(batch_size)
+        if batch_size <= 0:
+            raise MXNetError("%s: batch_size must be positive, got %r"
+                             % (type(self).__name__, batch_size))
+        if len(data) == 0:
+            raise MXNetError("%s: the data file has no rows" % type(self).__name__)
+        self._data = data
+        self._label = label
+        self._round = bool(round_batch)
+        self._make = make_data or _wrap
+        self._data_name, self._label_name = data_name, label_name
+        self._start = 0             # first row of the current epoch
+        self._cursor = None
+        self._batch = None
+        self._stale_data = np.zeros((batch_size,) + data.shape[1:], dtype=data.dtype)
+        self._stale_label = np.zeros((batch_size,) + label.shape[1:], dtype=label.dtype)
+
+    @property
+    def provide_data(self):
+        return [DataDesc(self._data_name, (self.batch_size,) + self._data.shape[1:])]
+
+    @property
+    def provide_label(self):
+        return [DataDesc(self._label_name, (self.batch_size,) + self._label.shape[1:])]
+
+    def reset(self):
+        self._cursor = None
+
+    def iter_next(self):
+        n = len(self._data)
+        if self._cursor is None:
+            self._cursor = self._start
+        if self._cursor >= n:
+            return False
+        rows = list(range(self._cursor, min(self._cursor + self.batch_size, n)))
+        pad = self.batch_size - len(rows)
+        self._cursor += len(rows)
+        if pad:
+            if self._round:
+                wrapped = [i % n for i in range(pad)]
+                self._start = pad % n
+                idx = rows + wrapped
+                data, label = self._data[idx], self._label[idx]
+            else:
+                self._start = 0
+                data = self._stale_data.copy()
+                label = self._stale_label.copy()
+                data[:len(rows)] = self._data[rows]
+                label[:len(rows)] = self._label[rows]
+                idx = rows + [0] * pad
+        else:
+            if self._cursor >= n:
+                self._start = 0
+            idx = rows
+            data, label = self._data[rows], self._label[rows]
+        self._batch = (data, label, pad, np.asarray(idx, dtype=np.uint64))
+        if not self._round:
+            self._stale_data[:] = data
+            self._stale_label[:] = label
+        return True
+
+    def getdata(self):
+        return [self._make(self._batch[0])]
+
+    def getlabel(self):
+        return [_wrap(self._batch[1])]
+
+    def getpad(self):
+        return self._batch[2]
+
+    def getindex(self):
+        return self._batch[3]
+
+
+def _shape_tuple(shape, what):
+    if isinstance(shape, int):
+        shape = (shape,)
+    shape = tuple(int(d) for d in shape)
+    if not shape or any(d <= 0 for d in shape):
+        raise MXNetError("%s must be a non-empty tuple of positive ints, got %r" % (what, shape))
+    return shape
+
+
+def _read_csv(path, shape, dtype, what):
+    size = int(np.prod(shape))
+    try:
+        with open(path, "r") as f:
+            rows = []
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    vals = [float(v) for v in line.split(",")]
+                except ValueError:
+                    raise MXNetError("CSVIter: %s line %d is not a row of numbers: %r"
+                                     % (path, lineno, line[:80])) from None
+                if len(vals) != size:
+                    raise MXNetError("CSVIter: %s line %d has %d values, %s=%s needs %d"
+                                     % (path, lineno, len(vals), what, shape, size))
+                rows.append(vals)
+    except OSError as e:
+        raise MXNetError("CSVIter: cannot read %s: %s" % (path, e.strerror or e)) from None
+    return np.asarray(rows, dtype=dtype).reshape((len(rows),) + shape)
+
+
+class CSVIter(_RowStreamIter):
+    """Batches from CSV files (MXNet's ``mx.io.CSVIter``): ``data_csv`` rows reshaped to
+    ``data_shape``; ``label_csv`` rows to ``label_shape`` (zeros when no label file is given);
+    ``round_batch`` as in :class:`_RowStreamIter`.  Data are named ``data`` and
+    ``softmax_label``; a ``label_shape`` of ``(1,)`` gives labels of shape ``(batch,)``."""
+
+    def __init__(self, data_csv, data_shape, label_csv=None, label_shape=(1,), batch_size=1,
+                 round_batch=True, dtype="float32", prefetch_buffer=4, **kwargs):
+        data_shape = _shape_tuple(data_shape, "data_shape")
+        label_shape = _shape_tuple(label_shape, "label_shape")
+        data = _read_csv(data_csv, data_shape, dtype, "data_shape")
+        if label_csv is not None:
+            label = _read_csv(label_csv, label_shape, "float32", "label_shape")
+            if len(label) != len(data):
+                raise MXNetError("CSVIter: %s has %d rows but %s has %d"
+                                 % (label_csv, len(label), data_csv, len(data)))
+        else:
+            label = np.zeros((len(data),) + label_shape, dtype=np.float32)
+        if label_shape == (1,):
+            label = label.reshape(len(label))
+        super(CSVIter, self).__init__(data, label, int(batch_size), round_batch, "data",
+                                      "softmax_label")
+
+
+class LibSVMIter(_RowStreamIter):
+    """Batches of sparse rows from a LibSVM file (``label idx:value ...`` per line, indices
+    from 0): data are CSRNDArrays of shape ``(batch,) + data_shape`` (stored densely, see
+    agjit.ndarray.sparse), labels the first column (or rows of ``label_libsvm``)."""
+
+    def __init__(self, data_libsvm, data_shape, label_libsvm=None, label_shape=(1,),
+                 batch_size=1, round_batch=True, num_parts=1, part_index=0, **kwargs):
+        from .ndarray.sparse import CSRNDArray
+        data_shape = _shape_tuple(data_shape, "data_shape")
+        if len(data_shape) != 1:
+            raise MXNetError("LibSVMIter: data_shape must be 1-D, got %s" % (data_shape,))
+        data, label = self._read(data_libsvm, data_shape[0])
+        if label_libsvm is not None:
+            label_shape = _shape_tuple(label_shape, "label_shape")
+            ldata, _ = self._read(label_libsvm, int(np.prod(label_shape)))
+            label = ldata.reshape((len(ldata),) + label_shape)
+        if num_parts > 1:
+            rows = np.array_split(np.arange(len(data)), num_parts)[part_index]
+            data, label = data[rows], label[rows]
+        super(LibSVMIter, self).__init__(data, label, int(batch_size), round_batch, "data",
+                                         "softmax_label", make_data=CSRNDArray)
+
+    @staticmethod
+    def _read(path, width):
+        rows, labels = [], []
+        try:
+            with open(path, "r") as f:
+                for lineno, line in enumerate(f, 1):
+                    parts = line.split()
+                    if not parts:
+                        continue
+                    row = np.zeros(width, dtype=np.float32)
+                    try:
+                        labels.append(float(parts[0]))
+                        for item in parts[1:]:
+                            k, v = item.split(":")
+                            k = int(k)
+                            if not 0 <= k < width:
+                                raise MXNetError("LibSVMIter: %s line %d: feature index %d is "
+                                                 "outside data_shape (%d,)" % (path, lineno, k, width))
+                            row[k] = float(v)
+                    except ValueError:
+                        raise MXNetError("LibSVMIter: %s line %d is not 'label idx:value ...': %r"
+                                         % (path, lineno, line.strip()[:80])) from None
+                    rows.append(row)
+        except OSError as e:
+            raise MXNetError("LibSVMIter: cannot read %s: %s" % (path, e.strerror or e)) from None
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), width), \
+            np.asarray(labels, dtype=np.float32)
+
+
+class PrefetchingIter(DataIter):
+    """Iterate several iterators together (their data and labels concatenated), optionally
+    renaming their inputs (``rename_data`` / ``rename_label``: one dict per iterator).  agjit
+    reads batches on demand; the name is MXNet's, the prefetch thread is not needed here."""
+
+    def __init__(self, iters, rename_data=None, rename_label=None):
+        super(PrefetchingIter, self).__init__()
+        if not isinstance(iters, list):
+            iters = [iters]
+        self.iters = iters
+        self.rename_data = rename_data
+        self.rename_label = rename_label
+        self.batch_size = self.provide_data[0][1][0]
+        self.current_batch = None
+
+    @staticmethod
+    def _rename(descs, renames):
+        if renames is None:
+            return sum(descs, [])
+        return [DataDesc(r.get(d.name, d.name), d.shape, d.dtype, d.layout)
+                if isinstance(d, DataDesc) else DataDesc(r.get(d[0], d[0]), d[1])
+                for r, ds in zip(renames, descs) for d in ds]
+
+    @property
+    def provide_data(self):
+        return self._rename([i.provide_data for i in self.iters], self.rename_data)
+
+    @property
+    def provide_label(self):
+        return self._rename([i.provide_label for i in self.iters], self.rename_label)
+
+    def reset(self):
+        for i in self.iters:
+            i.reset()
+
+    def iter_next(self):
+        batches = []
+        for i in self.iters:
+            try:
+                batches.append(i.next())
+            except StopIteration:
+                return False
+        pads = {b.pad for b in batches}
+        if len(pads) > 1:
+            raise MXNetError("PrefetchingIter: the iterators disagree on padding %s" % sorted(pads))
+        self.current_batch = DataBatch(sum([b.data for b in batches], []),
+                                       sum([b.label or [] for b in batches], []),
+                                       batches[0].pad, batches[0].index,
+                                       provide_data=self.provide_data,
+                                       provide_label=self.provide_label)
+        return True
+
+    def next(self):
+        if self.iter_next():
+            return self.current_batch
+        raise StopIteration
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
