@@ -391,6 +391,26 @@ class NDArray:
     def take(self, indices, axis=0):
         return invoke("take", [self, indices], {} if axis == 0 else {"axis": axis})
 
+    def _fluent(self, name, args, kwargs):
+        """``x.<name>(*args, **kwargs)``: the op on ``x`` with positional args in the op's
+        attribute order, recording only the attributes given (as MXNet's fluent methods)."""
+        op = get_op(name)
+        given = dict(zip(list(op.attrs), args))
+        given.update(kwargs)
+        return invoke(op, [self], given)
+
+    def sort(self, *args, **kwargs):
+        return self._fluent("sort", args, kwargs)
+
+    def argsort(self, *args, **kwargs):
+        return self._fluent("argsort", args, kwargs)
+
+    def topk(self, *args, **kwargs):
+        return self._fluent("topk", args, kwargs)
+
+    def diag(self, *args, **kwargs):
+        return self._fluent("diag", args, kwargs)
+
     # -- reductions and math methods ---------------------------------------------------------------
     def _reduce(self, name, axis, keepdims, exclude=False):
         kw = {}

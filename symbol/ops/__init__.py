@@ -6,3 +6,4 @@ from . import nn  # noqa: F401
 from . import custom  # noqa: F401
 from . import random  # noqa: F401
 from . import loss_heads  # noqa: F401
+from . import select  # noqa: F401
