@@ -7,3 +7,4 @@ from . import custom  # noqa: F401
 from . import random  # noqa: F401
 from . import loss_heads  # noqa: F401
 from . import select  # noqa: F401
+from . import legacy  # noqa: F401

@@ -1142,7 +1142,7 @@ register("pick", inputs=("data", "index"), attrs=dict(_PICK_ATTRS),
          infer_shape=_pick_infer, infer_type=_index_type, forward=_pick_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._pick_scatter(og[0], ins[1], ins[0], **_pick_kw(attrs)), None],
-         lowering=_lower_pick, samples=_pick_samples,
+         lowering=_lower_pick, samples=_pick_samples, aliases=("choose_element_0index",),
          doc="Pick one element per position along ``axis`` (``index`` is a float array; "
              "it gets no gradient).")
 
