@@ -28,6 +28,7 @@ from . import api  # noqa: F401
 from .api import Variable, var, Group, maximum, minimum, power, pow  # noqa: A004
 from .api import _internal  # noqa: F401
 from . import random  # noqa: F401  (mx.sym.random)
+from . import linalg  # noqa: F401  (mx.sym.linalg)
 
 __all__ = ["MXNetError", "Symbol", "get_op", "all_ops", "Variable", "var", "Group", "load",
            "load_json", "fromjson", "maximum", "minimum", "power", "pow", "AttrScope",
