@@ -9,3 +9,4 @@ from . import loss_heads  # noqa: F401
 from . import select  # noqa: F401
 from . import legacy  # noqa: F401
 from . import linalg  # noqa: F401
+from . import detection  # noqa: F401
