@@ -10,3 +10,4 @@ from . import select  # noqa: F401
 from . import legacy  # noqa: F401
 from . import linalg  # noqa: F401
 from . import detection  # noqa: F401
+from . import creation  # noqa: F401

@@ -1,0 +1,77 @@
+"""Array-creation operators with no inputs: ``_zeros``, ``_ones``, ``_full``, ``_arange``
+(what ``mx.sym.zeros`` / ``ones`` / ``full`` / ``arange`` write, and what MXNet's exported RNN
+models use for their begin states).  A 0 in ``shape`` is a dimension of size 0, as the
+engine allocates it when nothing infers it."""
+import numpy as np
+
+from ..base import MXNetError
+from ..registry import register, Attr, Sample
+
+_DT = Attr("dtype", "float32")
+
+
+def _shape_infer(op):
+    def infer(attrs, ins):
+        shape = tuple(attrs["shape"])
+        if any(d < 0 for d in shape):
+            raise MXNetError("%s: shape must not have negative dimensions, got %s" % (op, shape))
+        return ins, [shape]
+    return infer
+
+
+def _dtype_infer(attrs, ins):
+    return ins, [attrs["dtype"] or "float32"]
+
+
+def _filled(op, value_of):
+    register(op, inputs=(), attrs={"shape": Attr("shape", ()), "ctx": Attr("str", ""), "dtype": _DT},
+             infer_shape=_shape_infer(op), infer_type=_dtype_infer,
+             forward=lambda attrs, ins, ctx: [np.full(tuple(attrs["shape"]), value_of(attrs),
+                                                      dtype=attrs["dtype"] or "float32")],
+             gradient=None, differentiable=False, lowerable=False,
+             doc="An array of shape filled with a constant.",
+             samples=lambda rng: [Sample([], {"shape": (2, 3)})])
+
+
+_filled("_zeros", lambda attrs: 0)
+_filled("_ones", lambda attrs: 1)
+
+register("_full", inputs=(), attrs={"shape": Attr("shape", ()), "ctx": Attr("str", ""), "dtype": _DT,
+                                    "value": Attr("float")},
+         infer_shape=_shape_infer("_full"), infer_type=_dtype_infer,
+         forward=lambda attrs, ins, ctx: [np.full(tuple(attrs["shape"]), attrs["value"],
+                                                  dtype=attrs["dtype"] or "float32")],
+         gradient=None, differentiable=False, lowerable=False,
+         doc="An array of shape filled with value.",
+         samples=lambda rng: [Sample([], {"shape": (2,), "value": 5.0})])
+
+
+def _arange_np(attrs):
+    start, stop, step = attrs["start"], attrs["stop"], attrs["step"]
+    if stop is None:
+        start, stop = 0.0, start
+    if step == 0:
+        raise MXNetError("_arange: step must not be 0")
+    n = int(np.ceil((stop - start) / step))
+    if n < 0:
+        n = 0
+    vals = start + step * np.arange(n, dtype=np.float64)
+    return np.repeat(vals, attrs["repeat"]).astype(attrs["dtype"] or "float32")
+
+
+def _arange_infer(attrs, ins):
+    if attrs["infer_range"]:
+        raise MXNetError("_arange: infer_range=True is not supported; give stop")
+    return ins, [_arange_np(attrs).shape]
+
+
+register("_arange", inputs=(),
+         attrs={"start": Attr("float"), "stop": Attr("float_or_none", None), "step": Attr("float", 1.0),
+                "repeat": Attr("int", 1), "infer_range": Attr("bool", False), "ctx": Attr("str", ""),
+                "dtype": _DT},
+         infer_shape=_arange_infer, infer_type=_dtype_infer,
+         forward=lambda attrs, ins, ctx: [_arange_np(attrs)],
+         gradient=None, differentiable=False, lowerable=False,
+         doc="Evenly spaced values in [start, stop), each repeated repeat times.",
+         samples=lambda rng: [Sample([], {"start": 0, "stop": 5, "step": 2}),
+                              Sample([], {"start": 3, "repeat": 2})])
