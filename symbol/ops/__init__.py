@@ -11,3 +11,4 @@ from . import legacy  # noqa: F401
 from . import linalg  # noqa: F401
 from . import detection  # noqa: F401
 from . import creation  # noqa: F401
+from . import math_extra  # noqa: F401
