@@ -56,4 +56,8 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
         return importlib.import_module("." + name, __name__)
-    raise AttributeError("module 'agjit' has no attribute %r" % name)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from symbol._missing import missing
+    raise missing("mx", name, [k for k in globals() if not k.startswith("_")] + list(_LAZY)
+                  + list(_ALIASES))

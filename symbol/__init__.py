@@ -68,3 +68,10 @@ def _export_ops(namespace):
 
 
 _export_ops(globals())
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from ._missing import missing
+    raise missing("mx.sym", name, [k for k in globals() if not k.startswith("_")])

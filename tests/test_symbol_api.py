@@ -424,3 +424,13 @@ def test_compose_refuses_op_output_for_mutated_input():
         bn(bn_moving_mean=S.exp(S.Variable("q")))
     composed = bn(bn_moving_mean=S.Variable("q"))
     assert composed.list_auxiliary_states() == ["q", "bn_moving_var"]
+
+
+def test_missing_names_speak_mxnet_namespaces():
+    import agjit as mx
+    with pytest.raises(AttributeError, match=r"mx\.sym has no attribute 'FullyConected'; did you mean mx\.sym\.FullyConnected\?"):
+        mx.sym.FullyConected
+    with pytest.raises(AttributeError, match=r"^mx\.nd has no attribute 'no_such_op_xyz'$"):
+        mx.nd.no_such_op_xyz
+    with pytest.raises(AttributeError, match=r"^mx has no attribute"):
+        mx.no_such_module_xyz

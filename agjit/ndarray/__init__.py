@@ -244,3 +244,10 @@ def Custom(*data, **kwargs):  # noqa: N802  (MXNet's name)
     """``mx.nd.Custom``: run an operator registered with ``mx.operator.register``."""
     from ..operator import Custom as _custom_call
     return _custom_call(*data, **kwargs)
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from symbol._missing import missing
+    raise missing("mx.nd", name, [k for k in globals() if not k.startswith("_")])
