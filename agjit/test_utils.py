@@ -25,7 +25,7 @@ __all__ = ["default_context", "set_default_context", "list_gpus", "default_dtype
            "assert_exception", "random_arrays", "rand_shape_2d", "rand_shape_3d",
            "rand_shape_nd", "rand_ndarray", "simple_forward", "check_numeric_gradient",
            "numeric_grad", "check_symbolic_forward", "check_symbolic_backward",
-           "assert_allclose"]
+           "assert_allclose", "check_consistency", "download"]
 
 _EXACT = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
 
@@ -444,3 +444,102 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=None, atol=
         else:
             raise ValueError("Invalid grad_req %s for argument %s" % (req, name))
     return args_grad
+
+
+def check_consistency(sym, ctx_list, scale=1.0, grad_req="write", arg_params=None,
+                      aux_params=None, rtol=None, atol=None, raise_on_err=True,
+                      ground_truth=None, equal_nan=False, use_uniform=False, rand_type=np.float64):
+    """Run ``sym`` bound once per entry of ``ctx_list`` (dicts of ``ctx``, input shapes and
+    ``type_dict``: on agjit every context is the CPU, so this compares dtypes) on the same
+    random inputs, and check every output and gradient against the most precise run's.
+    Returns the ground truth dict (outputs and gradients by name)."""
+    from symbol.symbol import Symbol
+    if len(ctx_list) < 2:
+        raise AssertionError("check_consistency needs at least 2 contexts")
+    syms = [sym] * len(ctx_list) if isinstance(sym, Symbol) else list(sym)
+    if len(syms) != len(ctx_list):
+        raise AssertionError("one symbol per context is needed")
+    out_names, arg_names = syms[0].list_outputs(), syms[0].list_arguments()
+    exes = []
+    for s, ctx in zip(syms, ctx_list):
+        if s.list_arguments() != arg_names or s.list_outputs() != out_names:
+            raise AssertionError("the symbols differ in arguments or outputs")
+        kw = dict(ctx)
+        kw.setdefault("ctx", current_context())
+        exes.append(s.simple_bind(grad_req=grad_req, **kw))
+    arg_params = dict(arg_params or {})
+    aux_params = dict(aux_params or {})
+    for n, arr in sorted(exes[0].arg_dict.items()):
+        if n not in arg_params:
+            arg_params[n] = (np.random.uniform(-0.92 * scale, 0.92 * scale, size=arr.shape)
+                             if use_uniform else
+                             np.random.normal(size=arr.shape, scale=scale)).astype(rand_type)
+    for n in exes[0].aux_dict:
+        aux_params.setdefault(n, 0)
+    for exe in exes:
+        for name, arr in exe.arg_dict.items():
+            arr[:] = arg_params[name]
+        for name, arr in exe.aux_dict.items():
+            arr[:] = aux_params[name]
+        if grad_req == "add":
+            for arr in exe.grad_arrays:
+                if arr is not None:
+                    arr[:] = 0
+    for exe in exes:
+        exe.forward(is_train=False)
+    dtypes = [np.dtype(exe.outputs[0].dtype) for exe in exes]
+    gt_idx = int(np.argmax([d.itemsize for d in dtypes]))
+    gt = ground_truth
+    if gt is None:
+        gt = {n: o.copy() for n, o in zip(out_names, exes[gt_idx].outputs)}
+
+    def compare(what, i, name, arr, ref):
+        try:
+            assert_almost_equal(arr, ref, rtol=rtol, atol=atol, equal_nan=equal_nan)
+        except AssertionError:
+            print("%s Err: ctx %d vs ctx %d at %s" % (what, i, gt_idx, name))
+            if raise_on_err:
+                raise
+
+    for i, exe in enumerate(exes):
+        if i != gt_idx:
+            for name, arr in zip(out_names, exe.outputs):
+                compare("Predict", i, name, arr, gt[name])
+    if grad_req == "null":
+        return gt
+    for exe in exes:
+        exe.forward(is_train=True)
+    heads = [o.asnumpy() for o in exes[int(np.argmin([d.itemsize for d in dtypes]))].outputs]
+    for exe in exes:
+        exe.backward([nd.array(h, dtype=o.dtype) for h, o in zip(heads, exe.outputs)])
+    if ground_truth is None:
+        gt.update({n: (g.copy() if g is not None else None)
+                   for n, g in zip(arg_names, exes[gt_idx].grad_arrays)})
+        gt.update({n: o.copy() for n, o in zip(out_names, exes[gt_idx].outputs)})
+    for i, exe in enumerate(exes):
+        if i == gt_idx:
+            continue
+        for name, arr in zip(out_names + arg_names, list(exe.outputs) + list(exe.grad_arrays)):
+            if gt.get(name) is None:
+                if arr is not None:
+                    raise AssertionError("%s has a gradient in ctx %d but not in the reference" % (name, i))
+                continue
+            compare("Train", i, name, arr, gt[name])
+    return gt
+
+
+def download(url, fname=None, dirname=None, overwrite=False, retries=5):
+    """MXNet's download helper: returns the local file when it exists (and not
+    ``overwrite``); agjit has no network access, so anything else raises MXNetError naming the
+    URL and the path to place the file at."""
+    import os
+    if retries < 0:
+        raise AssertionError("Number of retries should be at least 0")
+    if fname is None:
+        fname = url.split("/")[-1]
+    if dirname is not None:
+        fname = os.path.join(dirname, fname)
+    if not overwrite and os.path.exists(fname):
+        return fname
+    raise MXNetError("download: cannot fetch %s: agjit has no network access here; obtain the "
+                     "file by other means and place it at %s" % (url, os.path.abspath(fname)))

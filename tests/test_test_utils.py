@@ -98,3 +98,21 @@ def test_rand_ndarray_csr_views_agree_with_scipy():
         mx.nd.sparse.csr_matrix(([1.0], [0], [0, 2]), shape=(1, 3))
     d = tu.rand_ndarray((3, 4), "default")
     assert d.stype == "default" and type(d).__name__ == "NDArray"
+
+
+def test_check_consistency_across_dtypes_and_download(tmp_path):
+    np.random.seed(0)
+    s = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3, name="fc")
+    ctx = [{"ctx": mx.cpu(), "data": (2, 4), "type_dict": {"data": "float64"}},
+           {"ctx": mx.cpu(), "data": (2, 4), "type_dict": {"data": "float32"}}]
+    gt = tu.check_consistency(s, ctx)
+    assert gt["fc_output"].dtype == np.float64 and gt["fc_weight"].shape == (3, 4)
+    bad = mx.sym.FullyConnected(mx.sym.Variable("data") * 1.5, num_hidden=3, name="fc")
+    assert bad.list_arguments() == s.list_arguments()
+    with pytest.raises(AssertionError, match="exceeds tolerance"):
+        _quiet(tu.check_consistency, [s, bad], ctx)
+    f = tmp_path / "w.params"
+    f.write_bytes(b"x")
+    assert tu.download("http://example.invalid/w.params", dirname=str(tmp_path)) == str(f)
+    with pytest.raises(mx.MXNetError, match="no network"):
+        tu.download("http://example.invalid/other.bin", dirname=str(tmp_path))
