@@ -39,3 +39,11 @@ def jit(fn=None, **options):
     """
     from .compiler.runtime import jit as _jit
     return _jit(fn, **options)
+
+
+def __getattr__(name):
+    # mx.gluon is imported on first use, so ``import agjit`` stays light.
+    if name == "gluon":
+        import importlib
+        return importlib.import_module(".gluon", __name__)
+    raise AttributeError("module 'agjit' has no attribute %r" % name)

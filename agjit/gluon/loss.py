@@ -1,0 +1,2 @@
+"""placeholder: filled in by the Gluon work."""
+__all__ = []
