@@ -1,0 +1,233 @@
+"""Connectionist Temporal Classification loss: MXNet's ``CTCLoss`` (aliases ``ctc_loss``,
+``_contrib_CTCLoss``, ``_contrib_ctc_loss``).
+
+Note: ctc-loss
+    ``data`` is (T, N, C) unnormalised activations (the op applies the softmax itself), ``label``
+    is (N, L).  With ``blank_label='first'`` (the default) class 0 is the blank, labels are
+    1..C-1 and 0 pads; with ``'last'`` class C-1 is the blank, labels are 0..C-2 and -1 pads.
+    Without ``label_lengths`` a sample's label ends at its first padding value; without
+    ``data_lengths`` every sample uses all T frames.  The output is ``-log p(label | data)``
+    per sample, shape (N,).
+
+    The forward runs the alpha (forward) and beta (backward) recursions in log space over
+    time, vectorised over the batch and the 2L+1 positions of the blank-extended label, in
+    float64.  As MXNet (warp-ctc), it also produces the gradient of the loss w.r.t. ``data``
+    as a hidden second output ``grad`` (softmax minus the normalised label occupancy; zero on
+    frames past a sample's data length), and the op's gradient scales that hidden output by
+    the head gradient of each sample.  A sample whose label cannot fit its frames
+    (``L + repeats > T``) gets loss 0 and gradient 0, as MXNet.  The hidden gradient is not
+    itself differentiated, so the op declares ``second_order=False``.
+"""
+import numpy as np
+
+from ..base import MXNetError
+from ..registry import register, Attr, Sample
+from ._common import fmt
+
+_NEG = -np.inf
+
+
+def _ctc_inputs(attrs):
+    names = ["data", "label"]
+    if attrs.get("use_data_lengths", True):
+        names.append("data_lengths")
+    if attrs.get("use_label_lengths", True):
+        names.append("label_lengths")
+    return names
+
+
+def _ctc_infer(attrs, ins):
+    d, l = ins[0], ins[1]
+    if d is not None and len(d) != 3:
+        raise MXNetError("CTCLoss: data must be 3-D (sequence_length, batch, alphabet_size), got %s"
+                         % fmt(d))
+    if l is not None and len(l) != 2:
+        raise MXNetError("CTCLoss: label must be 2-D (batch, max_label_length), got %s" % fmt(l))
+    if d is not None and l is not None:
+        if l[0] and d[1] and l[0] != d[1]:
+            raise MXNetError("CTCLoss: batch sizes of data %s and label %s differ" % (fmt(d), fmt(l)))
+        if d[0] and l[1] and d[0] < l[1]:
+            raise MXNetError("CTCLoss: the label length %d cannot exceed the sequence length %d "
+                             "of data %s" % (l[1], d[0], fmt(d)))
+    n = d[1] if d is not None else (l[0] if l is not None else None)
+    out = list(ins)
+    for k in range(2, len(ins)):
+        if ins[k] is not None and len(ins[k]) != 1:
+            raise MXNetError("CTCLoss: %s must be 1-D (batch,), got %s"
+                             % (_ctc_inputs(attrs)[k], fmt(ins[k])))
+        if n is not None:
+            if ins[k] is not None and ins[k][0] and ins[k][0] != n:
+                raise MXNetError("CTCLoss: %s %s does not match the batch size %d"
+                                 % (_ctc_inputs(attrs)[k], fmt(ins[k]), n))
+            out[k] = (n,)
+    return out, [None if n is None else (n,), d]
+
+
+def _ctc_type(attrs, ins):
+    t = ins[0]
+    return list(ins), [t, t]
+
+
+def _lengths(op_ins, attrs, T, N, label):
+    """(data lengths, label lengths) as int arrays, validated."""
+    got = dict(zip(_ctc_inputs(attrs)[2:], op_ins))
+    L = label.shape[1]
+    if "data_lengths" in got:
+        dl = np.asarray(got["data_lengths"])
+        if np.any(dl != np.round(dl)) or np.any(dl < 0) or np.any(dl > T):
+            raise MXNetError("CTCLoss: data_lengths must be whole numbers in [0, %d], got %s"
+                             % (T, dl.tolist()))
+        dl = dl.astype(np.int64)
+    else:
+        dl = np.full(N, T, dtype=np.int64)
+    pad = 0 if attrs["blank_label"] == "first" else -1
+    if "label_lengths" in got:
+        ll = np.asarray(got["label_lengths"])
+        if np.any(ll != np.round(ll)) or np.any(ll < 0) or np.any(ll > L):
+            raise MXNetError("CTCLoss: label_lengths must be whole numbers in [0, %d], got %s"
+                             % (L, ll.tolist()))
+        ll = ll.astype(np.int64)
+    else:
+        is_pad = np.concatenate([label == pad, np.ones((N, 1), dtype=bool)], axis=1)
+        ll = np.argmax(is_pad, axis=1).astype(np.int64)
+    return dl, ll
+
+
+def _logsumexp3(a, b, c):
+    m = np.maximum(np.maximum(a, b), c)
+    ms = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(under="ignore"):
+        s = np.exp(a - ms) + np.exp(b - ms) + np.exp(c - ms)
+    with np.errstate(divide="ignore"):
+        return np.where(np.isfinite(m), ms + np.log(s), _NEG)
+
+
+def ctc_loss_np(data, label, dl, ll, blank_first):
+    """Loss (N,) and gradient w.r.t. the activations (T, N, C), float64 (see note ctc-loss)."""
+    T, N, C = data.shape
+    x = data.astype(np.float64)
+    mx = x.max(axis=2, keepdims=True)
+    lse = mx + np.log(np.exp(x - mx).sum(axis=2, keepdims=True))
+    lp = x - lse                                             # log softmax, (T, N, C)
+    blank = 0 if blank_first else C - 1
+    Lmax = label.shape[1]
+    S = 2 * Lmax + 1
+    lab = np.asarray(label).astype(np.int64)
+    pos = np.arange(Lmax)[None, :] < ll[:, None]
+    lo, hi = (1, C - 1) if blank_first else (0, C - 2)
+    bad = pos & ((lab < lo) | (lab > hi))
+    if np.any(bad):
+        raise MXNetError("CTCLoss: label values must be in [%d, %d] with blank_label=%r and %d "
+                         "classes, got %s" % (lo, hi, "first" if blank_first else "last", C,
+                                              sorted(set(lab[bad].tolist()))))
+    ext = np.full((N, S), blank, dtype=np.int64)              # blank-extended labels
+    ext[:, 1::2] = np.where(pos, lab, blank)
+    Sb = 2 * ll + 1
+    valid = np.arange(S)[None, :] < Sb[:, None]               # (N, S)
+    # a skip s-2 -> s is allowed onto a non-blank that differs from the label two back
+    skip = np.zeros((N, S), dtype=bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    repeats = np.sum(pos[:, 1:] & (lab[:, 1:] == lab[:, :-1]), axis=1) if Lmax > 1 else np.zeros(N, np.int64)
+    feasible = (ll + repeats <= dl) & (dl > 0)
+    bidx = np.arange(N)[:, None]
+    em = lp[:, bidx, ext]                                    # emissions (T, N, S)
+    em = np.where(valid[None], em, _NEG)
+
+    alpha = np.full((T, N, S), _NEG)
+    a0 = np.full((N, S), _NEG)
+    a0[:, 0] = em[0, :, 0] if T else _NEG
+    if S > 1 and T:
+        a0[:, 1] = np.where(ll > 0, em[0, :, 1], _NEG)
+    if T:
+        alpha[0] = a0
+    for t in range(1, T):
+        prev = alpha[t - 1]
+        p1 = np.concatenate([np.full((N, 1), _NEG), prev[:, :-1]], axis=1)
+        p2 = np.concatenate([np.full((N, 2), _NEG), prev[:, :-2]], axis=1)[:, :S]
+        p2 = np.where(skip, p2, _NEG)
+        alpha[t] = np.where((t < dl)[:, None], _logsumexp3(prev, p1, p2) + em[t], _NEG)
+
+    beta = np.full((T, N, S), _NEG)
+    rows = np.arange(N)
+    two = Sb >= 2
+    last = dl - 1
+    for t in range(T - 1, -1, -1):
+        init = np.full((N, S), _NEG)
+        init[rows, Sb - 1] = em[t, rows, Sb - 1]
+        init[rows[two], Sb[two] - 2] = em[t, rows[two], Sb[two] - 2]
+        if t + 1 < T:
+            nxt = beta[t + 1]
+            n1 = np.concatenate([nxt[:, 1:], np.full((N, 1), _NEG)], axis=1)
+            n2 = np.concatenate([nxt[:, 2:], np.full((N, 2), _NEG)], axis=1)[:, :S]
+            skip_from = np.concatenate([skip[:, 2:], np.zeros((N, 2), dtype=bool)], axis=1)[:, :S]
+            n2 = np.where(skip_from, n2, _NEG)
+            rec = _logsumexp3(nxt, n1, n2) + em[t]
+        else:
+            rec = np.full((N, S), _NEG)
+        beta[t] = np.where((t == last)[:, None], init, np.where((t < last)[:, None], rec, _NEG))
+
+    tl = np.maximum(dl - 1, 0)
+    at = alpha[tl, np.arange(N)]                             # (N, S) at each sample's last frame
+    end1 = at[np.arange(N), Sb - 1]
+    end2 = np.where(Sb >= 2, at[np.arange(N), np.maximum(Sb - 2, 0)], _NEG)
+    m = np.maximum(end1, end2)
+    ms = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", under="ignore"):
+        logp = np.where(np.isfinite(m), ms + np.log(np.exp(end1 - ms) + np.exp(end2 - ms)), _NEG)
+    feasible &= np.isfinite(logp)
+    loss = np.where(feasible, -np.where(np.isfinite(logp), logp, 0.0), 0.0)
+
+    # occupancy of each extended position, normalised by p, scattered onto its class
+    with np.errstate(invalid="ignore", under="ignore"):
+        g = alpha + beta - em - np.where(np.isfinite(logp), logp, 0.0)[None, :, None]
+        occ = np.where(np.isfinite(g), np.exp(np.where(np.isfinite(g), g, 0.0)), 0.0)
+    onehot = (ext[:, :, None] == np.arange(C)[None, None, :]).astype(np.float64)   # (N, S, C)
+    target = np.einsum("tns,nsc->tnc", occ, onehot)
+    frames = (np.arange(T)[:, None] < dl[None, :])            # (T, N)
+    keep = (frames & feasible[None, :])[:, :, None]
+    grad = np.where(keep, np.exp(lp) - target, 0.0)
+    return loss, grad
+
+
+def _ctc_fwd(attrs, ins, ctx):
+    data, label = ins[0], ins[1]
+    if data.ndim != 3 or label.ndim != 2:
+        raise MXNetError("CTCLoss: data must be 3-D and label 2-D, got %s and %s"
+                         % (fmt(data.shape), fmt(label.shape)))
+    T, N, C = data.shape
+    dl, ll = _lengths(ins[2:], attrs, T, N, label)
+    loss, grad = ctc_loss_np(data, label, dl, ll, attrs["blank_label"] == "first")
+    return [loss.astype(data.dtype), grad.astype(data.dtype)]
+
+
+def _ctc_grad(F, attrs, ins, outs, og, ctx):
+    g = F.broadcast_mul(outs[1], F.reshape(og[0], shape=(1, -1, 1)))
+    return [g] + [None] * (len(ins) - 1)
+
+
+def _ctc_samples(rng):
+    d = lambda *s: rng.uniform(-2, 2, size=s)
+    return [
+        Sample([d(5, 2, 4), np.array([[1.0, 2.0, 0.0], [3.0, 3.0, 0.0]])], {}),
+        Sample([d(6, 3, 5), np.array([[0.0, 1.0, -1.0], [2.0, 2.0, 3.0], [3.0, -1.0, -1.0]])],
+               {"blank_label": "last"}),
+        Sample([d(5, 2, 4), np.array([[1.0, 2.0, 2.0], [3.0, 1.0, 1.0]]), np.array([5.0, 4.0]),
+                np.array([3.0, 1.0])],
+               {"use_data_lengths": True, "use_label_lengths": True}),
+        Sample([d(4, 2, 3), np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([2.0, 0.0])],
+               {"use_label_lengths": True, "blank_label": "last"}),
+        Sample([d(4, 2, 3), np.array([[0.0, 1.0], [1.0, -1.0]]), np.array([4.0, 2.0])],
+               {"use_data_lengths": True, "blank_label": "last"}),
+    ]
+
+
+register("CTCLoss", inputs=_ctc_inputs,
+         attrs={"use_data_lengths": Attr("bool", False), "use_label_lengths": Attr("bool", False),
+                "blank_label": Attr("str", "first", choices=("first", "last"))},
+         aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss"), hint="ctcloss",
+         infer_shape=_ctc_infer, infer_type=_ctc_type, forward=_ctc_fwd, gradient=_ctc_grad,
+         num_outputs=2, num_visible=1, output_names=("output", "grad"),
+         optional_inputs=("data_lengths", "label_lengths"), lowerable=False, second_order=False,
+         samples=_ctc_samples,
+         doc="Connectionist Temporal Classification loss of (T, N, C) activations against (N, L) "
+             "labels, one value per sample (see the note ctc-loss in symbol/ops/ctc.py).")
