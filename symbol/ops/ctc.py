@@ -12,7 +12,7 @@ Note: ctc-loss
     The forward runs the alpha (forward) and beta (backward) recursions in log space over
     time, vectorised over the batch and the 2L+1 positions of the blank-extended label, in
     float64.  As MXNet (warp-ctc), it also produces the gradient of the loss w.r.t. ``data``
-    as a hidden second output ``grad`` (softmax minus the normalised label occupancy; zero on
+    as a hidden second output (softmax minus the normalised label occupancy; zero on
     frames past a sample's data length), and the op's gradient scales that hidden output by
     the head gradient of each sample.  A sample whose label cannot fit its frames
     (``L + repeats > T``) gets loss 0 and gradient 0, as MXNet.  The hidden gradient is not
@@ -226,7 +226,7 @@ register("CTCLoss", inputs=_ctc_inputs,
                 "blank_label": Attr("str", "first", choices=("first", "last"))},
          aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss"), hint="ctcloss",
          infer_shape=_ctc_infer, infer_type=_ctc_type, forward=_ctc_fwd, gradient=_ctc_grad,
-         num_outputs=2, num_visible=1, output_names=("output", "grad"),
+         num_outputs=2, num_visible=1, output_names=("output0", "output1"),
          optional_inputs=("data_lengths", "label_lengths"), lowerable=False, second_order=False,
          samples=_ctc_samples,
          doc="Connectionist Temporal Classification loss of (T, N, C) activations against (N, L) "
