@@ -4,4 +4,5 @@ from . import reduce  # noqa: F401
 from . import shape  # noqa: F401
 from . import nn  # noqa: F401
 from . import custom  # noqa: F401
+from . import rnn  # noqa: F401
 from . import ctc  # noqa: F401
