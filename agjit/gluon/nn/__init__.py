@@ -1,1 +1,2 @@
 """placeholder: filled in by the Gluon work."""
+from .containers import *  # noqa: F401,F403
