@@ -6,4 +6,5 @@ from . import nn  # noqa: F401
 from . import custom  # noqa: F401
 from . import rnn  # noqa: F401
 from . import ctc  # noqa: F401
+from . import image  # noqa: F401
 from . import nn_extra  # noqa: F401
