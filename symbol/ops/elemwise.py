@@ -295,10 +295,10 @@ register("_copyto", inputs=("data",), infer_shape=_identity_infer,
          gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]],
          lowering="{0}", samples=lambda rng: [Sample([_rand(rng)])])
 
-register("_identity", inputs=("data",), infer_shape=_identity_infer,
+register("_copy", inputs=("data",), infer_shape=_identity_infer,
          forward=lambda attrs, ins, ctx: [ins[0].copy()],
          gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]],
-         aliases=("identity", "_copy"), lowering="{0}", samples=lambda rng: [Sample([_rand(rng)])])
+         aliases=("identity",), lowering="{0}", samples=lambda rng: [Sample([_rand(rng)])])
 
 
 def _cast_type(attrs, ins):
