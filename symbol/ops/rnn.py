@@ -714,3 +714,207 @@ register("_rnn_param_concat", inputs=(), variadic="num_args", aliases=("_npi_rnn
          samples=lambda rng: [Sample([rng.uniform(-1, 1, (6,)), rng.uniform(-1, 1, (4,)),
                                       rng.uniform(-1, 1, (2,))], {"num_args": 3, "dim": 0})],
          doc="Concat used by Gluon's fused RNN layers to build RNN's flat parameter vector.")
+
+
+# ---------------------------------------------------------------------------------------
+# SequenceMask / SequenceLast / SequenceReverse (valid_length in the Gluon cells' unroll)
+# ---------------------------------------------------------------------------------------
+_SEQ_ATTRS = {"use_sequence_length": Attr("bool", False), "axis": Attr("int", 0)}
+
+
+def _seq_inputs(attrs):
+    if attrs.get("use_sequence_length") is False:
+        return ["data"]
+    return ["data", "sequence_length"]
+
+
+def _seq_check(op, attrs, ins, axis0_only=False):
+    _check_count_seq(op, attrs, ins)
+    d = ins[0]
+    ax = attrs["axis"]
+    if axis0_only and ax != 0:
+        raise MXNetError("%s: axis must be 0, got %d" % (op, ax))
+    if ax not in (0, 1):
+        raise MXNetError("%s: axis must be 0 or 1, got %d" % (op, ax))
+    ins = list(ins)
+    if d is not None:
+        if len(d) < 2:
+            raise MXNetError("%s: data must have at least 2 dimensions (time and batch), got "
+                             "shape %s" % (op, fmt(d)))
+        if attrs["use_sequence_length"]:
+            ins[1] = _merge_in(op, "sequence_length", ins[1], (d[1 - ax],), d)
+    return ins
+
+
+def _check_count_seq(op, attrs, ins):
+    names = _seq_inputs(attrs)
+    if len(ins) != len(names):
+        raise MXNetError("%s: use_sequence_length=%s expects %d inputs (%s), got %d"
+                         % (op, attrs["use_sequence_length"], len(names), ", ".join(names),
+                            len(ins)))
+
+
+def _lengths(op, attrs, ins, T, N):
+    if not attrs["use_sequence_length"]:
+        return np.full(N, T, dtype=np.int64)
+    lens = np.asarray(ins[1]).astype(np.int64).reshape(-1)
+    if np.any(lens < 0) or np.any(lens > T):
+        raise MXNetError("%s: sequence_length values must be in [0, %d], got %s"
+                         % (op, T, lens.tolist()))
+    return lens
+
+
+def _tn(x, ax):
+    """View with time first and batch second."""
+    return x if ax == 0 else np.swapaxes(x, 0, 1)
+
+
+def _seq_type(attrs, ins):
+    t = ins[0]
+    res = [t] + [x if x is not None else t for x in ins[1:]]
+    return res, [t]
+
+
+def _smask_infer(attrs, ins):
+    ins = _seq_check("SequenceMask", attrs, ins)
+    return ins, [ins[0]]
+
+
+def _smask_fwd(attrs, ins, ctx):
+    x = ins[0]
+    ax = attrs["axis"]
+    xt = _tn(x, ax)
+    T, N = xt.shape[:2]
+    lens = _lengths("SequenceMask", attrs, ins, T, N)
+    keep = (np.arange(T)[:, None] < lens[None, :]).reshape((T, N) + (1,) * (x.ndim - 2))
+    out = np.where(keep, xt, np.asarray(attrs["value"], dtype=x.dtype)).astype(x.dtype)
+    return [np.ascontiguousarray(_tn(out, ax))]
+
+
+def _seq_kw(attrs, **extra):
+    kw = {"use_sequence_length": attrs["use_sequence_length"], "axis": attrs["axis"]}
+    kw.update(extra)
+    return kw
+
+
+def _smask_grad(F, attrs, ins, outs, og, ctx):
+    g = F.SequenceMask(*([og[0]] + list(ins[1:])), **_seq_kw(attrs, value=0.0))
+    return [g] + [None] * (len(ins) - 1)
+
+
+def _seq_samples(rng, op):
+    x = rng.uniform(-1, 1, (4, 3, 2))
+    lens = np.array([2.0, 4.0, 1.0])
+    s = [Sample([x, lens], {"use_sequence_length": True}),
+         Sample([rng.uniform(-1, 1, (4, 3))], {})]
+    if op != "SequenceReverse":
+        s.append(Sample([rng.uniform(-1, 1, (3, 4, 2)), lens], {"use_sequence_length": True,
+                                                               "axis": 1}))
+    return s
+
+
+register("SequenceMask", inputs=_seq_inputs,
+         attrs={"use_sequence_length": Attr("bool", False), "value": Attr("float", 0.0),
+                "axis": Attr("int", 0)},
+         infer_shape=_smask_infer, infer_type=_seq_type, forward=_smask_fwd,
+         gradient=_smask_grad, optional_inputs=("sequence_length",), lowerable=False,
+         samples=lambda rng: _seq_samples(rng, "SequenceMask"),
+         doc="Sets the steps at and after each sequence's length (along ``axis``, 0 or 1; "
+             "the batch is the other of the first two axes) to ``value``.")
+
+
+def _slast_infer(attrs, ins):
+    ins = _seq_check("SequenceLast", attrs, ins)
+    d = ins[0]
+    if d is None:
+        return ins, [None]
+    ax = attrs["axis"]
+    return ins, [tuple(d[:ax]) + tuple(d[ax + 1:])]
+
+
+def _slast_fwd(attrs, ins, ctx):
+    x = ins[0]
+    xt = _tn(x, attrs["axis"])
+    T, N = xt.shape[:2]
+    lens = _lengths("SequenceLast", attrs, ins, T, N)
+    idx = np.maximum(lens - 1, 0)
+    return [np.ascontiguousarray(xt[idx, np.arange(N)])]
+
+
+def _slast_grad(F, attrs, ins, outs, og, ctx):
+    g = F._backward_SequenceLast(*([og[0]] + list(ins)), **_seq_kw(attrs))
+    return [g] + [None] * (len(ins) - 1)
+
+
+register("SequenceLast", inputs=_seq_inputs, attrs=dict(_SEQ_ATTRS),
+         infer_shape=_slast_infer, infer_type=_seq_type, forward=_slast_fwd,
+         gradient=_slast_grad, optional_inputs=("sequence_length",), lowerable=False,
+         samples=lambda rng: _seq_samples(rng, "SequenceLast"),
+         doc="The last valid step of each sequence (step ``sequence_length - 1``, or the last "
+             "one) along ``axis`` (0 or 1); the output drops that axis.")
+
+
+def _bslast_inputs(attrs):
+    return ["ograd"] + _seq_inputs(attrs)
+
+
+def _bslast_infer(attrs, ins):
+    _check_count_seq("_backward_SequenceLast", attrs, ins[1:])
+    fwd = _seq_check("_backward_SequenceLast", attrs, ins[1:])
+    return [ins[0]] + fwd, [fwd[0]]
+
+
+def _bslast_fwd(attrs, ins, ctx):
+    g, x = ins[0], ins[1]
+    ax = attrs["axis"]
+    out = np.zeros_like(x, dtype=g.dtype)
+    ot = _tn(out, ax)
+    T, N = ot.shape[:2]
+    lens = _lengths("_backward_SequenceLast", attrs, ins[1:], T, N)
+    ot[np.maximum(lens - 1, 0), np.arange(N)] = g
+    return [out]
+
+
+def _bslast_grad(F, attrs, ins, outs, og, ctx):
+    g = F.SequenceLast(*([og[0]] + list(ins[2:])), **_seq_kw(attrs))
+    return [g] + [None] * (len(ins) - 1)
+
+
+register("_backward_SequenceLast", inputs=_bslast_inputs, attrs=dict(_SEQ_ATTRS),
+         infer_shape=_bslast_infer, infer_type=lambda attrs, ins: (ins, [ins[0] or ins[1]]),
+         forward=_bslast_fwd, gradient=_bslast_grad, optional_inputs=("sequence_length",),
+         lowerable=False,
+         samples=lambda rng: [Sample([rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (4, 3, 2)),
+                                      np.array([2.0, 4.0, 1.0])], {"use_sequence_length": True}),
+                              Sample([rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 4, 2)),
+                                      np.array([2.0, 4.0, 1.0])],
+                                     {"use_sequence_length": True, "axis": 1})],
+         doc="Gradient of SequenceLast: zeros shaped like data with ograd at each sequence's "
+             "last valid step.")
+
+
+def _srev_infer(attrs, ins):
+    ins = _seq_check("SequenceReverse", attrs, ins, axis0_only=True)
+    return ins, [ins[0]]
+
+
+def _srev_fwd(attrs, ins, ctx):
+    x = ins[0]
+    T, N = x.shape[:2]
+    lens = _lengths("SequenceReverse", attrs, ins, T, N)
+    t = np.arange(T)[:, None]
+    src = np.where(t < lens[None, :], lens[None, :] - 1 - t, t)      # (T, N)
+    return [np.ascontiguousarray(x[src, np.arange(N)[None, :]])]
+
+
+def _srev_grad(F, attrs, ins, outs, og, ctx):
+    g = F.SequenceReverse(*([og[0]] + list(ins[1:])), **_seq_kw(attrs))
+    return [g] + [None] * (len(ins) - 1)
+
+
+register("SequenceReverse", inputs=_seq_inputs, attrs=dict(_SEQ_ATTRS),
+         infer_shape=_srev_infer, infer_type=_seq_type, forward=_srev_fwd,
+         gradient=_srev_grad, optional_inputs=("sequence_length",), lowerable=False,
+         samples=lambda rng: _seq_samples(rng, "SequenceReverse"),
+         doc="Reverses the first ``sequence_length`` steps of each sequence along axis 0 (the "
+             "rest stays in place).")
