@@ -383,13 +383,13 @@ class SDMLLoss(Loss):
         b = x2.expand_dims(0).broadcast_to([batch_size, batch_size, dim])
         return ((a - b) ** 2).sum(axis=2)
 
-    def _compute_labels(self, F, batch_size):
-        gold = np.eye(batch_size, dtype=np.float32)
+    def _compute_labels(self, F, batch_size, dtype=np.float32):
+        gold = np.eye(batch_size)
         s = self.smoothing_parameter
-        return ndarray.array(gold * (1 - s) + (1 - gold) * s / (batch_size - 1))
+        return ndarray.array(gold * (1 - s) + (1 - gold) * s / (batch_size - 1), dtype=dtype)
 
     def hybrid_forward(self, F, x1, x2):
-        labels = self._compute_labels(F, x1.shape[0])
+        labels = self._compute_labels(F, x1.shape[0], x1.dtype)
         distances = self._compute_distances(x1, x2)
         log_probabilities = F.log_softmax(-distances, axis=1)
         return self.kl_loss(log_probabilities, labels)
