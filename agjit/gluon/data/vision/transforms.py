@@ -308,7 +308,7 @@ def _saturation(a, alpha):
 
 
 _TYIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.321], [0.211, -0.523, 0.311]])
-_ITYIQ = np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.107, 1.705]])
+_ITYIQ = np.linalg.inv(_TYIQ)       # exact inverse, so a zero rotation is the identity
 
 
 def _hue(a, alpha):
