@@ -59,8 +59,23 @@ register("_image_to_tensor", inputs=("data",), infer_shape=_to_tensor_infer,
 # ---------------------------------------------------------------------------------------
 # normalize
 # ---------------------------------------------------------------------------------------
+_FLOATS = {}
+
+
 def _floats(op, name, v):
-    """A float or a tuple of floats, given as a Python value or MXNet's attr string."""
+    """A float or a tuple of floats, given as a Python value or MXNet's attr string (parsed
+    strings are memoised: transforms call this once per image)."""
+    if isinstance(v, str):
+        got = _FLOATS.get(v)
+        if got is None:
+            got = _parse_floats(op, name, v)
+            if len(_FLOATS) < 256:
+                _FLOATS[v] = got
+        return got
+    return _parse_floats(op, name, v)
+
+
+def _parse_floats(op, name, v):
     if isinstance(v, str):
         try:
             v = parse_literal(v)
@@ -102,7 +117,8 @@ def _norm_infer(attrs, ins):
 
 def _norm_fwd(attrs, ins, ctx):
     x = ins[0]
-    _norm_infer(attrs, [x.shape])
+    if x.ndim not in (3, 4) or x.shape[-3] not in (1, 3):
+        _norm_infer(attrs, [x.shape])
     mean, std = _norm_params(attrs, x.shape[-3])
     sh = (-1, 1, 1)
     m = np.asarray(mean, dtype=x.dtype).reshape(sh)
