@@ -748,3 +748,55 @@ def test_export_import_interop_with_mxnet(tmp_path):
     out, h = g(mx.nd.array(ref["x"]), mx.nd.zeros((4, 2, 3)))
     np.testing.assert_allclose(out.asnumpy(), ref["y"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h.asnumpy(), ref["h"], rtol=1e-5, atol=1e-6)
+
+
+# the per-step mean losses MXNet 1.9.1 gives for the program below (first 4 steps)
+LM_MXNET = {"lstm": [3.010419464111328, 3.008112907409668, 2.9714101791381835, 3.014293098449707],
+            "gru": [3.0074178695678713, 2.970913314819336, 2.998796272277832, 2.9854358673095702]}
+
+
+def test_word_language_model_tutorial_program():
+    """The Gluon word-language-model tutorial's model and loop (Embedding -> 2-layer
+    LSTM/GRU -> Dense, begin_state, detach, clip_global_norm, Trainer sgd) gives MXNet
+    1.9.1's losses step by step."""
+    from agjit import gluon, autograd
+    from agjit.gluon import nn
+
+    class RNNModel(gluon.Block):
+        def __init__(self, mode, vocab_size, num_embed, num_hidden, num_layers, **kwargs):
+            super(RNNModel, self).__init__(**kwargs)
+            with self.name_scope():
+                self.encoder = nn.Embedding(vocab_size, num_embed)
+                cls = rnn.LSTM if mode == "lstm" else rnn.GRU
+                self.rnn = cls(num_hidden, num_layers, input_size=num_embed)
+                self.decoder = nn.Dense(vocab_size, in_units=num_hidden)
+                self.num_hidden = num_hidden
+
+        def forward(self, inputs, hidden):
+            output, hidden = self.rnn(self.encoder(inputs), hidden)
+            return self.decoder(output.reshape((-1, self.num_hidden))), hidden
+
+    for mode in ("lstm", "gru"):
+        model = RNNModel(mode, 20, 8, 16, 2)
+        model.initialize(mx.init.Xavier(), ctx=mx.cpu())
+        rs = np.random.RandomState(0)
+        ps = model.collect_params()
+        for n in sorted(ps.keys()):
+            ps[n].set_data(mx.nd.array(rs.uniform(-0.3, 0.3, ps[n].shape)))
+        trainer = gluon.Trainer(model.collect_params(), "sgd", {"learning_rate": 0.5})
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        data = rs.randint(0, 20, size=(60, 4)).astype(np.float32)
+        hidden = model.rnn.begin_state(func=mx.nd.zeros, batch_size=4, ctx=mx.cpu())
+        losses = []
+        for i in range(0, 20, 5):
+            x, y = mx.nd.array(data[i:i + 5]), mx.nd.array(data[i + 1:i + 6])
+            hidden = [h.detach() for h in hidden]
+            with autograd.record():
+                output, hidden = model(x, hidden)
+                L = loss(output, y.reshape((-1,)))
+                L.backward()
+            grads = [p.grad(mx.cpu()) for p in model.collect_params().values()]
+            gluon.utils.clip_global_norm(grads, 0.25 * 5 * 4)
+            trainer.step(5 * 4)
+            losses.append(float(mx.nd.sum(L).asscalar()) / L.size)
+        np.testing.assert_allclose(losses, LM_MXNET[mode], rtol=2e-6, err_msg=mode)
