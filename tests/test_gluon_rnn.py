@@ -245,6 +245,20 @@ def test_rnn_op_errors():
         mx.nd.RNN(x, mx.nd.ones((84,)), h, h, state_size=3, num_layers=1, mode="lstmx")
 
 
+def test_rnn_op_empty_batch_state_is_zeros():
+    """Note rnn-empty-batch-states: a (L*D, 0, H) state (MXNet's implicit begin state) is
+    zeros of the data's batch."""
+    rs = np.random.RandomState(0)
+    x, p = mx.nd.array(rs.randn(3, 2, 2)), mx.nd.array(rs.randn(84) * 0.3)
+    kw = dict(state_size=3, num_layers=1, mode="lstm", state_outputs=True)
+    a = mx.nd.RNN(x, p, mx.nd.zeros((1, 0, 3)), mx.nd.zeros((1, 0, 3)), **kw)
+    b = mx.nd.RNN(x, p, mx.nd.zeros((1, 2, 3)), mx.nd.zeros((1, 2, 3)), **kw)
+    for u, v in zip(a, b):
+        assert u.shape == v.shape
+        np.testing.assert_array_equal(u.asnumpy(), v.asnumpy())
+    assert np.abs(b[0].asnumpy()).sum() > 0
+
+
 def test_rnn_symbol_inference_and_arguments():
     s = mx.sym.RNN(mx.sym.var("data"), state_size=4, num_layers=1, mode="lstm", state_outputs=True,
                    name="rnn1")

@@ -34,6 +34,17 @@ Note: rnn-dropout-mask
     belongs to the mask the forward used.  The op declares ``needs_rng``: the JIT's step mode
     (which may rerun a training forward) stays off for graphs with RNN.
 
+Note: rnn-empty-batch-states
+    A state input whose batch dimension is 0 (what MXNet's ``_zeros`` with shape
+    (L*D, 0, H) -- the implicit begin state in graphs MXNet exports -- would produce when
+    its unknown dimension is not filled in) counts as zeros of the data's batch size.
+
+Note: rnn-mxnet-cpu
+    MXNet 1.9.1's CPU kernels ignore ``use_sequence_length`` and the LSTM state clipping
+    (they compute the plain recurrence) and crash on ``projection_size``; those options are
+    cuDNN features.  Here they follow the documented (cuDNN) semantics of note
+    *rnn-formulas*, so with them the numbers differ from a CPU build of MXNet.
+
 The backward ``_backward_RNN`` runs the forward again (keeping the gate activations) and then
 back-propagates through time in NumPy, vectorised over the batch.  It is a first-order
 gradient only (``RNN`` declares ``second_order=False``; ``_backward_RNN`` is not
@@ -346,6 +357,10 @@ def _rnn_compute(attrs, ins, mask, keep_cache):
     dt = x.dtype
     mats, _ = _unpack(attrs, params.astype(dt, copy=False), C)
     steps = _step_masks(attrs, seq, T, N, dt)
+    if hx.shape[1] == 0 and N > 0:          # note *rnn-empty-batch-states*
+        hx = np.zeros((L * D, N, R), dtype=dt)
+    if cx is not None and cx.shape[1] == 0 and N > 0:
+        cx = np.zeros((L * D, N, H), dtype=dt)
     hy = np.zeros((L * D, N, R), dtype=dt)
     cy = np.zeros((L * D, N, H), dtype=dt)
     caches = []
@@ -559,9 +574,11 @@ def _bwd_fwd(attrs, ins, ctx):
         if layer > 0 and mask is not None:
             d_in = d_in * mask[layer - 1]
         g_above = d_in
+    if ins[2].shape[1] == 0:
+        dstate = np.zeros(ins[2].shape, dtype=dt)
     res = [g_above, dparams.astype(params.dtype, copy=False), dstate]
     if attrs["mode"] == "lstm":
-        res.append(dcell)
+        res.append(dcell if ins[3].shape[1] else np.zeros(ins[3].shape, dtype=dt))
     return res
 
 
