@@ -221,16 +221,28 @@ def test_bce_extremes_stay_finite():
 # CTC: the op against brute force over every alignment
 # ---------------------------------------------------------------------------------------
 def _ctc_brute(x, label, blank):
-    """-log sum over all paths (T^C) that collapse to ``label``, for one sample x (T, C)."""
+    """-log sum over all paths (C^T) that collapse to ``label``, for one sample x (T, C),
+    summed in log space; 0 when no path fits (as MXNet)."""
     T, C = x.shape
     lp = _logsm(x, 1)
-    total = 0.0
+    logs = []
     for path in itertools.product(range(C), repeat=T):
         col = [k for i, k in enumerate(path) if (i == 0 or k != path[i - 1])]
         col = [k for k in col if k != blank]
         if col == list(label):
-            total += np.exp(sum(lp[t, k] for t, k in enumerate(path)))
-    return -np.log(total) if total > 0 else 0.0
+            logs.append(sum(lp[t, k] for t, k in enumerate(path)))
+    return -np.logaddexp.reduce(logs) if logs else 0.0
+
+
+def test_ctc_extreme_logits_fall_back_to_log_space():
+    # probabilities below 1e-250 underflow the scaled recursion; the log-space one takes over
+    rs = np.random.RandomState(6)
+    x = rs.randn(4, 2, 3) * 300
+    label = np.array([[1.0, 2.0], [2.0, 0.0]])
+    got = mx.nd.CTCLoss(mx.nd.array(x, dtype=np.float64), mx.nd.array(label)).asnumpy()
+    want = [_ctc_brute(x[:, 0], [1, 2], 0), _ctc_brute(x[:, 1], [2], 0)]
+    assert np.all(np.isfinite(got)) and min(want) > 100
+    np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
 def test_ctc_op_against_brute_force_and_gradient():
@@ -408,7 +420,6 @@ def test_losses_equal_real_mxnet(tmp_path):
     if py is None:
         pytest.skip("no MXNet interpreter (set AGJIT_MXNET_PYTHON)")
     import subprocess
-    import sys
     script = tmp_path / "interop.py"
     script.write_text(INTEROP + "\nimport json, sys, mxnet\njson.dump(interop(mxnet), open(sys.argv[1], 'w'))\n")
     out = tmp_path / "mx.json"

@@ -9,9 +9,11 @@ Note: ctc-loss
     ``data_lengths`` every sample uses all T frames.  The output is ``-log p(label | data)``
     per sample, shape (N,).
 
-    The forward runs the alpha (forward) and beta (backward) recursions in log space over
-    time, vectorised over the batch and the 2L+1 positions of the blank-extended label, in
-    float64.  As MXNet (warp-ctc), it also produces the gradient of the loss w.r.t. ``data``
+    The forward runs the alpha (forward) and beta (backward) recursions over time,
+    vectorised over the batch and the 2L+1 positions of the blank-extended label, in float64
+    probability space with every frame rescaled to sum 1 (Graves' scaling: no logarithm or
+    exponential inside the loop).  A sample whose scaled values underflow (emission
+    probabilities below 1e-250) is redone in log space.  As MXNet (warp-ctc), it also produces the gradient of the loss w.r.t. ``data``
     as a hidden second output (softmax minus the normalised label occupancy; zero on
     frames past a sample's data length), and the op's gradient scales that hidden output by
     the head gradient of each sample.  A sample whose label cannot fit its frames
@@ -93,18 +95,11 @@ def _lengths(op_ins, attrs, T, N, label):
     return dl, ll
 
 
-def _logsumexp3(a, b, c):
-    m = np.maximum(np.maximum(a, b), c)
-    ms = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(under="ignore"):
-        s = np.exp(a - ms) + np.exp(b - ms) + np.exp(c - ms)
-    with np.errstate(divide="ignore"):
-        return np.where(np.isfinite(m), ms + np.log(s), _NEG)
-
-
 def ctc_loss_np(data, label, dl, ll, blank_first):
     """Loss (N,) and gradient w.r.t. the activations (T, N, C), float64 (see note ctc-loss)."""
     T, N, C = data.shape
+    if T == 0 or N == 0:
+        return np.zeros(N), np.zeros(data.shape)
     x = data.astype(np.float64)
     mx = x.max(axis=2, keepdims=True)
     lse = mx + np.log(np.exp(x - mx).sum(axis=2, keepdims=True))
@@ -129,64 +124,144 @@ def ctc_loss_np(data, label, dl, ll, blank_first):
     skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
     repeats = np.sum(pos[:, 1:] & (lab[:, 1:] == lab[:, :-1]), axis=1) if Lmax > 1 else np.zeros(N, np.int64)
     feasible = (ll + repeats <= dl) & (dl > 0)
-    bidx = np.arange(N)[:, None]
-    em = lp[:, bidx, ext]                                    # emissions (T, N, S)
+    em = lp[:, np.arange(N)[:, None], ext]                   # log emissions (T, N, S)
     em = np.where(valid[None], em, _NEG)
 
-    alpha = np.full((T, N, S), _NEG)
-    a0 = np.full((N, S), _NEG)
-    a0[:, 0] = em[0, :, 0] if T else _NEG
-    if S > 1 and T:
-        a0[:, 1] = np.where(ll > 0, em[0, :, 1], _NEG)
-    if T:
-        alpha[0] = a0
-    for t in range(1, T):
-        prev = alpha[t - 1]
-        p1 = np.concatenate([np.full((N, 1), _NEG), prev[:, :-1]], axis=1)
-        p2 = np.concatenate([np.full((N, 2), _NEG), prev[:, :-2]], axis=1)[:, :S]
-        p2 = np.where(skip, p2, _NEG)
-        alpha[t] = np.where((t < dl)[:, None], _logsumexp3(prev, p1, p2) + em[t], _NEG)
-
-    beta = np.full((T, N, S), _NEG)
-    rows = np.arange(N)
-    two = Sb >= 2
-    last = dl - 1
-    for t in range(T - 1, -1, -1):
-        init = np.full((N, S), _NEG)
-        init[rows, Sb - 1] = em[t, rows, Sb - 1]
-        init[rows[two], Sb[two] - 2] = em[t, rows[two], Sb[two] - 2]
-        if t + 1 < T:
-            nxt = beta[t + 1]
-            n1 = np.concatenate([nxt[:, 1:], np.full((N, 1), _NEG)], axis=1)
-            n2 = np.concatenate([nxt[:, 2:], np.full((N, 2), _NEG)], axis=1)[:, :S]
-            skip_from = np.concatenate([skip[:, 2:], np.zeros((N, 2), dtype=bool)], axis=1)[:, :S]
-            n2 = np.where(skip_from, n2, _NEG)
-            rec = _logsumexp3(nxt, n1, n2) + em[t]
-        else:
-            rec = np.full((N, S), _NEG)
-        beta[t] = np.where((t == last)[:, None], init, np.where((t < last)[:, None], rec, _NEG))
-
-    tl = np.maximum(dl - 1, 0)
-    at = alpha[tl, np.arange(N)]                             # (N, S) at each sample's last frame
-    end1 = at[np.arange(N), Sb - 1]
-    end2 = np.where(Sb >= 2, at[np.arange(N), np.maximum(Sb - 2, 0)], _NEG)
-    m = np.maximum(end1, end2)
-    ms = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore", under="ignore"):
-        logp = np.where(np.isfinite(m), ms + np.log(np.exp(end1 - ms) + np.exp(end2 - ms)), _NEG)
+    logp, occ, ok = _occupancy_scaled(np.exp(em), skip, Sb, dl)
+    redo = np.nonzero(feasible & ~ok)[0]
+    if redo.size:                       # an underflow in probability space: redo in log space
+        lp2, occ2 = _occupancy_log(em[:, redo], skip[redo], Sb[redo], dl[redo])
+        logp[redo] = lp2
+        occ[:, redo] = occ2
     feasible &= np.isfinite(logp)
-    loss = np.where(feasible, -np.where(np.isfinite(logp), logp, 0.0), 0.0)
-
-    # occupancy of each extended position, normalised by p, scattered onto its class
-    with np.errstate(invalid="ignore", under="ignore"):
-        g = alpha + beta - em - np.where(np.isfinite(logp), logp, 0.0)[None, :, None]
-        occ = np.where(np.isfinite(g), np.exp(np.where(np.isfinite(g), g, 0.0)), 0.0)
+    loss = np.where(feasible, -np.where(feasible, logp, 0.0), 0.0)
     onehot = (ext[:, :, None] == np.arange(C)[None, None, :]).astype(np.float64)   # (N, S, C)
     target = np.einsum("tns,nsc->tnc", occ, onehot)
     frames = (np.arange(T)[:, None] < dl[None, :])            # (T, N)
     keep = (frames & feasible[None, :])[:, :, None]
     grad = np.where(keep, np.exp(lp) - target, 0.0)
     return loss, grad
+
+
+_TINY = 1e-250
+
+
+def _occupancy_scaled(y, skip, Sb, dl):
+    """Alpha/beta in probability space, each frame rescaled to sum 1 (Graves' scaling).
+
+    Returns log p (N,), the per-frame occupancy of each extended position (T, N, S) and a
+    flag per sample: False where a scale or occupancy underflowed (the caller then uses
+    :func:`_occupancy_log`)."""
+    T, N, S = y.shape
+    rows = np.arange(N)
+    alpha = np.zeros((T, N, S))
+    a = np.zeros((N, S))
+    a[:, 0] = y[0, :, 0]
+    if S > 1:
+        a[Sb > 1, 1] = y[0, Sb > 1, 1]
+    logc = np.zeros(N)
+    ok = np.ones(N, dtype=bool)
+    for t in range(T):
+        if t:
+            prev = alpha[t - 1]
+            a = prev.copy()
+            a[:, 1:] += prev[:, :-1]
+            a[:, 2:] += np.where(skip[:, 2:], prev[:, :-2], 0.0)
+            a *= y[t]
+        live = t < dl
+        c = a.sum(axis=1)
+        ok &= ~live | (c > _TINY)
+        c = np.where(live & (c > 0), c, 1.0)
+        a /= c[:, None]
+        a[~live] = 0.0
+        alpha[t] = a
+        logc += np.where(live, np.log(c), 0.0)
+    last = np.maximum(dl - 1, 0)
+    at = alpha[last, rows]
+    end = at[rows, Sb - 1] + np.where(Sb >= 2, at[rows, np.maximum(Sb - 2, 0)], 0.0)
+    ok &= end > _TINY
+    with np.errstate(divide="ignore"):
+        logp = logc + np.log(end)
+
+    beta = np.zeros((T, N, S))
+    skip_from = np.zeros((N, S), dtype=bool)      # s -> s+2 allowed (the skip onto s+2)
+    skip_from[:, :-2] = skip[:, 2:]
+    for t in range(T - 1, -1, -1):
+        if t + 1 < T:
+            nxt = beta[t + 1]
+            b = nxt.copy()
+            b[:, :-1] += nxt[:, 1:]
+            b[:, :-2] += np.where(skip_from[:, :-2], nxt[:, 2:], 0.0)
+            b *= y[t]
+        else:
+            b = np.zeros((N, S))
+        e = rows[t == last]
+        if e.size:
+            b[e] = 0.0
+            b[e, Sb[e] - 1] = y[t, e, Sb[e] - 1]
+            e2 = e[Sb[e] >= 2]
+            b[e2, Sb[e2] - 2] = y[t, e2, Sb[e2] - 2]
+        d = b.sum(axis=1)
+        d = np.where(d > 0, d, 1.0)
+        b /= d[:, None]
+        b[t > last] = 0.0
+        beta[t] = b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gam = np.where(y > 0, alpha * beta / np.where(y > 0, y, 1.0), 0.0)
+    z = gam.sum(axis=2)                                          # (T, N)
+    live = np.arange(T)[:, None] < dl[None, :]
+    ok &= np.all(~live | (z > _TINY), axis=0)
+    occ = gam / np.where(z > 0, z, 1.0)[:, :, None]
+    return logp, occ, ok
+
+
+def _occupancy_log(em, skip, Sb, dl):
+    """As :func:`_occupancy_scaled` in log space (slower, no underflow); returns (log p, occ)."""
+    T, N, S = em.shape
+    rows = np.arange(N)
+    lae = np.logaddexp
+    alpha = np.full((T, N, S), _NEG)
+    a0 = np.full((N, S), _NEG)
+    a0[:, 0] = em[0, :, 0]
+    if S > 1:
+        a0[Sb > 1, 1] = em[0, Sb > 1, 1]
+    alpha[0] = a0
+    for t in range(1, T):
+        prev = alpha[t - 1]
+        cur = prev.copy()
+        lae(cur[:, 1:], prev[:, :-1], out=cur[:, 1:])
+        lae(cur[:, 2:], np.where(skip[:, 2:], prev[:, :-2], _NEG), out=cur[:, 2:])
+        cur += em[t]
+        cur[t >= dl] = _NEG
+        alpha[t] = cur
+    last = np.maximum(dl - 1, 0)
+    at = alpha[last, rows]
+    logp = lae(at[rows, Sb - 1], np.where(Sb >= 2, at[rows, np.maximum(Sb - 2, 0)], _NEG))
+
+    beta = np.full((T, N, S), _NEG)
+    skip_from = np.zeros((N, S), dtype=bool)
+    skip_from[:, :-2] = skip[:, 2:]
+    for t in range(T - 1, -1, -1):
+        if t + 1 < T:
+            nxt = beta[t + 1]
+            cur = nxt.copy()
+            lae(cur[:, :-1], nxt[:, 1:], out=cur[:, :-1])
+            lae(cur[:, :-2], np.where(skip_from[:, :-2], nxt[:, 2:], _NEG), out=cur[:, :-2])
+            cur += em[t]
+        else:
+            cur = np.full((N, S), _NEG)
+        cur[t > last] = _NEG
+        e = rows[t == last]
+        if e.size:
+            cur[e] = _NEG
+            cur[e, Sb[e] - 1] = em[t, e, Sb[e] - 1]
+            e2 = e[Sb[e] >= 2]
+            cur[e2, Sb[e2] - 2] = em[t, e2, Sb[e2] - 2]
+        beta[t] = cur
+    with np.errstate(invalid="ignore", under="ignore"):
+        g = alpha + beta - em - np.where(np.isfinite(logp), logp, 0.0)[None, :, None]
+        occ = np.where(np.isfinite(g), np.exp(np.where(np.isfinite(g), g, 0.0)), 0.0)
+    return logp, occ
 
 
 def _ctc_fwd(attrs, ins, ctx):
