@@ -904,9 +904,19 @@ def _bn_grad(F, attrs, ins, outs, og, ctx):
     ax, eps = attrs["axis"], attrs["eps"]
     red = {"axis": ax, "exclude": True}
     if _bn_training(attrs, ctx):
+        # MXNet's training-mode backward normalises with the statistics its forward saved
+        # (outputs mean/var): the batch's after a training forward, the moving ones after a
+        # forward recorded in predict mode and differentiated with train_mode=True.  The
+        # value is the saved statistic; the recomputed batch statistic adds exactly zero but
+        # carries the derivative, so higher-order gradients of a training forward stay right.
         mu = F.mean(x, keepdims=True, **red)
+        mu = F.broadcast_add(F._nn_channel_view(outs[1], x, axis=ax),
+                             F.elemwise_sub(mu, F.BlockGrad(mu)))
         xc = F.broadcast_sub(x, mu)
-        var = F.mean(F.square(xc), keepdims=True, **red)
+        var = F.mean(F.square(F.broadcast_sub(x, F.mean(x, keepdims=True, **red))),
+                     keepdims=True, **red)
+        var = F.broadcast_add(F._nn_channel_view(outs[2], x, axis=ax),
+                              F.elemwise_sub(var, F.BlockGrad(var)))
         rstd = F.rsqrt(F._plus_scalar(var, scalar=eps))
         xhat = F.broadcast_mul(xc, rstd)
     else:
