@@ -592,6 +592,35 @@ def test_symbolic_layer_in_parent_and_export(tmp_path):
     np.testing.assert_allclose(back(x).asnumpy(), eager, rtol=1e-6)
 
 
+class _UnrollNet(mx.gluon.HybridBlock):
+    def __init__(self, **kw):
+        super(_UnrollNet, self).__init__(**kw)
+        with self.name_scope():
+            self.bi = rnn.BidirectionalCell(rnn.LSTMCell(3), rnn.GRUCell(3))
+            self.seq = rnn.HybridSequentialRNNCell()
+            self.seq.add(rnn.LSTMCell(2))
+            self.seq.add(rnn.ResidualCell(rnn.GRUCell(2)))
+
+    def hybrid_forward(self, F, x, vl):
+        o, s = self.bi.unroll(4, x, layout="NTC", merge_outputs=True, valid_length=vl)
+        o2, s2 = self.seq.unroll(4, o, layout="NTC", merge_outputs=False)
+        return F.concat(F.stack(*o2, axis=1), F.expand_dims(F.broadcast_add(s2[0], F.sum(s[0])), axis=1), dim=1)
+
+
+def test_cells_unrolled_symbolically_equal_eager():
+    """unroll with F = mx.sym and no begin state (a cell inside a hybridized parent)."""
+    net = _UnrollNet()
+    net.initialize()
+    rs = np.random.RandomState(0)
+    x, vl = mx.nd.array(rs.randn(2, 4, 3)), mx.nd.array([4, 2])
+    eager = net(x, vl).asnumpy()
+    sym = net(mx.sym.var("data0"), mx.sym.var("data1"))
+    args = {n: p.data() for n, p in net.collect_params().items()}
+    got = sym.eval(data0=x, data1=vl, **args)[0].asnumpy()
+    np.testing.assert_allclose(got, eager, rtol=1e-5, atol=1e-7)
+    assert eager.shape == (2, 5, 2)
+
+
 # ---------------------------------------------------------------------------------------
 # goldens from real MXNet 1.9.1
 # ---------------------------------------------------------------------------------------

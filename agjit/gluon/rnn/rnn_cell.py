@@ -66,7 +66,10 @@ def _get_begin_state(cell, F, begin_state, inputs, batch_size):
 
 
 def _split(F, x, axis, num, squeeze=True):
-    return _as_list(F.split(x, axis=axis, num_outputs=num, squeeze_axis=squeeze))
+    parts = F.split(x, axis=axis, num_outputs=num, squeeze_axis=squeeze)
+    if isinstance(parts, Symbol):
+        return [parts[i] for i in range(len(parts))] if num > 1 else [parts]
+    return _as_list(parts)
 
 
 def _format_sequence(length, inputs, layout, merge, in_layout=None):
