@@ -15,11 +15,13 @@ Note: compose-not-hybridized
 Note: color-transforms
     RandomBrightness/Contrast/Saturation/Hue/ColorJitter/Lighting are plain Blocks in NumPy
     here (MXNet runs them as random ops).  They take an HWC (or NHWC) image with 3 channels,
-    draw their factors from NumPy's global RNG and keep the input dtype (integer images are
-    rounded and saturated).  Brightness scales by ``a``, contrast and saturation blend with
-    the grey value (``0.299 R + 0.587 G + 0.114 B``; contrast uses its mean over the image) by
-    ``a``, with ``a`` uniform in ``[max(0, 1 - v), 1 + v]``; hue rotates the chroma in YIQ space
-    by ``a * pi`` with ``a`` uniform in ``[-v, v]``; lighting adds AlexNet's PCA noise.
+    draw their factor ``a`` from NumPy's global RNG, uniform in ``[max(0, 1 - v), 1 + v]``, and
+    keep the input dtype (integer results truncated and saturated, as MXNet's casts).  Checked
+    against MXNet 1.9.1's ops at fixed factors: brightness scales by ``a``; contrast blends with
+    the image's mean grey (``0.299 R + 0.587 G + 0.114 B``) by ``a``; saturation blends with
+    ``0.114 B`` -- MXNet 1.9.1's grey value in that op keeps only the blue term, and agjit
+    reproduces the numbers; hue rotates the HSV hue by ``a * 360`` degrees (so ``a`` near 1 is
+    a small shift; uint8 results may differ by one level); lighting adds AlexNet's PCA noise.
 """
 import random
 
@@ -289,7 +291,7 @@ def _hwc3(name, x):
 def _back(a, like):
     if like.dtype.kind in "iub":
         info = np.iinfo(like.dtype)
-        a = np.clip(np.floor(a + 0.5), info.min, info.max)
+        a = np.clip(np.trunc(a), info.min, info.max)
     return nd.array(a.astype(like.dtype), dtype=like.dtype)
 
 
@@ -303,19 +305,25 @@ def _contrast(a, alpha):
 
 
 def _saturation(a, alpha):
-    gray = (a.astype(np.float64) @ _GRAY)[..., None]
+    gray = _GRAY[2] * a[..., 2:3].astype(np.float64)       # MXNet 1.9.1's numbers (see note)
     return a * alpha + gray * (1 - alpha)
 
 
-_TYIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.321], [0.211, -0.523, 0.311]])
-_ITYIQ = np.linalg.inv(_TYIQ)       # exact inverse, so a zero rotation is the identity
-
-
 def _hue(a, alpha):
-    u, w = np.cos(alpha * np.pi), np.sin(alpha * np.pi)
-    bt = np.array([[1.0, 0.0, 0.0], [0.0, u, -w], [0.0, w, u]])
-    t = (_ITYIQ @ bt @ _TYIQ).T
-    return a.astype(np.float64) @ t
+    """Rotate the HSV hue by ``alpha * 360`` degrees, keeping each pixel's max and min."""
+    a = a.astype(np.float64)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    hi, lo = a.max(axis=-1), a.min(axis=-1)
+    c = hi - lo
+    safe = np.where(c > 0, c, 1.0)
+    h = np.where(hi == r, np.mod((g - b) / safe, 6.0),
+                 np.where(hi == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
+    h = np.where(c > 0, h, 0.0) + 6.0 * alpha
+    out = np.empty_like(a)
+    for ch, n in enumerate((5.0, 3.0, 1.0)):
+        k = np.mod(n + h, 6.0)
+        out[..., ch] = hi - c * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+    return out
 
 
 class _ColorBlock(Block):
@@ -362,14 +370,11 @@ class RandomSaturation(_ColorBlock):
 
 
 class RandomHue(_ColorBlock):
-    """Rotate the hue (YIQ chroma) by ``a * pi`` with ``a`` uniform in ``[-hue, hue]``."""
+    """Rotate the hue by ``a * 360`` degrees, ``a`` uniform in ``[max(0, 1-hue), 1+hue]``."""
     _fn = staticmethod(_hue)
 
     def __init__(self, hue):
         super(RandomHue, self).__init__(hue)
-
-    def _draw(self):
-        return np.random.uniform(-self._value, self._value)
 
 
 class RandomColorJitter(Block):
@@ -390,7 +395,7 @@ class RandomColorJitter(Block):
         if s > 0:
             steps.append((_saturation, lambda: np.random.uniform(max(0, 1 - s), 1 + s)))
         if h > 0:
-            steps.append((_hue, lambda: np.random.uniform(-h, h)))
+            steps.append((_hue, lambda: np.random.uniform(max(0, 1 - h), 1 + h)))
         out = a.astype(np.float64)
         for i in np.random.permutation(len(steps)):
             fn, draw = steps[i]
@@ -410,12 +415,14 @@ class RandomLighting(Block):
         super(RandomLighting, self).__init__()
         self._alpha = alpha
 
+    def _draw(self):
+        return np.random.normal(0, self._alpha, size=(3,))
+
     def forward(self, x):
         a = _hwc3("RandomLighting", x)
         if self._alpha <= 0:
             return _back(a.astype(np.float64), a)
-        alpha = np.random.normal(0, self._alpha, size=(3,))
-        rgb = _EIGVEC @ (alpha * _EIGVAL)
+        rgb = _EIGVEC @ (self._draw() * _EIGVAL)
         return _back(a.astype(np.float64) + rgb, a)
 
 
