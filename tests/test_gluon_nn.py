@@ -22,6 +22,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden", "gluon_nn_layers.json")
+GOLDEN_OPS = os.path.join(HERE, "golden", "gluon_nn_ops.json")
 
 
 def layer_specs(nn):
@@ -122,14 +123,102 @@ def run_layers(mx, names=None, hybridize=True):
     return out
 
 
+def _grads(mx, f, arrays, seed):
+    """Output(s) and input gradients of ``f`` under a fixed random head gradient."""
+    xs = [mx.nd.array(a) for a in arrays]
+    for a in xs:
+        a.attach_grad()
+    with mx.autograd.record():
+        y = f(*xs)
+    ys = y if isinstance(y, (list, tuple)) else [y]
+    hg = mx.nd.array(np.random.RandomState(seed).randn(*ys[0].shape))
+    ys[0].backward(hg)
+    return [_r(v.asnumpy()) for v in ys] + [_r(a.grad.asnumpy()) for a in xs]
+
+
+# recorded with MXNET_MKLDNN_ENABLED=0: the MKL-DNN build of MXNet 1.9.1 refuses dilated or
+# target_shape deconvolutions
+# (its native one has no 3-D deconvolution, so the rest is recorded with MKL-DNN)
+NATIVE_OPS = ("deconv1d_dilate", "deconv2d_target")
+
+
+def _op_cases(mx):
+    nd = mx.nd if mx is not None else None
+    return {
+        # (MXNet's MKL-DNN build refuses dilation together with groups, so they are apart)
+        "deconv1d_group_adj": lambda r: _grads(mx, lambda x, w, b: nd.Deconvolution(
+            x, w, b, kernel=(3,), stride=(2,), adj=(1,), pad=(1,), num_filter=4,
+            num_group=2, no_bias=False), [r(2, 4, 5), r(4, 2, 3), r(4)], 1),
+        "deconv1d_dilate": lambda r: _grads(mx, lambda x, w: nd.Deconvolution(
+            # (native MXNet mis-scatters when dilate > 1 and stride > 1, so stride 1 here)
+            x, w, kernel=(3,), dilate=(2,), pad=(1,), num_filter=3),
+            [r(2, 2, 4), r(2, 3, 3)], 18),
+        "deconv2d_target": lambda r: _grads(mx, lambda x, w: nd.Deconvolution(
+            x, w, kernel=(3, 2), stride=(2, 3), target_shape=(6, 8), num_filter=2),
+            [r(1, 3, 3, 3), r(3, 2, 3, 2)], 2),
+        "deconv3d": lambda r: _grads(mx, lambda x, w: nd.Deconvolution(
+            x, w, kernel=(2, 2, 2), stride=(1, 2, 1), pad=(0, 1, 0), num_filter=2),
+            [r(1, 2, 2, 3, 2), r(2, 2, 2, 2, 2)], 3),
+        "groupnorm_mean_var": lambda r: _grads(mx, lambda x, g, b: nd.GroupNorm(
+            x, g, b, num_groups=2, eps=0.01, output_mean_var=True), [r(3, 4, 2, 2), r(2), r(2)], 4),
+        "instancenorm_5d": lambda r: _grads(mx, lambda x, g, b: nd.InstanceNorm(x, g, b, eps=0.2),
+                                  [r(2, 2, 2, 3, 2), r(2), r(2)], 5),
+        "l2norm_spatial_5d": lambda r: _grads(mx, lambda x: nd.L2Normalization(x, mode="spatial", eps=0.5),
+                                    [r(2, 2, 2, 2, 3)], 6),
+        "pad_5d_edge": lambda r: _grads(mx, lambda x: nd.pad(x, mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 2, 1, 0, 3)),
+                              [r(1, 2, 2, 3, 2)], 7),
+        "pad_5d_reflect": lambda r: _grads(mx, lambda x: nd.pad(x, mode="reflect",
+                                                      pad_width=(0, 0, 0, 0, 1, 1, 0, 2, 1, 0)),
+                                 [r(1, 1, 2, 3, 2)], 8),
+        "up_nearest_concat": lambda r: _grads(mx, lambda a, b: nd.UpSampling(a, b, scale=2, sample_type="nearest"),
+                                    [r(1, 2, 2, 2), r(1, 1, 1, 1)], 9),
+        "up_nearest_sum": lambda r: _grads(mx, lambda a, b: nd.UpSampling(a, b, scale=2, sample_type="nearest",
+                                                                multi_input_mode="sum"),
+                                 [r(1, 2, 2, 3), r(1, 2, 4, 6)], 10),
+        "up_bilinear_grads": lambda r: _grads(mx, lambda x, w: nd.UpSampling(x, w, scale=3, sample_type="bilinear",
+                                                                   num_filter=2),
+                                    [r(1, 2, 2, 2), r(2, 1, 5, 5)], 11),
+        "prelu_channel": lambda r: _grads(mx, lambda x, g: nd.LeakyReLU(x, g, act_type="prelu"),
+                                [r(2, 3, 4), np.abs(r(3)) * 0.2 + 0.1], 12),
+        "prelu_scalar": lambda r: _grads(mx, lambda x, g: nd.LeakyReLU(x, g, act_type="prelu"),
+                               [r(2, 3), np.abs(r(1)) * 0.2 + 0.1], 13),
+        "gelu": lambda r: _grads(mx, lambda x: nd.LeakyReLU(x, act_type="gelu"), [r(3, 4)], 14),
+        "selu": lambda r: _grads(mx, lambda x: nd.LeakyReLU(x, act_type="selu"), [r(3, 4)], 15),
+        "elu": lambda r: _grads(mx, lambda x: nd.LeakyReLU(x, act_type="elu", slope=0.4), [r(3, 4)], 16),
+        "erf": lambda r: _grads(mx, lambda x: nd.erf(x), [r(3, 4)], 17),
+    }
+
+
+def run_ops(mx, names=None):
+    """The new registry ops on cases the oracle's api_* cases do not cover."""
+    out = {}
+    for k, f in sorted(_op_cases(mx).items()):
+        if names is None or k in names:
+            rs = np.random.RandomState(1000 + sum(map(ord, k)))      # per case: order-free
+            out[k] = f(lambda *shape: rs.randn(*shape))
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # recording (run with MXNet 1.9.1) and the tests (run with agjit)
 # ---------------------------------------------------------------------------------------
+if __name__ == "__main__" and "--record-native" in sys.argv:
+    import mxnet
+    print(json.dumps(run_ops(mxnet, NATIVE_OPS)))
+    sys.exit(0)
 if __name__ == "__main__" and "--record" in sys.argv:
     import mxnet
     res = run_layers(mxnet)
     with open(GOLDEN, "w") as f:
         json.dump({"mxnet_version": mxnet.__version__, "results": res}, f, indent=0,
+                  sort_keys=True)
+    native = subprocess.run([sys.executable, os.path.abspath(__file__), "--record-native"],
+                            check=True, capture_output=True, text=True,
+                            env=dict(os.environ, MXNET_MKLDNN_ENABLED="0"))
+    ops = run_ops(mxnet, [k for k in _op_cases(None) if k not in NATIVE_OPS])
+    ops.update(json.loads(native.stdout.strip().splitlines()[-1]))
+    with open(GOLDEN_OPS, "w") as f:
+        json.dump({"mxnet_version": mxnet.__version__, "results": ops}, f, indent=0,
                   sort_keys=True)
     sys.exit(0)
 
@@ -190,6 +279,22 @@ def test_hybridized_export_matches_mxnet(name):
     strip = lambda nodes: [[op, re.sub(r"\d+_", "#_", nm), [list(kv) for kv in attrs]]
                            for op, nm, attrs in nodes]
     assert strip(got["nodes"]) == strip(gold["nodes"])
+
+
+def test_new_ops_match_mxnet():
+    """Deconvolution 1-3-D (groups, dilation, adj, target_shape), GroupNorm with mean/std,
+    InstanceNorm / L2Normalization / Pad on 5-D data, UpSampling (multi-input, bilinear weight
+    gradient), prelu gamma gradients, gelu/selu/elu, erf: outputs and input gradients equal
+    MXNet 1.9.1's."""
+    with open(GOLDEN_OPS) as f:
+        gold = json.load(f)["results"]
+    got = run_ops(mx)
+    assert sorted(got) == sorted(gold)
+    for k in gold:
+        assert len(got[k]) == len(gold[k]), k
+        for i, (a, b) in enumerate(zip(got[k], gold[k])):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=2e-5,
+                                       err_msg="%s[%d]" % (k, i))
 
 
 # ---------------------------------------------------------------------------------------

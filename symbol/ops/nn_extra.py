@@ -55,7 +55,7 @@ register("erf", inputs=("data",), infer_shape=unary_infer("erf"),
          forward=lambda attrs, ins, ctx: [_erf_np(ins[0])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.elemwise_mul(og[0], F._mul_scalar(
              F.exp(F.negative(F.square(ins[0]))), scalar=_TWO_OVER_SQRT_PI))],
-         lowering="erf({0})", lowerable=False, eager_infer=False,
+         lowerable=False, eager_infer=False,
          samples=lambda rng: [Sample([_rand(rng, (2, 3))]), Sample([_rand(rng, (4,))])],
          doc="Gauss error function, elementwise.")
 
