@@ -409,6 +409,28 @@ def test_cifar10_and_cifar100(tmp_path):
         gdata.vision.CIFAR100(root=str(r100), train=False)
 
 
+def test_image_folder_dataset(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    rs = np.random.RandomState(2)
+    pics = {}
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        a = rs.randint(0, 256, size=(4, 5, 3)).astype(np.uint8)
+        Image.fromarray(a).save(str(tmp_path / cls / "0.png"))
+        pics[cls] = a
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning, match="Ignoring"):
+        ds = gdata.vision.ImageFolderDataset(str(tmp_path))
+    assert ds.synsets == ["cat", "dog"] and len(ds) == 2
+    img, label = ds[1]
+    assert label == 1 and img.dtype == np.uint8 and np.array_equal(img.asnumpy(), pics["dog"])
+    with pytest.warns(UserWarning, match="Ignoring"):
+        grey = gdata.vision.ImageFolderDataset(str(tmp_path), flag=0)[0][0]
+    assert grey.shape == (4, 5, 1)
+    with pytest.raises(MXNetError, match="not a directory"):
+        gdata.vision.ImageFolderDataset(str(tmp_path / "missing"))
+
+
 # ---------------------------------------------------------------------------------------
 # oracle goldens
 # ---------------------------------------------------------------------------------------
