@@ -592,6 +592,20 @@ def test_symbolic_layer_in_parent_and_export(tmp_path):
     np.testing.assert_allclose(back(x).asnumpy(), eager, rtol=1e-6)
 
 
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "a hybridized PARENT infers its children's deferred shapes by graph inference alone; "
+    "MXNet infers the layer's i2h input size back through _rnn_param_concat and Reshape "
+    "(output -> input), which symbol/infer.py does not do (ops only see their inputs). "
+    "The layer alone, or with input_size=, works."))
+def test_deferred_input_size_inside_hybridized_parent():
+    net = mx.gluon.nn.HybridSequential()
+    with net.name_scope():
+        net.add(rnn.LSTM(4, layout="NTC"))
+    net.initialize()
+    net.hybridize()
+    assert net(mx.nd.ones((2, 5, 3))).shape == (2, 5, 4)
+
+
 class _UnrollNet(mx.gluon.HybridBlock):
     def __init__(self, **kw):
         super(_UnrollNet, self).__init__(**kw)
