@@ -127,6 +127,52 @@ def test_rnn_op_matches_numpy_reference(mode):
     assert got[0].shape == (T, N, D * H) and got[1].shape == (L * D, N, H)
 
 
+def test_rnn_op_lstm_projection_matches_reference():
+    """LSTMP (cuDNN's projection; MXNet's CPU kernel has none): r' = W_hr (s(o) tanh(c')),
+    weights i2h (4H, C), h2h (4H, P), h2r (P, H) per layer/direction, then the biases."""
+    rs = np.random.RandomState(4)
+    T, N, C, H, P = 3, 2, 2, 4, 2
+    wx, wh, wr = rs.uniform(-1, 1, (4 * H, C)), rs.uniform(-1, 1, (4 * H, P)), rs.uniform(-1, 1, (P, H))
+    bx, bh = rs.uniform(-1, 1, 4 * H), rs.uniform(-1, 1, 4 * H)
+    x, r0, c0 = rs.uniform(-1, 1, (T, N, C)), rs.uniform(-1, 1, (1, N, P)), rs.uniform(-1, 1, (1, N, H))
+    params = np.concatenate([wx.ravel(), wh.ravel(), wr.ravel(), bx, bh])
+    got = mx.nd.RNN(*[mx.nd.array(a, dtype="float64") for a in (x, params, r0, c0)], state_size=H,
+                    num_layers=1, mode="lstm", projection_size=P, state_outputs=True)
+    r, c, ys = r0[0], c0[0], []
+    for t in range(T):
+        hfull, c = ref_step("lstm", x[t], r, c, wx, wh, bx, bh)
+        r = hfull @ wr.T
+        ys.append(r)
+    np.testing.assert_allclose(got[0].asnumpy(), np.stack(ys), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1].asnumpy()[0], r, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[2].asnumpy()[0], c, rtol=1e-12, atol=1e-12)
+
+
+def test_rnn_op_lstm_state_clipping():
+    """c' is clipped to [lstm_state_clip_min, lstm_state_clip_max] after every step (cuDNN's
+    semantics; MXNet's CPU kernel ignores the clip)."""
+    rs = np.random.RandomState(0)
+    T, N, C, H = 4, 2, 3, 3
+    wx, wh = rs.uniform(-1.5, 1.5, (4 * H, C)), rs.uniform(-1.5, 1.5, (4 * H, H))
+    bx, bh = rs.uniform(-1.5, 1.5, 4 * H), rs.uniform(-1.5, 1.5, 4 * H)
+    x = rs.randn(T, N, C) * 2
+    z = np.zeros((1, N, H))
+    params = np.concatenate([wx.ravel(), wh.ravel(), bx, bh])
+    got = mx.nd.RNN(*[mx.nd.array(a, dtype="float64") for a in (x, params, z, z)], state_size=H,
+                    num_layers=1, mode="lstm", state_outputs=True, lstm_state_clip_min=-0.2,
+                    lstm_state_clip_max=0.25)
+    h, c, ys = z[0], z[0], []
+    for t in range(T):
+        _, c = ref_step("lstm", x[t], h, c, wx, wh, bx, bh)
+        c = np.clip(c, -0.2, 0.25)
+        gates = x[t] @ wx.T + bx + h @ wh.T + bh
+        h = _sig(gates[:, 3 * H:]) * np.tanh(c)
+        ys.append(h)
+    np.testing.assert_allclose(got[0].asnumpy(), np.stack(ys), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[2].asnumpy()[0], c, rtol=1e-12, atol=1e-12)
+    assert np.any(c == 0.25) and np.any(c == -0.2)
+
+
 # ---------------------------------------------------------------------------------------
 # gradients by finite differences
 # ---------------------------------------------------------------------------------------
