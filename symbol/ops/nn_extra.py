@@ -32,7 +32,7 @@ from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, unary_infer
 from .nn import (_conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS,
-                 _bwd_dot_type, _shape_of)
+                 _bwd_dot_type)
 
 _BOOL_F = Attr("bool", False)
 
@@ -688,20 +688,52 @@ def _up_grad(F, attrs, ins, outs, og, ctx):
         return [F._backward_Deconvolution_data(g, x, w, **kw), F._backward_Deconvolution_weight(g, x, w, **kw)]
     if len(ins) == 1:
         return [F.Pooling(g, kernel=(s, s), stride=(s, s), pool_type="sum")]
-    shapes = [_shape_of(x) for x in ins]
-    if any(sh is None for sh in shapes):
-        raise MXNetError("UpSampling: the gradient of nearest upsampling with several inputs needs "
-                         "their shapes (it is only available eagerly)")
-    oh = shapes[0][2] * s
-    res, c0 = [], 0
-    for sh in shapes:
-        b = oh // sh[2]
-        gi = g
-        if attrs["multi_input_mode"] != "sum":
-            gi = F.slice_axis(g, axis=1, begin=c0, end=c0 + sh[1])
-            c0 += sh[1]
-        res.append(gi if b == 1 else F.Pooling(gi, kernel=(b, b), stride=(b, b), pool_type="sum"))
-    return res
+    kw = {"scale": s, "multi_input_mode": attrs["multi_input_mode"]}
+    return [F._backward_UpSampling_nearest(g, *ins, index=i, **kw) for i in range(len(ins))]
+
+
+def _up_nearest_bwd_np(attrs, ins):
+    """Input ``index``'s gradient: its channel slice of ograd (concat) or all of it (sum),
+    summed over each block of the repeat factor output_height / input_height."""
+    g, data = ins[0], ins[1:]
+    i = attrs["index"]
+    if not 0 <= i < len(data):
+        raise MXNetError("_backward_UpSampling_nearest: index %d out of range for %d inputs"
+                         % (i, len(data)))
+    x = data[i]
+    if attrs["multi_input_mode"] != "sum":
+        c0 = sum(d.shape[1] for d in data[:i])
+        g = g[:, c0:c0 + x.shape[1]]
+    n, c, h, w = x.shape
+    b = g.shape[2] // h
+    return [np.ascontiguousarray(g.reshape(n, c, h, b, w, b).sum(axis=(3, 5)))]
+
+
+def _up_nearest_bwd_samples(rng):
+    out = []
+    for smp in _up_samples(rng):
+        if smp.attrs["sample_type"] != "nearest" or len(smp.inputs) < 2:
+            continue
+        full = dict({"num_filter": 0, "multi_input_mode": "concat", "num_args": len(smp.inputs)},
+                    **smp.attrs)
+        g = _rand(rng, _up_infer(full, [x.shape for x in smp.inputs])[1][0])
+        for i in range(len(smp.inputs)):
+            out.append(Sample([g] + list(smp.inputs),
+                              {"index": i, "scale": smp.attrs["scale"],
+                               "multi_input_mode": full["multi_input_mode"]}))
+    return out
+
+
+register("_backward_UpSampling_nearest", inputs=(), variadic="num_args",
+         attrs={"num_args": Attr("int"), "index": Attr("int"), "scale": Attr("int"),
+                "multi_input_mode": Attr("str", "concat", choices=("concat", "sum"))},
+         infer_shape=lambda attrs, ins: (ins, [ins[1 + attrs["index"]]]),
+         infer_type=lambda attrs, ins: (ins, [ins[0]]),
+         forward=lambda attrs, ins, ctx: _up_nearest_bwd_np(attrs, ins),
+         differentiable=False, lowerable=False, samples=_up_nearest_bwd_samples,
+         doc="Gradient of nearest UpSampling with several inputs for input ``index`` (inputs: "
+             "ograd, then every UpSampling input, which give the channel offsets and repeat "
+             "factors).  Not differentiable again.")
 
 
 def _up_samples(rng):
@@ -715,7 +747,7 @@ def _up_samples(rng):
             Sample([r(1, 1, 2, 2), r(1, 1, 5, 5)], {"scale": 3, "sample_type": "bilinear", "num_filter": 1})]
 
 
-register("UpSampling", inputs=_up_inputs, variadic="num_args",
+register("UpSampling", inputs=_up_inputs, variadic="num_args", second_order=False,
          attrs={"scale": Attr("int"), "num_filter": Attr("int", 0),
                 "sample_type": Attr("str", choices=("bilinear", "nearest")),
                 "multi_input_mode": Attr("str", "concat", choices=("concat", "sum")),
