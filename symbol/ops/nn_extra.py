@@ -692,21 +692,38 @@ def _up_grad(F, attrs, ins, outs, og, ctx):
     return [F._backward_UpSampling_nearest(g, *ins, index=i, **kw) for i in range(len(ins))]
 
 
+def _up_slot(attrs, data, gshape):
+    """(channel slice of the output, repeat factor) of input ``index``."""
+    i = attrs["index"]
+    if not 0 <= i < len(data):
+        raise MXNetError("UpSampling gradient: index %d out of range for %d inputs" % (i, len(data)))
+    x = data[i]
+    c0 = 0 if attrs["multi_input_mode"] == "sum" else sum(d.shape[1] for d in data[:i])
+    return slice(c0, c0 + x.shape[1]), gshape[2] // x.shape[2]
+
+
 def _up_nearest_bwd_np(attrs, ins):
     """Input ``index``'s gradient: its channel slice of ograd (concat) or all of it (sum),
     summed over each block of the repeat factor output_height / input_height."""
     g, data = ins[0], ins[1:]
-    i = attrs["index"]
-    if not 0 <= i < len(data):
-        raise MXNetError("_backward_UpSampling_nearest: index %d out of range for %d inputs"
-                         % (i, len(data)))
-    x = data[i]
-    if attrs["multi_input_mode"] != "sum":
-        c0 = sum(d.shape[1] for d in data[:i])
-        g = g[:, c0:c0 + x.shape[1]]
-    n, c, h, w = x.shape
-    b = g.shape[2] // h
-    return [np.ascontiguousarray(g.reshape(n, c, h, b, w, b).sum(axis=(3, 5)))]
+    cs, b = _up_slot(attrs, data, g.shape)
+    n, c, h, w = data[attrs["index"]].shape
+    return [np.ascontiguousarray(g[:, cs].reshape(n, c, h, b, w, b).sum(axis=(3, 5)))]
+
+
+def _up_nearest_place_np(attrs, ins):
+    """The adjoint: ``h`` (input ``index``'s shape) repeated into its slot of a zero array
+    shaped like ograd."""
+    h, like, data = ins[0], ins[1], ins[2:]
+    cs, b = _up_slot(attrs, data, like.shape)
+    out = np.zeros(like.shape, dtype=h.dtype)
+    out[:, cs] = np.repeat(np.repeat(h, b, axis=2), b, axis=3)
+    return [out]
+
+
+def _up_kw(attrs):
+    return {"index": attrs["index"], "scale": attrs["scale"],
+            "multi_input_mode": attrs["multi_input_mode"]}
 
 
 def _up_nearest_bwd_samples(rng):
@@ -724,16 +741,34 @@ def _up_nearest_bwd_samples(rng):
     return out
 
 
-register("_backward_UpSampling_nearest", inputs=(), variadic="num_args",
-         attrs={"num_args": Attr("int"), "index": Attr("int"), "scale": Attr("int"),
-                "multi_input_mode": Attr("str", "concat", choices=("concat", "sum"))},
+def _up_place_samples(rng):
+    return [Sample([_rand(rng, smp.inputs[1 + smp.attrs["index"]].shape)] + list(smp.inputs),
+                   smp.attrs) for smp in _up_nearest_bwd_samples(rng)]
+
+
+_UP_BWD_ATTRS = {"num_args": Attr("int"), "index": Attr("int"), "scale": Attr("int"),
+                 "multi_input_mode": Attr("str", "concat", choices=("concat", "sum"))}
+
+register("_backward_UpSampling_nearest", inputs=(), variadic="num_args", attrs=dict(_UP_BWD_ATTRS),
          infer_shape=lambda attrs, ins: (ins, [ins[1 + attrs["index"]]]),
          infer_type=lambda attrs, ins: (ins, [ins[0]]),
          forward=lambda attrs, ins, ctx: _up_nearest_bwd_np(attrs, ins),
-         differentiable=False, lowerable=False, samples=_up_nearest_bwd_samples,
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._upsampling_nearest_place(og[0], *ins, **_up_kw(attrs))] + [None] * (len(ins) - 1),
+         lowerable=False, samples=_up_nearest_bwd_samples,
          doc="Gradient of nearest UpSampling with several inputs for input ``index`` (inputs: "
              "ograd, then every UpSampling input, which give the channel offsets and repeat "
-             "factors).  Not differentiable again.")
+             "factors).")
+register("_upsampling_nearest_place", inputs=(), variadic="num_args", attrs=dict(_UP_BWD_ATTRS),
+         infer_shape=lambda attrs, ins: (ins, [ins[1]]),
+         infer_type=lambda attrs, ins: (ins, [ins[0]]),
+         forward=lambda attrs, ins, ctx: _up_nearest_place_np(attrs, ins),
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._backward_UpSampling_nearest(og[0], *ins[2:], **_up_kw(attrs))] + [None] * (len(ins) - 1),
+         lowerable=False, samples=_up_place_samples,
+         doc="The adjoint of _backward_UpSampling_nearest: h repeated into input ``index``'s "
+             "slot of a zero array shaped like ``like`` (inputs: h, like, the UpSampling "
+             "inputs).")
 
 
 def _up_samples(rng):
@@ -747,7 +782,7 @@ def _up_samples(rng):
             Sample([r(1, 1, 2, 2), r(1, 1, 5, 5)], {"scale": 3, "sample_type": "bilinear", "num_filter": 1})]
 
 
-register("UpSampling", inputs=_up_inputs, variadic="num_args", second_order=False,
+register("UpSampling", inputs=_up_inputs, variadic="num_args",
          attrs={"scale": Attr("int"), "num_filter": Attr("int", 0),
                 "sample_type": Attr("str", choices=("bilinear", "nearest")),
                 "multi_input_mode": Attr("str", "concat", choices=("concat", "sum")),
