@@ -1,6 +1,6 @@
 """gluon.nn layers against MXNet 1.9.1 and NumPy.
 
-* ``LAYERS``: 32 layer configurations run by :func:`run_layers` -- fixed parameters, forward,
+* ``layer_specs``: 35 layer configurations run by :func:`run_layers` -- fixed parameters, forward,
   input / parameter gradients, BatchNorm running statistics after backward, parameter names /
   shapes / grad_req, ``repr`` before and after deferred initialisation, hybridized == eager,
   and the exported graph's nodes (op, name, attrs).  The same function recorded the golden
@@ -63,6 +63,9 @@ def layer_specs(nn):
         'gelu': (lambda: nn.GELU(), (2, 3)),
         'swish': (lambda: nn.Swish(2.0), (2, 3)),
         'rpad': (lambda: nn.ReflectionPad2D(1), (1, 2, 3, 3)),
+        'maxpool2d_nhwc': (lambda: nn.MaxPool2D(3, 2, 1, layout='NHWC'), (2, 5, 4, 3)),
+        'avgpool1d_nwc': (lambda: nn.AvgPool1D(2, ceil_mode=True, layout='NWC'), (1, 5, 3)),
+        'gavg2d_nhwc': (lambda: nn.GlobalAvgPool2D(layout='NHWC'), (2, 3, 2, 4)),
     }
 
 
@@ -265,7 +268,7 @@ def test_layer_matches_mxnet(name, eager_results):
 
 
 HYBRID = ["dense", "conv2d", "convt1d", "avgpool2d", "bn", "in_axis2", "gn", "emb", "prelu",
-          "swish", "rpad", "drop0"]
+          "swish", "rpad", "drop0", "maxpool2d_nhwc"]
 
 
 @pytest.mark.parametrize("name", HYBRID)
