@@ -114,6 +114,9 @@ def run_layers(mx, names=None, hybridize=True):
         r['y'] = _r(y.asnumpy())
         r['repr1'] = repr(b)
         r['params'] = [[n, list(p.shape), p.grad_req] for n, p in b.collect_params().items()]
+        g = json.loads(b(mx.sym.var('data')).tojson())
+        r['sym_nodes'] = [[n['op'], n['name'], sorted(n.get('attrs', {}).items())]
+                          for n in g['nodes']]
         if hybridize:
             b.hybridize()
             r['hyb_y'] = _r(b(x).asnumpy())
@@ -258,13 +261,20 @@ def eager_results():
 
 @pytest.mark.parametrize("name", sorted(layer_specs(nn)))
 def test_layer_matches_mxnet(name, eager_results):
-    """Forward (train and predict), gradients, running stats, params, repr: MXNet's."""
+    """Forward (train and predict), gradients, running stats, params, repr and the graph of
+    a symbolic call (op names, node names, attrs): MXNet's."""
     gold = _golden()[name]
     got = eager_results[name]
     for key in ("train_y", "y", "gx", "gp", "aux"):
         _close(got[key], gold[key])
     for key in ("repr0", "repr1", "params0", "params"):
         assert got[key] == gold[key], key
+    assert _strip(got["sym_nodes"]) == _strip(gold["sym_nodes"])
+
+
+def _strip(nodes):
+    """Graph nodes with the process-wide block counters taken out of the names."""
+    return [[op, re.sub(r"\d+_", "#_", nm), [list(kv) for kv in attrs]] for op, nm, attrs in nodes]
 
 
 HYBRID = ["dense", "conv2d", "convt1d", "avgpool2d", "bn", "in_axis2", "gn", "emb", "prelu",
@@ -278,10 +288,7 @@ def test_hybridized_export_matches_mxnet(name):
     got = run_layers(mx, names=[name])[name]
     _close(got["hyb_y"], gold["hyb_y"])
     _close(got["hyb_y"], got["y"], atol=1e-6, rtol=1e-6)
-    # block counters are process-wide, so names are compared without their numbers
-    strip = lambda nodes: [[op, re.sub(r"\d+_", "#_", nm), [list(kv) for kv in attrs]]
-                           for op, nm, attrs in nodes]
-    assert strip(got["nodes"]) == strip(gold["nodes"])
+    assert _strip(got["nodes"]) == _strip(gold["nodes"])
 
 
 def test_new_ops_match_mxnet():
