@@ -15,6 +15,9 @@ Variants (same initial weights, same SGD with momentum 0.9 and wd 1e-4):
 
 * ``jit``           -- the reference: ``mx.jit(loss_fn)`` of the mx.nd ops (FullyConnected,
                        Convolution, Pooling, relu, log_softmax/pick) + ``mx.Trainer``;
+* ``jit_two_calls`` -- the same with two jitted functions, logits and loss of the logits: the
+                       structure of a hybridized network followed by a hybridized loss (two
+                       compiled tape nodes per step instead of one);
 * ``gluon_hybrid``  -- ``net.hybridize()`` and ``loss.hybridize()`` + ``gluon.Trainer``;
 * ``gluon_hybrid_net`` -- only the network hybridized (the loss runs eagerly);
 * ``gluon_eager``   -- nothing hybridized (every layer's ops recorded one by one).
@@ -56,7 +59,7 @@ import agjit as mx  # noqa: E402
 from agjit import gluon  # noqa: E402
 from agjit.gluon import nn  # noqa: E402
 
-VARIANTS = ("jit", "gluon_hybrid", "gluon_hybrid_net", "gluon_eager")
+VARIANTS = ("jit", "jit_two_calls", "gluon_hybrid", "gluon_hybrid_net", "gluon_eager")
 OPT = {"learning_rate": 0.05, "momentum": 0.9, "wd": 1e-4}
 TARGET = 1.10
 
@@ -87,27 +90,32 @@ def gluon_net(model):
     return net
 
 
-def jit_loss_fn(model, w):
+def jit_loss_fn(model, w, split=False):
     """The same math with the mx.nd ops on the arrays of ``w`` (a list in the order of the
-    Gluon net's collect_params())."""
+    Gluon net's collect_params()).  ``split``: (logits_fn, loss_of_logits_fn) instead."""
+    if split:
+        full = jit_loss_fn(model, w)
+        return full.logits, lambda out, label: -mx.nd.pick(mx.nd.log_softmax(out), label)
     fc, relu = mx.nd.FullyConnected, mx.nd.relu
     if model == "mlp":
         w1, b1, w2, b2 = w
 
-        def loss_fn(x, label):
-            out = fc(relu(fc(x, w1, b1, num_hidden=128)), w2, b2, num_hidden=10)
-            return -mx.nd.pick(mx.nd.log_softmax(out), label)
+        def logits(x):
+            return fc(relu(fc(x, w1, b1, num_hidden=128)), w2, b2, num_hidden=10)
     else:
         c1, cb1, c2, cb2, w1, b1, w2, b2 = w
 
-        def loss_fn(x, label):
+        def logits(x):
             h = relu(mx.nd.Convolution(x, c1, cb1, kernel=(3, 3), pad=(1, 1), num_filter=16))
             h = mx.nd.Pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max")
             h = relu(mx.nd.Convolution(h, c2, cb2, kernel=(3, 3), pad=(1, 1), num_filter=32))
             h = mx.nd.Pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max")
             h = relu(fc(h, w1, b1, num_hidden=64))
-            out = fc(h, w2, b2, num_hidden=10)
-            return -mx.nd.pick(mx.nd.log_softmax(out), label)
+            return fc(h, w2, b2, num_hidden=10)
+
+    def loss_fn(x, label):
+        return -mx.nd.pick(mx.nd.log_softmax(logits(x)), label)
+    loss_fn.logits = logits
     return loss_fn
 
 
@@ -122,11 +130,17 @@ def make_step(model, variant, weights, batch):
     """(step function, loss-of-last-step getter, current weights getter)."""
     x, y = digits_batch(batch, model == "lenet")
     state = {}
-    if variant == "jit":
+    if variant in ("jit", "jit_two_calls"):
         w = [mx.nd.array(a) for a in weights]
         for a in w:
             a.attach_grad()
-        f = mx.jit(jit_loss_fn(model, w))
+        if variant == "jit":
+            f = mx.jit(jit_loss_fn(model, w))
+        else:
+            net_fn, loss_of = (mx.jit(g) for g in jit_loss_fn(model, w, split=True))
+
+            def f(x, y):
+                return loss_of(net_fn(x), y)
         trainer = mx.Trainer(w, "sgd", dict(OPT))
 
         def step():
