@@ -385,3 +385,18 @@ def test_purge(tmp_path):
     (tmp_path / "keep.txt").write_bytes(b"y")
     model_store.purge(str(tmp_path))
     assert sorted(os.listdir(str(tmp_path))) == ["keep.txt"]
+
+
+def test_hybridized_densenet_equals_eager():
+    """HybridConcurrent/Identity (DenseNet, SqueezeNet, Inception) traced with F = mx.sym and
+    replayed through mx.jit give the eager numbers (a tiny DenseNet: one compile)."""
+    net = vision.DenseNet(4, 2, [1, 1], bn_size=1, classes=3)
+    net.initialize()
+    x = mx.nd.array(np.random.RandomState(5).uniform(-1, 1, (2, 3, 56, 56)).astype(np.float32))
+    net(x)
+    fill(mx, net)
+    want = net(x).asnumpy()
+    net.hybridize()
+    np.testing.assert_allclose(net(x).asnumpy(), want, rtol=1e-5, atol=1e-6)
+    sym = net(mx.sym.var("data"))
+    assert any(n["op"] == "Concat" for n in json.loads(sym.tojson())["nodes"])
