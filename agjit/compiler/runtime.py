@@ -391,6 +391,10 @@ class CompiledGraph:
         self.provenance = provenance or {}
         self.shapes = dict(shapes)
         self.dtypes = dict(dtypes)
+        # shapes/dtypes are keyed by id(node): every node of a graph lowered or inferred here
+        # (backward and step graphs are built, lowered and dropped) stays referenced, so a
+        # later graph's nodes cannot reuse an id and pick up a stale shape
+        self._alive = []
         infer_graph(self.order, self.shapes, self.dtypes)
         self.graph_hash = self._graph_hash()
         self.plans = {}
@@ -485,6 +489,7 @@ class CompiledGraph:
         from .lower import lower_graph
         from .cache import KernelKey
         order = order if order is not None else topo_order(heads)
+        self._alive.append(order)
         infer_graph(order, self.shapes, self.dtypes)
         low = lower_graph(order, heads, given, self.shapes, self.dtypes,
                           self.provenance, name=self.graph_hash[:12] + ":" + kind,
@@ -623,6 +628,7 @@ class CompiledGraph:
             hv = by_name.get(n.output_name(i) + "_head_grad")
             out.append(hv)
             if hv is not None:
+                self._alive.append(hv)
                 self.shapes[(id(hv), 0)] = self.shapes[(id(n), i)]
                 self.dtypes[(id(hv), 0)] = self.dtypes[(id(n), i)]
         return out
