@@ -33,7 +33,8 @@ from symbol import visualization as viz  # noqa: E402  (mx.viz)
 
 __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
-           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer", "callback", "operator", "test_utils", "viz", "visualization"]
+           "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer",
+           "callback", "operator", "test_utils", "viz", "visualization", "alias_as_mxnet"]
 
 
 def jit(fn=None, **options):
@@ -45,9 +46,69 @@ def jit(fn=None, **options):
     return _jit(fn, **options)
 
 
+class _MXNetAliasFinder:
+    """Note: mxnet-alias.  While ``sys.modules['mxnet']`` is agjit (``alias_as_mxnet()``),
+    ``import mxnet.X.Y`` gives agjit's module ``agjit.X.Y`` itself (the same object, not a
+    second copy): ``mxnet.sym`` / ``mxnet.symbol`` are the top-level ``symbol`` package,
+    ``mxnet.nd`` is ``agjit.ndarray`` and ``mxnet.init`` is ``agjit.initializer``.  The
+    finder does nothing while ``mxnet`` is anything else (e.g. the real MXNet)."""
+
+    _ROOTS = {"sym": "symbol", "symbol": "symbol", "nd": __name__ + ".ndarray",
+              "init": __name__ + ".initializer", "mod": __name__ + ".module",
+              "viz": "symbol.visualization", "visualization": "symbol.visualization"}
+
+    def find_spec(self, fullname, path=None, target=None):
+        import sys
+        if not fullname.startswith("mxnet.") or sys.modules.get("mxnet") is not sys.modules[__name__]:
+            return None
+        import importlib.util
+        head, _, rest = fullname[len("mxnet."):].partition(".")
+        real = self._ROOTS.get(head, __name__ + "." + head) + ("." + rest if rest else "")
+        return importlib.util.spec_from_loader(fullname, _MXNetAliasLoader(real))
+
+
+class _MXNetAliasLoader:
+    def __init__(self, real):
+        self.real = real
+
+    def create_module(self, spec):
+        import importlib
+        try:
+            return importlib.import_module(self.real)
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError("No module named %r (agjit has no %s)"
+                                      % (spec.name, self.real), name=spec.name) from None
+
+    def exec_module(self, module):
+        pass
+
+
+def _install_alias_finder():
+    import sys
+    if not any(isinstance(f, _MXNetAliasFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _MXNetAliasFinder())
+
+
+_install_alias_finder()
+
+
+def alias_as_mxnet():
+    """Make ``import mxnet`` (and ``from mxnet import gluon, nd, autograd``,
+    ``from mxnet.gluon import nn`` ...) give agjit's modules, so an MXNet 1.x program runs
+    unchanged.  Returns agjit.  See the note *mxnet-alias* (``_MXNetAliasFinder``).
+
+    >>> import sys; mx = alias_as_mxnet()
+    >>> import mxnet.gluon.nn; mxnet.gluon.nn is mx.gluon.nn
+    True
+    """
+    import sys
+    sys.modules["mxnet"] = sys.modules[__name__]
+    return sys.modules[__name__]
+
+
 # submodules imported on first use, so ``import agjit`` stays light (test_utils pulls in
-# numpy.testing)
-_LAZY = {"test_utils", "module"}
+# numpy.testing; gluon is large)
+_LAZY = {"test_utils", "module", "gluon"}
 _ALIASES = {"mod": "module"}
 
 

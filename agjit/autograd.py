@@ -292,6 +292,9 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
         backward_into(og, sinks, consume=not retain_graph)
     finally:
         st.recording, st.training = prev_rec, prev_train
+    for src, _i in inputs:
+        if src.grad_req != "null":
+            src.fresh = True    # gluon.Trainer's stale-gradient check
     if not retain_graph:
         for src, _i in inputs:
             if src.grad_req == "null":
@@ -310,6 +313,7 @@ def backward(heads, head_grads=None, retain_graph=False, train_mode=True):
     targets, results = _run_backward(heads, head_grads, None, retain_graph, False, train_mode)
     for t, g in zip(targets, results):
         buf = t.grad._data
+        t.fresh = True          # gluon.Trainer's stale-gradient check
         if t.grad_req == "add":
             buf += g._data.astype(buf.dtype, copy=False)
         else:

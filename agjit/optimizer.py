@@ -34,8 +34,9 @@ from symbol.base import MXNetError
 from .ndarray.ndarray import NDArray
 from .lr_scheduler import LRScheduler
 
-__all__ = ["Optimizer", "SGD", "Adam", "Updater", "create", "register", "get_updater",
-           "Trainer"]
+__all__ = ["Optimizer", "SGD", "Adam", "NAG", "RMSProp", "AdaGrad", "AdaDelta", "Adamax",
+           "Nadam", "Signum", "FTML", "Ftrl", "SGLD", "DCASGD", "LAMB", "Updater", "create",
+           "register", "get_updater", "Trainer"]
 
 _data_of = operator.attrgetter("_data")
 _entry_of = operator.attrgetter("_entry")
@@ -528,6 +529,418 @@ class Adam(Optimizer):
         for grp in groups:
             K.adam_multi(grp.ptrs, lr, grp.lr_mult, grp.coef, wd, grp.wd_mult, self.beta1,
                          self.beta2, self.epsilon, self.rescale_grad, clip, grp.s32, grp.sT)
+
+
+def _zeros_like(weight):
+    return NDArray(np.zeros(weight.shape, dtype=weight._data.dtype))
+
+
+def _rescaled(opt, g, T, w=None, wd=None):
+    """``clip(rescale_grad*g [+ wd*w], clip_gradient)`` in the parameter dtype."""
+    x = g * _f32(opt.rescale_grad, T)
+    if w is not None:
+        x = x + _f32(wd, T) * w
+    c = _f32(opt._clip_value(), T)
+    if c >= 0:
+        x = _clip(x, c)
+    return x
+
+
+@register
+class NAG(Optimizer):
+    """Nesterov accelerated gradient as MXNet 1.9.1's ``nag_mom_update`` computes it when
+    its output is the weight (as the Updater calls it)::
+
+        g = clip(rescale_grad*grad, clip_gradient)
+        w_new = w + momentum*(momentum*mom - lr*(g + wd*w)) - lr*(g + wd*w)
+        mom = momentum*mom - lr*(g + wd*w_new)      # reads the already updated weight
+
+    Without momentum it is plain SGD.
+    """
+
+    def __init__(self, momentum=0.0, **kwargs):
+        super(NAG, self).__init__(**kwargs)
+        self.momentum = momentum
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        lrk, wdk = _f32(lr, T), _f32(wd, T)
+        if sbufs and self.momentum > 0:
+            m = sbufs[0]
+            mu = _f32(self.momentum, T)
+            gw = x + wdk * w
+            w[...] = w + mu * (mu * m - lrk * gw) - lrk * gw
+            m[...] = mu * m - lrk * (x + wdk * w)
+        else:
+            w[...] = (T(1) - lrk * wdk) * w - lrk * x
+
+
+@register
+class RMSProp(Optimizer):
+    """RMSProp (MXNet 1.x ``rmsprop_update``; ``centered=True``: ``rmspropalex_update``)::
+
+        g = clip(rescale_grad*grad + wd*w, clip_gradient)
+        n = (1-gamma1)*g*g + gamma1*n
+        w -= lr*g/sqrt(n + epsilon)                       # centered=False
+        G = (1-gamma1)*g + gamma1*G                       # centered=True:
+        delta = gamma2*delta - lr*g/sqrt(n - G*G + epsilon)
+        w += delta
+
+    ``clip_weights`` clips the result to [-clip_weights, clip_weights].
+    """
+
+    def __init__(self, learning_rate=0.001, gamma1=0.9, gamma2=0.9, epsilon=1e-8,
+                 centered=False, clip_weights=None, **kwargs):
+        super(RMSProp, self).__init__(learning_rate=learning_rate, **kwargs)
+        self.gamma1 = gamma1
+        self.gamma2 = gamma2
+        self.centered = centered
+        self.epsilon = epsilon
+        self.clip_weights = clip_weights
+
+    def create_state(self, index, weight):
+        if self.centered:
+            return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
+        return (_zeros_like(weight),)
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T, w, wd)
+        g1, eps, lrk = _f32(self.gamma1, T), _f32(self.epsilon, T), _f32(lr, T)
+        n = sbufs[0]
+        n[...] = (T(1) - g1) * x * x + g1 * n
+        if not self.centered:
+            w[...] = w - lrk * (x / np.sqrt(n + eps))
+        else:
+            G, delta = sbufs[1], sbufs[2]
+            G[...] = (T(1) - g1) * x + g1 * G
+            delta[...] = _f32(self.gamma2, T) * delta - lrk * (x / np.sqrt(n - G * G + eps))
+            w[...] = w + delta
+        if self.clip_weights:
+            w[...] = _clip(w, _f32(self.clip_weights, T))
+
+
+@register
+class AdaGrad(Optimizer):
+    """AdaGrad (MXNet 1.x)::
+
+        g = clip(rescale_grad*grad, clip_gradient)
+        history += g*g
+        w += -lr*(g/sqrt(history + eps) + wd*w)
+    """
+
+    def __init__(self, eps=1e-7, **kwargs):
+        super(AdaGrad, self).__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight)
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        h = sbufs[0]
+        h += x * x
+        div = x / np.sqrt(h + _f32(self.float_stable_eps, T))
+        w += (div + w * _f32(wd, T)) * _f32(-lr, T)
+
+
+@register
+class AdaDelta(Optimizer):
+    """AdaDelta (MXNet 1.x)::
+
+        g = clip(rescale_grad*grad, clip_gradient)
+        acc_g = rho*acc_g + (1-rho)*g*g
+        delta = sqrt(acc_delta + epsilon)/sqrt(acc_g + epsilon)*g
+        acc_delta = rho*acc_delta + (1-rho)*delta*delta
+        w -= delta + wd*w
+    """
+
+    def __init__(self, rho=0.90, epsilon=1e-5, **kwargs):
+        super(AdaDelta, self).__init__(**kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        rho, eps = _f32(self.rho, T), _f32(self.epsilon, T)
+        acc_g, acc_d = sbufs
+        acc_g *= rho
+        acc_g += (T(1) - rho) * x * x
+        delta = np.sqrt(acc_d + eps) / np.sqrt(acc_g + eps) * x
+        acc_d *= rho
+        acc_d += (T(1) - rho) * delta * delta
+        w -= delta + _f32(wd, T) * w
+
+
+@register
+class Adamax(Optimizer):
+    """AdaMax (MXNet 1.x)::
+
+        g = clip(rescale_grad*grad + wd*w, clip_gradient)
+        m = beta1*m + (1-beta1)*g
+        u = maximum(beta2*u, |g|)
+        w -= lr/(1-beta1**t) * m/u
+    """
+
+    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, **kwargs):
+        super(Adamax, self).__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        t = self._index_update_count[index]
+        lrk = _f32(lr / (1. - self.beta1 ** t), T)
+        x = _rescaled(self, g, T, w, wd)
+        b1 = _f32(self.beta1, T)
+        m, u = sbufs
+        m *= b1
+        m += (T(1) - b1) * x
+        u[...] = np.maximum(_f32(self.beta2, T) * u, np.abs(x))
+        w -= lrk * m / u
+
+
+@register
+class Nadam(Optimizer):
+    """Nesterov Adam (MXNet 1.x, with its momentum schedule ``schedule_decay``)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 schedule_decay=0.004, **kwargs):
+        super(Nadam, self).__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.schedule_decay = schedule_decay
+        self.m_schedule = 1.
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        t = self._index_update_count[index]
+        x = _rescaled(self, g, T, w, wd)
+        mom_t = self.beta1 * (1. - 0.5 * (pow(0.96, t * self.schedule_decay)))
+        mom_t1 = self.beta1 * (1. - 0.5 * (pow(0.96, (t + 1) * self.schedule_decay)))
+        self.m_schedule = self.m_schedule * mom_t
+        m_next = self.m_schedule * mom_t1
+        b1, b2 = _f32(self.beta1, T), _f32(self.beta2, T)
+        m, v = sbufs
+        m *= b1
+        m += (T(1) - b1) * x
+        v *= b2
+        v += (T(1) - b2) * x * x
+        g_prime = x / _f32(1. - self.m_schedule, T)
+        m_prime = m / _f32(1. - m_next, T)
+        v_prime = v / _f32(1. - pow(self.beta2, t), T)
+        m_bar = _f32(1. - mom_t, T) * g_prime + _f32(mom_t1, T) * m_prime
+        w -= _f32(lr, T) * m_bar / (np.sqrt(v_prime) + _f32(self.epsilon, T))
+
+
+@register
+class Signum(Optimizer):
+    """Signum / signSGD (MXNet 1.x ``signum_update`` / ``signsgd_update``)::
+
+        mom = momentum*mom - (1-momentum)*(wd*w + clip(rescale_grad*grad))
+        w = (1 - lr*wd_lh)*w + lr*sign(mom)
+        # momentum 0:  w = (1 - lr*wd)*w - lr*sign(clip(rescale_grad*grad))
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, wd_lh=0.0, **kwargs):
+        super(Signum, self).__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+        self.wd_lh = wd_lh
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        lrk, wdk = _f32(lr, T), _f32(wd, T)
+        if sbufs and self.momentum > 0:
+            mu = _f32(self.momentum, T)
+            m = sbufs[0]
+            m[...] = mu * m - (T(1) - mu) * wdk * w - (T(1) - mu) * x
+            w[...] = (T(1) - lrk * _f32(self.wd_lh, T)) * w + lrk * np.sign(m)
+        else:
+            w[...] = (T(1) - lrk * wdk) * w - lrk * np.sign(x)
+
+
+@register
+class FTML(Optimizer):
+    """FTML (MXNet 1.x ``ftml_update``)::
+
+        g = clip(rescale_grad*grad + wd*w, clip_gradient)
+        v = beta2*v + (1-beta2)*g*g
+        d_t = (1-beta1**t)/lr * (sqrt(v/(1-beta2**t)) + epsilon)
+        z = beta1*z + (1-beta1)*g - (d_t - beta1*d)*w
+        d = d_t;  w = -z/d_t
+    """
+
+    def __init__(self, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
+        super(FTML, self).__init__(**kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        t = self._index_update_count[index]
+        x = _rescaled(self, g, T, w, wd)
+        b1, b2 = _f32(self.beta1, T), _f32(self.beta2, T)
+        d, v, z = sbufs
+        v[...] = b2 * v + (T(1) - b2) * x * x
+        d_t = (T(1) - b1 ** T(t)) / _f32(lr, T) * \
+            (np.sqrt(v / (T(1) - b2 ** T(t))) + _f32(self.epsilon, T))
+        z[...] = b1 * z + (T(1) - b1) * x - (d_t - b1 * d) * w
+        d[...] = d_t
+        w[...] = -z / d_t
+
+
+@register
+class Ftrl(Optimizer):
+    """FTRL-proximal (MXNet 1.x ``ftrl_update``)::
+
+        g = clip(rescale_grad*grad, clip_gradient)
+        z += g - (sqrt(n + g*g) - sqrt(n)) * w / lr
+        n += g*g
+        w = (sign(z)*lamda1 - z) / ((beta + sqrt(n))/lr + wd) * (|z| > lamda1)
+    """
+
+    def __init__(self, lamda1=0.01, learning_rate=0.1, beta=1, **kwargs):
+        super(Ftrl, self).__init__(**kwargs)
+        self.lamda1 = lamda1
+        self.beta = beta
+        self.lr = learning_rate
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        lrk, l1 = _f32(lr, T), _f32(self.lamda1, T)
+        z, n = sbufs
+        z += x - (np.sqrt(n + x * x) - np.sqrt(n)) * w / lrk
+        n += x * x
+        w[...] = (np.sign(z) * l1 - z) / ((_f32(self.beta, T) + np.sqrt(n)) / lrk + _f32(wd, T)) \
+            * (np.abs(z) > l1)
+
+
+@register
+class SGLD(Optimizer):
+    """Stochastic gradient Langevin dynamics::
+
+        w += -lr/2*(clip(rescale_grad*grad) + wd*w) + N(0, sqrt(lr))
+    """
+
+    def create_state(self, index, weight):
+        return None
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        from . import random as _random
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        w += -_f32(lr, T) / T(2) * (x + _f32(wd, T) * w)
+        w += _random.generator().normal(0, math.sqrt(lr), size=w.shape).astype(w.dtype)
+
+
+@register
+class DCASGD(Optimizer):
+    """Delay-compensated SGD (MXNet 1.x)::
+
+        g = clip(rescale_grad*grad, clip_gradient)
+        step = -lr*(g + wd*w + lamda*g*g*(w - w_prev))
+        mom = momentum*mom + step (with momentum), else step;  w_prev = w;  w += mom
+    """
+
+    def __init__(self, momentum=0.0, lamda=0.04, **kwargs):
+        super(DCASGD, self).__init__(**kwargs)
+        self.momentum = momentum
+        self.weight_previous = {}
+        self.lamda = lamda
+
+    def create_state(self, index, weight):
+        if self.momentum == 0.0:
+            return (NDArray(weight._data.copy()),)
+        return (_zeros_like(weight), NDArray(weight._data.copy()))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        x = _rescaled(self, g, T)
+        step = _f32(-lr, T) * (x + _f32(wd, T) * w + _f32(self.lamda, T) * x * x * (w - sbufs[-1]))
+        if len(sbufs) == 2:
+            m = sbufs[0]
+            m *= _f32(self.momentum, T)
+            m += step
+            step = m
+        sbufs[-1][...] = w
+        w += step
+
+
+@register
+class LAMB(Optimizer):
+    """LAMB (MXNet 1.x ``lamb_update_phase1/2``)::
+
+        g = clip(rescale_grad*grad, clip_gradient)
+        m = beta1*m + (1-beta1)*g;  v = beta2*v + (1-beta2)*g*g
+        m^, v^ = m/(1-beta1**t), v/(1-beta2**t)    (bias_correction)
+        r = m^/(sqrt(v^) + epsilon) + wd*w
+        r1 = clip(||w||, lower_bound, upper_bound);  r2 = ||r||
+        w -= lr * (r1/r2 if r1 > 0 and r2 > 0 else 1) * r
+    """
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-6,
+                 lower_bound=None, upper_bound=None, bias_correction=True, **kwargs):
+        super(LAMB, self).__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lower_bound = lower_bound
+        self.upper_bound = upper_bound
+        self.bias_correction = bias_correction
+
+    def create_state(self, index, weight):
+        return (_zeros_like(weight), _zeros_like(weight))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        T = w.dtype.type
+        t = self._index_update_count[index]
+        x = _rescaled(self, g, T)
+        b1, b2 = _f32(self.beta1, T), _f32(self.beta2, T)
+        m, v = sbufs
+        m[...] = b1 * m + (T(1) - b1) * x
+        v[...] = b2 * v + (T(1) - b2) * x * x
+        if self.bias_correction:
+            mh = m / (T(1) - b1 ** T(t))
+            vh = v / (T(1) - b2 ** T(t))
+        else:
+            mh, vh = m, v
+        r = mh / (np.sqrt(vh) + _f32(self.epsilon, T)) + _f32(wd, T) * w
+        r1 = T(np.sqrt((w.astype(np.float64) ** 2).sum()))
+        r2 = T(np.sqrt((r.astype(np.float64) ** 2).sum()))
+        if self.lower_bound:
+            r1 = max(r1, T(self.lower_bound))
+        if self.upper_bound:
+            r1 = min(r1, T(self.upper_bound))
+        ratio = r1 / r2 if (r1 > 0 and r2 > 0) else T(1)
+        w -= _f32(lr, T) * ratio * r
 
 
 class _Group(object):

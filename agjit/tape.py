@@ -73,7 +73,7 @@ class TapeNode:
     """
 
     __slots__ = ("sym", "op", "attrs", "inputs", "in_arrays", "out_arrays", "cleared",
-                 "is_var", "grad_req", "grad", "function", "train", "__weakref__")
+                 "is_var", "grad_req", "grad", "function", "train", "fresh", "__weakref__")
 
     def __init__(self, sym, op=None, attrs=None, inputs=(), in_arrays=None, out_arrays=None,
                  is_var=False, grad_req="null", grad=None, function=None, train=False):
@@ -89,6 +89,7 @@ class TapeNode:
         self.grad = grad          # NDArray gradient buffer of a variable
         self.function = function  # autograd.Function instance for custom nodes
         self.train = train
+        self.fresh = False        # a backward wrote ``grad`` since the last optimizer step
 
     def __repr__(self):
         return "<TapeNode %s%s>" % (self.sym.name, " cleared" if self.cleared else "")

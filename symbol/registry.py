@@ -228,11 +228,13 @@ class OpDef:
         return "OpDef(%s)" % self.name
 
     def input_names(self, attrs):
+        # callable inputs win over variadic ones: UpSampling is variadic (num_args) for
+        # nearest but takes (data, weight) for bilinear
+        if callable(self.inputs):
+            return list(self.inputs(attrs))
         if self.variadic:
             n = attrs.get(self.variadic)
             return ["arg%d" % i for i in range(n or 0)]
-        if callable(self.inputs):
-            return list(self.inputs(attrs))
         return list(self.inputs)
 
     def arg_names(self, attrs):

@@ -391,6 +391,10 @@ class CompiledGraph:
         self.provenance = provenance or {}
         self.shapes = dict(shapes)
         self.dtypes = dict(dtypes)
+        # shapes/dtypes are keyed by id(node): every node of a graph lowered or inferred here
+        # (backward and step graphs are built, lowered and dropped) stays referenced, so a
+        # later graph's nodes cannot reuse an id and pick up a stale shape
+        self._alive = []
         infer_graph(self.order, self.shapes, self.dtypes)
         self.graph_hash = self._graph_hash()
         self.plans = {}
@@ -437,18 +441,20 @@ class CompiledGraph:
         V = self._execute(k, arrays, fresh=fresh, train=train)
         return [V[s] for s in k.lowered.out_slots]
 
-    def run_train(self, arrays, mask):
-        """Training forward saving what the backward kernel needs; returns (outputs,
-        backward closure)."""
+    def run_train(self, arrays, mask, train=True):
+        """Recorded forward saving what the backward kernel needs; returns (outputs,
+        backward closure).  ``train``: the forward's mode (False inside
+        ``record(train_mode=False)``: Dropout is the identity, BatchNorm uses and keeps its
+        moving statistics, as eagerly)."""
         fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask)
         self.runs += 1
-        V, bset, pool = self._execute(fwd_train, arrays, fresh=False, train=True, pooled=True)
+        V, bset, pool = self._execute(fwd_train, arrays, fresh=False, train=train, pooled=True)
         out_slots = fwd_train.lowered.out_slots
         nh = len(self.heads)
         outs = [V[s].copy() for s in out_slots[:nh]]
         saved_vals = [V[s] for s in out_slots[nh:]]
         node = _JitNode(self, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved,
-                        bset=bset, pool=pool)     # see note *buffer-plan*
+                        bset=bset, pool=pool, train=train)     # see note *buffer-plan*
         return outs, node
 
     def run_step(self, arrays, mask):
@@ -483,6 +489,7 @@ class CompiledGraph:
         from .lower import lower_graph
         from .cache import KernelKey
         order = order if order is not None else topo_order(heads)
+        self._alive.append(order)
         infer_graph(order, self.shapes, self.dtypes)
         low = lower_graph(order, heads, given, self.shapes, self.dtypes,
                           self.provenance, name=self.graph_hash[:12] + ":" + kind,
@@ -621,6 +628,7 @@ class CompiledGraph:
             hv = by_name.get(n.output_name(i) + "_head_grad")
             out.append(hv)
             if hv is not None:
+                self._alive.append(hv)
                 self.shapes[(id(hv), 0)] = self.shapes[(id(n), i)]
                 self.dtypes[(id(hv), 0)] = self.dtypes[(id(n), i)]
         return out
@@ -856,8 +864,10 @@ class _Trace(CompiledGraph):
             return outs[0] if self.single else self._pack(outs)
         if not any(mask):
             mask = [entry_of(a) is not None for a in inputs]
-        r = self.run_step(arrays, mask)
-        vals, node = r if r is not None else self.run_train(arrays, mask)
+        # step mode speculates a training step; a call recorded in predict mode runs the
+        # recorded forward in predict mode
+        r = self.run_step(arrays, mask) if state.training else None
+        vals, node = r if r is not None else self.run_train(arrays, mask, state.training)
         outs = [_wrap(v) for v in vals]
         # one tape node (agjit.tape note *tape-model*); its graph node carries the trace for
         # get_symbol's inlining
@@ -875,10 +885,10 @@ class _JitNode:
     call (note *step-mode*) carries ``stash``: the gradients for head gradients of ones."""
 
     __slots__ = ("trace", "mask", "arrays", "saved_vals", "head_nodes", "bwd", "hooks",
-                 "saved", "stash", "bset", "pool", "swap_slots")
+                 "saved", "stash", "bset", "pool", "swap_slots", "train")
 
     def __init__(self, trace, mask, arrays, saved_vals, head_nodes, bwd, hooks, saved,
-                 stash=None, bset=None, pool=None, swap_slots=None):
+                 stash=None, bset=None, pool=None, swap_slots=None, train=True):
         self.trace = trace
         self.mask = mask
         self.arrays = arrays
@@ -891,6 +901,7 @@ class _JitNode:
         self.bset = bset
         self.pool = pool          # the buffer set goes back to it when the node is freed
         self.swap_slots = swap_slots
+        self.train = train        # the recorded forward's mode (backward hooks see it)
 
     def __del__(self):
         if self.pool is not None:
@@ -932,7 +943,7 @@ class _JitNode:
             for n in self.hooks:
                 ins = [vals[(id(s), i)] for (s, i, _v) in n.inputs]
                 outs = [vals[(id(n), i)] for i in range(n.num_outputs())]
-                n.op.backward_hook(n.parsed, ins, outs, True)
+                n.op.backward_hook(n.parsed, ins, outs, self.train)
         return res
 
     def backward(self, *out_grads):

@@ -12,3 +12,7 @@ from . import linalg  # noqa: F401
 from . import detection  # noqa: F401
 from . import creation  # noqa: F401
 from . import math_extra  # noqa: F401
+from . import rnn  # noqa: F401
+from . import ctc  # noqa: F401
+from . import image  # noqa: F401
+from . import nn_extra  # noqa: F401

@@ -436,6 +436,52 @@ register("Activation", inputs=("data",), attrs={"act_type": Attr("str", choices=
          samples=lambda rng: [Sample([_rand(rng)], {"act_type": t}) for t in _ACT])
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_LAMBDA = 1.0507009873554804934193349852946
+
+
+def _leaky_inputs(attrs):
+    # nd.LeakyReLU(x, gamma, act_type='prelu') maps positional inputs before the attrs are
+    # parsed (attrs == {}): gamma is then an optional second input
+    t = attrs.get("act_type")
+    return ("data", "gamma") if t in (None, "prelu") else ("data",)
+
+
+def _prelu_gamma(x, gamma):
+    """gamma broadcast against x: (1,) everywhere, (C,) along axis 1, or x's own shape."""
+    if gamma.shape == x.shape or gamma.size == 1:
+        return gamma.reshape(gamma.shape if gamma.shape == x.shape else ())
+    shape = [1] * x.ndim
+    shape[1 if x.ndim > 1 else 0] = gamma.shape[0]
+    return gamma.reshape(shape)
+
+
+def _leaky_infer(attrs, ins):
+    d = ins[0]
+    if attrs["act_type"] != "prelu":
+        return ins, [d] * (2 if attrs["act_type"] == "rrelu" else 1)
+    if len(ins) < 2:
+        from ..base import MXNetError
+        raise MXNetError("LeakyReLU: act_type='prelu' needs the gamma input")
+    g = ins[1]
+    if d is not None and g is None:
+        g = (d[1] if len(d) > 1 else d[0],)
+    if d is not None and g is not None and tuple(g) != tuple(d) and len(g) == 1:
+        c = d[1] if len(d) > 1 else d[0]
+        if g[0] not in (1, c, 0):
+            from ..base import MXNetError
+            raise MXNetError("LeakyReLU: prelu gamma of shape %s does not match data %s (expected "
+                             "(1,), (%d,) or the data shape)" % (tuple(g), tuple(d), c))
+    return [d, g], [d]
+
+
+def _leaky_slope(attrs, x, ctx):
+    lo, hi = attrs["lower_bound"], attrs["upper_bound"]
+    if ctx is not None and getattr(ctx, "is_train", False):
+        return ctx.rng.uniform(lo, hi, size=x.shape).astype(x.dtype)
+    return np.full(x.shape, (lo + hi) / 2.0, dtype=x.dtype)
+
+
 def _leaky_fwd(attrs, ins, ctx):
     x = ins[0]
     t = attrs["act_type"]
@@ -444,32 +490,112 @@ def _leaky_fwd(attrs, ins, ctx):
         y = np.where(x > 0, x, x * s)
     elif t == "elu":
         y = np.where(x > 0, x, s * np.expm1(x))
-    else:
-        from ..base import MXNetError
-        raise MXNetError("LeakyReLU: act_type=%r is not supported (supported: leaky, elu)" % t)
+    elif t == "selu":
+        y = _SELU_LAMBDA * np.where(x > 0, x, _SELU_ALPHA * np.expm1(x))
+    elif t == "gelu":
+        from scipy.special import erf
+        y = 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    elif t == "prelu":
+        y = np.where(x > 0, x, x * _prelu_gamma(x, ins[1]))
+    else:   # rrelu
+        m = _leaky_slope(attrs, x, ctx)
+        return [_keep(np.where(x > 0, x, x * m), x), m]
     return [_keep(y, x)]
 
 
 def _leaky_grad(F, attrs, ins, outs, og, ctx):
     x, y, g = ins[0], outs[0], og[0]
     s = attrs["slope"]
+    t = attrs["act_type"]
     pos = F._greater_scalar(x, scalar=0.0)
     neg = F._rminus_scalar(pos, scalar=1.0)
-    if attrs["act_type"] == "leaky":
+    if t == "leaky":
         d = F.elemwise_add(pos, F._mul_scalar(neg, scalar=s))
-    else:
+    elif t == "elu":
         d = F.elemwise_add(pos, F.elemwise_mul(neg, F._plus_scalar(y, scalar=s)))
+    elif t == "selu":
+        # MXNet 1.9.1 differentiates selu from its output as lambda * (y + alpha) for
+        # x <= 0, not the true derivative y + lambda*alpha (equal only at x = 0); its numbers
+        # are the spec, so selu has no finite-difference sample
+        d = F.elemwise_add(F._mul_scalar(pos, scalar=_SELU_LAMBDA), F.elemwise_mul(
+            neg, F._mul_scalar(F._plus_scalar(y, scalar=_SELU_ALPHA), scalar=_SELU_LAMBDA)))
+    elif t == "gelu":
+        # Phi(x) + x * phi(x)
+        phi = F._mul_scalar(F.exp(F._mul_scalar(F.square(x), scalar=-0.5)),
+                            scalar=float(1.0 / np.sqrt(2.0 * np.pi)))
+        cdf = F._mul_scalar(F._plus_scalar(F.erf(F._mul_scalar(x, scalar=float(1.0 / np.sqrt(2.0)))),
+                                           scalar=1.0), scalar=0.5)
+        d = F.elemwise_add(cdf, F.elemwise_mul(x, phi))
+    elif t == "prelu":
+        gamma = ins[1]
+        gneg = F.elemwise_mul(g, neg)
+        gx = F.elemwise_add(F.elemwise_mul(g, pos), F.elemwise_mul(gneg, F._prelu_bcast(gamma, x)))
+        return [gx, F._prelu_reduce(F.elemwise_mul(gneg, x), gamma)]
+    else:   # rrelu: the slope of the forward (its hidden mask output)
+        d = F.elemwise_add(pos, F.elemwise_mul(neg, outs[1]))
     return [F.elemwise_mul(g, d)]
 
 
-register("LeakyReLU", inputs=("data",),
+def _prelu_bcast_np(gamma, like):
+    return np.ascontiguousarray(np.broadcast_to(_prelu_gamma(like, gamma), like.shape))
+
+
+def _prelu_reduce_np(data, gamma):
+    if gamma.shape == data.shape:
+        return data.copy()
+    if gamma.size == 1:
+        return np.asarray(data.sum(), dtype=data.dtype).reshape(gamma.shape)
+    ax = 1 if data.ndim > 1 else 0
+    return np.ascontiguousarray(data.sum(axis=tuple(i for i in range(data.ndim) if i != ax)))
+
+
+def _prelu_samples(rng, swap):
+    out = []
+    for xs, gs in (((2, 3, 2), (3,)), ((2, 3), (1,)), ((4,), (4,)), ((2, 3), (2, 3))):
+        a, b = rng.uniform(0.1, 0.5, size=gs), _rand(rng, xs)
+        out.append(Sample([b, a] if swap else [a, b]))
+    return out
+
+
+register("_prelu_bcast", inputs=("gamma", "like"),
+         infer_shape=lambda attrs, ins: (ins, [ins[1]]),
+         infer_type=lambda attrs, ins: (ins, [ins[0] or ins[1]]),
+         forward=lambda attrs, ins, ctx: [_prelu_bcast_np(ins[0], ins[1])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F._prelu_reduce(og[0], ins[0]), None],
+         lowerable=False, samples=lambda rng: _prelu_samples(rng, False),
+         doc="prelu's gamma broadcast to ``like`` ((1,): everywhere, (C,): along axis 1, or "
+             "like's own shape).")
+register("_prelu_reduce", inputs=("data", "gamma"),
+         infer_shape=lambda attrs, ins: (ins, [ins[1]]),
+         infer_type=lambda attrs, ins: (ins, [ins[0] or ins[1]]),
+         forward=lambda attrs, ins, ctx: [_prelu_reduce_np(ins[0], ins[1])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F._prelu_bcast(og[0], ins[0]), None],
+         lowerable=False, samples=lambda rng: _prelu_samples(rng, True),
+         doc="The adjoint of _prelu_bcast: ``data`` summed down to gamma's shape.")
+
+
+def _leaky_samples(rng):
+    return [Sample([_rand(rng)], {"slope": 0.1}),
+            Sample([_rand(rng)], {"act_type": "elu", "slope": 0.3}),
+            Sample([_rand(rng)], {"act_type": "gelu"}),
+            Sample([_rand(rng, (2, 3, 2)), rng.uniform(0.1, 0.5, size=(3,))], {"act_type": "prelu"}),
+            Sample([_rand(rng, (2, 3)), rng.uniform(0.1, 0.5, size=(1,))], {"act_type": "prelu"}),
+            Sample([_rand(rng, (4,)), rng.uniform(0.1, 0.5, size=(1,))], {"act_type": "prelu"})]
+
+
+register("LeakyReLU", inputs=_leaky_inputs, optional_inputs=("gamma",),
          attrs={"act_type": Attr("str", "leaky", choices=("leaky", "elu", "prelu", "rrelu", "selu", "gelu")),
                 "slope": Attr("float", 0.25), "lower_bound": Attr("float", 0.125),
                 "upper_bound": Attr("float", 0.334)},
-         infer_shape=unary_infer("LeakyReLU"), forward=_leaky_fwd, gradient=_leaky_grad,
+         num_outputs=lambda attrs: 2 if attrs["act_type"] == "rrelu" else 1, num_visible=1,
+         infer_shape=_leaky_infer, forward=_leaky_fwd, gradient=_leaky_grad,
          lowering={"leaky": "({0} if {0} > 0 else {0} * {slope})"},
-         samples=lambda rng: [Sample([_rand(rng)], {"slope": 0.1}),
-                              Sample([_rand(rng)], {"act_type": "elu", "slope": 0.3})])
+         samples=_leaky_samples,
+         doc="Leaky rectifiers: leaky (slope), elu (slope * (e^x - 1) for x <= 0), selu "
+             "(MXNet's gradient lambda * (y + alpha) for x <= 0), gelu (erf form), prelu "
+             "(learned gamma of shape (1,), (C,) on axis 1, or data's shape), rrelu (random "
+             "slope in [lower_bound, upper_bound] when training, their mean otherwise).  At "
+             "x = 0 the derivative is the x <= 0 branch's.")
 
 
 # ---------------------------------------------------------------------------------------

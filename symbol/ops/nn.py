@@ -14,6 +14,12 @@ Note: bilinear-backward-ops
     ``<h, L_a(g, b)> = <g, T(h, b)>``, the gradients of the helpers are again ``T`` and the
     other adjoint, so the set is closed under differentiation and any order works.
 
+Note: pooling-layouts
+    Pooling's kernels work on channel-first data; with a channel-last ``layout`` (NWC, NHWC,
+    NDHWC, which MXNet 1.9.1 runs on CPU) the kernels of Pooling and of its backward helpers
+    see the arrays with the channel axis moved to position 1 and move it back in the results,
+    and shape inference does the same on shapes.  The backward helpers carry the layout.
+
 Note: batchnorm-moving-stats
     MXNet 1.9.1 updates ``moving_mean``/``moving_var`` in the *backward* pass, not in the
     training forward (FINDINGS §5).  BatchNorm's ``backward_hook`` does that update in place
@@ -906,9 +912,19 @@ def _bn_grad(F, attrs, ins, outs, og, ctx):
     ax, eps = attrs["axis"], attrs["eps"]
     red = {"axis": ax, "exclude": True}
     if _bn_training(attrs, ctx):
+        # MXNet's training-mode backward normalises with the statistics its forward saved
+        # (outputs mean/var): the batch's after a training forward, the moving ones after a
+        # forward recorded in predict mode and differentiated with train_mode=True.  The
+        # value is the saved statistic; the recomputed batch statistic adds exactly zero but
+        # carries the derivative, so higher-order gradients of a training forward stay right.
         mu = F.mean(x, keepdims=True, **red)
+        mu = F.broadcast_add(F._nn_channel_view(outs[1], x, axis=ax),
+                             F.elemwise_sub(mu, F.BlockGrad(mu)))
         xc = F.broadcast_sub(x, mu)
-        var = F.mean(F.square(xc), keepdims=True, **red)
+        var = F.mean(F.square(F.broadcast_sub(x, F.mean(x, keepdims=True, **red))),
+                     keepdims=True, **red)
+        var = F.broadcast_add(F._nn_channel_view(outs[2], x, axis=ax),
+                              F.elemwise_sub(var, F.BlockGrad(var)))
         rstd = F.rsqrt(F._plus_scalar(var, scalar=eps))
         xhat = F.broadcast_mul(xc, rstd)
     else:
@@ -1367,7 +1383,8 @@ def _pool_geom(attrs, dshape):
         raise MXNetError("Pooling: data must be 3-D, 4-D or 5-D (N, C, spatial...), got %s" % fmt(dshape))
     lay = attrs["layout"]
     if lay is not None and lay != _LAYOUTS[nsp]:
-        raise MXNetError("Pooling: layout %s is not supported (only %s for %s)" % (lay, _LAYOUTS[nsp], fmt(dshape)))
+        raise MXNetError("Pooling: layout %s does not match data %s (%s or %s expected)"
+                         % (lay, fmt(dshape), _LAYOUTS[nsp], _LAYOUTS_CL[nsp]))
     if attrs["global_pool"]:
         k = tuple(dshape[2:])
         return k, (1,) * nsp, (0,) * nsp, (1,) * nsp, (0,) * nsp
@@ -1396,12 +1413,46 @@ def _pool_geom(attrs, dshape):
     return k, s, p, tuple(out), tuple(extra)
 
 
+_LAYOUTS_CL = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
+
+
+def _pool_channel_last(attrs, ndim):
+    """True for a channel-last layout (note *pooling-layouts*); checks it fits ``ndim``."""
+    lay = attrs["layout"]
+    if lay not in ("NWC", "NHWC", "NDHWC"):
+        return False
+    if _LAYOUTS_CL.get(ndim - 2) != lay:
+        raise MXNetError("Pooling: layout %s does not match %d-D data" % (lay, ndim))
+    return True
+
+
+def _cf_shape(s):
+    return (s[0], s[-1]) + tuple(s[1:-1])
+
+
+def _cl_shape(s):
+    return (s[0],) + tuple(s[2:]) + (s[1],)
+
+
+def _pool_layouts(fn):
+    """Run a channel-first Pooling kernel on channel-last arrays (note *pooling-layouts*)."""
+    def kernel(attrs, ins, ctx):
+        if not _pool_channel_last(attrs, ins[-1].ndim):
+            return fn(attrs, ins, ctx)
+        outs = fn(dict(attrs, layout=None), [np.moveaxis(x, -1, 1) for x in ins], ctx)
+        return [np.ascontiguousarray(np.moveaxis(y, 1, -1)) for y in outs]
+    return kernel
+
+
 def _pool_infer(attrs, ins):
     d = ins[0]
     if d is None:
         return ins, [None]
     if not attrs["global_pool"] and not attrs["kernel"]:
         raise MXNetError("Pooling: kernel is required unless global_pool=True")
+    if _pool_channel_last(attrs, len(d)):
+        k, s, p, osp, _ = _pool_geom(dict(attrs, layout=None), _cf_shape(d))
+        return ins, [_cl_shape((d[0], d[-1]) + osp)]
     k, s, p, osp, _ = _pool_geom(attrs, d)
     return ins, [tuple(d[:2]) + osp]
 
@@ -1497,7 +1548,7 @@ def _pool_select_np(g, x, attrs):
 
 def _pool_kw(attrs):
     keys = ("kernel", "pool_type", "global_pool", "pooling_convention", "stride", "pad",
-            "count_include_pad")
+            "count_include_pad", "layout")
     return {k: attrs[k] for k in keys if attrs[k] != _POOL_ATTRS[k].default}
 
 
@@ -1517,12 +1568,20 @@ def _pool_samples(rng):
             Sample([r(1, 2, 6, 5)], {"kernel": (2, 2), "pool_type": "sum", "stride": (2, 2),
                                      "pooling_convention": "full"}),
             Sample([r(2, 2, 7)], {"kernel": (3,), "pool_type": "max", "stride": (2,)}),
-            Sample([r(1, 1, 4, 3, 4)], {"kernel": (2, 2, 2), "pool_type": "avg", "pad": (1, 0, 1)})]
+            Sample([r(1, 1, 4, 3, 4)], {"kernel": (2, 2, 2), "pool_type": "avg", "pad": (1, 0, 1)}),
+            Sample([r(2, 5, 4, 3)], {"kernel": (2, 2), "pool_type": "max", "stride": (2, 1),
+                                     "layout": "NHWC"}),
+            Sample([r(1, 5, 2)], {"kernel": (3,), "pool_type": "avg", "pad": (1,), "layout": "NWC",
+                                  "pooling_convention": "full", "stride": (2,)}),
+            Sample([r(1, 3, 2, 3, 2)], {"kernel": (1, 1, 1), "global_pool": True, "pool_type": "avg",
+                                        "layout": "NDHWC"})]
 
 
 register("Pooling", inputs=("data",), attrs=dict(_POOL_ATTRS), infer_shape=_pool_infer,
-         forward=_pool_fwd, gradient=_pool_grad, lowerable=False, samples=_pool_samples,
-         doc="Max/avg/sum pooling over 1-3 spatial axes (NCW/NCHW/NCDHW).  Default stride 1, "
+         forward=_pool_layouts(_pool_fwd), gradient=_pool_grad, lowerable=False,
+         samples=_pool_samples,
+         doc="Max/avg/sum pooling over 1-3 spatial axes (NCW/NCHW/NCDHW, or channel-last "
+             "NWC/NHWC/NDHWC via ``layout``).  Default stride 1, "
              "pad 0; 'valid' output is floor((x + 2p - k)/s) + 1, 'full' uses ceil.  avg counts "
              "padded zeros when count_include_pad (default True).")
 
@@ -1545,7 +1604,7 @@ def _pool_bwd_samples(rng):
 
 register("_backward_Pooling", inputs=("ograd", "data"), attrs=dict(_POOL_ATTRS),
          infer_shape=lambda attrs, ins: (ins, [ins[1]]), infer_type=_bwd_dot_type(0),
-         forward=lambda attrs, ins, ctx: [_pool_bwd_np(ins[0], ins[1], attrs)],
+         forward=_pool_layouts(lambda attrs, ins, ctx: [_pool_bwd_np(ins[0], ins[1], attrs)]),
          gradient=_pool_bwd_grad, lowerable=False, samples=_pool_bwd_samples,
          doc="Pooling gradient: ograd scattered onto the windows (max: to the first argmax).  "
              "data is read only for the argmax and the shape, so it gets no gradient.")
@@ -1565,7 +1624,7 @@ def _pool_sel_samples(rng):
 
 register("_pooling_max_select", inputs=("data", "like"), attrs=dict(_POOL_ATTRS),
          infer_shape=_pool_sel_infer, infer_type=_bwd_dot_type(0),
-         forward=lambda attrs, ins, ctx: [_pool_select_np(ins[0], ins[1], attrs)],
+         forward=_pool_layouts(lambda attrs, ins, ctx: [_pool_select_np(ins[0], ins[1], attrs)]),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._backward_Pooling(og[0], ins[1], **_pool_kw(attrs)), None],
          lowerable=False, samples=_pool_sel_samples,
