@@ -75,9 +75,9 @@ _PAR_ONLY = "  #_PAR_"
 #     (printable ASCII, no backslash, at most ``limit`` characters, ``coding`` defused so no
 #     line is read as an encoding declaration).  :func:`check_source` then verifies the whole
 #     source before anything compiles it: printable ASCII and newlines only, it parses, it
-#     imports only the kernel library, no string constant outside the eager steps and the
-#     decorator options, no dunder or reflective name.  A failure raises MXNetError
-#     (the kernel is never run).
+#     imports only the kernel library, no string constant outside the eager steps but short
+#     identifier-like ones (decorator options), no dunder or reflective name.  A failure
+#     raises MXNetError (the kernel is never run).
 _SAFE_LIMIT = 80
 _SAFE_CHARS = frozenset(chr(c) for c in range(0x20, 0x7f)) - {"\\"}
 
@@ -102,8 +102,14 @@ _ALLOWED_IMPORTS = frozenset(["math", "numpy", "numba", "agjit.compiler.kernels"
 _FORBIDDEN_NAMES = frozenset(["exec", "eval", "compile", "open", "getattr", "setattr",
                               "delattr", "globals", "locals", "vars", "input", "breakpoint",
                               "memoryview", "type", "object", "help", "exit", "quit", "os",
-                              "sys", "subprocess", "builtins", "importlib"])
-_ALLOWED_STR = re.compile(r"\A(numpy|reassoc|par\d+)\Z")
+                              "sys", "subprocess", "builtins", "importlib", "chr", "bytes",
+                              "bytearray", "tofile", "fromfile", "save", "savez", "load",
+                              "loadtxt", "savetxt", "genfromtxt", "memmap", "open_memmap",
+                              "system", "popen", "ctypes", "ctypeslib", "pickle"])
+# short identifier-like strings (decorator options, P['par0'], a lowering's mode names) are
+# inert without a reflective name to use them; anything longer or with other characters is
+# refused outside the eager steps' literals
+_ALLOWED_STR = re.compile(r"\A[A-Za-z0-9_.]{0,32}\Z")
 
 
 def check_source(src):
