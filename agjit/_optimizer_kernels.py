@@ -25,8 +25,10 @@ Note: fused-optimizer-step
     bit (tests/test_training.py).
 """
 import numpy as np
-from numba import njit, types, carray
+from numba import types, carray
 from numba.extending import intrinsic
+
+from .compiler.numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
 
 __all__ = ["sgd_multi", "sgd_mom_multi", "adam_multi"]
 

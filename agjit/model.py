@@ -9,9 +9,19 @@ Note: checkpoint-format
                                 *ndarray-file-format*) with keys 'arg:NAME' for the
                                 arguments and 'aux:NAME' for the auxiliary states
 
-    Both files are written atomically (each to a temporary file renamed into place), so a
-    reader never sees half a file.  Arguments of the symbol that have no 'arg:' entry are the
-    model's *inputs* (``data``, ``softmax_label``, ...).
+    :func:`save_checkpoint` writes the pair with one :func:`symbol.base.atomic_write_group`:
+    both files go to temporaries first (a failure leaves both targets as they were), then
+    the params file is renamed into place, then the symbol file.  Both record a *graph id*,
+    the first 8 bytes of the SHA-256 of the symbol's JSON: in the params file's reserved
+    header word (MXNet writes 0 there and ignores it) and as the graph attribute
+    ``agjit_graph_id`` of the JSON (``["str", "<16 hex digits>"]``; MXNet ignores unknown
+    graph attributes and drops them when it saves).  So a crash between the two renames
+    leaves new params beside the old symbol, and :func:`load_checkpoint` (and
+    ``Model.load``) refuses such a pair with an MXNetError when the graph changed; files
+    where either id is absent (written by MXNet, or ``symbol=None``) are not checked.  The
+    id is a function of the graph only, so every epoch's params fit the one symbol file.
+    Arguments of the symbol that have no 'arg:' entry are the model's *inputs* (``data``,
+    ``softmax_label``, ...).
 
 Functions
 ---------
@@ -87,15 +97,65 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_ca
     sym_file, param_file = _files(prefix, epoch)
     save_dict = _param_dict(arg_params or {}, aux_params or {})
     arrays, names = _normalise(save_dict)
-    if symbol is not None:
-        if not isinstance(symbol, Symbol):
-            raise TypeError("symbol must be a Symbol, got %s" % type(symbol).__name__)
-        text = symbol.tojson()
-    atomic_write(param_file, _encode(arrays, names))
-    if symbol is not None:
-        atomic_write(sym_file, [text], mode="w")
+    if symbol is None:
+        atomic_write(param_file, _encode(arrays, names))
+        logging.info('Saved checkpoint to "%s"', param_file)
+        return sym_file, param_file
+    if not isinstance(symbol, Symbol):
+        raise TypeError("symbol must be a Symbol, got %s" % type(symbol).__name__)
+    text = symbol.tojson()
+    gid = graph_id(text)
+    write_checkpoint_files([(param_file, _encode(arrays, names, reserved=gid), "wb"),
+                            (sym_file, [_with_graph_id(text, gid)], "w")])
     logging.info('Saved checkpoint to "%s"', param_file)
     return sym_file, param_file
+
+
+GRAPH_ID_ATTR = "agjit_graph_id"
+
+
+def graph_id(json_text):
+    """The graph id of a symbol's JSON text (note *checkpoint-format*): never 0."""
+    import hashlib
+    return int.from_bytes(hashlib.sha256(json_text.encode("utf-8")).digest()[:8], "little") or 1
+
+
+def _with_graph_id(text, gid):
+    anchor = '"attrs": {'
+    k = text.rfind(anchor)          # the graph's attrs: the last object of the document
+    if k < 0:
+        return text
+    k += len(anchor)
+    return '%s"%s": ["str", "%016x"], %s' % (text[:k], GRAPH_ID_ATTR, gid, text[k:])
+
+
+def write_checkpoint_files(items):
+    """Publish a model's files (``[(fname, chunks, mode)]``, params first, symbol last) so
+    a crash never leaves a partial file and a mixed pair is detectable (note
+    *checkpoint-format*); the one writer of mx.model.save_checkpoint and Gluon's export."""
+    from symbol.base import atomic_write_group
+    atomic_write_group(items)
+
+
+def _check_pair(sym_file, sym_text, param_file, where):
+    """Refuse a symbol/params pair whose recorded graph ids differ (note *checkpoint-format*)."""
+    try:
+        with open(param_file, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return          # the params loader reports it
+    if len(head) < 16:
+        return
+    pid = int.from_bytes(head[8:16], "little")
+    try:
+        v = json.loads(sym_text).get("attrs", {}).get(GRAPH_ID_ATTR)
+        sid = int(v[1], 16) if isinstance(v, list) and len(v) == 2 and v[0] == "str" else 0
+    except (ValueError, TypeError, AttributeError):
+        sid = 0
+    if pid and sid and pid != sid:
+        raise MXNetError("%s: %s (graph id %016x) was not saved with %s (graph id %016x): "
+                         "the pair does not fit (an interrupted save_checkpoint, or files of "
+                         "different saves)" % (where, param_file, pid, sym_file, sid))
 
 
 def export(sym, arg_params, aux_params, prefix, epoch=0):
@@ -174,15 +234,18 @@ def load_checkpoint(prefix, epoch):
     """``(symbol, arg_params, aux_params)`` from a checkpoint (MXNet's
     ``mx.model.load_checkpoint``)."""
     import symbol as _sym
-    sym_file, _param_file = _files(prefix, epoch)
+    sym_file, param_file = _files(prefix, epoch)
     try:
-        symbol = _sym.load(sym_file)
+        with open(sym_file, "rb") as f:
+            sym_text = f.read().decode("utf-8")
+        symbol = _sym.load_json(sym_text)
     except OSError as e:
         raise MXNetError("load_checkpoint: cannot read %s: %s" % (sym_file, e.strerror or e)) \
             from None
     except UnicodeDecodeError as e:
         raise MXNetError("load_checkpoint: %s is not UTF-8 JSON text: %s" % (sym_file, e)) \
             from None
+    _check_pair(sym_file, sym_text, param_file, "load_checkpoint")
     arg_params, aux_params = load_params(prefix, epoch)
     return symbol, arg_params, aux_params
 

@@ -4,11 +4,10 @@ Attribute strings are *parsed* with a small hand-written reader, never evaluated
 JSON file is untrusted input.
 """
 import os
-import tempfile
 
 import numpy as np
 
-__all__ = ["atomic_write", "MXNetError", "DTYPE_CODES", "CODE_DTYPES", "parse_literal", "AttrParseError",
+__all__ = ["atomic_write", "atomic_write_group", "MXNetError", "DTYPE_CODES", "CODE_DTYPES", "parse_literal", "AttrParseError",
            "dtype_name", "np_dtype"]
 
 
@@ -142,34 +141,160 @@ class _Reader:
         return tok
 
 
-# Created files get the permissions an ordinary open() would give them (mkstemp makes
-# them 0600); the umask is read once, at import, because reading it means setting it.
+# Created files get the permissions an ordinary open() would give them (the temporary is
+# created 0600); the umask is read once, at import, because reading it means setting it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+# Note: atomic-write
+#     Every file the project writes goes through :func:`atomic_write`: the bytes go to a
+#     temporary ``.<name>.<pid>.<random>.tmp`` in the same directory (created O_EXCL, 0600),
+#     are flushed and fsynced, get their final mode, and are renamed over the target with
+#     ``os.replace``.  A reader never sees half a file.  A writer killed before the rename
+#     (``kill -9``, power loss) leaves its temporary behind; the next write of the same
+#     target removes the temporaries of that target whose writer is dead (its pid names no
+#     live process on this host) and that have not been modified for STALE_TMP_AGE seconds
+#     (a live writer's temporary, e.g. a concurrent save of the same file from another
+#     process, is never removed: its pid is alive).  A writer in another pid namespace or
+#     host sharing the directory must not keep a temporary untouched for STALE_TMP_AGE.
+STALE_TMP_AGE = 10.0
 
-def atomic_write(fname, chunks, mode="wb"):
-    """Write the byte (or text, with ``mode='w'``) ``chunks`` to ``fname`` atomically.
 
-    The chunks go to a temporary file next to ``fname`` (same directory, so the final
-    rename never crosses file systems), which is flushed, synced and then renamed over
-    ``fname`` with :func:`os.replace`.  If producing or writing any chunk fails the
-    temporary file is removed and ``fname`` keeps its previous content (or stays absent).
-    """
+def _tmp_pattern(base):
+    import re
+    return re.compile(r"\A\.%s\.(\d+)\.[0-9a-f]{8}\.tmp\Z" % re.escape(base))
+
+
+def _pid_alive(pid):
+    if pid == os.getpid() or os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True         # exists (another user's), or cannot tell: keep the file
+    return True
+
+
+def clean_stale_temporaries(fname):
+    """Remove the temporaries of ``fname`` left by dead writers (note *atomic-write*);
+    returns the number removed."""
+    import time
+    d = os.path.dirname(os.path.abspath(fname))
+    pat = _tmp_pattern(os.path.basename(fname))
+    removed = 0
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return 0
+    now = time.time()
+    for n in names:
+        m = pat.match(n)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        p = os.path.join(d, n)
+        try:
+            if now - os.lstat(p).st_mtime < STALE_TMP_AGE:
+                continue
+            os.unlink(p)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _write_temporary(fname, chunks, mode, perm):
+    """Write ``chunks`` to a fresh temporary next to ``fname`` (note *atomic-write*), flushed,
+    fsynced and given its final mode; returns its path.  On failure nothing is left."""
     fname = os.fspath(fname)
     d = os.path.dirname(os.path.abspath(fname))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(fname), suffix=".tmp", dir=d)
+    base = os.path.basename(fname)
+    clean_stale_temporaries(fname)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(d, ".%s.%d.%s.tmp" % (base, os.getpid(), os.urandom(4).hex()))
+        try:
+            fd = os.open(tmp, flags, 0o600)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError("cannot create a temporary file next to %s" % fname)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             for c in chunks:
                 f.write(c)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, fname)
+        os.chmod(tmp, (0o666 & ~_UMASK) if perm is None else perm)
     except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write(fname, chunks, mode="wb", perm=None):
+    """Write the byte (or text, with ``mode='w'``) ``chunks`` to ``fname`` atomically
+    (note *atomic-write*).
+
+    If producing or writing any chunk fails the temporary file is removed and ``fname``
+    keeps its previous content (or stays absent).  ``perm`` is the final mode (default:
+    0666 less the umask, what ``open()`` would give).
+    """
+    tmp = _write_temporary(fname, chunks, mode, perm)
+    try:
+        os.replace(tmp, os.fspath(fname))
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def atomic_write_group(items, perm=None):
+    """Write several files as one step as far as a file system allows: ``items`` is a list
+    of ``(fname, chunks, mode)``.  Every file is first written completely to its own
+    temporary (flushed and fsynced); if producing or writing any of them fails, all the
+    temporaries are removed and no target is touched.  Only then are the temporaries
+    renamed over their targets, one after the other **in the order given**, and the
+    directories fsynced.  A crash during the renames can leave the first files new and the
+    later ones old, never a partial file: callers order the items so that such a mix is
+    detectable (mx.model.save_checkpoint publishes the params before the symbol and records
+    a shared graph id in both; see agjit.model note *checkpoint-format*)."""
+    temps = []
+    try:
+        for fname, chunks, mode in items:
+            temps.append((_write_temporary(fname, chunks, mode, perm), os.fspath(fname)))
+    except BaseException:
+        for tmp, _f in temps:
+            _unlink_quietly(tmp)
+        raise
+    dirs = []
+    try:
+        while temps:
+            tmp, fname = temps[0]
+            os.replace(tmp, fname)
+            temps.pop(0)
+            d = os.path.dirname(os.path.abspath(fname))
+            if d not in dirs:
+                dirs.append(d)
+    finally:
+        for tmp, _f in temps:
+            _unlink_quietly(tmp)
+    for d in dirs:
         try:
-            os.unlink(tmp)
+            fd = os.open(d, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
         except OSError:
             pass
-        raise
+        finally:
+            os.close(fd)

@@ -490,8 +490,8 @@ def load_json(s):
         nodes.append(node)
         try:
             node.num_outputs()
-        except MXNetError:
-            raise
+        except MXNetError as e:
+            raise MXNetError("load_json: %s: %s" % (where, e)) from None
         except Exception as e:  # an op's num_outputs callable on odd attrs
             raise MXNetError("load_json: %s: cannot determine the outputs of %s: %s"
                              % (where, op.name, e)) from None

@@ -169,6 +169,16 @@ def _same_type(attrs, in_types):
     return [t] * len(in_types), [t]
 
 
+# At most this many outputs per node (SliceChannel's num_outputs, ...): a bound on what a
+# small graph file can make shape inference and get_internals allocate.
+MAX_OUTPUTS = 1 << 16
+
+
+def _short_attrs(attrs):
+    text = ", ".join("%s=%r" % kv for kv in sorted(attrs.items()) if not str(kv[0]).startswith("__"))
+    return "(" + (text if len(text) <= 120 else text[:117] + "...") + ")"
+
+
 class OpDef:
     """One operator.  See the module note *one-definition-per-op*."""
 
@@ -246,7 +256,16 @@ class OpDef:
 
     def num_outputs(self, attrs):
         n = self._num_outputs
-        return n(attrs) if callable(n) else n
+        if not callable(n):
+            return n
+        n = n(attrs)
+        if not 0 <= n <= MAX_OUTPUTS:
+            # an attr (num_outputs, ...) from an untrusted file must not make every later
+            # get_internals / infer_shape allocate one entry per claimed output
+            raise MXNetError("%s: the attributes %s give %d outputs; a node may have between "
+                             "0 and %d outputs" % (self.name, _short_attrs(attrs), n,
+                                                   MAX_OUTPUTS))
+        return n
 
     def num_visible(self, attrs):
         n = self._num_visible

@@ -8,19 +8,27 @@ Note: kernel-cache
     lower.py).  Each part is hashed separately and loggable, so a miss across processes can
     be traced to one part.
 
-    Generated sources are written to ``<cache dir>/k_<sha256 of key and code>.py`` (the code
-    digest ignores comments, which carry the shapes of the first trace): content addressed,
-    written atomically (temp file + ``os.replace``), never rewritten.  Numba's own
-    cache (``__pycache__`` beside the file) then makes a fresh process with a warm cache
-    compile nothing.  A file whose content no longer matches its name is rebuilt with a
-    warning; an unwritable directory falls back to an in-memory module with a warning.
-    ``AGJIT_CACHE_DIR`` chooses the directory (default: the user's cache directory);
-    ``AGJIT_CACHE=0`` disables the disk cache.
+    Generated sources are written to ``<cache dir>/k_<sha256 of key and code>.py`` (the
+    code digest ignores comments, which carry the shapes of the first trace): content
+    addressed, written atomically (agjit's atomic writer, mode 0600), never rewritten, and
+    ending in a ``# agjit-mac:`` line, an HMAC-SHA256 of every byte before it keyed by the
+    cache directory's secret (agjit.compiler.numba_cache note *verified-cache*).  The file is
+    never imported: it is read, its MAC and its code digest are checked, it passes
+    lower.check_source, and the verified text is compiled and executed as a module
+    (no ``.pyc`` is read or written; a coding declaration in a str is ignored).  Its Numba
+    functions use agjit's verified Numba cache (``<cache dir>/numba/``), so a fresh process
+    with a warm cache compiles nothing.  A file that fails any check is rebuilt with a
+    warning, and so is one that passes but fails to compile; a cache directory that is not
+    this user's or is group/world-writable, or that cannot be created, is refused with a
+    warning (memory-only kernels); a read-only warm cache is used as it is; a failure to
+    write (full disk) leaves the kernel in memory.  ``AGJIT_CACHE_DIR`` chooses the
+    directory (default: the user's cache directory); ``AGJIT_CACHE=0`` disables the disk
+    cache (nothing is written, Numba's included).
 """
 import collections
 import dataclasses
 import hashlib
-import importlib.util
+import hmac
 import linecache
 import logging
 import os
@@ -84,33 +92,73 @@ class KernelKey:
         return hashlib.sha256(repr(dataclasses.astuple(self)).encode()).hexdigest()
 
 
-def cache_enabled():
-    return os.environ.get("AGJIT_CACHE", "1") not in ("0", "false", "False", "no")
-
-
-def cache_dir():
-    d = os.environ.get("AGJIT_CACHE_DIR")
-    if d:
-        return d
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "agjit", "kernels")
-
+from .numba_cache import cache_enabled, cache_dir  # noqa: E402  (one definition)
+from . import numba_cache as _nbc  # noqa: E402
 
 _mem_lock = threading.Lock()
 _memory = collections.OrderedDict()     # source digest -> module
 _MEMORY_MAX = 256
+_MAC_PREFIX = "# agjit-mac: "
 
 
 def _module_from_memory(name, source):
-    """Build a module from source without a file (disk cache off or unwritable).  The source
-    is registered with linecache so tracebacks and inspect still show it."""
+    """Build a module from source without a file (disk cache off, refused or unwritable).
+    The source is registered with linecache so tracebacks and inspect still show it; its
+    Numba functions are compiled in memory only."""
     fname = "<agjit-kernel %s>" % name
     linecache.cache[fname] = (len(source), None, source.splitlines(True), fname)
     mod = types.ModuleType(name)
     mod.__file__ = fname
-    # cache=True needs a real file; strip it for in-memory modules
-    src = source.replace("@njit(cache=True", "@njit(cache=False")
-    code = compile(src, fname, "exec")
+    exec(compile(source, fname, "exec", dont_inherit=True), mod.__dict__)
+    return mod
+
+
+def _sealed(source, mkey):
+    body = source.encode("ascii")
+    return body + (_MAC_PREFIX + _nbc.mac(mkey, body).hex() + "\n").encode("ascii")
+
+
+def _read_kernel(path, mkey):
+    """The verified text of kernel file ``path`` (without its MAC line), None when it is
+    absent, or False when it exists but fails a check (owner, MAC, ASCII)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            return False
+        with os.fdopen(os.dup(fd), "rb") as f:
+            blob = f.read()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    k = blob.rfind(b"\n", 0, len(blob) - 1)
+    body, last = blob[:k + 1], blob[k + 1:]
+    want = (_MAC_PREFIX + _nbc.mac(mkey, body).hex() + "\n").encode("ascii")
+    if k < 0 or not hmac.compare_digest(last, want):
+        return False
+    try:
+        return body.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+
+
+def _exec_file_module(name, path, text, stamp):
+    """Compile and run verified kernel ``text`` as module ``name`` whose file is ``path``;
+    its Numba functions are cached under the stamp ``stamp``."""
+    from .lower import check_source
+    check_source(text)
+    _nbc.register_source(path, stamp)
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+    mod = types.ModuleType(name)
+    mod.__file__ = path
+    code = compile(text, path, "exec", dont_inherit=True)
+    sys.modules[name] = mod
     exec(code, mod.__dict__)
     return mod
 
@@ -120,8 +168,8 @@ def load_module(key, code_digest_, source):
 
     The file name is the hash of the key's parts and the code's digest, so a change of any
     named part (versions, kernel library, dtypes, training mode, gradient mask) or of the
-    generated code gives a new file; the file is checked against ``code_digest_`` when it
-    is reused.  Returns (module, from_disk_file: bool).
+    generated code gives a new file; a reused file must pass its MAC and match
+    ``code_digest_`` (note *kernel-cache*).  Returns (module, from_disk_file: bool).
     """
     from .lower import code_digest
     digest = hashlib.sha256((key.digest() + code_digest_).encode()).hexdigest()
@@ -138,35 +186,41 @@ def load_module(key, code_digest_, source):
     name = "agjit_k_" + digest[:24]
     mod = None
     on_disk = False
-    if cache_enabled():
-        d = cache_dir()
-        path = os.path.join(d, "k_%s.py" % digest[:32])
-        try:
-            os.makedirs(d, exist_ok=True)
-            ok = False
-            if os.path.exists(path):
+    root = _nbc.cache_root()
+    if root is not None:
+        d, mkey = root
+        stem = "k_%s" % digest[:32]
+        path = os.path.join(d, stem + ".py")
+        text = _read_kernel(path, mkey)
+        if text is False or (text is not None and code_digest(text) != code_digest_):
+            warnings.warn("agjit: cached kernel %s is corrupted (it fails its MAC or its content "
+                          "does not match its hash); rebuilding it" % path, RuntimeWarning,
+                          stacklevel=3)
+            _purge_numba_cache(path)
+            text = None
+        for attempt in (0, 1):
+            if text is None:
                 try:
-                    with open(path, "r") as f:
-                        ok = code_digest(f.read()) == code_digest_
-                except (OSError, UnicodeDecodeError):
-                    ok = False
-                if not ok:
-                    warnings.warn("agjit: cached kernel %s is corrupted (content does not match "
-                                  "its hash); rebuilding it" % path, RuntimeWarning, stacklevel=3)
-                    _purge_numba_cache(d, "k_%s" % digest[:32])
-            if not ok:
-                atomic_write(path, [source], mode="w")
-            if not os.access(d, os.W_OK):
-                raise PermissionError(d)
-            spec = importlib.util.spec_from_file_location(name, path)
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod
-            spec.loader.exec_module(mod)
-            on_disk = True
-        except (OSError, PermissionError) as e:
-            warnings.warn("agjit: kernel cache directory %s is not usable (%s); compiling in "
-                          "memory only" % (d, e), RuntimeWarning, stacklevel=3)
-            mod = None
+                    atomic_write(path, [_sealed(source, mkey)], perm=0o600)
+                except OSError as e:
+                    warnings.warn("agjit: kernel cache directory %s is not usable (%s); "
+                                  "compiling in memory only" % (d, e), RuntimeWarning,
+                                  stacklevel=3)
+                    break
+                text = source
+            try:
+                mod = _exec_file_module(name, path, text, digest)
+                on_disk = True
+                break
+            except Exception as e:
+                if attempt or text == source:
+                    raise
+                # a verified entry that does not compile (e.g. made by another agjit build
+                # with the same key): rebuilt from the source generated now
+                warnings.warn("agjit: cached kernel %s fails to load (%s: %s); rebuilding it"
+                              % (path, type(e).__name__, e), RuntimeWarning, stacklevel=3)
+                _purge_numba_cache(path)
+                text = None
     if mod is None:
         mod = _module_from_memory(name, source)
     mod._agjit_on_disk = on_disk
@@ -177,8 +231,10 @@ def load_module(key, code_digest_, source):
     return mod, on_disk
 
 
-def _purge_numba_cache(d, stem):
-    pc = os.path.join(d, "__pycache__")
+def _purge_numba_cache(path):
+    """Remove the Numba cache files of the functions of kernel file ``path``."""
+    pc = _nbc.cache_path_for(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
     try:
         for f in os.listdir(pc):
             if f.startswith(stem + "."):

@@ -10,7 +10,7 @@ hash, which is part of every cache key (see agjit.compiler.cache).
 import math
 
 import numpy as np
-from numba import njit
+from .numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
 
 # Scalar helpers are compiled once per dtype and declared LLVM alwaysinline in their callers
 # (forceinline): Numba-level inline="always" re-types the callee at every call site and was

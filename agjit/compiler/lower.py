@@ -19,6 +19,7 @@ Note: lowering
     every size at run time, so they depend on dtypes, ndims and broadcast patterns, never on
     shapes: a new batch size only needs a new buffer plan (:class:`ShapePlan`).
 """
+import ast
 import hashlib
 import json
 import re
@@ -30,8 +31,15 @@ from symbol.ops._lowering import typed_const
 __all__ = ["lower_graph", "Lowered"]
 
 # LLVM's optimisation time grows faster than linearly with function size: long graphs are
-# split into segments of at most this many steps (one Numba function each).
+# split into segments of at most MAX_SEGMENT_STEPS steps and MAX_SEGMENT_LINES generated
+# statements (one Numba function each), and a fused loop holds at most MAX_FUSED_NODES ops
+# (a longer elementwise chain becomes several loops, its joints materialised).  So every
+# Numba function is bounded and compile time grows linearly with the graph (measured for a
+# chain of N elementwise ops, compile + first call: 1000 ops 13.9 s and 2000 ops 225 s in
+# one loop before the bound; see the README's untrusted-files section for the numbers after).
 MAX_SEGMENT_STEPS = 8
+MAX_SEGMENT_LINES = 600
+MAX_FUSED_NODES = 500
 # Note: parallel-loops
 #     A segment made only of flat fused loops (same-shape operands, read as 1-D) also gets
 #     a parallel variant: each loop runs in blocks of BLOCK elements with the block loop a
@@ -56,6 +64,105 @@ PAR_WORK = 1 << 20
 RED_SERIAL_MAX = 1 << 14
 _PRANGE = "_PR_"
 _PAR_ONLY = "  #_PAR_"
+
+
+# Note: untrusted-text
+#     Graphs come from model files and traced user code, so node names, attr strings, op
+#     names, dtype strings and file names are untrusted text.  None of it reaches generated
+#     source as code: identifiers are generated (``v<slot>``, ``seg<k>``, ``t<k>``), numbers
+#     are written by ``typed_const``/``%d``, the eager steps' op name and attrs are
+#     ``ascii()`` literals of a JSON string, and comments hold only :func:`safe_text` of it
+#     (printable ASCII, no backslash, at most ``limit`` characters, ``coding`` defused so no
+#     line is read as an encoding declaration).  :func:`check_source` then verifies the whole
+#     source before anything compiles it: printable ASCII and newlines only, it parses, it
+#     imports only the kernel library, no string constant outside the eager steps but short
+#     identifier-like ones (decorator options), no dunder or reflective name.  A failure
+#     raises MXNetError (the kernel is never run).
+_SAFE_LIMIT = 80
+_SAFE_CHARS = frozenset(chr(c) for c in range(0x20, 0x7f)) - {"\\"}
+
+
+def safe_text(text, limit=_SAFE_LIMIT):
+    """``text`` made safe for a comment of generated source: characters outside printable
+    ASCII (and the backslash) become ``?``, ``coding`` becomes ``c?ding``, and the result is
+    cut to ``limit`` characters (``...`` marks a cut)."""
+    text = str(text)
+    if len(text) > limit * 4:
+        text = text[:limit * 4]
+    out = "".join(ch if ch in _SAFE_CHARS else "?" for ch in text)
+    out = re.sub(r"(?i)c(o)(ding)", lambda m: m.group(0)[0] + "?" + m.group(2), out)
+    if len(out) > limit:
+        out = out[:max(limit - 3, 0)] + "..."
+    return out
+
+
+_ALLOWED_IMPORTS = frozenset(["math", "numpy", "numba", "agjit.compiler.kernels",
+                              "agjit.compiler.vmath", "agjit.compiler.runtime",
+                              "agjit.compiler.numba_cache", "agjit.compiler"])
+_FORBIDDEN_NAMES = frozenset(["exec", "eval", "compile", "open", "getattr", "setattr",
+                              "delattr", "globals", "locals", "vars", "input", "breakpoint",
+                              "memoryview", "type", "object", "help", "exit", "quit", "os",
+                              "sys", "subprocess", "builtins", "importlib", "chr", "bytes",
+                              "bytearray", "tofile", "fromfile", "save", "savez", "load",
+                              "loadtxt", "savetxt", "genfromtxt", "memmap", "open_memmap",
+                              "system", "popen", "ctypes", "ctypeslib", "pickle"])
+# short identifier-like strings (decorator options, P['par0'], a lowering's mode names) are
+# inert without a reflective name to use them; anything longer or with other characters is
+# refused outside the eager steps' literals
+_ALLOWED_STR = re.compile(r"\A[A-Za-z0-9_.]{0,32}\Z")
+
+
+def check_source(src):
+    """Verify generated kernel source before it is compiled (see the note *untrusted-text*);
+    raises MXNetError naming the first violation."""
+    from symbol.base import MXNetError
+
+    def bad(why):
+        raise MXNetError("agjit.jit: generated kernel source failed its safety check (%s); "
+                         "the kernel is not run" % why)
+
+    for k, ch in enumerate(src):
+        if ch != "\n" and not (" " <= ch <= "~"):
+            bad("character %r at offset %d" % (ch, k))
+    for ln in src.split("\n")[:2]:
+        if re.match(r"^[ \t\f]*#.*?coding[:=]", ln):
+            bad("an encoding declaration")
+    try:
+        tree = ast.parse(src)
+    except SyntaxError as e:
+        bad("syntax error: %s" % safe_text(e))
+    eager_args = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            for m in mods:
+                if m not in _ALLOWED_IMPORTS:
+                    bad("import of %s" % safe_text(m))
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
+                isinstance(node.value.func, ast.Name) and node.value.func.id == "_eager":
+            for a in node.value.args:
+                if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                    eager_args.add(id(a))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and node not in tree.body:
+            bad("a nested import")
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            if id(node) not in eager_args and not (isinstance(node.value, str) and
+                                                   _ALLOWED_STR.match(node.value)):
+                bad("string constant %s" % safe_text(ascii(node.value)))
+        name = node.id if isinstance(node, ast.Name) else \
+            node.attr if isinstance(node, ast.Attribute) else None
+        if name is not None and (name.startswith("__") or name in _FORBIDDEN_NAMES):
+            bad("name %s" % safe_text(name))
+        if isinstance(node, (ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Await,
+                             ast.AsyncFunctionDef, ast.With)) and \
+                not (isinstance(node, ast.With) and _is_par_lock(node)):
+            bad("a %s statement" % type(node).__name__)
+
+
+def _is_par_lock(node):
+    return len(node.items) == 1 and isinstance(node.items[0].context_expr, ast.Name) and \
+        node.items[0].context_expr.id == "_PAR_LOCK"
 
 
 _TRANSCENDENTAL = re.compile(r"\b(exp|expm1|log|log1p|tanh|sigmoid|softrelu|sin|cos|tan|"
@@ -223,13 +330,14 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
             oshape = shapes.get((id(n), 0))
             # join the open loop unless it reads a reduction of that same loop (available
             # only after the loop)
-            if cur and oshape == cur_shape and not any(
+            if cur and oshape == cur_shape and len(cur) < MAX_FUSED_NODES and not any(
                     id(src) in cur_red for (src, _i, _v) in n.inputs):
                 cur.append(n)
             else:
                 close()
                 cur, cur_shape = [n], oshape
-        elif kind == "call" and cur and _fusible_reduction(n, cur, cur_shape, shapes):
+        elif kind == "call" and cur and len(cur) < MAX_FUSED_NODES and \
+                _fusible_reduction(n, cur, cur_shape, shapes):
             cur.append(n)     # a full sum/mean of a loop value: accumulated inside the loop
             cur_red.add(id(n))
         else:
@@ -321,10 +429,16 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
             run_body.append("    %s(%s)" % (fname, call_args))
         seg.clear()
         sizes.clear()
+        seg_cost[0] = 0
 
+    seg_cost = [0]
     for st in steps:
         if st[0] in ("fused", "call"):
+            cost = len(st[1]) if st[0] == "fused" else 8
+            if seg and seg_cost[0] + cost > MAX_SEGMENT_LINES:
+                flush()
             seg.append(st)
+            seg_cost[0] += cost
             if len(seg) >= MAX_SEGMENT_STEPS:
                 flush()
             continue
@@ -332,16 +446,16 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         n = st[1]
         ins = ", ".join("V[%d]" % slot_of((s, i)) for (s, i, _v) in n.inputs)
         outs = [slot_of((n, i)) for i in range(n.num_outputs())]
-        comment = "    # %s %s -> %s  %s" % (n.name, n.op.name, _shape_str(
-            shapes.get((id(n), 0), ()), dtypes.get((id(n), 0), "?")), provenance.get(id(n), ""))
-        run_body.append(comment.rstrip())
+        run_body.append("    " + _comment(n, shapes, dtypes, provenance))
         if st[0] == "view":
             run_body.append("    V[%d] = np.reshape(V[%d], P[%d])" % (outs[0], slot_of(n.inputs[0][:2]), outs[0]))
             continue
         g = "_E%d" % len(eager_globals)
-        eager_globals.append("%s = _eager(%r, %r)" % (g, n.op.name, json.dumps(n.attrs, sort_keys=True)))
+        # ascii(): a pure-ASCII literal whatever the op name and attr strings hold
+        eager_globals.append("%s = _eager(%s, %s)" % (g, ascii(str(n.op.name)), ascii(
+            json.dumps(n.attrs, sort_keys=True, ensure_ascii=True))))
         if not interpret:
-            eager_notes.append("%s (%s): runs eagerly (%s)" % (n.name, n.op.name, _why_eager(n)))
+            eager_notes.append("%s (%s): runs eagerly (%s)" % (safe_text(n.name), safe_text(n.op.name), _why_eager(n)))
         tmp = "_r"
         run_body.append("    %s = %s.forward(%s.attrs, [%s], ctx)" % (tmp, g, g, ins))
         for i, s in enumerate(outs):
@@ -349,12 +463,13 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     flush()
 
     header = [
-        "# Generated by agjit.jit for graph %s -- do not edit (content-addressed)." % name,
+        "# Generated by agjit.jit for graph %s -- do not edit (content-addressed)." % safe_text(name),
         "# One statement (or loop) per node; comments give op, shape and source line of the",
         "# trace that first generated this file (kernels read every size at run time).",
         "import math",
         "import numpy as np",
-        "from numba import njit, prange",
+        "from numba import prange",
+        "from agjit.compiler.numba_cache import njit",
         "from agjit.compiler import kernels as K",
         "from agjit.compiler.kernels import (sqrt, sin, cos, tan, relu, sign, floor, ceil, round, "
         "log2, log10, mod)",
@@ -364,6 +479,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     ]
     src = "\n".join(header) + "\n".join(eager_globals) + ("\n\n" if eager_globals else "\n") \
         + "\n\n".join(seg_defs) + "\n\ndef run(V, P, ctx):\n" + ("\n".join(run_body) or "    pass") + "\n"
+    check_source(src)
     digest = code_digest(src)
     return Lowered(src, len(node_of_slot), given_slots, out_slots, buffer_slots, view_slots,
                    eager_notes, node_of_slot, digest, par_segments)
@@ -449,9 +565,13 @@ def _gen_step(st, arg, slot_of, shapes, dtypes, materialised, provenance, counte
 
 
 def _comment(n, shapes, dtypes, provenance):
-    return "# %s %s -> %s  %s" % (n.name, n.op.name, _shape_str(shapes.get((id(n), 0), ()),
-                                                              dtypes.get((id(n), 0), "?")),
-                                  provenance.get(id(n), ""))
+    """One comment line for a node: every part taken from the graph (node name, op name,
+    dtype, the user's file name) goes through :func:`safe_text` (see the note
+    *untrusted-text*)."""
+    text = "%s %s -> %s  %s" % (safe_text(n.name), safe_text(n.op.name), safe_text(_shape_str(
+        shapes.get((id(n), 0), ()), dtypes.get((id(n), 0), "?"))),
+        safe_text(provenance.get(id(n), ""), 160))
+    return ("# " + text).rstrip()
 
 
 def _is_reduction(n):

@@ -81,7 +81,9 @@ from decimal import Decimal, getcontext
 from fractions import Fraction
 
 import numpy as np
-from numba import njit, types
+from numba import types
+
+from .numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 

@@ -118,8 +118,10 @@ def _encode_array(a, where):
         yield memoryview(a).cast("B")
 
 
-def _encode(arrays, names):
-    yield _U64.pack(LIST_MAGIC) + _U64.pack(0) + _U64.pack(len(arrays))
+def _encode(arrays, names, reserved=0):
+    """The byte chunks of a file; ``reserved`` goes in the reserved header word (MXNet writes
+    0 and ignores it on load; mx.model.save_checkpoint records a graph id there)."""
+    yield _U64.pack(LIST_MAGIC) + _U64.pack(reserved) + _U64.pack(len(arrays))
     for k, arr in enumerate(arrays):
         where = ("array %r" % names[k]) if names else ("array %d" % k)
         yield from _encode_array(arr._data, where)
@@ -227,10 +229,60 @@ def _read_body(r, shape, what, start):
     count = 1
     for d in shape:
         count *= d
+    span = 1
+    for d in shape:
+        span *= max(d, 1)
+    if span * dt.itemsize >= _MAX_BYTES:
+        # a zero-size array whose other dimensions NumPy cannot even describe
+        r.fail("%s has a shape %s too large for any array" % (what, shape), start)
     data = r.take(count * dt.itemsize, "the %d %s values of %s (shape %s, starting at byte "
                   "%d)" % (count, dt.name, what, shape, start))
     a = np.frombuffer(data, dtype=dt).astype(dt.newbyteorder("="), copy=True).reshape(shape)
     return _wrap(a)
+
+
+_MAX_BYTES = 1 << 62
+_HEAD = struct.Struct("<Iii")          # magic, storage type, ndim
+_BODY = struct.Struct("<iii")          # device type, device id, type flag
+_DIMS = [struct.Struct("<%dq" % k) for k in range(_MAX_NDIM + 1)]
+_FAST_DTYPES = {code: np.dtype(name).newbyteorder("<") for code, name in CODE_DTYPES.items()}
+
+
+def _read_array_fast(r):
+    """The common case -- a dense V2 array of 1..32 dims, cpu/gpu context, known type, data
+    all there -- read with three struct calls; None when anything is unusual, so that
+    :func:`_read_array` reads it field by field with its precise errors."""
+    buf, pos = r.buf, r.pos
+    n = len(buf)
+    if pos + 12 > n:
+        return None
+    magic, stype, ndim = _HEAD.unpack_from(buf, pos)
+    if magic != V2_MAGIC or stype != _DEFAULT_STORAGE or not 0 < ndim <= _MAX_NDIM:
+        return None
+    p = pos + 12 + 8 * ndim
+    if p + 12 > n:
+        return None
+    shape = _DIMS[ndim].unpack_from(buf, pos + 12)
+    dev, _dev_id, flag = _BODY.unpack_from(buf, p)
+    dt = _FAST_DTYPES.get(flag)
+    if dt is None or dev not in _DEV_TYPES:
+        return None
+    count = 1
+    for d in shape:
+        if d <= 0:
+            return None
+        count *= d
+    nbytes = count * dt.itemsize
+    p += 12
+    if p + nbytes > n:
+        return None
+    a = np.frombuffer(buf, dtype=dt, count=count, offset=p)
+    if not dt.isnative:
+        a = a.astype(dt.newbyteorder("="))
+    else:
+        a = a.copy()
+    r.pos = p + nbytes
+    return _wrap(a.reshape(shape))
 
 
 def _read_array(r, k):
@@ -292,7 +344,10 @@ def _decode(buf, source):
     if n * 4 + 8 > r.left():           # each array takes at least 4 bytes, the name count 8
         r.fail("truncated or corrupt: an array count of %d cannot fit in the %d remaining "
                "bytes" % (n, r.left()), n_at)
-    arrays = [_read_array(r, k) for k in range(n)]
+    arrays = []
+    for k in range(n):
+        a = _read_array_fast(r)
+        arrays.append(a if a is not None else _read_array(r, k))
     k_at = r.pos
     k = r.unpack(_U64, "the number of names")
     if k != 0 and k != n:
