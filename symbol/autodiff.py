@@ -208,11 +208,11 @@ def gradient(sym, wrt):
     if len(set(wrt)) != len(wrt):
         raise MXNetError("gradient: wrt names a variable twice: %s" % (wrt,))
 
-    target_ids = {id(variables[w]) for w in wrt}
+    targets = {variables[w] for w in wrt}
     useful = set()
     for n in order:
-        if id(n) in target_ids or any(id(s) in useful for s, _, _ in n.inputs):
-            useful.add(id(n))
+        if n in targets or any(s in useful for s, _, _ in n.inputs):
+            useful.add(n)
 
     F = SymbolBuilder()
     grads = {}
@@ -233,14 +233,14 @@ def gradient(sym, wrt):
             name = "%s%d" % (base, k)
             k += 1
         taken.add(name)
-        accumulate((id(node), idx), Symbol([(Node(None, name), 0)]), node.name)
+        accumulate((node, idx), Symbol([(Node(None, name), 0)]), node.name)
 
     ctx = _SymCtx()
     for node in reversed(order):
-        if node.op is None or id(node) not in useful:
+        if node.op is None or node not in useful:
             continue
         nout = node.num_outputs()
-        og = [grads.pop((id(node), i), None) for i in range(nout)]
+        og = [grads.pop((node, i), None) for i in range(nout)]
         if all(g is None for g in og):
             continue
         op = node.op
@@ -255,16 +255,16 @@ def gradient(sym, wrt):
             raise MXNetError("gradient rule of %s returned %d gradients for %d inputs"
                              % (op.name, len(in_grads), len(node.inputs)))
         for (src, idx, _v), g in zip(node.inputs, in_grads):
-            if g is None or id(src) not in useful:
+            if g is None or src not in useful:
                 continue
             e = _single_entry(g, "gradient rule of %s" % op.name)
-            accumulate((id(src), idx), Symbol([e]), src.name)
+            accumulate((src, idx), Symbol([e]), src.name)
 
     out_op = get_op("_gradient_output")
     heads = []
     for w in wrt:
         var = variables[w]
-        g = grads.get((id(var), 0))
+        g = grads.get((var, 0))
         if g is None:
             F.prefix = w
             g = F.zeros_like(Symbol([(var, 0)]))

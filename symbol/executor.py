@@ -131,18 +131,18 @@ def _infer_forward(order, var_shapes, var_types):
     shapes, types = {}, {}
     for node in order:
         if node.op is None:
-            shapes[(id(node), 0)] = var_shapes[id(node)]
-            types[(id(node), 0)] = var_types[id(node)]
+            shapes[(node, 0)] = var_shapes[node]
+            types[(node, 0)] = var_types[node]
             continue
         parsed = node.parsed
-        in_shapes = [shapes[(id(s), i)] for s, i, _ in node.inputs]
-        in_types = [types[(id(s), i)] for s, i, _ in node.inputs]
+        in_shapes = [shapes[(s, i)] for s, i, _ in node.inputs]
+        in_types = [types[(s, i)] for s, i, _ in node.inputs]
         _ins, outs = node.op.infer_shape(parsed, in_shapes)
         _tins, touts = node.op.infer_type(parsed, in_types)
         for i, s in enumerate(outs):
-            shapes[(id(node), i)] = None if s is None else tuple(s)
+            shapes[(node, i)] = None if s is None else tuple(s)
         for i, t in enumerate(touts):
-            types[(id(node), i)] = t
+            types[(node, i)] = t
     return shapes, types
 
 
@@ -183,9 +183,9 @@ class Executor:
         for node in self._order:
             if node.op is None:
                 if node.name in self.arg_dict:
-                    self._var_source[id(node)] = ("arg", node.name)
+                    self._var_source[node] = ("arg", node.name)
                 elif node.name in self.aux_dict:
-                    self._var_source[id(node)] = ("aux", node.name)
+                    self._var_source[node] = ("aux", node.name)
                 else:  # pragma: no cover - list_* and the graph disagree
                     raise MXNetError("bind: variable %s is neither an argument nor an auxiliary "
                                      "state" % node.name)
@@ -196,7 +196,7 @@ class Executor:
         nd = _nd()
         self.outputs = []
         for node, i in sym._outputs:
-            s, t = shapes.get((id(node), i)), types.get((id(node), i))
+            s, t = shapes.get((node, i)), types.get((node, i))
             self.outputs.append(nd.zeros(s if s is not None else (), dtype=t or "float32"))
         self._heads = None
         self._compiled = None
@@ -248,8 +248,8 @@ class Executor:
         if self._compiled is None:
             from agjit.compiler.runtime import CompiledGraph, KernelStats
             nodes = [n for n in self._order if n.op is None]
-            shapes = {(id(n), 0): self._array_of(self._var_source[id(n)]).shape for n in nodes}
-            dtypes = {(id(n), 0): self._array_of(self._var_source[id(n)])._data.dtype.name
+            shapes = {(n, 0): self._array_of(self._var_source[n]).shape for n in nodes}
+            dtypes = {(n, 0): self._array_of(self._var_source[n])._data.dtype.name
                       for n in nodes}
             self._var_nodes = nodes
             self._compiled = CompiledGraph(KernelStats(), self._symbol._outputs, nodes, shapes,
@@ -257,13 +257,13 @@ class Executor:
         return self._compiled
 
     def _input_arrays(self):
-        return [np.ascontiguousarray(self._array_of(self._var_source[id(n)])._data)
+        return [np.ascontiguousarray(self._array_of(self._var_source[n])._data)
                 for n in self._var_nodes]
 
     def _grad_mask(self):
         mask = []
         for n in self._var_nodes:
-            kind, name = self._var_source[id(n)]
+            kind, name = self._var_source[n]
             mask.append(kind == "arg" and self._grad_req.get(name, "null") != "null")
         return mask
 
@@ -332,7 +332,7 @@ class Executor:
         for n, r in zip(self._var_nodes, res):
             if r is None:
                 continue
-            kind, name = self._var_source[id(n)]
+            kind, name = self._var_source[n]
             buf = self.grad_dict[name]._data
             if self._grad_req[name] == "add":
                 buf += r._data.astype(buf.dtype, copy=False)

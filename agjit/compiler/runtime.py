@@ -84,43 +84,49 @@ def _user_site():
 
 
 class Tracer:
-    """Collects the ops of one traced call into a graph."""
+    """Collects the ops of one traced call into a graph.
+
+    No table here is keyed by ``id()`` of an object that can die (ids are reused once an
+    object is freed): entry tables are keyed by the graph nodes themselves, and the table of
+    traced arrays, keyed by ``id(array)`` because NDArray's ``==`` is elementwise, holds each
+    array in its value, so a key's object lives as long as its entry."""
 
     def __init__(self):
-        self.values = {}        # id(NDArray) -> (Node, index)
-        self.keep = []          # strong refs so ids stay unique while tracing
+        self.values = {}        # id(NDArray) -> (Node, index, the NDArray)
         self.inputs = []        # [(NDArray or None, Node)] positional first, then captures
-        self.shapes = {}        # (id(node), i) -> shape
-        self.dtypes = {}        # (id(node), i) -> dtype name
-        self.provenance = {}    # id(node) -> "file:line"
+        self.shapes = {}        # (node, i) -> shape
+        self.dtypes = {}        # (node, i) -> dtype name
+        self.provenance = {}    # node -> "file:line"
         self.n_ops = 0
         self.warned = set()
 
+    def entry(self, arr):
+        """The traced entry (Node, index) of ``arr``, or None."""
+        v = self.values.get(id(arr))
+        return None if v is None else (v[0], v[1])
+
     def add_input(self, arr, name):
         node = Node(None, name)
-        self.values[id(arr)] = (node, 0)
-        self.keep.append(arr)
+        self.values[id(arr)] = (node, 0, arr)
         self.inputs.append((arr, node))
-        self.shapes[(id(node), 0)] = arr.shape
-        self.dtypes[(id(node), 0)] = arr._data.dtype.name
+        self.shapes[(node, 0)] = arr.shape
+        self.dtypes[(node, 0)] = arr._data.dtype.name
         return (node, 0)
 
     def on_op(self, op, given, inputs, results):
         entries = []
         for x in inputs:
             e = self.values.get(id(x))
-            if e is None:
-                e = self.add_input(x, "capture%d" % (len(self.inputs)))
+            e = self.add_input(x, "capture%d" % (len(self.inputs))) if e is None else e[:2]
             entries.append(e)
         attrs = {k: format_attr(v) for k, v in given.items()}
         node = Node(op, "n%d" % self.n_ops, attrs, [(n, i, 0) for n, i in entries])
         self.n_ops += 1
-        self.provenance[id(node)] = _user_site()
+        self.provenance[node] = _user_site()
         for i, r in enumerate(results):
-            self.values[id(r)] = (node, i)
-            self.keep.append(r)
-            self.shapes[(id(node), i)] = r.shape
-            self.dtypes[(id(node), i)] = r._data.dtype.name
+            self.values[id(r)] = (node, i, r)
+            self.shapes[(node, i)] = r.shape
+            self.dtypes[(node, i)] = r._data.dtype.name
 
     def frozen(self, arr, what):
         if id(arr) in self.values and what not in self.warned:
@@ -131,20 +137,21 @@ class Tracer:
 
 
 def infer_graph(order, shapes, dtypes):
-    """Fill shapes/dtypes of every entry by forward inference from the known ones."""
+    """Fill shapes/dtypes (keyed by entries ``(node, index)``) of every entry by forward
+    inference from the known ones."""
     for n in order:
         if n.op is None:
             continue
-        if all((id(n), i) in shapes for i in range(n.num_outputs())):
+        if all((n, i) in shapes for i in range(n.num_outputs())):
             continue
-        ins = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
-        tys = [dtypes.get((id(s), i)) for (s, i, _v) in n.inputs]
+        ins = [shapes.get((s, i)) for (s, i, _v) in n.inputs]
+        tys = [dtypes.get((s, i)) for (s, i, _v) in n.inputs]
         _, outs = n.op.infer_shape(n.parsed, ins)
         _, otys = n.op.infer_type(n.parsed, tys)
         for i, s in enumerate(outs):
-            shapes[(id(n), i)] = None if s is None else tuple(s)
+            shapes[(n, i)] = None if s is None else tuple(s)
             t = otys[i] if i < len(otys) else otys[0]
-            dtypes[(id(n), i)] = None if t is None else np.dtype(t).name
+            dtypes[(n, i)] = None if t is None else np.dtype(t).name
 
 
 class _Kernel:
@@ -488,8 +495,8 @@ class CompiledGraph:
                           self.provenance, name=self.graph_hash[:12] + ":" + kind,
                           interpret=self.interpreted, ones=ones)
         key = KernelKey(graph=self.graph_hash,
-                        inputs=tuple((self.dtypes.get((id(n), i)),
-                                      len(self.shapes.get((id(n), i)) or ()), "C")
+                        inputs=tuple((self.dtypes.get((n, i)),
+                                      len(self.shapes.get((n, i)) or ()), "C")
                                      for n, i in given),
                         training=kind != "forward", grad_mask=tuple(bool(m) for m in mask),
                         kind=kind + ("/interpreted" if self.interpreted else ""))
@@ -513,28 +520,28 @@ class CompiledGraph:
         wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
         gsym = autodiff.gradient(self.sym, wrt)
         border = topo_order(gsym._outputs)
-        fwd_ids = set(id(n) for n in self.order)
+        fwd_nodes = set(self.order)
         # classify forward nodes to decide what to save (see lowering note)
         from .lower import _classify
         infer_graph(self.order, self.shapes, self.dtypes)
         saved = []
         seen = set()
         for n in border:
-            if n.op is None or id(n) not in fwd_ids:
+            if n.op is None or n not in fwd_nodes:
                 continue
             if _classify(n, self.shapes, self.dtypes) != "fused" or n.op.backward_hook:
                 for i in range(n.num_outputs()):
-                    if (id(n), i) not in seen:
-                        seen.add((id(n), i))
+                    if (n, i) not in seen:
+                        seen.add((n, i))
                         saved.append((n, i))
         hooks = [n for n in self.order if n.op is not None and n.op.backward_hook]
         for n in hooks:
             ents = [(s, i) for (s, i, _v) in n.inputs] + [(n, i) for i in range(n.num_outputs())]
             for (s, i) in ents:
-                if s.op is not None and (id(s), i) not in seen:
-                    seen.add((id(s), i))
+                if s.op is not None and (s, i) not in seen:
+                    seen.add((s, i))
                     saved.append((s, i))
-        head_nodes = self._head_grad_vars(border, fwd_ids)
+        head_nodes = self._head_grad_vars(border, fwd_nodes)
         given_f = [(n, 0) for n in self.input_nodes]
         fwd_train = self._lower(list(self.heads) + saved, given_f, "forward_train", mask=mask)
         given_b = [(n, 0) for n in self.input_nodes] + \
@@ -575,12 +582,12 @@ class CompiledGraph:
             gsym = autodiff.gradient(self.sym, wrt)
             heads = list(self.heads) + list(gsym._outputs)
             order = topo_order(heads)
-            fwd_ids = set(id(n) for n in self.order)
-            head_vars = [hv for hv in self._head_grad_vars(order, fwd_ids) if hv is not None]
-            known = fwd_ids | set(id(n) for n in self.input_nodes) | set(map(id, head_vars))
-            free = [n for n in order if n.op is None and id(n) not in known]
+            fwd_nodes = set(self.order)
+            head_vars = [hv for hv in self._head_grad_vars(order, fwd_nodes) if hv is not None]
+            known = fwd_nodes | set(self.input_nodes) | set(head_vars)
+            free = [n for n in order if n.op is None and n not in known]
             if not free:
-                ones = [np.ones(self.shapes[(id(hv), 0)], self.dtypes[(id(hv), 0)])
+                ones = [np.ones(self.shapes[(hv, 0)], self.dtypes[(hv, 0)])
                         for hv in head_vars]
                 given = [(n, 0) for n in self.input_nodes] + [(hv, 0) for hv in head_vars]
                 res = (self._lower(heads, given, "step", order=order, mask=mask,
@@ -611,18 +618,18 @@ class CompiledGraph:
             out.append((who, why))
         return out
 
-    def _head_grad_vars(self, order, fwd_ids):
+    def _head_grad_vars(self, order, fwd_nodes):
         """Per forward head, the ``<output>_head_grad`` variable of a backward graph (None
         where the gradient does not read it), given the head's shape and dtype."""
-        by_name = {n.name: n for n in order if n.op is None and id(n) not in fwd_ids
+        by_name = {n.name: n for n in order if n.op is None and n not in fwd_nodes
                    and n.name.endswith("_head_grad")}
         out = []
         for (n, i) in self.heads:
             hv = by_name.get(n.output_name(i) + "_head_grad")
             out.append(hv)
             if hv is not None:
-                self.shapes[(id(hv), 0)] = self.shapes[(id(n), i)]
-                self.dtypes[(id(hv), 0)] = self.dtypes[(id(n), i)]
+                self.shapes[(hv, 0)] = self.shapes[(n, i)]
+                self.dtypes[(hv, 0)] = self.dtypes[(n, i)]
         return out
 
     # -- buffer plans ---------------------------------------------------------------------------
@@ -635,14 +642,14 @@ class CompiledGraph:
     #     allocates nothing per step but its outputs, and two forwards before their backwards
     #     never share buffers.
     def _plan(self, kernel):
-        p = self.plans.get(id(kernel))
+        p = self.plans.get(kernel)
         if p is None:
             low = kernel.lowered
             shapes = {}
             dts = {}
             for s, (n, i) in enumerate(low.node_of_slot):
-                shapes[s] = self.shapes.get((id(n), i))
-                dts[s] = self.dtypes.get((id(n), i))
+                shapes[s] = self.shapes.get((n, i))
+                dts[s] = self.dtypes.get((n, i))
             bufs = [(s, tuple(shapes[s]), dts[s]) for s in low.buffer_slots]
             from . import lower
             for idx, slots in low.par_segments:     # lower note *parallel-loops*
@@ -651,7 +658,7 @@ class CompiledGraph:
                     n * cost >= lower.PAR_WORK or (red and n >= lower.RED_SERIAL_MAX)
                     for n, cost, red in sizes)
             p = (bufs, shapes, [])          # plan, view shapes, pool of free buffer sets
-            self.plans[id(kernel)] = p
+            self.plans[kernel] = p
         return p
 
     def _execute(self, kernel, given_arrays, fresh, train, pooled=False):
@@ -666,9 +673,9 @@ class CompiledGraph:
         elif fresh:
             bset = [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
         else:
-            bset = self.plans.get(("bufs", id(kernel)))
+            bset = self.plans.get(("bufs", kernel))
             if bset is None:
-                bset = self.plans[("bufs", id(kernel))] = [np.empty(shape, dtype=dt)
+                bset = self.plans[("bufs", kernel)] = [np.empty(shape, dtype=dt)
                                                           for _s, shape, dt in bufs]
         for (s, _shape, _dt), b in zip(bufs, bset):
             V[s] = b
@@ -782,7 +789,7 @@ class _Trace(CompiledGraph):
         self.out_type = type(out) if not self.single else None
         heads = []
         for o in outs:
-            e = tracer.values.get(id(o))
+            e = tracer.entry(o)
             if e is None:
                 e = tracer.add_input(o, "capture%d" % len(tracer.inputs))
             heads.append(e)
@@ -916,8 +923,8 @@ class _JitNode:
         for g, h in zip(out_grads, self.head_nodes):
             if h is not None:
                 if g is None:
-                    shp = tr.shapes[(id(h), 0)]
-                    g = np.ones(shp, dtype=tr.dtypes[(id(h), 0)])
+                    shp = tr.shapes[(h, 0)]
+                    g = np.ones(shp, dtype=tr.dtypes[(h, 0)])
                 hg.append(np.ascontiguousarray(g))
         given = list(self.arrays) + hg + list(self.saved_vals)
         V = tr._execute(self.bwd, given, fresh=False, train=True)
@@ -926,12 +933,12 @@ class _JitNode:
         if self.hooks:
             vals = {}
             for (n, i), v in zip(self.saved, self.saved_vals):
-                vals[(id(n), i)] = v
+                vals[(n, i)] = v
             for k, n in enumerate(tr.input_nodes):
-                vals[(id(n), 0)] = self.arrays[k]
+                vals[(n, 0)] = self.arrays[k]
             for n in self.hooks:
-                ins = [vals[(id(s), i)] for (s, i, _v) in n.inputs]
-                outs = [vals[(id(n), i)] for i in range(n.num_outputs())]
+                ins = [vals[(s, i)] for (s, i, _v) in n.inputs]
+                outs = [vals[(n, i)] for i in range(n.num_outputs())]
                 n.op.backward_hook(n.parsed, ins, outs, True)
         return res
 
@@ -1000,7 +1007,7 @@ def inline_jit_calls(sym):
     new = {}
 
     def entry(src, i):
-        m = new.get(id(src))
+        m = new.get(src)
         if m is None:
             return (src, i)
         return m[i]
@@ -1011,23 +1018,23 @@ def inline_jit_calls(sym):
         ins = [entry(s, i) for (s, i, _v) in n.inputs]
         if n.op is _JIT_OP:
             tr = n.trace
-            sub = {id(v): e for v, e in zip(tr.input_nodes, ins)}
+            sub = {v: e for v, e in zip(tr.input_nodes, ins)}
             copies = {}
 
             def sentry(s, i):
-                if id(s) in sub:
-                    return sub[id(s)]
-                return (copies[id(s)], i)
+                if s in sub:
+                    return sub[s]
+                return (copies[s], i)
 
             for m in tr.order:
                 if m.op is None:
                     continue
-                copies[id(m)] = Node(m.op, "%s_%s" % (n.name, m.name), m.attrs,
-                                     [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
-            new[id(n)] = [sentry(h, i) for (h, i) in tr.heads]
+                copies[m] = Node(m.op, "%s_%s" % (n.name, m.name), m.attrs,
+                                 [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
+            new[n] = [sentry(h, i) for (h, i) in tr.heads]
         elif any(e != (s, i) for e, (s, i, _v) in zip(ins, n.inputs)):
             nn = Node(n.op, n.name, n.attrs, [e + (v,) for e, (_s, _i, v) in zip(ins, n.inputs)])
-            new[id(n)] = [(nn, i) for i in range(n.num_outputs())]
+            new[n] = [(nn, i) for i in range(n.num_outputs())]
     out = Symbol([entry(n, i) for n, i in sym._outputs])
     verify(out._outputs)
     return out
