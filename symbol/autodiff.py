@@ -23,7 +23,9 @@ Note: backward-graph
     * contributions to one entry are summed with ``elemwise_add``; an argument with no
       gradient path gets ``zeros_like(argument)``;
     * new nodes are named ``<forward node name>_backward_<k>`` with one counter per call.
-      The graph is built for training mode (``ctx.is_train`` is True).  Side effects of
+      The graph is built for training mode (``ctx.is_train`` is True) unless ``train=False``
+      asks for a predict-mode backward; ``forward_train`` tells mode-dependent rules which
+      mode the forward ran in (default: the same).  Side effects of
       eager backward (BatchNorm's moving statistics, ``OpDef.backward_hook``) are not part
       of the graph.
 
@@ -64,8 +66,12 @@ def _plain(v):
 
 
 class _SymCtx:
-    """The ``ctx`` handed to gradient rules while building a backward graph."""
-    is_train = True
+    """The ``ctx`` handed to gradient rules while building a backward graph: the backward's
+    mode (``is_train``) and the mode the forward ran in (``forward_train``)."""
+
+    def __init__(self, is_train=True, forward_train=None):
+        self.is_train = bool(is_train)
+        self.forward_train = self.is_train if forward_train is None else bool(forward_train)
 
     @property
     def rng(self):
@@ -165,7 +171,7 @@ def _single_entry(g, what):
     return g._outputs[0]
 
 
-def gradient(sym, wrt):
+def gradient(sym, wrt, train=True, forward_train=None):
     """The backward graph of ``sym`` w.r.t. the variables named in ``wrt``.
 
     Parameters
@@ -174,6 +180,11 @@ def gradient(sym, wrt):
         The forward graph (any number of outputs).
     wrt : str or list of str
         Names of variables of ``sym`` (arguments or auxiliary states).
+    train : bool
+        The backward's mode, as ``autograd.backward(train_mode=)`` (default True).
+    forward_train : bool, optional
+        The mode the forward ran in (default: ``train``); mode-dependent gradient rules
+        (BatchNorm) read both.
 
     Returns
     -------
@@ -235,7 +246,7 @@ def gradient(sym, wrt):
         taken.add(name)
         accumulate((node, idx), Symbol([(Node(None, name), 0)]), node.name)
 
-    ctx = _SymCtx()
+    ctx = _SymCtx(train, forward_train)
     for node in reversed(order):
         if node.op is None or node not in useful:
             continue

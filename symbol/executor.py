@@ -328,7 +328,8 @@ class Executor:
             # forward ran in predict mode (or before gradients were wanted): rerun the
             # training forward so the backward kernel has what it needs
             self._run(True)
-        res = self._backward_node.backward(*[g if g is not None else _ZERO for g in grads])
+        res = self._backward_node.backward(*[g if g is not None else _ZERO for g in grads],
+                                           train=bool(is_train))
         for n, r in zip(self._var_nodes, res):
             if r is None:
                 continue

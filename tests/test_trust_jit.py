@@ -132,3 +132,308 @@ def test_executor_rebinding_with_other_ndim_relowers():
         np.testing.assert_allclose(ex.grad_dict["fc_weight"].asnumpy(),
                                    np.ones((x.size // 6, 2)).T @ x.reshape(-1, 6),
                                    rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# 2. training vs prediction mode: forward and backward select the same graph
+# ---------------------------------------------------------------------------------------
+MODES = [(True, True), (True, False), (False, True), (False, False)]
+
+
+def _dropout_loss(x, w):
+    return nd.sum(nd.Dropout(x, p=0.5) * w)
+
+
+def test_predict_mode_backward_does_not_apply_dropout():
+    """The issue's reproducer: inside record(train_mode=False) a jitted sum(Dropout(x))
+    is the identity forward AND backward (it returned 16.0 but wrote a dropout-masked
+    gradient, [2,0,0,0,0,2,0,0]...; its forward was masked too)."""
+    def f(x):
+        return nd.sum(nd.Dropout(x, p=0.5))
+    for fn in (f, mx.jit(f)):
+        for _ in range(2):
+            x = nd.ones((2, 8))
+            x.attach_grad()
+            with ag.record(train_mode=False):
+                y = fn(x)
+            y.backward(train_mode=False)
+            assert y.asscalar() == 16.0
+            np.testing.assert_array_equal(x.grad.asnumpy(), np.ones((2, 8)))
+
+
+@pytest.mark.parametrize("fwd_train,bwd_train", MODES)
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
+def test_dropout_modes_like_mxnet(fwd_train, bwd_train, compiled):
+    """MXNet 1.9.1 (ag_dropout_* and observed): Dropout's gradient is the mask its forward
+    drew, whatever backward's train_mode -- the identity after a predict-mode forward
+    (also predict_mode() nested in record()), the scaled mask after a training one."""
+    fn = mx.jit(_dropout_loss) if compiled else _dropout_loss
+    w = nd.array(np.arange(1, 33, dtype=np.float32).reshape(4, 8))
+    for nested in (False, True):
+        for _ in range(2):              # the second call replays the cached kernels
+            x = nd.ones((4, 8))
+            x.attach_grad()
+            if nested:
+                with ag.record():
+                    with (ag.train_mode() if fwd_train else ag.predict_mode()):
+                        y = fn(x, w)
+            else:
+                with ag.record(train_mode=fwd_train):
+                    y = fn(x, w)
+            y.backward(train_mode=bwd_train)
+            g = x.grad.asnumpy()
+            if fwd_train:
+                ratio = g / w.asnumpy()
+                assert set(np.unique(ratio).tolist()) <= {0.0, 2.0}
+                assert 0 < (ratio == 0).sum() < ratio.size
+                np.testing.assert_allclose(y.asscalar(), g.sum(), rtol=1e-6)
+            else:
+                np.testing.assert_array_equal(g, w.asnumpy())
+                assert y.asscalar() == w.asnumpy().sum()
+
+
+def _bn(data, gamma, beta, mm, mv, fix_gamma=False, use_global_stats=False):
+    return nd.BatchNorm(data, gamma, beta, mm, mv, fix_gamma=fix_gamma, momentum=0.9,
+                        use_global_stats=use_global_stats)
+
+
+# Observed in MXNet 1.9.1 (pip wheel, CPU): the data of ag_batchnorm_modes with moving
+# statistics (0.5, 1, 1.5) / (1, 2, 3), head gradient rand(4, 3); key "<forward train>
+# <backward train_mode>" as 0/1.  After a predict-mode forward, a training backward uses
+# the batch formula over the moving statistics and moves nothing.
+_BN_MXNET = {
+    '11': {
+        'y': [[1.57631, -0.17249, -0.69294], [1.49358, -1.00745, -0.17409], [-0.76505, 0.33324, 3.64857], [-1.90484, 0.0467, -1.58155]],
+        'data': [[1.18764, 0.24353, -1.53774], [-1.40685, -0.05385, 0.62168], [0.49265, -0.00879, 0.09571], [-0.27343, -0.18089, 0.82034]],
+        'gamma': [-0.87686, 1.17382, 0.67155],
+        'beta': [2.23249, 2.27731, 2.6628],
+        'mm': [0.64147, 1.18223, 1.62412],
+        'mv': [0.90802, 1.84867, 2.74413],
+    },
+    '10': {
+        'y': [[1.57631, -0.17249, -0.69294], [1.49358, -1.00745, -0.17409], [-0.76505, 0.33324, 3.64857], [-1.90484, 0.0467, -1.58155]],
+        'data': [[0.85164, 0.32717, 0.08201], [0.13063, 0.00715, 0.96127], [1.16665, 0.30752, 1.12982], [1.19814, 0.16312, 0.90113]],
+        'gamma': [2.90697, 3.51326, 2.16569],
+        'beta': [2.23249, 2.27731, 2.6628],
+        'mm': [0.5, 1.0, 1.5],
+        'mv': [1.0, 2.0, 3.0],
+    },
+    '01': {
+        'y': [[2.64161, 0.45771, 1.35182], [2.61804, 0.04552, 1.551], [1.97459, 0.70738, 3.01846], [1.64987, 0.56592, 1.01069]],
+        'data': [[-1.8313, -0.28245, -1.01528], [-2.53519, -0.34654, -0.19828], [-1.03178, -0.45711, -0.48836], [-0.76442, -0.51369, -0.08955]],
+        'gamma': [2.90697, 3.51326, 2.16569],
+        'beta': [2.23249, 2.27731, 2.6628],
+        'mm': [0.5, 1.0, 1.5],
+        'mv': [1.0, 2.0, 3.0],
+    },
+    '00': {
+        'y': [[2.64161, 0.45771, 1.35182], [2.61804, 0.04552, 1.551], [1.97459, 0.70738, 3.01846], [1.64987, 0.56592, 1.01069]],
+        'data': [[0.85164, 0.32717, 0.08201], [0.13063, 0.00715, 0.96127], [1.16665, 0.30752, 1.12982], [1.19814, 0.16312, 0.90113]],
+        'gamma': [2.90697, 3.51326, 2.16569],
+        'beta': [2.23249, 2.27731, 2.6628],
+        'mm': [0.5, 1.0, 1.5],
+        'mv': [1.0, 2.0, 3.0],
+    },
+    'fixgamma11': {
+        'y': [[1.08421, -0.14499, -0.19647], [1.02905, -1.81491, 0.06296], [-0.4767, 0.86649, 1.97428], [-1.23656, 0.29341, -0.64077]],
+        'data': [[0.79176, 0.48706, -0.76887], [-0.9379, -0.10769, 0.31084], [0.32843, -0.01759, 0.04786], [-0.18229, -0.36178, 0.41017]],
+        'gamma': [0.0, 0.0, 0.0],
+        'beta': [2.23249, 2.27731, 2.6628],
+        'mm': [0.64147, 1.18223, 1.62412],
+        'mv': [0.90802, 1.84867, 2.74413],
+    },
+    'ugs11': {
+        'y': [[2.64161, 0.45771, 1.35182], [2.61804, 0.04552, 1.551], [1.97459, 0.70738, 3.01846], [1.64987, 0.56592, 1.01069]],
+        'data': [[0.85164, 0.32717, 0.08201], [0.13063, 0.00715, 0.96127], [1.16665, 0.30752, 1.12982], [1.19814, 0.16312, 0.90113]],
+        'gamma': [2.90697, 3.51326, 2.16569],
+        'beta': [2.23249, 2.27731, 2.6628],
+        'mm': [0.5, 1.0, 1.5],
+        'mv': [1.0, 2.0, 3.0],
+    },
+}
+
+
+def _bn_case(fn, fwd_train, bwd_train, **kw):
+    rs = np.random.RandomState(0)
+    data = nd.array(rs.rand(4, 3) * 4)
+    gamma = nd.array([1.5, 0.5, 2.0])
+    beta = nd.array([0.1, -0.2, 0.3])
+    mm = nd.array([0.5, 1.0, 1.5])
+    mv = nd.array([1.0, 2.0, 3.0])
+    for a in (data, gamma, beta):
+        a.attach_grad()
+    with ag.record(train_mode=fwd_train):
+        y = fn(data, gamma, beta, mm, mv, **kw)
+    y.backward(nd.array(rs.rand(4, 3)), train_mode=bwd_train)
+    return {"y": y, "data": data.grad, "gamma": gamma.grad, "beta": beta.grad, "mm": mm,
+            "mv": mv}
+
+
+@pytest.mark.parametrize("fwd_train,bwd_train", MODES)
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
+def test_batchnorm_modes_like_mxnet(fwd_train, bwd_train, compiled):
+    """BatchNorm's output, gradients and moving statistics for every (forward mode,
+    backward train_mode), eager and compiled, equal MXNet 1.9.1's."""
+    fn = mx.jit(_bn) if compiled else _bn
+    want = _BN_MXNET["%d%d" % (fwd_train, bwd_train)]
+    for _ in range(2):
+        got = _bn_case(fn, fwd_train, bwd_train)
+        for k, v in want.items():
+            np.testing.assert_allclose(got[k].asnumpy(), v, rtol=1e-4, atol=2e-5,
+                                       err_msg="%s (forward train=%s, backward train=%s)"
+                                               % (k, fwd_train, bwd_train))
+
+
+@pytest.mark.parametrize("case,kw", [("fixgamma11", {"fix_gamma": True}),
+                                     ("ugs11", {"use_global_stats": True})])
+def test_batchnorm_variants_like_mxnet(case, kw):
+    for fn in (_bn, mx.jit(_bn)):
+        got = _bn_case(fn, True, True, **kw)
+        for k, v in _BN_MXNET[case].items():
+            np.testing.assert_allclose(got[k].asnumpy(), v, rtol=1e-4, atol=2e-5,
+                                       err_msg="%s %s" % (case, k))
+
+
+def test_one_jitted_function_in_all_modes_in_turn():
+    """One jitted BatchNorm+Dropout function used in every mode combination in turn: the
+    cached kernels of one combination never serve another (compared with eager)."""
+    def f(x, gamma, beta, mm, mv):
+        h = nd.BatchNorm(x, gamma, beta, mm, mv, fix_gamma=False)
+        return nd.sum(nd.Dropout(h, p=0.0) * h)
+
+    jf = mx.jit(f)
+    rs = np.random.RandomState(3)
+    xs = rs.randn(5, 3).astype(np.float32)
+    for fwd_train, bwd_train in MODES * 2:
+        res = []
+        for fn in (f, jf):
+            x = nd.array(xs)
+            g, b = nd.array([1.2, 0.8, 1.0]), nd.array([0.1, 0.0, -0.1])
+            mm, mv = nd.array([0.2, -0.1, 0.3]), nd.array([1.5, 0.7, 1.1])
+            for a in (x, g, b):
+                a.attach_grad()
+            with ag.record(train_mode=fwd_train):
+                y = fn(x, g, b, mm, mv)
+            y.backward(train_mode=bwd_train)
+            res.append([t.asnumpy() for t in (y, x.grad, g.grad, b.grad, mm, mv)])
+        for e, c in zip(*res):
+            np.testing.assert_allclose(c, e, rtol=1e-4, atol=1e-5)
+
+
+def test_step_mode_in_predict_mode():
+    """A graph without mode-dependent ops keeps step mode in record(train_mode=False) and
+    with backward(train_mode=False); graphs with Dropout or BatchNorm never use it."""
+    def f(x):
+        return nd.sum(nd.tanh(x) * 2)
+    jf = mx.jit(f)
+    xs = np.linspace(-2, 2, 6).astype(np.float32)
+    for fwd_train, bwd_train in MODES:
+        x = nd.array(xs)
+        x.attach_grad()
+        with ag.record(train_mode=fwd_train):
+            y = jf(x)
+        y.backward(train_mode=bwd_train)
+        np.testing.assert_allclose(x.grad.asnumpy(), 2 * (1 - np.tanh(xs) ** 2), rtol=1e-5)
+    assert "step mode (one forward+backward kernel" in jf.explain()
+    jd = mx.jit(_dropout_loss)
+    x = nd.ones((2, 2))
+    x.attach_grad()
+    with ag.record():
+        y = jd(x, nd.ones((2, 2)))
+    y.backward()
+    assert "step mode is off for graphs with Dropout" in jd.explain()
+
+
+def _mode_dependent_ops():
+    from symbol.registry import all_ops
+    return [op for op in all_ops() if op.train_dependent]
+
+
+def test_mode_dependent_ops_are_flagged():
+    """Every registered op whose forward or gradient differs between training and
+    prediction mode is ``train_dependent`` (what the compiler keys its backward kernels
+    and step mode on): each op's samples run in both modes, seeded."""
+    from symbol.registry import all_ops
+    from agjit.ndarray.ndarray import OpCtx, GRAD_CTX, _wrap
+    rs = np.random.RandomState(5)
+    found = set()
+    for op in all_ops():
+        if op.samples is None:
+            continue
+        for sample in op.samples(rs):
+            given = dict(sample.attrs)
+            if op.variadic and op.variadic not in given:
+                given[op.variadic] = len(sample.inputs)
+            parsed = op.parse_attrs(given)
+            outs = {}
+            for train in (True, False):
+                mx.random.seed(11)
+                try:
+                    outs[train] = op.forward(parsed, [np.array(a, copy=True)
+                                                      for a in sample.inputs], OpCtx(train))
+                except Exception:
+                    outs = None
+                    break
+            if outs is None:
+                continue
+            if any(not np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+                   for a, b in zip(outs[True], outs[False])):
+                found.add(op.name)
+                continue
+            if not op.differentiable or op.gradient is None:
+                continue
+            ins = [_wrap(np.array(a, copy=True)) for a in sample.inputs]
+            res = [_wrap(np.asarray(o)) for o in outs[True]]
+            og = [_wrap(np.ones_like(np.asarray(o))) for o in outs[True]]
+            grads = []
+            for key in ((True, True), (False, False)):
+                try:
+                    gs = op.gradient(nd, parsed, ins, res, og, GRAD_CTX[key])
+                except Exception:
+                    grads = None
+                    break
+                grads.append([None if g is None else g.asnumpy() for g in gs])
+            if grads and any((a is None) != (b is None) or (a is not None and not
+                             np.array_equal(a, b, equal_nan=True))
+                             for a, b in zip(*grads)):
+                found.add(op.name)
+    flagged = {op.name for op in _mode_dependent_ops()}
+    assert found <= flagged, "mode-dependent but not train_dependent: %s" % (found - flagged)
+    assert {"Dropout", "BatchNorm"} <= found
+
+
+def _mode_op_case(op, sample, fwd_train, bwd_train, compiled):
+    given = dict(sample.attrs)
+    nvis = op.num_visible(op.parse_attrs(given))
+
+    def fn(*xs):
+        outs = nd.invoke(op, list(xs), dict(given))
+        outs = outs if isinstance(outs, list) else [outs]
+        ws = [nd.array(np.linspace(0.5, 1.5, o.size).reshape(o.shape)) for o in outs]
+        return nd.add_n(*[nd.sum(o * w) for o, w in zip(outs[:nvis], ws)])
+
+    f = mx.jit(fn) if compiled else fn
+    xs = [nd.array(a) for a in sample.inputs]
+    for a in xs:
+        a.attach_grad()
+    mx.random.seed(21)
+    with ag.record(train_mode=fwd_train):
+        y = f(*xs)
+    y.backward(train_mode=bwd_train)
+    return [y.asnumpy()] + [a.grad.asnumpy() for a in xs] + [a.asnumpy() for a in xs]
+
+
+@pytest.mark.parametrize("op", _mode_dependent_ops(), ids=lambda op: op.name)
+def test_mode_dependent_op_samples_compiled_equal_eager(op):
+    """Every mode-dependent op, every sample, every (forward mode, backward mode): the
+    compiled call equals the eager one (same seed, so the same Dropout mask), including the
+    in-place moving statistics."""
+    rs = np.random.RandomState(9)
+    for sample in op.samples(rs):
+        for fwd_train, bwd_train in MODES:
+            e = _mode_op_case(op, sample, fwd_train, bwd_train, False)
+            c = _mode_op_case(op, sample, fwd_train, bwd_train, True)
+            for k, (a, b) in enumerate(zip(e, c)):
+                np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6,
+                                           err_msg="%s %s item %d (fwd %s, bwd %s)" % (
+                                               op.name, sample.attrs, k, fwd_train, bwd_train))
