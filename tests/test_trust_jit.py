@@ -437,3 +437,57 @@ def test_mode_dependent_op_samples_compiled_equal_eager(op):
                 np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6,
                                            err_msg="%s %s item %d (fwd %s, bwd %s)" % (
                                                op.name, sample.attrs, k, fwd_train, bwd_train))
+
+
+# ---------------------------------------------------------------------------------------
+# 3. an unused array argument
+# ---------------------------------------------------------------------------------------
+def _uses_x_only(x, w):
+    return nd.sum(x * 2)
+
+
+@pytest.mark.parametrize("grad_req", ["write", "add"])
+def test_unused_argument_inside_record_like_eager(grad_req):
+    """A jitted function with an array argument it does not read, inside record(): no
+    error (it raised 'w is not a variable of the symbol'), and as in eager mode (and
+    MXNet) the unused argument is not part of the graph: its gradient buffer is left
+    alone, so it stays 0 after attach_grad and keeps a value set before."""
+    res = []
+    for fn in (_uses_x_only, mx.jit(_uses_x_only)):
+        x = nd.array([1.0, 2.0])
+        w = nd.ones((3,))
+        x.attach_grad()
+        w.attach_grad(grad_req=grad_req)
+        for step in range(2):
+            with ag.record():
+                y = fn(x, w)
+            assert len(ag.get_symbol(y).list_arguments()) == 1     # x's variable only
+            y.backward()
+            if step == 0:
+                np.testing.assert_array_equal(w.grad.asnumpy(), np.zeros(3))
+                w.grad[:] = 5
+        res.append((x.grad.asnumpy(), w.grad.asnumpy()))
+    (xe, we), (xj, wj) = res
+    np.testing.assert_array_equal(xj, xe)
+    np.testing.assert_array_equal(wj, we)
+    np.testing.assert_array_equal(wj, np.full(3, 5.0))
+
+
+def test_unused_argument_errors_like_eager():
+    """autograd.grad w.r.t. the unused argument, and a backward where only the unused
+    argument carries a gradient, raise as in eager mode."""
+    for fn in (_uses_x_only, mx.jit(_uses_x_only)):
+        x = nd.array([1.0, 2.0])
+        w = nd.ones((3,))
+        x.attach_grad()
+        w.attach_grad()
+        with ag.record():
+            y = fn(x, w)
+        with pytest.raises(mx.MXNetError, match="unreachable from the outputs"):
+            ag.grad(y, [w], retain_graph=True)
+        np.testing.assert_array_equal(ag.grad(y, [x])[0].asnumpy(), [2.0, 2.0])
+        c = nd.array([1.0, 2.0])            # a constant: nothing recorded
+        with ag.record():
+            y = fn(c, w)
+        with pytest.raises(mx.MXNetError, match="not in a computational graph"):
+            y.backward()
