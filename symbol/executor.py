@@ -23,10 +23,17 @@ Note: compiled-executor
       earlier shows the newest values (observed in MXNet, ``sym_simple_bind``).
     * ``backward`` may be called repeatedly after one ``forward`` ('add' accumulates each
       time).
+    * Threads: an executor is one set of argument, gradient and output arrays, so it is
+      not shared by threads running at the same time.  A ``forward``/``backward`` while
+      another thread is inside one of them raises MXNetError, and so does a ``backward``
+      in a thread whose own ``forward`` was followed by another thread's (it would get the
+      other thread's gradients).  Handing an executor from one thread to the next is fine;
+      so are executors bound per thread (they share nothing).
 
 ``symbol`` must not import the runtime at module level: agjit is imported inside functions.
 """
 import json
+import threading
 import warnings
 
 import numpy as np
@@ -203,6 +210,11 @@ class Executor:
         self._backward_node = None
         self._is_train = False
         self._monitor = None
+        self._busy = threading.Lock()       # held by the thread inside forward/backward
+        self._fwd_seq = 0                   # forwards so far
+        # per thread: the number of its latest forward (thread-local storage, not a table by
+        # thread id: a finished thread's id is given to the next thread)
+        self._fwd_of_thread = threading.local()
 
     def _array_of(self, src):
         kind, name = src
@@ -217,9 +229,26 @@ class Executor:
         return self._symbol
 
     # -- running -------------------------------------------------------------------------------
+    def _enter(self, what):
+        if not self._busy.acquire(blocking=False):
+            raise MXNetError(
+                "Executor.%s: this executor is running forward/backward in another thread; "
+                "an executor's arrays cannot be shared by threads running at the same time "
+                "(bind one executor per thread, or serialise the calls)" % what)
+
     def forward(self, is_train=False, **kwargs):
         """Copy ``kwargs`` (name -> NDArray or NumPy array) into ``arg_dict``, evaluate the
         graph (training mode if ``is_train``) and return ``self.outputs``."""
+        self._enter("forward")
+        try:
+            out = self._forward(is_train, kwargs)
+            self._fwd_seq += 1
+            self._fwd_of_thread.seq = self._fwd_seq
+            return out
+        finally:
+            self._busy.release()
+
+    def _forward(self, is_train, kwargs):
         for name, value in kwargs.items():
             if name not in self.arg_dict:
                 raise ValueError("Unknown argument %s (arguments: %s)"
@@ -289,6 +318,19 @@ class Executor:
         ``out_grads`` (NDArray, list, or dict by output name) is required unless every head
         is a loss op (``OpDef.is_loss``, e.g. SoftmaxOutput), whose gradient ignores it.
         """
+        self._enter("backward")
+        try:
+            mine = getattr(self._fwd_of_thread, "seq", None)
+            if mine is not None and mine != self._fwd_seq:
+                raise MXNetError(
+                    "Executor.backward: another thread ran forward on this executor after "
+                    "this thread's forward, so this backward would compute that thread's "
+                    "gradients; bind one executor per thread")
+            self._backward(out_grads, is_train)
+        finally:
+            self._busy.release()
+
+    def _backward(self, out_grads, is_train):
         if self._heads is None:
             raise MXNetError("backward: call forward(is_train=True) before backward")
         n = len(self._heads)

@@ -317,8 +317,13 @@ class JitFunction:
             self._hits += 1
         else:
             with self._lock:
-                self._misses += 1
-                tr = self._trace(sig, args, kwargs, stale=tr)
+                # another thread may have traced this signature while we waited
+                tr = self._traces.get(sig)
+                if tr is not None and tr.still_valid():
+                    self._hits += 1
+                else:
+                    self._misses += 1
+                    tr = self._trace(sig, args, kwargs, stale=tr)
         self._last = tr
         return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
                        else list(args))
