@@ -413,3 +413,29 @@ def test_mode_dependent_op_compiled_equals_eager_in_every_mode(op):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6,
                                        err_msg="%s %s item %d (fwd %s, bwd %s)" % (
                                            op.name, sample.attrs, k, fwd_train, bwd_train))
+
+
+def test_executor_backward_is_train_like_mxnet():
+    """Executor.backward(is_train=) picks the backward's mode as in MXNet 1.9.1 (it was
+    ignored: always the training backward): same numbers as autograd's train_mode."""
+    data = mx.sym.Variable("data")
+    ex = mx.sym.BatchNorm(data, fix_gamma=False, momentum=0.9, name="bn").simple_bind(
+        mx.cpu(), data=(4, 3))
+    rs = np.random.RandomState(0)
+    ex.arg_dict["data"][:] = rs.rand(4, 3) * 4
+    hg = nd.array(rs.rand(4, 3))
+    ex.arg_dict["bn_gamma"][:] = np.array([1.5, 0.5, 2.0])
+    ex.arg_dict["bn_beta"][:] = np.array([0.1, -0.2, 0.3])
+    for bwd_train in (True, False):
+        ex.aux_dict["bn_moving_mean"][:] = np.array([0.5, 1.0, 1.5])
+        ex.aux_dict["bn_moving_var"][:] = np.array([1.0, 2.0, 3.0])
+        ex.forward(is_train=True)
+        ex.backward(hg, is_train=bwd_train)
+        want = _BN_MXNET["1%d" % bwd_train]
+        for k, name in (("data", "data"), ("gamma", "bn_gamma"), ("beta", "bn_beta")):
+            np.testing.assert_allclose(ex.grad_dict[name].asnumpy(), want[k], rtol=1e-4,
+                                       atol=2e-5, err_msg=k)
+        np.testing.assert_allclose(ex.aux_dict["bn_moving_mean"].asnumpy(), want["mm"],
+                                   rtol=1e-4, atol=2e-5)
+        np.testing.assert_allclose(ex.aux_dict["bn_moving_var"].asnumpy(), want["mv"],
+                                   rtol=1e-4, atol=2e-5)
