@@ -12,7 +12,7 @@ from symbol.graph import topo_order
 from symbol.registry import get_op
 from . import tape
 from .tape import state, entry_of, is_recording, is_training, set_recording, set_training
-from .ndarray.ndarray import NDArray, _wrap, _TRAIN, _PREDICT
+from .ndarray.ndarray import NDArray, _wrap, GRAD_CTX
 from . import ndarray as _nd
 
 __all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
@@ -184,7 +184,7 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                 raise MXNetError("backward: head gradient shape %s does not match head shape %s"
                                  % (hg.shape, heads[entries.index(e)].shape))
             _accumulate(grads, (id(node), idx), hg)
-        ctx = _TRAIN if train_mode else _PREDICT
+        train_mode = bool(train_mode)
         for node in reversed(order):
             if node.is_var or id(node) not in useful:
                 continue
@@ -200,6 +200,8 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                 op = node.op
                 if not op.differentiable:
                     raise MXNetError("Operator %s is non-differentiable" % op.name)
+                # the rule sees the backward's mode and the mode its forward ran in
+                ctx = GRAD_CTX[(train_mode, bool(node.train))]
                 in_grads = op.gradient(nd, node.attrs, node.in_arrays, node.out_arrays, og, ctx)
                 if op.backward_hook is not None and train_mode:
                     with pause_all():

@@ -23,9 +23,15 @@ Numerics (MXNet 1.9.1): SGD over a list follows ``multi_sgd_(mom_)update``
 ``sgd_update`` (``w = (1 - lr*wd)*w - lr*rescale*grad``).  Adam follows ``adam_update`` with
 ``lr_t = lr*sqrt(1-beta2^t)/(1-beta1^t)`` and ``grad = rescale*grad + wd*w`` clipped after the
 weight decay.  Hyperparameters are rounded to float32 as MXNet's C-float op parameters are.
+
+Threads: an optimizer's update counts, its Updater's states and fused plans, and the scratch
+arrays of the compiled kernels are shared state, so every update through one optimizer
+(``Optimizer.update``, ``Updater.__call__``, ``Trainer.step``) holds that optimizer's lock:
+updates from several threads run one at a time, each with the numbers of a serial run.
 """
 import math
 import operator
+import threading
 import warnings
 
 import numpy as np
@@ -54,6 +60,19 @@ def _kernel_module():
             k = False
         _kernels[0] = k
     return k
+
+
+_LOCK_INIT = threading.Lock()
+
+
+def _lock_of(opt):
+    """The re-entrant lock serialising updates through optimizer ``opt`` (created on first
+    use, so subclasses that skip ``Optimizer.__init__`` and unpickled optimizers get one)."""
+    lk = opt.__dict__.get("_lock")
+    if lk is None:
+        with _LOCK_INIT:
+            lk = opt.__dict__.setdefault("_lock", threading.RLock())
+    return lk
 
 
 def _f32(x, T):
@@ -304,6 +323,10 @@ class Optimizer(object):
         ``index``, ``weight``, ``grad`` and ``state`` may be lists (one aggregated update,
         as MXNet's Updater does); a single int index uses the single-parameter formula.
         """
+        with _lock_of(self):
+            self._do_update(index, weight, grad, state)
+
+    def _do_update(self, index, weight, grad, state):
         multi = isinstance(index, (list, tuple))
         if multi:
             indices, weights, grads, states = list(index), list(weight), list(grad), list(state)
@@ -386,6 +409,7 @@ class Optimizer(object):
     def __getstate__(self):
         ret = self.__dict__.copy()
         del ret['param_dict']
+        ret.pop('_lock', None)
         return ret
 
     def __setstate__(self, state):
@@ -1046,6 +1070,10 @@ class Updater(object):
             self._version += 1
 
     def __call__(self, index, grad, weight):
+        with _lock_of(self.optimizer):
+            self._call(index, grad, weight)
+
+    def _call(self, index, grad, weight):
         if not isinstance(index, (list, tuple)):
             # MXNet's Updater turns a single index into a one-element list too, so it gets
             # the aggregated (multi_sgd) formula; only optimizer.update(int, ...) does not
@@ -1300,8 +1328,9 @@ class Trainer(object):
         ``ignore_stale_grad`` is accepted; gradients are not tracked for staleness, so every
         parameter is updated.
         """
-        self._optimizer.rescale_grad = self._scale / batch_size
-        self._update()
+        with _lock_of(self._optimizer):
+            self._optimizer.rescale_grad = self._scale / batch_size
+            self._update()
 
     def update(self, batch_size, ignore_stale_grad=False):
         """Same as :meth:`step` (there is no gradient reduction to skip)."""

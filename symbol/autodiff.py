@@ -23,7 +23,9 @@ Note: backward-graph
     * contributions to one entry are summed with ``elemwise_add``; an argument with no
       gradient path gets ``zeros_like(argument)``;
     * new nodes are named ``<forward node name>_backward_<k>`` with one counter per call.
-      The graph is built for training mode (``ctx.is_train`` is True).  Side effects of
+      The graph is built for training mode (``ctx.is_train`` is True) unless ``train=False``
+      asks for a predict-mode backward; ``forward_train`` tells mode-dependent rules which
+      mode the forward ran in (default: the same).  Side effects of
       eager backward (BatchNorm's moving statistics, ``OpDef.backward_hook``) are not part
       of the graph.
 
@@ -76,8 +78,12 @@ def _attr_input_names(op, kwargs):
         return op.input_names({})
 
 class _SymCtx:
-    """The ``ctx`` handed to gradient rules while building a backward graph."""
-    is_train = True
+    """The ``ctx`` handed to gradient rules while building a backward graph: the backward's
+    mode (``is_train``) and the mode the forward ran in (``forward_train``)."""
+
+    def __init__(self, is_train=True, forward_train=None):
+        self.is_train = bool(is_train)
+        self.forward_train = self.is_train if forward_train is None else bool(forward_train)
 
     @property
     def rng(self):
@@ -178,7 +184,7 @@ def _single_entry(g, what):
     return g._outputs[0]
 
 
-def gradient(sym, wrt):
+def gradient(sym, wrt, train=True, forward_train=None):
     """The backward graph of ``sym`` w.r.t. the variables named in ``wrt``.
 
     Parameters
@@ -187,6 +193,11 @@ def gradient(sym, wrt):
         The forward graph (any number of outputs).
     wrt : str or list of str
         Names of variables of ``sym`` (arguments or auxiliary states).
+    train : bool
+        The backward's mode, as ``autograd.backward(train_mode=)`` (default True).
+    forward_train : bool, optional
+        The mode the forward ran in (default: ``train``); mode-dependent gradient rules
+        (BatchNorm) read both.
 
     Returns
     -------
@@ -221,11 +232,11 @@ def gradient(sym, wrt):
     if len(set(wrt)) != len(wrt):
         raise MXNetError("gradient: wrt names a variable twice: %s" % (wrt,))
 
-    target_ids = {id(variables[w]) for w in wrt}
+    targets = {variables[w] for w in wrt}
     useful = set()
     for n in order:
-        if id(n) in target_ids or any(id(s) in useful for s, _, _ in n.inputs):
-            useful.add(id(n))
+        if n in targets or any(s in useful for s, _, _ in n.inputs):
+            useful.add(n)
 
     F = SymbolBuilder()
     grads = {}
@@ -246,14 +257,14 @@ def gradient(sym, wrt):
             name = "%s%d" % (base, k)
             k += 1
         taken.add(name)
-        accumulate((id(node), idx), Symbol([(Node(None, name), 0)]), node.name)
+        accumulate((node, idx), Symbol([(Node(None, name), 0)]), node.name)
 
-    ctx = _SymCtx()
+    ctx = _SymCtx(train, forward_train)
     for node in reversed(order):
-        if node.op is None or id(node) not in useful:
+        if node.op is None or node not in useful:
             continue
         nout = node.num_outputs()
-        og = [grads.pop((id(node), i), None) for i in range(nout)]
+        og = [grads.pop((node, i), None) for i in range(nout)]
         if all(g is None for g in og):
             continue
         op = node.op
@@ -268,16 +279,16 @@ def gradient(sym, wrt):
             raise MXNetError("gradient rule of %s returned %d gradients for %d inputs"
                              % (op.name, len(in_grads), len(node.inputs)))
         for (src, idx, _v), g in zip(node.inputs, in_grads):
-            if g is None or id(src) not in useful:
+            if g is None or src not in useful:
                 continue
             e = _single_entry(g, "gradient rule of %s" % op.name)
-            accumulate((id(src), idx), Symbol([e]), src.name)
+            accumulate((src, idx), Symbol([e]), src.name)
 
     out_op = get_op("_gradient_output")
     heads = []
     for w in wrt:
         var = variables[w]
-        g = grads.get((id(var), 0))
+        g = grads.get((var, 0))
         if g is None:
             F.prefix = w
             g = F.zeros_like(Symbol([(var, 0)]))

@@ -23,10 +23,17 @@ Note: compiled-executor
       earlier shows the newest values (observed in MXNet, ``sym_simple_bind``).
     * ``backward`` may be called repeatedly after one ``forward`` ('add' accumulates each
       time).
+    * Threads: an executor is one set of argument, gradient and output arrays, so it is
+      not shared by threads running at the same time.  A ``forward``/``backward`` while
+      another thread is inside one of them raises MXNetError, and so does a ``backward``
+      in a thread whose own ``forward`` was followed by another thread's (it would get the
+      other thread's gradients).  Handing an executor from one thread to the next is fine;
+      so are executors bound per thread (they share nothing).
 
 ``symbol`` must not import the runtime at module level: agjit is imported inside functions.
 """
 import json
+import threading
 import warnings
 
 import numpy as np
@@ -131,18 +138,18 @@ def _infer_forward(order, var_shapes, var_types):
     shapes, types = {}, {}
     for node in order:
         if node.op is None:
-            shapes[(id(node), 0)] = var_shapes[id(node)]
-            types[(id(node), 0)] = var_types[id(node)]
+            shapes[(node, 0)] = var_shapes[node]
+            types[(node, 0)] = var_types[node]
             continue
         parsed = node.parsed
-        in_shapes = [shapes[(id(s), i)] for s, i, _ in node.inputs]
-        in_types = [types[(id(s), i)] for s, i, _ in node.inputs]
+        in_shapes = [shapes[(s, i)] for s, i, _ in node.inputs]
+        in_types = [types[(s, i)] for s, i, _ in node.inputs]
         _ins, outs = node.op.infer_shape(parsed, in_shapes)
         _tins, touts = node.op.infer_type(parsed, in_types)
         for i, s in enumerate(outs):
-            shapes[(id(node), i)] = None if s is None else tuple(s)
+            shapes[(node, i)] = None if s is None else tuple(s)
         for i, t in enumerate(touts):
-            types[(id(node), i)] = t
+            types[(node, i)] = t
     return shapes, types
 
 
@@ -183,9 +190,9 @@ class Executor:
         for node in self._order:
             if node.op is None:
                 if node.name in self.arg_dict:
-                    self._var_source[id(node)] = ("arg", node.name)
+                    self._var_source[node] = ("arg", node.name)
                 elif node.name in self.aux_dict:
-                    self._var_source[id(node)] = ("aux", node.name)
+                    self._var_source[node] = ("aux", node.name)
                 else:  # pragma: no cover - list_* and the graph disagree
                     raise MXNetError("bind: variable %s is neither an argument nor an auxiliary "
                                      "state" % node.name)
@@ -196,13 +203,18 @@ class Executor:
         nd = _nd()
         self.outputs = []
         for node, i in sym._outputs:
-            s, t = shapes.get((id(node), i)), types.get((id(node), i))
+            s, t = shapes.get((node, i)), types.get((node, i))
             self.outputs.append(nd.zeros(s if s is not None else (), dtype=t or "float32"))
         self._heads = None
         self._compiled = None
         self._backward_node = None
         self._is_train = False
         self._monitor = None
+        self._busy = threading.Lock()       # held by the thread inside forward/backward
+        self._fwd_seq = 0                   # forwards so far
+        # per thread: the number of its latest forward (thread-local storage, not a table by
+        # thread id: a finished thread's id is given to the next thread)
+        self._fwd_of_thread = threading.local()
 
     def _array_of(self, src):
         kind, name = src
@@ -217,9 +229,26 @@ class Executor:
         return self._symbol
 
     # -- running -------------------------------------------------------------------------------
+    def _enter(self, what):
+        if not self._busy.acquire(blocking=False):
+            raise MXNetError(
+                "Executor.%s: this executor is running forward/backward in another thread; "
+                "an executor's arrays cannot be shared by threads running at the same time "
+                "(bind one executor per thread, or serialise the calls)" % what)
+
     def forward(self, is_train=False, **kwargs):
         """Copy ``kwargs`` (name -> NDArray or NumPy array) into ``arg_dict``, evaluate the
         graph (training mode if ``is_train``) and return ``self.outputs``."""
+        self._enter("forward")
+        try:
+            out = self._forward(is_train, kwargs)
+            self._fwd_seq += 1
+            self._fwd_of_thread.seq = self._fwd_seq
+            return out
+        finally:
+            self._busy.release()
+
+    def _forward(self, is_train, kwargs):
         for name, value in kwargs.items():
             if name not in self.arg_dict:
                 raise ValueError("Unknown argument %s (arguments: %s)"
@@ -248,8 +277,8 @@ class Executor:
         if self._compiled is None:
             from agjit.compiler.runtime import CompiledGraph, KernelStats
             nodes = [n for n in self._order if n.op is None]
-            shapes = {(id(n), 0): self._array_of(self._var_source[id(n)]).shape for n in nodes}
-            dtypes = {(id(n), 0): self._array_of(self._var_source[id(n)])._data.dtype.name
+            shapes = {(n, 0): self._array_of(self._var_source[n]).shape for n in nodes}
+            dtypes = {(n, 0): self._array_of(self._var_source[n])._data.dtype.name
                       for n in nodes}
             self._var_nodes = nodes
             self._compiled = CompiledGraph(KernelStats(), self._symbol._outputs, nodes, shapes,
@@ -257,13 +286,13 @@ class Executor:
         return self._compiled
 
     def _input_arrays(self):
-        return [np.ascontiguousarray(self._array_of(self._var_source[id(n)])._data)
+        return [np.ascontiguousarray(self._array_of(self._var_source[n])._data)
                 for n in self._var_nodes]
 
     def _grad_mask(self):
         mask = []
         for n in self._var_nodes:
-            kind, name = self._var_source[id(n)]
+            kind, name = self._var_source[n]
             mask.append(kind == "arg" and self._grad_req.get(name, "null") != "null")
         return mask
 
@@ -289,6 +318,19 @@ class Executor:
         ``out_grads`` (NDArray, list, or dict by output name) is required unless every head
         is a loss op (``OpDef.is_loss``, e.g. SoftmaxOutput), whose gradient ignores it.
         """
+        self._enter("backward")
+        try:
+            mine = getattr(self._fwd_of_thread, "seq", None)
+            if mine is not None and mine != self._fwd_seq:
+                raise MXNetError(
+                    "Executor.backward: another thread ran forward on this executor after "
+                    "this thread's forward, so this backward would compute that thread's "
+                    "gradients; bind one executor per thread")
+            self._backward(out_grads, is_train)
+        finally:
+            self._busy.release()
+
+    def _backward(self, out_grads, is_train):
         if self._heads is None:
             raise MXNetError("backward: call forward(is_train=True) before backward")
         n = len(self._heads)
@@ -328,11 +370,12 @@ class Executor:
             # forward ran in predict mode (or before gradients were wanted): rerun the
             # training forward so the backward kernel has what it needs
             self._run(True)
-        res = self._backward_node.backward(*[g if g is not None else _ZERO for g in grads])
+        res = self._backward_node.backward(*[g if g is not None else _ZERO for g in grads],
+                                           train=bool(is_train))
         for n, r in zip(self._var_nodes, res):
             if r is None:
                 continue
-            kind, name = self._var_source[id(n)]
+            kind, name = self._var_source[n]
             buf = self.grad_dict[name]._data
             if self._grad_req[name] == "add":
                 buf += r._data.astype(buf.dtype, copy=False)

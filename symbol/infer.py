@@ -84,7 +84,7 @@ def _norm_type(t):
 
 def _fixpoint(order, values, kind):
     """Run op inference over ``order`` until no entry changes.  ``values`` maps
-    ``(id(node), output_index)`` to a partial value and is updated in place."""
+    ``(node, output_index)`` to a partial value and is updated in place."""
     def merge_into(key, new, node, slot):
         old = values.get(key)
         try:
@@ -103,7 +103,7 @@ def _fixpoint(order, values, kind):
     for _ in range(len(ops) + 3):
         changed = False
         for node in ops:
-            ins = [values.get((id(s), i)) for (s, i, _v) in node.inputs]
+            ins = [values.get((s, i)) for (s, i, _v) in node.inputs]
             try:
                 new_ins, new_outs = kind.run(node, ins)
             except MXNetError as e:
@@ -125,11 +125,11 @@ def _fixpoint(order, values, kind):
                 new_outs = [None if s is None else tuple(int(d) for d in s) for s in new_outs]
             for k, (s, i, _v) in enumerate(node.inputs):
                 if k < len(new_ins):
-                    changed |= merge_into((id(s), i), new_ins[k], node,
+                    changed |= merge_into((s, i), new_ins[k], node,
                                           "input %d (%s)" % (k, s.output_name(i) if s.op is None
                                                              else s.name))
             for i, v in enumerate(new_outs[:node.num_outputs()]):
-                changed |= merge_into((id(node), i), v, node, "output %d" % i)
+                changed |= merge_into((node, i), v, node, "output %d" % i)
         if not changed:
             break
     return values
@@ -168,7 +168,7 @@ def _parse_dtype_attr(node):
 
 
 def _seed(sym, order, args, kwargs, convert, func):
-    """Initial entry values from positional/keyword arguments.  Returns (values, given ids)."""
+    """Initial entry values from positional/keyword arguments.  Returns (values, given nodes)."""
     if args and kwargs:
         raise ValueError("Can only specify known argument %ss either by positional or kwargs way."
                          % ("shape" if func == "infer_shape" else "type"))
@@ -184,8 +184,8 @@ def _seed(sym, order, args, kwargs, convert, func):
         for i, v in enumerate(args):
             if v is None:
                 continue
-            values[(id(arg_nodes[i]), 0)] = convert(v, "argument %d (%s)" % (i, arg_nodes[i].name))
-            given.add(id(arg_nodes[i]))
+            values[(arg_nodes[i], 0)] = convert(v, "argument %d (%s)" % (i, arg_nodes[i].name))
+            given.add(arg_nodes[i])
     else:
         by_name = {}
         for n in variables:
@@ -199,8 +199,8 @@ def _seed(sym, order, args, kwargs, convert, func):
                 continue
             c = convert(v, repr(k))
             for n in nodes:
-                values[(id(n), 0)] = c
-                given.add(id(n))
+                values[(n, 0)] = c
+                given.add(n)
     return values, given
 
 
@@ -224,41 +224,41 @@ def _type_in(v, what):
 
 
 def infer_graph_shapes(sym, args=(), kwargs=None):
-    """Entry shapes of the whole graph: ``(order, {(id(node), i): shape})``."""
+    """Entry shapes of the whole graph: ``(order, {(node, i): shape})``."""
     order = sym._topo()
     values, given = _seed(sym, order, args, kwargs or {}, _shape_in, "infer_shape")
     for n in order:
-        if n.op is None and id(n) not in given:
+        if n.op is None and n not in given:
             s = _parse_shape_attr(n)
             if s is not None:
-                values[(id(n), 0)] = s
+                values[(n, 0)] = s
     return order, _fixpoint(order, values, _ShapeKind)
 
 
 def infer_graph_types(sym, args=(), kwargs=None):
-    """Entry dtype names of the whole graph: ``(order, {(id(node), i): name})``."""
+    """Entry dtype names of the whole graph: ``(order, {(node, i): name})``."""
     order = sym._topo()
     values, given = _seed(sym, order, args, kwargs or {}, _type_in, "infer_type")
     for n in order:
-        if n.op is None and id(n) not in given:
+        if n.op is None and n not in given:
             t = _parse_dtype_attr(n)
             if t is not None:
-                values[(id(n), 0)] = t
+                values[(n, 0)] = t
     return order, _fixpoint(order, values, _TypeKind)
 
 
 def _collect(sym, order, values):
     muts = sym._mutated_ids(order)
     variables = [n for n in order if n.op is None]
-    arg = [values.get((id(n), 0)) for n in variables if id(n) not in muts]
-    aux = [values.get((id(n), 0)) for n in variables if id(n) in muts]
-    out = [values.get((id(n), i)) for n, i in sym._outputs]
+    arg = [values.get((n, 0)) for n in variables if id(n) not in muts]
+    aux = [values.get((n, 0)) for n in variables if id(n) in muts]
+    out = [values.get((n, i)) for n, i in sym._outputs]
     return arg, out, aux, variables, muts
 
 
 def _complete(order, values, kind):
     for n in order:
-        keys = [(id(n), 0)] if n.op is None else [(id(n), i) for i in range(n.num_visible())]
+        keys = [(n, 0)] if n.op is None else [(n, i) for i in range(n.num_visible())]
         if not all(kind.known(values.get(k)) for k in keys):
             return False
     return True

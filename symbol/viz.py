@@ -53,7 +53,7 @@ def _param_count(n, order_pos, svals, data_names, muts):
     total = 0
     for (src, idx, _v) in n.inputs:
         if src.op is None and src.name not in data_names:
-            s = svals.get((id(src), 0))
+            s = svals.get((src, 0))
             if _known(s):
                 c = 1
                 for d in s:
@@ -80,12 +80,12 @@ def summary(sym, shape=None):
     for pos, n in enumerate(order):
         if n.op is None:
             if n.name in data_names or not n.name:
-                s = svals.get((id(n), 0))
+                s = svals.get((n, 0))
                 rows.append((n.name, "Variable", str(tuple(s)) if _known(s) else "?", "0", ""))
             continue
         outs = []
         for i in range(n.num_visible()):
-            s = svals.get((id(n), i))
+            s = svals.get((n, i))
             outs.append(str(tuple(s)) if _known(s) else "?")
         p = _param_count(n, pos, svals, data_names, muts)
         total += p
@@ -122,15 +122,15 @@ def to_networkx(sym, shapes=None, dtypes=None):
         d = {"op": n.op_name, "name": n.name, "attrs": dict(n.attrs), "order": pos}
         if n.op is None:
             d["kind"] = "aux" if id(n) in muts else "variable"
-            s, t = svals.get((id(n), 0)), tvals.get((id(n), 0))
+            s, t = svals.get((n, 0)), tvals.get((n, 0))
             if _known(s):
                 d["shape"] = tuple(s)
             if t is not None:
                 d["dtype"] = t
         else:
             d["kind"] = "op"
-            ss = [svals.get((id(n), i)) for i in range(n.num_visible())]
-            ts = [tvals.get((id(n), i)) for i in range(n.num_visible())]
+            ss = [svals.get((n, i)) for i in range(n.num_visible())]
+            ts = [tvals.get((n, i)) for i in range(n.num_visible())]
             if all(_known(s) for s in ss):
                 d["shape"] = [tuple(s) for s in ss]
             if all(t is not None for t in ts):

@@ -243,25 +243,25 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     heads:   list of (Node, index) entries to return;
     given:   list of (Node, index) entries supplied by the caller (variables, and for backward
              graphs the saved forward values), in argument order;
-    shapes, dtypes: dict (id(node), index) -> shape / dtype name at trace time (used only
+    shapes, dtypes: dict (node, index) -> shape / dtype name at trace time (used only
              for the broadcast pattern and comments; kernels read sizes at run time);
-    provenance: dict id(node) -> "file:line" of the user's code;
+    provenance: dict node -> "file:line" of the user's code;
     interpret: run every op through its NumPy kernel (no Numba compile): the first tier of
              executors, which are often run only once or twice;
     ones:    given entries known to hold only ones (the head gradients of a step kernel):
              fused loops use the constant 1 instead of reading them.
     """
-    ones = set((id(n), i) for n, i in ones)
+    ones = set((n, i) for n, i in ones)
     provenance = provenance or {}
     slot = {}
     node_of_slot = []
 
-    alias = {}            # (id(node), 0) of a shape-preserving view -> its input entry
+    alias = {}            # (node, 0) of a shape-preserving view -> its input entry
     produced = set()      # entries computed into buffers by this kernel's loops and calls
     aliased_src = set()   # entries already returned through an aliased gradient output
 
     def slot_of(e):
-        k = (id(e[0]), e[1])
+        k = (e[0], e[1])
         a = alias.get(k)
         if a is not None:
             return slot_of(a)
@@ -273,13 +273,13 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         return s
 
     given_slots = [slot_of(e) for e in given]
-    given_ids = set((id(n), i) for n, i in given)
+    given_ids = set((n, i) for n, i in given)
     # consumers, to know which fused values escape their group
     uses = {}
     for n in order:
         for (src, i, _v) in n.inputs:
-            uses.setdefault((id(src), i), []).append(n)
-    head_keys = set((id(n), i) for n, i in heads)
+            uses.setdefault((src, i), []).append(n)
+    head_keys = set((n, i) for n, i in heads)
 
     steps = []            # ("fused", [nodes]) | ("call", node) | ("view", node) | ("eager", node)
     cur = []
@@ -297,37 +297,37 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     for n in order:
         if n.op is None:
             continue
-        if all((id(n), i) in given_ids for i in range(n.num_outputs())):
+        if all((n, i) in given_ids for i in range(n.num_outputs())):
             continue          # value supplied by the caller (saved forward value)
         kind = _classify(n, shapes, dtypes)
         if n.op.name == "_gradient_output" and kind == "fused" and not interpret:
             src, si, _v = n.inputs[0]
-            k = (id(src), si)
+            k = (src, si)
             while k in alias:               # through same-shape views
-                k = (id(alias[k][0]), alias[k][1])
+                k = alias[k]
             if k in produced and k not in head_keys and k not in aliased_src and \
-                    tuple(shapes.get(k) or ()) == tuple(shapes.get((id(n), 0)) or ()):
+                    tuple(shapes.get(k) or ()) == tuple(shapes.get((n, 0)) or ()):
                 # the gradient is already in a buffer of this kernel that nothing else
                 # returns: return that buffer instead of copying it
-                alias[(id(n), 0)] = (src, si)
+                alias[(n, 0)] = (src, si)
                 aliased_src.add(k)
                 continue
         if kind == "view" and not interpret:
             src, si, _v = n.inputs[0]
-            ishape, oshape = shapes.get((id(src), si)), shapes.get((id(n), 0))
+            ishape, oshape = shapes.get((src, si)), shapes.get((n, 0))
             if ishape is not None and tuple(ishape) == tuple(oshape) and \
-                    dtypes.get((id(src), si)) == dtypes.get((id(n), 0)):
+                    dtypes.get((src, si)) == dtypes.get((n, 0)):
                 # a reshape to the same shape (FullyConnected's weight gradient, flatten of
                 # 2-D data): the same slot, no step -- so no segment split either
-                alias[(id(n), 0)] = (src, si)
+                alias[(n, 0)] = (src, si)
                 continue
         if interpret and kind in ("fused", "call"):
             kind = "eager"
         if kind in ("fused", "call"):
             for i in range(n.num_outputs()):
-                produced.add((id(n), i))
+                produced.add((n, i))
         if kind == "fused":
-            oshape = shapes.get((id(n), 0))
+            oshape = shapes.get((n, 0))
             # join the open loop unless it reads a reduction of that same loop (available
             # only after the loop)
             if cur and oshape == cur_shape and len(cur) < MAX_FUSED_NODES and not any(
@@ -357,18 +357,18 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     for k, st in enumerate(steps):
         if st[0] == "fused":
             for n in st[1]:
-                key = (id(n), 0)
+                key = (n, 0)
                 escapes = key in head_keys or any(member.get(id(c)) != k for c in uses.get(key, []))
                 if escapes:
                     materialised.add(key)
                     buffer_slots.append(slot_of((n, 0)))
         elif st[0] == "call":
             for i in range(st[1].num_outputs()):
-                materialised.add((id(st[1]), i))
+                materialised.add((st[1], i))
                 buffer_slots.append(slot_of((st[1], i)))
         else:
             for i in range(st[1].num_outputs()):
-                materialised.add((id(st[1]), i))
+                materialised.add((st[1], i))
                 s = slot_of((st[1], i))
                 if st[0] == "view":
                     view_slots.append(s)
@@ -502,20 +502,20 @@ def _why_eager(n):
 def _classify(n, shapes, dtypes):
     """'view', 'fused', 'call' or 'eager' for one node (see the module note)."""
     op = n.op
-    if op.lowering == "view" and n.num_outputs() == 1 and shapes.get((id(n), 0)) is not None:
+    if op.lowering == "view" and n.num_outputs() == 1 and shapes.get((n, 0)) is not None:
         return "view"
-    dt = dtypes.get((id(n), 0))
+    dt = dtypes.get((n, 0))
     if dt not in ("float32", "float64"):
         return "eager"
     for (s, i, _v) in n.inputs:
-        if dtypes.get((id(s), i)) != dt:
+        if dtypes.get((s, i)) != dt:
             return "eager"
     if _expr_template(n, shapes, dtypes) is not None and n.num_outputs() == 1:
-        oshape = shapes.get((id(n), 0))
+        oshape = shapes.get((n, 0))
         if oshape is None:
             return "eager"
         for (s, i, _v) in n.inputs:
-            ishape = shapes.get((id(s), i))
+            ishape = shapes.get((s, i))
             if ishape is None or len(ishape) > len(oshape):
                 return "eager"
             for a, b in zip(ishape[::-1], oshape[::-1]):
@@ -536,23 +536,30 @@ def _call_lines(n, shapes, dtypes):
     """The op's callable lowering with placeholder names: a list of statements, a fusible
     expression template (str), or None (not supported here)."""
     from symbol.ops._lowering import LowerCtx
-    key = id(n)
-    hit = _call_cache.get(key)
-    if hit is not None and hit[0] is n:
-        return hit[1]
-    in_shapes = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
-    out_shapes = [shapes.get((id(n), i)) for i in range(n.num_outputs())]
+    in_shapes = [shapes.get((s, i)) for (s, i, _v) in n.inputs]
+    out_shapes = [shapes.get((n, i)) for i in range(n.num_outputs())]
+    # the lines depend on the shapes and dtype too: one node is lowered with other shapes
+    # when a symbol is bound again with other input shapes
+    key = (n, tuple(map(_hashable, in_shapes)), tuple(map(_hashable, out_shapes)),
+           dtypes.get((n, 0)))
+    hit = _call_cache.get(key, _call_cache)
+    if hit is not _call_cache:
+        return hit
     if any(x is None for x in in_shapes) or any(x is None for x in out_shapes):
         lines = None
     else:
         ctx = LowerCtx(n, [_PLACE_IN % k for k in range(len(in_shapes))],
                        [_PLACE_OUT % k for k in range(len(out_shapes))], in_shapes, out_shapes,
-                       dtypes.get((id(n), 0)), [0])
+                       dtypes.get((n, 0)), [0])
         lines = n.op.lowering(ctx)
     if len(_call_cache) > 4096:
         _call_cache.clear()
-    _call_cache[key] = (n, lines)
+    _call_cache[key] = lines
     return lines
+
+
+def _hashable(shape):
+    return None if shape is None else tuple(shape)
 
 
 # ---------------------------------------------------------------------------------------
@@ -569,8 +576,8 @@ def _comment(n, shapes, dtypes, provenance):
     dtype, the user's file name) goes through :func:`safe_text` (see the note
     *untrusted-text*)."""
     text = "%s %s -> %s  %s" % (safe_text(n.name), safe_text(n.op.name), safe_text(_shape_str(
-        shapes.get((id(n), 0), ()), dtypes.get((id(n), 0), "?"))),
-        safe_text(provenance.get(id(n), ""), 160))
+        shapes.get((n, 0), ()), dtypes.get((n, 0), "?"))),
+        safe_text(provenance.get(n, ""), 160))
     return ("# " + text).rstrip()
 
 
@@ -586,13 +593,13 @@ def _fusible_reduction(n, group, gshape, shapes):
         return False
     src, i, _v = n.inputs[0]
     ids = set(id(m) for m in group)
-    if id(src) not in ids or _is_reduction(src) or tuple(shapes.get((id(src), i)) or ()) != tuple(gshape):
+    if id(src) not in ids or _is_reduction(src) or tuple(shapes.get((src, i)) or ()) != tuple(gshape):
         return False
     nd = len(gshape)
     if nd == 0 or reduce_axes(n.op.name, nd, n.parsed["axis"], n.parsed["exclude"]) != \
             tuple(range(nd)):
         return False
-    return any(tuple(shapes.get((id(s), k)) or ()) == tuple(gshape)
+    return any(tuple(shapes.get((s, k)) or ()) == tuple(gshape)
                for m in group for (s, k, _v) in m.inputs if id(s) not in ids)
 
 
@@ -603,19 +610,19 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
                ones):
     ids = set(id(n) for n in nodes)
     reds = [n for n in nodes if _is_reduction(n)]
-    oshape = shapes[(id(nodes[0]), 0)]
+    oshape = shapes[(nodes[0], 0)]
     nd = len(oshape)
-    dt = dtypes[(id(nodes[0]), 0)]
+    dt = dtypes[(nodes[0], 0)]
     # the loop-size source: the first materialised member, else an input of the full shape
     size_src = None
     for n in nodes:
-        if (id(n), 0) in materialised and not _is_reduction(n):
+        if (n, 0) in materialised and not _is_reduction(n):
             size_src = arg(slot_of((n, 0)))
             break
     if size_src is None:
         for n in nodes:
             for (s, i, _v) in n.inputs:
-                if id(s) not in ids and tuple(shapes[(id(s), i)]) == tuple(oshape):
+                if id(s) not in ids and tuple(shapes[(s, i)]) == tuple(oshape):
                     size_src = arg(slot_of((s, i)))
                     break
             if size_src is not None:
@@ -627,9 +634,9 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
     ext_inputs = []
     for n in nodes:
         for (s, i, _v) in n.inputs:
-            if id(s) in ids or _is_reduction(n) or (id(s), i) in ones:
+            if id(s) in ids or _is_reduction(n) or (s, i) in ones:
                 continue
-            ishape = shapes[(id(s), i)]
+            ishape = shapes[(s, i)]
             if tuple(ishape) != tuple(oshape):
                 flat = False
             ext_inputs.append((s, i))
@@ -646,7 +653,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
                 views[v] = "%s_f" % v
                 lines.append("%s_f = %s.reshape(-1)" % (v, v))
         for n in nodes:
-            if (id(n), 0) in materialised and not _is_reduction(n):
+            if (n, 0) in materialised and not _is_reduction(n):
                 v = arg(slot_of((n, 0)))
                 if v not in views:
                     views[v] = "%s_f" % v
@@ -678,7 +685,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
             ind += "    "
 
         def ref(s, i):
-            ishape = shapes[(id(s), i)]
+            ishape = shapes[(s, i)]
             k0 = nd - len(ishape)
             idx = []
             for d, sz in enumerate(ishape):
@@ -704,7 +711,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
         for (s, i, _v) in n.inputs:
             if id(s) in ids:
                 ops.append(local[id(s)])
-            elif (id(s), i) in ones:
+            elif (s, i) in ones:
                 ops.append(typed_const(1.0, dt))
             else:
                 ops.append(ref(s, i))
@@ -724,7 +731,7 @@ def _gen_fused(nodes, arg, slot_of, shapes, dtypes, materialised, provenance, si
         t = "t%d" % len(local)
         local[id(n)] = t
         lines.append("%s%s = %s" % (ind, t, expr))
-        if (id(n), 0) in materialised:
+        if (n, 0) in materialised:
             lines.append("%s%s = %s" % (ind, store(n), t))
     if flat:
         for r, n in enumerate(reds):

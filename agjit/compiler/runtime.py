@@ -84,43 +84,49 @@ def _user_site():
 
 
 class Tracer:
-    """Collects the ops of one traced call into a graph."""
+    """Collects the ops of one traced call into a graph.
+
+    No table here is keyed by ``id()`` of an object that can die (ids are reused once an
+    object is freed): entry tables are keyed by the graph nodes themselves, and the table of
+    traced arrays, keyed by ``id(array)`` because NDArray's ``==`` is elementwise, holds each
+    array in its value, so a key's object lives as long as its entry."""
 
     def __init__(self):
-        self.values = {}        # id(NDArray) -> (Node, index)
-        self.keep = []          # strong refs so ids stay unique while tracing
+        self.values = {}        # id(NDArray) -> (Node, index, the NDArray)
         self.inputs = []        # [(NDArray or None, Node)] positional first, then captures
-        self.shapes = {}        # (id(node), i) -> shape
-        self.dtypes = {}        # (id(node), i) -> dtype name
-        self.provenance = {}    # id(node) -> "file:line"
+        self.shapes = {}        # (node, i) -> shape
+        self.dtypes = {}        # (node, i) -> dtype name
+        self.provenance = {}    # node -> "file:line"
         self.n_ops = 0
         self.warned = set()
 
+    def entry(self, arr):
+        """The traced entry (Node, index) of ``arr``, or None."""
+        v = self.values.get(id(arr))
+        return None if v is None else (v[0], v[1])
+
     def add_input(self, arr, name):
         node = Node(None, name)
-        self.values[id(arr)] = (node, 0)
-        self.keep.append(arr)
+        self.values[id(arr)] = (node, 0, arr)
         self.inputs.append((arr, node))
-        self.shapes[(id(node), 0)] = arr.shape
-        self.dtypes[(id(node), 0)] = arr._data.dtype.name
+        self.shapes[(node, 0)] = arr.shape
+        self.dtypes[(node, 0)] = arr._data.dtype.name
         return (node, 0)
 
     def on_op(self, op, given, inputs, results):
         entries = []
         for x in inputs:
             e = self.values.get(id(x))
-            if e is None:
-                e = self.add_input(x, "capture%d" % (len(self.inputs)))
+            e = self.add_input(x, "capture%d" % (len(self.inputs))) if e is None else e[:2]
             entries.append(e)
         attrs = {k: format_attr(v) for k, v in given.items()}
         node = Node(op, "n%d" % self.n_ops, attrs, [(n, i, 0) for n, i in entries])
         self.n_ops += 1
-        self.provenance[id(node)] = _user_site()
+        self.provenance[node] = _user_site()
         for i, r in enumerate(results):
-            self.values[id(r)] = (node, i)
-            self.keep.append(r)
-            self.shapes[(id(node), i)] = r.shape
-            self.dtypes[(id(node), i)] = r._data.dtype.name
+            self.values[id(r)] = (node, i, r)
+            self.shapes[(node, i)] = r.shape
+            self.dtypes[(node, i)] = r._data.dtype.name
 
     def frozen(self, arr, what):
         if id(arr) in self.values and what not in self.warned:
@@ -131,20 +137,21 @@ class Tracer:
 
 
 def infer_graph(order, shapes, dtypes):
-    """Fill shapes/dtypes of every entry by forward inference from the known ones."""
+    """Fill shapes/dtypes (keyed by entries ``(node, index)``) of every entry by forward
+    inference from the known ones."""
     for n in order:
         if n.op is None:
             continue
-        if all((id(n), i) in shapes for i in range(n.num_outputs())):
+        if all((n, i) in shapes for i in range(n.num_outputs())):
             continue
-        ins = [shapes.get((id(s), i)) for (s, i, _v) in n.inputs]
-        tys = [dtypes.get((id(s), i)) for (s, i, _v) in n.inputs]
+        ins = [shapes.get((s, i)) for (s, i, _v) in n.inputs]
+        tys = [dtypes.get((s, i)) for (s, i, _v) in n.inputs]
         _, outs = n.op.infer_shape(n.parsed, ins)
         _, otys = n.op.infer_type(n.parsed, tys)
         for i, s in enumerate(outs):
-            shapes[(id(n), i)] = None if s is None else tuple(s)
+            shapes[(n, i)] = None if s is None else tuple(s)
             t = otys[i] if i < len(otys) else otys[0]
-            dtypes[(id(n), i)] = None if t is None else np.dtype(t).name
+            dtypes[(n, i)] = None if t is None else np.dtype(t).name
 
 
 class _Kernel:
@@ -164,7 +171,7 @@ class _Compiled:
     def __init__(self):
         self.fwd = None
         self.train = None           # (kernel for forward+saved, saved entries)
-        self.bwd = {}               # grad mask -> backward kernel
+        self.bwd = {}               # grad mask (+ modes, mode-dependent graphs) -> kernels
         self.step = {}              # grad mask -> (step kernel, head-grad arrays) or None
 
 
@@ -310,8 +317,13 @@ class JitFunction:
             self._hits += 1
         else:
             with self._lock:
-                self._misses += 1
-                tr = self._trace(sig, args, kwargs, stale=tr)
+                # another thread may have traced this signature while we waited
+                tr = self._traces.get(sig)
+                if tr is not None and tr.still_valid():
+                    self._hits += 1
+                else:
+                    self._misses += 1
+                    tr = self._trace(sig, args, kwargs, stale=tr)
         self._last = tr
         return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
                        else list(args))
@@ -391,15 +403,22 @@ class CompiledGraph:
         self.provenance = provenance or {}
         self.shapes = dict(shapes)
         self.dtypes = dict(dtypes)
-        # shapes/dtypes are keyed by id(node): every node of a graph lowered or inferred here
-        # (backward and step graphs are built, lowered and dropped) stays referenced, so a
-        # later graph's nodes cannot reuse an id and pick up a stale shape
-        self._alive = []
         infer_graph(self.order, self.shapes, self.dtypes)
         self.graph_hash = self._graph_hash()
         self.plans = {}
         self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
         self._step_why = {}         # grad mask -> why recorded calls do not use step mode
+        # graphs with ops whose forward or gradient depends on the training mode (Dropout,
+        # BatchNorm) get their backward kernels per (forward mode, backward mode); see note
+        # *modes*
+        self.mode_dependent = any(n.op is not None and n.op.train_dependent
+                                  for n in self.order)
+        # every input is an input of a recorded call (a traced function narrows this to the
+        # inputs its graph reads)
+        self.all_used = True
+        self.used_pos = list(range(len(self.input_nodes)))
+        # kernels, plans and step plans are built once under this lock (note *threads*)
+        self._lock = threading.RLock()
 
     @property
     def interpreted(self):
@@ -434,19 +453,24 @@ class CompiledGraph:
         ks += [st[0] for st in self.compiled.step.values() if st is not None]
         return [k for k in ks if k is not None]
 
-    def run_forward(self, arrays, train, fresh=False):
-        """Forward-only kernel: returns the output arrays (buffers unless ``fresh``)."""
+    def run_forward(self, arrays, train, fresh=False, copy=True):
+        """Forward-only kernel in training mode ``train``: returns the output arrays --
+        copies, or with ``copy=False`` the kernel's buffers, which the next call (from any
+        thread) may overwrite; with ``fresh`` the buffers are this call's own."""
         k = self.forward_kernel()
         self.runs += 1
-        V = self._execute(k, arrays, fresh=fresh, train=train)
-        return [V[s] for s in k.lowered.out_slots]
+        if fresh:
+            V = self._execute(k, arrays, fresh=True, train=train)
+            return [V[s] for s in k.lowered.out_slots]
+        V, bset, pool = self._execute(k, arrays, fresh=False, train=train, pooled=True)
+        outs = [V[s].copy() if copy else V[s] for s in k.lowered.out_slots]
+        pool.append(bset)
+        return outs
 
     def run_train(self, arrays, mask, train=True):
-        """Recorded forward saving what the backward kernel needs; returns (outputs,
-        backward closure).  ``train``: the forward's mode (False inside
-        ``record(train_mode=False)``: Dropout is the identity, BatchNorm uses and keeps its
-        moving statistics, as eagerly)."""
-        fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask)
+        """Forward in mode ``train`` saving what the backward kernel needs; returns
+        (outputs, backward closure)."""
+        fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask, train)
         self.runs += 1
         V, bset, pool = self._execute(fwd_train, arrays, fresh=False, train=train, pooled=True)
         out_slots = fwd_train.lowered.out_slots
@@ -457,7 +481,7 @@ class CompiledGraph:
                         bset=bset, pool=pool, train=train)     # see note *buffer-plan*
         return outs, node
 
-    def run_step(self, arrays, mask):
+    def run_step(self, arrays, mask, train=True):
         """Speculative training step (note *step-mode*): forward and the backward for a head
         gradient of ones in one kernel.  Returns (outputs, backward closure) or None when
         the graph is not eligible."""
@@ -466,37 +490,51 @@ class CompiledGraph:
         if sp is None:
             if key in self._step_plans:
                 return None
-            st = self.step_kernel(mask)
-            sp = self._step_plans[key] = None if st is None else _StepPlan(self, st, mask)
+            with self._lock:
+                if key in self._step_plans:
+                    sp = self._step_plans[key]
+                else:
+                    st = self.step_kernel(mask)
+                    sp = self._step_plans[key] = None if st is None else \
+                        _StepPlan(self, st, mask)
             if sp is None:
                 return None
         self.runs += 1
         pool = sp.pool
-        V = pool.pop() if pool else sp.new_slots()
+        V = _take(pool, sp.new_slots)
         V[:sp.n_given] = arrays + sp.ones
+        ctx = _TRAIN if train else _PREDICT
         if sp.kernel.counted:
-            sp.run(V, sp.P, _TRAIN)
+            sp.run(V, sp.P, ctx)
         else:
-            self.stats.run_counted(sp.kernel, V, sp.P, _TRAIN)
+            self._first_run(sp.kernel, V, sp.P, ctx)
         outs = [V[s].copy() for s in sp.head_slots]
         stash = [None if s is None else V[s] for s in sp.grad_slots]
         node = _JitNode(self, mask, arrays, None, None, None, None, None, stash=stash,
-                        bset=V, pool=pool, swap_slots=sp.swappable)
+                        bset=V, pool=pool, swap_slots=sp.swappable, train=train)
         return outs, node
+
+    def _first_run(self, kernel, V, P, ctx):
+        """A kernel's first run counts its compiles; once, under the lock (a second thread
+        arriving meanwhile waits for the compile, then runs)."""
+        with self._lock:
+            if not kernel.counted:
+                self.stats.run_counted(kernel, V, P, ctx)
+                return
+        kernel.run(V, P, ctx)
 
     # -- kernels --------------------------------------------------------------------------------
     def _lower(self, heads, given, kind, order=None, mask=(), ones=()):
         from .lower import lower_graph
         from .cache import KernelKey
         order = order if order is not None else topo_order(heads)
-        self._alive.append(order)
         infer_graph(order, self.shapes, self.dtypes)
         low = lower_graph(order, heads, given, self.shapes, self.dtypes,
                           self.provenance, name=self.graph_hash[:12] + ":" + kind,
                           interpret=self.interpreted, ones=ones)
         key = KernelKey(graph=self.graph_hash,
-                        inputs=tuple((self.dtypes.get((id(n), i)),
-                                      len(self.shapes.get((id(n), i)) or ()), "C")
+                        inputs=tuple((self.dtypes.get((n, i)),
+                                      len(self.shapes.get((n, i)) or ()), "C")
                                      for n, i in given),
                         training=kind != "forward", grad_mask=tuple(bool(m) for m in mask),
                         kind=kind + ("/interpreted" if self.interpreted else ""))
@@ -505,51 +543,84 @@ class CompiledGraph:
     def forward_kernel(self):
         c = self.compiled
         if c.fwd is None:
-            given = [(n, 0) for n in self.input_nodes]
-            c.fwd = self._lower(self.heads, given, "forward")
+            with self._lock:
+                if c.fwd is None:
+                    given = [(n, 0) for n in self.input_nodes]
+                    c.fwd = self._lower(self.heads, given, "forward")
         return c.fwd
 
-    def train_kernels(self, mask):
+    # Note: modes
+    #     A call's training mode (``record(train_mode=)``, ``train_mode()``,
+    #     ``predict_mode()``) is part of its signature and is the ctx of its forward kernels.
+    #     The backward's ``train_mode`` is read when the backward runs.  For a graph with
+    #     mode-dependent ops (OpDef.train_dependent: Dropout, BatchNorm) the backward graph
+    #     is built per (forward mode, backward mode) -- ``autodiff.gradient(train=,
+    #     forward_train=)`` -- and the forward saves what the backward graphs of both
+    #     backward modes need, so a backward in either mode runs on the recorded forward
+    #     (Dropout's mask is never redrawn).  Backward hooks (BatchNorm's moving statistics)
+    #     run only in a training-mode backward and see the forward's mode, as in eager
+    #     autograd.  Step mode, which speculates on a training-mode backward, is off for
+    #     these graphs.  Other graphs have one backward graph whatever the modes.
+    def train_kernels(self, mask, train=True, bwd_train=True):
         """(forward kernel saving what backward needs, saved entries, backward kernel, head
-        grad var nodes, grad output index per input)."""
-        from symbol import autodiff
+        grad var nodes, grad output index per input) for gradient mask ``mask``, a forward in
+        mode ``train`` and a backward in mode ``bwd_train`` (note *modes*)."""
         c = self.compiled
-        key = tuple(mask)
-        if key in c.bwd:
-            return c.bwd[key]
+        key = (tuple(mask), bool(train), bool(bwd_train)) if self.mode_dependent \
+            else tuple(mask)
+        res = c.bwd.get(key)
+        if res is None:
+            with self._lock:
+                res = c.bwd.get(key)
+                if res is None:
+                    res = c.bwd[key] = self._train_kernels(mask, bool(train),
+                                                           bool(bwd_train))
+        return res
+
+    def _train_kernels(self, mask, train, bwd_train):
+        from symbol import autodiff
         wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
-        gsym = autodiff.gradient(self.sym, wrt)
+        if self.mode_dependent:
+            gsyms = [autodiff.gradient(self.sym, wrt, train=b, forward_train=train)
+                     for b in (True, False)]
+            gsym = gsyms[0 if bwd_train else 1]
+        else:
+            gsym = autodiff.gradient(self.sym, wrt)
+            gsyms = [gsym]
+        borders = [topo_order(g._outputs) for g in gsyms]
         border = topo_order(gsym._outputs)
-        fwd_ids = set(id(n) for n in self.order)
+        fwd_nodes = set(self.order)
         # classify forward nodes to decide what to save (see lowering note)
         from .lower import _classify
         infer_graph(self.order, self.shapes, self.dtypes)
         saved = []
         seen = set()
-        for n in border:
-            if n.op is None or id(n) not in fwd_ids:
+        for n in (m for b in borders for m in b):
+            if n.op is None or n not in fwd_nodes:
                 continue
             if _classify(n, self.shapes, self.dtypes) != "fused" or n.op.backward_hook:
                 for i in range(n.num_outputs()):
-                    if (id(n), i) not in seen:
-                        seen.add((id(n), i))
+                    if (n, i) not in seen:
+                        seen.add((n, i))
                         saved.append((n, i))
         hooks = [n for n in self.order if n.op is not None and n.op.backward_hook]
         for n in hooks:
             ents = [(s, i) for (s, i, _v) in n.inputs] + [(n, i) for i in range(n.num_outputs())]
             for (s, i) in ents:
-                if s.op is not None and (id(s), i) not in seen:
-                    seen.add((id(s), i))
+                if s.op is not None and (s, i) not in seen:
+                    seen.add((s, i))
                     saved.append((s, i))
-        head_nodes = self._head_grad_vars(border, fwd_ids)
+        head_nodes = self._head_grad_vars(border, fwd_nodes)
         given_f = [(n, 0) for n in self.input_nodes]
         fwd_train = self._lower(list(self.heads) + saved, given_f, "forward_train", mask=mask)
         given_b = [(n, 0) for n in self.input_nodes] + \
             [(h, 0) for h in head_nodes if h is not None] + saved
-        bwd = self._lower(list(gsym._outputs), given_b, "backward", order=border, mask=mask)
-        res = (fwd_train, saved, bwd, head_nodes, hooks)
-        c.bwd[key] = res
-        return res
+        kind = "backward"
+        if self.mode_dependent:
+            kind += "/%s-%s" % ("train" if train else "predict",
+                                "train" if bwd_train else "predict")
+        bwd = self._lower(list(gsym._outputs), given_b, kind, order=border, mask=mask)
+        return (fwd_train, saved, bwd, head_nodes, hooks)
 
     # Note: step-mode
     #     Inside record(), a call of a single-output jitted function runs ONE kernel that
@@ -567,9 +638,16 @@ class CompiledGraph:
         key = tuple(mask)
         if key in c.step:
             return c.step[key]
+        with self._lock:
+            if key in c.step:
+                return c.step[key]
+            return self._step_kernel(mask, c, key)
+
+    def _step_kernel(self, mask, c, key):
         res = None
         special = sorted(set(n.op.name for n in self.order if n.op is not None and (
-            n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs)))
+            n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs
+            or n.op.train_dependent)))
         if len(self.heads) != 1:
             self._step_why[key] = ("ordinary training forward + backward kernels (step mode "
                                    "needs a single output)")
@@ -582,12 +660,12 @@ class CompiledGraph:
             gsym = autodiff.gradient(self.sym, wrt)
             heads = list(self.heads) + list(gsym._outputs)
             order = topo_order(heads)
-            fwd_ids = set(id(n) for n in self.order)
-            head_vars = [hv for hv in self._head_grad_vars(order, fwd_ids) if hv is not None]
-            known = fwd_ids | set(id(n) for n in self.input_nodes) | set(map(id, head_vars))
-            free = [n for n in order if n.op is None and id(n) not in known]
+            fwd_nodes = set(self.order)
+            head_vars = [hv for hv in self._head_grad_vars(order, fwd_nodes) if hv is not None]
+            known = fwd_nodes | set(self.input_nodes) | set(head_vars)
+            free = [n for n in order if n.op is None and n not in known]
             if not free:
-                ones = [np.ones(self.shapes[(id(hv), 0)], self.dtypes[(id(hv), 0)])
+                ones = [np.ones(self.shapes[(hv, 0)], self.dtypes[(hv, 0)])
                         for hv in head_vars]
                 given = [(n, 0) for n in self.input_nodes] + [(hv, 0) for hv in head_vars]
                 res = (self._lower(heads, given, "step", order=order, mask=mask,
@@ -618,79 +696,103 @@ class CompiledGraph:
             out.append((who, why))
         return out
 
-    def _head_grad_vars(self, order, fwd_ids):
+    def _head_grad_vars(self, order, fwd_nodes):
         """Per forward head, the ``<output>_head_grad`` variable of a backward graph (None
         where the gradient does not read it), given the head's shape and dtype."""
-        by_name = {n.name: n for n in order if n.op is None and id(n) not in fwd_ids
+        by_name = {n.name: n for n in order if n.op is None and n not in fwd_nodes
                    and n.name.endswith("_head_grad")}
         out = []
         for (n, i) in self.heads:
             hv = by_name.get(n.output_name(i) + "_head_grad")
             out.append(hv)
             if hv is not None:
-                self._alive.append(hv)
-                self.shapes[(id(hv), 0)] = self.shapes[(id(n), i)]
-                self.dtypes[(id(hv), 0)] = self.dtypes[(id(n), i)]
+                self.shapes[(hv, 0)] = self.shapes[(n, i)]
+                self.dtypes[(hv, 0)] = self.dtypes[(n, i)]
         return out
 
     # -- buffer plans ---------------------------------------------------------------------------
     # Note: buffer-plan
     #     A CompiledGraph has fixed shapes (one per traced signature or executor), so each
-    #     kernel has one plan: the shape/dtype of every buffer slot.  Forward-only and
-    #     backward kernels reuse one persistent buffer set across calls (their results are
-    #     copied out); a training forward takes a set from a pool and the set goes back when
-    #     the backward closure that reads its saved values is freed, so a training loop
-    #     allocates nothing per step but its outputs, and two forwards before their backwards
-    #     never share buffers.
+    #     kernel has one plan: the shape/dtype of every buffer slot, and a pool of free
+    #     buffer sets.  A run takes a set from the pool (a new one when it is empty) and
+    #     gives it back when nothing reads it any more: forward-only and backward kernels
+    #     right after their results are copied out, a training forward when the backward
+    #     closure that reads its saved values is freed.  So a training loop allocates
+    #     nothing per step but its outputs, two forwards before their backwards never share
+    #     buffers, and neither do calls running at the same time in several threads.
+    #
+    # Note: threads
+    #     Replays are safe from any number of threads.  No buffer set is shared by two runs
+    #     in flight: each run owns the set it took from its pool (``list.pop``/``append``
+    #     are atomic under the GIL; the kernels release the GIL, so runs overlap).  Kernels,
+    #     buffer plans and step plans are built once, under the graph's lock, as is a
+    #     kernel's first (compiling) run; the lookups of the built ones take no lock.
+    #     Measured on the small-MLP step (W1/tiny): a pool pop/append per kernel run is
+    #     within the noise of the old shared persistent buffers.
     def _plan(self, kernel):
-        p = self.plans.get(id(kernel))
+        p = self.plans.get(kernel)
         if p is None:
-            low = kernel.lowered
-            shapes = {}
-            dts = {}
-            for s, (n, i) in enumerate(low.node_of_slot):
-                shapes[s] = self.shapes.get((id(n), i))
-                dts[s] = self.dtypes.get((id(n), i))
-            bufs = [(s, tuple(shapes[s]), dts[s]) for s in low.buffer_slots]
-            from . import lower
-            for idx, slots in low.par_segments:     # lower note *parallel-loops*
-                sizes = [(int(np.prod(shapes[s] or ())), cost, red) for s, cost, red in slots]
-                shapes["par%d" % idx] = _parallel_ok() and any(
-                    n * cost >= lower.PAR_WORK or (red and n >= lower.RED_SERIAL_MAX)
-                    for n, cost, red in sizes)
-            p = (bufs, shapes, [])          # plan, view shapes, pool of free buffer sets
-            self.plans[id(kernel)] = p
+            with self._lock:
+                p = self.plans.get(kernel)
+                if p is None:
+                    p = self.plans[kernel] = self._new_plan(kernel)
         return p
 
+    def _new_plan(self, kernel):
+        low = kernel.lowered
+        shapes = {}
+        dts = {}
+        for s, (n, i) in enumerate(low.node_of_slot):
+            shapes[s] = self.shapes.get((n, i))
+            dts[s] = self.dtypes.get((n, i))
+        bufs = [(s, tuple(shapes[s]), dts[s]) for s in low.buffer_slots]
+        from . import lower
+        for idx, slots in low.par_segments:     # lower note *parallel-loops*
+            sizes = [(int(np.prod(shapes[s] or ())), cost, red) for s, cost, red in slots]
+            shapes["par%d" % idx] = _parallel_ok() and any(
+                n * cost >= lower.PAR_WORK or (red and n >= lower.RED_SERIAL_MAX)
+                for n, cost, red in sizes)
+        return (bufs, shapes, [])       # plan, view shapes, pool of free buffer sets
+
     def _execute(self, kernel, given_arrays, fresh, train, pooled=False):
-        """Run ``kernel``; returns the slot list V (and the buffer set when ``pooled``)."""
+        """Run ``kernel``; returns the slot list V -- and with ``pooled`` the buffer set and
+        the pool it goes back to (``pool.append(bset)``) once nothing reads V any more.
+        Without ``pooled`` the buffers are fresh (``fresh`` must be set)."""
         low = kernel.lowered
         bufs, P, pool = self._plan(kernel)
         V = [None] * low.n_slots
         for s, a in zip(low.given_slots, given_arrays):
             V[s] = a
         if pooled:
-            bset = pool.pop() if pool else [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
-        elif fresh:
-            bset = [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
+            try:
+                bset = pool.pop()           # atomic under the GIL (note *threads*)
+            except IndexError:
+                bset = [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
         else:
-            bset = self.plans.get(("bufs", id(kernel)))
-            if bset is None:
-                bset = self.plans[("bufs", id(kernel))] = [np.empty(shape, dtype=dt)
-                                                          for _s, shape, dt in bufs]
+            assert fresh
+            bset = [np.empty(shape, dtype=dt) for _s, shape, dt in bufs]
         for (s, _shape, _dt), b in zip(bufs, bset):
             V[s] = b
         ctx = _TRAIN if train else _PREDICT
         if kernel.counted:
             kernel.run(V, P, ctx)
         else:
-            self.stats.run_counted(kernel, V, P, ctx)
+            self._first_run(kernel, V, P, ctx)
         if pooled:
             return V, bset, pool
         return V
 
 
 _PAR_OK = None
+
+
+def _take(pool, make):
+    """A free buffer set from ``pool``, or ``make()`` when it is empty (another thread may
+    empty it between a check and a pop, so no check: note *threads*)."""
+    try:
+        return pool.pop()
+    except IndexError:
+        return make()
 
 
 def _parallel_flags(P):
@@ -790,7 +892,7 @@ class _Trace(CompiledGraph):
         self.out_type = type(out) if not self.single else None
         heads = []
         for o in outs:
-            e = tracer.values.get(id(o))
+            e = tracer.entry(o)
             if e is None:
                 e = tracer.add_input(o, "capture%d" % len(tracer.inputs))
             heads.append(e)
@@ -800,7 +902,14 @@ class _Trace(CompiledGraph):
         self.capture_sigs = [(a._data.shape, a._data.dtype) for a in self.captures]
         CompiledGraph.__init__(self, jf.stats, heads, [n for _, n in tracer.inputs],
                                tracer.shapes, tracer.dtypes, tracer.provenance)
-        nin = len(tracer.inputs)
+        # inputs the graph does not read (an unused argument) are no inputs of the recorded
+        # call, as in eager mode: their gradient buffers are left alone
+        order = set(self.order)
+        self.used = [n in order for n in self.input_nodes]
+        self.used_pos = [k for k, u in enumerate(self.used) if u]
+        self.rec_nodes = [self.input_nodes[k] for k in self.used_pos]
+        self.all_used = len(self.used_pos) == len(self.used)
+        nin = len(self.used_pos)
         self.call_attrs = {"num_args": str(nin), "num_outputs": str(len(heads))}
         self.call_parsed = {"num_args": nin, "num_outputs": len(heads)}
         self.bindings = self._bindings()
@@ -849,29 +958,29 @@ class _Trace(CompiledGraph):
                   for a in inputs]
         mask = None
         if state.recording:
+            used = self.used
             for k, a in enumerate(inputs):
                 e = a._entry
-                if e is not None and not e[0].cleared:
+                if e is not None and not e[0].cleared and used[k]:
                     if mask is None:
                         mask = [False] * len(inputs)
                     # a variable with a gradient buffer, or an op output (its graph may lead
                     # to one); constants need none
                     n = e[0]
                     mask[k] = not n.is_var or n.grad_req != "null"
+        train = state.training
         if mask is None:
-            vals = self.run_forward(arrays, state.training)
-            outs = [_wrap(v if jf._reuse else v.copy()) for v in vals]
+            outs = [_wrap(v) for v in self.run_forward(arrays, train, copy=not jf._reuse)]
             return outs[0] if self.single else self._pack(outs)
         if not any(mask):
-            mask = [entry_of(a) is not None for a in inputs]
-        # step mode speculates a training step; a call recorded in predict mode runs the
-        # recorded forward in predict mode
-        r = self.run_step(arrays, mask) if state.training else None
-        vals, node = r if r is not None else self.run_train(arrays, mask, state.training)
+            mask = [u and entry_of(a) is not None for a, u in zip(inputs, self.used)]
+        r = self.run_step(arrays, mask, train)
+        vals, node = r if r is not None else self.run_train(arrays, mask, train)
         outs = [_wrap(v) for v in vals]
         # one tape node (agjit.tape note *tape-model*); its graph node carries the trace for
         # get_symbol's inlining
-        tn = tape.record(_JIT_OP, self.call_attrs, self.call_parsed, inputs, outs,
+        rec = inputs if self.all_used else [inputs[k] for k in self.used_pos]
+        tn = tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
                          function=node, node_cls=_JitCallNode)
         tn.sym.trace = self
         return outs[0] if self.single else self._pack(outs)
@@ -882,7 +991,9 @@ class _Trace(CompiledGraph):
 
 class _JitNode:
     """The backward of one recorded jitted call (a tape node's ``function``).  A step-mode
-    call (note *step-mode*) carries ``stash``: the gradients for head gradients of ones."""
+    call (note *step-mode*) carries ``stash``: the gradients for head gradients of ones.
+    ``train``: the mode the forward ran in (note *modes*).  Its gradients are per recorded
+    input of the call (the inputs the graph reads, ``_Trace.used_pos``)."""
 
     __slots__ = ("trace", "mask", "arrays", "saved_vals", "head_nodes", "bwd", "hooks",
                  "saved", "stash", "bset", "pool", "swap_slots", "train")
@@ -901,65 +1012,91 @@ class _JitNode:
         self.bset = bset
         self.pool = pool          # the buffer set goes back to it when the node is freed
         self.swap_slots = swap_slots
-        self.train = train        # the recorded forward's mode (backward hooks see it)
+        self.train = train
 
     def __del__(self):
         if self.pool is not None:
             self.pool.append(self.bset)
 
-    def _run(self, out_grads):
-        """Gradient arrays for head gradients ``out_grads`` (arrays; None means ones):
-        kernel buffers, valid until the next backward of this graph; None where the input
-        needs no gradient."""
+    def _run(self, out_grads, bwd_train=None):
+        """Gradient arrays for head gradients ``out_grads`` (arrays; None means ones) in
+        backward mode ``bwd_train`` (default: the thread's training flag, which
+        autograd.backward sets to its ``train_mode``).  Returns (gradients per input of the
+        graph -- kernel buffers, None where the input needs no gradient --, the buffer set
+        they live in and its pool, or None, None for a step-mode stash); the caller gives
+        the set back once it has read the gradients."""
         tr = self.trace
+        if bwd_train is None:
+            bwd_train = state.training
+        bwd_train = bool(bwd_train)
         if self.stash is not None:
             if all(g is None or (g.size and (g == 1).all()) for g in out_grads):
-                return self.stash
+                return self.stash, None, None
             # other head gradients: give up speculating for this signature and run the
             # ordinary kernels on the recorded inputs
             tr.step_missed(self.mask)
-            fwd_train, saved, bwd, head_nodes, hooks = tr.train_kernels(self.mask)
-            V = tr._execute(fwd_train, self.arrays, fresh=True, train=True)
+            fwd_train, saved, bwd, head_nodes, hooks = tr.train_kernels(self.mask, self.train)
+            V = tr._execute(fwd_train, self.arrays, fresh=True, train=self.train)
             self.saved_vals = [V[s] for s in fwd_train.lowered.out_slots[len(tr.heads):]]
             self.saved, self.bwd, self.head_nodes, self.hooks = saved, bwd, head_nodes, hooks
             self.stash = None
+        bwd, head_nodes, hooks = self.bwd, self.head_nodes, self.hooks
+        if tr.mode_dependent:
+            # the backward graph of this backward's mode (note *modes*); the forward saved
+            # what both modes need
+            _f, saved, bwd, head_nodes, hooks = tr.train_kernels(self.mask, self.train,
+                                                                 bwd_train)
+            assert saved == self.saved
         hg = []
-        for g, h in zip(out_grads, self.head_nodes):
+        for g, h in zip(out_grads, head_nodes):
             if h is not None:
                 if g is None:
-                    shp = tr.shapes[(id(h), 0)]
-                    g = np.ones(shp, dtype=tr.dtypes[(id(h), 0)])
+                    shp = tr.shapes[(h, 0)]
+                    g = np.ones(shp, dtype=tr.dtypes[(h, 0)])
                 hg.append(np.ascontiguousarray(g))
         given = list(self.arrays) + hg + list(self.saved_vals)
-        V = tr._execute(self.bwd, given, fresh=False, train=True)
-        grads = iter(V[s] for s in self.bwd.lowered.out_slots)
+        V, bset, pool = tr._execute(bwd, given, fresh=False, train=bwd_train, pooled=True)
+        grads = iter(V[s] for s in bwd.lowered.out_slots)
         res = [next(grads) if m else None for m in self.mask]
-        if self.hooks:
+        if hooks and bwd_train:
+            # as eager autograd: only a training-mode backward runs the hooks, which see
+            # the forward's mode (BatchNorm: the moving statistics move after a training
+            # forward only)
             vals = {}
             for (n, i), v in zip(self.saved, self.saved_vals):
-                vals[(id(n), i)] = v
+                vals[(n, i)] = v
             for k, n in enumerate(tr.input_nodes):
-                vals[(id(n), 0)] = self.arrays[k]
-            for n in self.hooks:
-                ins = [vals[(id(s), i)] for (s, i, _v) in n.inputs]
-                outs = [vals[(id(n), i)] for i in range(n.num_outputs())]
+                vals[(n, 0)] = self.arrays[k]
+            for n in hooks:
+                ins = [vals[(s, i)] for (s, i, _v) in n.inputs]
+                outs = [vals[(n, i)] for i in range(n.num_outputs())]
                 n.op.backward_hook(n.parsed, ins, outs, self.train)
-        return res
+        return res, bset, pool
 
-    def backward(self, *out_grads):
-        """Gradients for every input (fresh NDArrays; None where none is needed)."""
-        res = self._run([g._data for g in out_grads])
-        return [None if r is None else _wrap(r.copy()) for r in res]
+    def backward(self, *out_grads, train=None):
+        """Gradients for every recorded input (fresh NDArrays; None where none is needed),
+        in backward mode ``train`` (default: the thread's training flag)."""
+        res, bset, pool = self._run([g._data for g in out_grads], train)
+        tr = self.trace
+        if not tr.all_used:
+            res = [res[k] for k in tr.used_pos]
+        out = [None if r is None else _wrap(r.copy()) for r in res]
+        if pool is not None:
+            pool.append(bset)
+        return out
 
     def backward_into(self, out_grads, sinks, consume=False):
         """Compute the gradients and write (grad_req 'write') or add ('add') each one
         straight into its variable's gradient: ``sinks`` holds (gradient NDArray, grad_req)
-        or None per input; ``out_grads`` arrays, None meaning ones.  The fast path of
-        autograd.backward for a graph that is this one call; ``consume``: the graph is freed
-        afterwards (no retain_graph), so the stash may be given away."""
-        res = self._run(out_grads)
-        swap = consume and res is self.stash
-        for k, (r, sink) in enumerate(zip(res, sinks)):
+        or None per recorded input; ``out_grads`` arrays, None meaning ones.  The fast path
+        of autograd.backward for a graph that is this one call; ``consume``: the graph is
+        freed afterwards (no retain_graph), so the stash may be given away."""
+        res, bset, pool = self._run(out_grads)
+        swap = consume and pool is None
+        tr = self.trace
+        pos = range(len(res)) if tr.all_used else tr.used_pos
+        for k, sink in zip(pos, sinks):
+            r = res[k]
             if r is None or sink is None:
                 continue
             holder, req = sink
@@ -973,6 +1110,8 @@ class _JitNode:
                 self.stash[k] = None
             else:
                 np.copyto(buf, r, casting="unsafe")
+        if pool is not None:
+            pool.append(bset)
 
 
 def _swappable(buf, r):
@@ -1011,7 +1150,7 @@ def inline_jit_calls(sym):
     new = {}
 
     def entry(src, i):
-        m = new.get(id(src))
+        m = new.get(src)
         if m is None:
             return (src, i)
         return m[i]
@@ -1022,23 +1161,23 @@ def inline_jit_calls(sym):
         ins = [entry(s, i) for (s, i, _v) in n.inputs]
         if n.op is _JIT_OP:
             tr = n.trace
-            sub = {id(v): e for v, e in zip(tr.input_nodes, ins)}
+            sub = {v: e for v, e in zip(tr.rec_nodes, ins)}
             copies = {}
 
             def sentry(s, i):
-                if id(s) in sub:
-                    return sub[id(s)]
-                return (copies[id(s)], i)
+                if s in sub:
+                    return sub[s]
+                return (copies[s], i)
 
             for m in tr.order:
                 if m.op is None:
                     continue
-                copies[id(m)] = Node(m.op, "%s_%s" % (n.name, m.name), m.attrs,
-                                     [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
-            new[id(n)] = [sentry(h, i) for (h, i) in tr.heads]
+                copies[m] = Node(m.op, "%s_%s" % (n.name, m.name), m.attrs,
+                                 [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
+            new[n] = [sentry(h, i) for (h, i) in tr.heads]
         elif any(e != (s, i) for e, (s, i, _v) in zip(ins, n.inputs)):
             nn = Node(n.op, n.name, n.attrs, [e + (v,) for e, (_s, _i, v) in zip(ins, n.inputs)])
-            new[id(n)] = [(nn, i) for i in range(n.num_outputs())]
+            new[n] = [(nn, i) for i in range(n.num_outputs())]
     out = Symbol([entry(n, i) for n, i in sym._outputs])
     verify(out._outputs)
     return out

@@ -21,11 +21,14 @@ _DEFAULT_DTYPE = np.float32
 
 
 class OpCtx:
-    """What a kernel may know about the call: training mode and the RNG."""
-    __slots__ = ("is_train",)
+    """What a kernel may know about the call: training mode and the RNG.  A gradient rule
+    also learns ``forward_train``: the mode its forward ran in (``is_train`` is then the
+    backward's ``train_mode``)."""
+    __slots__ = ("is_train", "forward_train")
 
-    def __init__(self, is_train):
+    def __init__(self, is_train, forward_train=None):
         self.is_train = is_train
+        self.forward_train = is_train if forward_train is None else forward_train
 
     @property
     def rng(self):
@@ -35,6 +38,9 @@ class OpCtx:
 
 _TRAIN = OpCtx(True)
 _PREDICT = OpCtx(False)
+# gradient contexts by (backward train_mode, forward mode)
+GRAD_CTX = {(True, True): _TRAIN, (False, False): _PREDICT,
+            (True, False): OpCtx(True, False), (False, True): OpCtx(False, True)}
 
 
 def _fmt_shapes(arrays):

@@ -8,7 +8,8 @@ import numpy as np
 from ..base import MXNetError
 
 __all__ = ["fmt", "merge_shape", "same_shape", "broadcast_shapes", "norm_axis", "norm_axes",
-           "unary_infer", "elemwise_infer", "broadcast_infer", "ctx_train", "fail"]
+           "unary_infer", "elemwise_infer", "broadcast_infer", "ctx_train", "ctx_forward_train",
+           "fail"]
 
 
 def fmt(shape):
@@ -118,6 +119,14 @@ def broadcast_infer(op):
 
 def ctx_train(ctx):
     return bool(ctx is not None and getattr(ctx, "is_train", False))
+
+
+def ctx_forward_train(ctx):
+    """In a gradient rule: whether the forward ran in training mode (``ctx.is_train`` is the
+    backward's mode; they differ for ``record(train_mode=False)`` + ``backward()``)."""
+    if ctx is None:
+        return False
+    return bool(getattr(ctx, "forward_train", getattr(ctx, "is_train", False)))
 
 
 def float_types(op):

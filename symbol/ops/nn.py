@@ -24,8 +24,18 @@ Note: batchnorm-moving-stats
     MXNet 1.9.1 updates ``moving_mean``/``moving_var`` in the *backward* pass, not in the
     training forward (FINDINGS §5).  BatchNorm's ``backward_hook`` does that update in place
     on the aux arrays, only when the forward ran in training mode without
-    ``use_global_stats``.  ``fix_gamma`` treats gamma as 1 without writing into the user's
-    array.
+    ``use_global_stats`` and the backward runs with ``train_mode=True``.  ``fix_gamma``
+    treats gamma as 1 without writing into the user's array.
+
+Note: batchnorm-modes
+    The forward's mode and backward's ``train_mode`` may differ (``record(train_mode=False)``
+    then ``backward()``, or ``backward(train_mode=False)`` after a training forward).  MXNet
+    1.9.1 (observed, tests/test_trust_jit.py): the backward's mode picks the formula -- the
+    batch-statistics one (mean of the head gradient and of ``g * xhat`` subtracted) or the
+    moving-statistics one (``g * gamma / sqrt(moving_var + eps)``) -- and the batch formula
+    normalises with the statistics the forward used, so after a predict-mode forward it
+    uses the moving statistics.  Dropout's gradient is its forward mask whatever the
+    backward's mode (identity after a predict-mode forward).
 """
 import itertools
 
@@ -33,7 +43,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._common import fmt, merge_shape, norm_axis, ctx_train
+from ._common import fmt, merge_shape, norm_axis, ctx_train, ctx_forward_train
 
 _BOOL_F = Attr("bool", False)
 
@@ -907,24 +917,19 @@ def _bn_fwd(attrs, ins, ctx):
 
 
 def _bn_grad(F, attrs, ins, outs, og, ctx):
+    """Training backward (``ctx.is_train``, i.e. backward's train_mode): the batch-statistics
+    formula, over the statistics the forward normalised with -- the batch's after a training
+    forward, the moving ones after a predict-mode forward (MXNet 1.9.1 reads the forward's
+    saved mean/variance; note *batchnorm-modes*).  Predict backward: the moving-statistics
+    formula whatever the forward did."""
     x, gamma, beta, mm, mv = ins
     g = og[0]
     ax, eps = attrs["axis"], attrs["eps"]
     red = {"axis": ax, "exclude": True}
-    if _bn_training(attrs, ctx):
-        # MXNet's training-mode backward normalises with the statistics its forward saved
-        # (outputs mean/var): the batch's after a training forward, the moving ones after a
-        # forward recorded in predict mode and differentiated with train_mode=True.  The
-        # value is the saved statistic; the recomputed batch statistic adds exactly zero but
-        # carries the derivative, so higher-order gradients of a training forward stay right.
+    if _bn_training(attrs, ctx) and ctx_forward_train(ctx):
         mu = F.mean(x, keepdims=True, **red)
-        mu = F.broadcast_add(F._nn_channel_view(outs[1], x, axis=ax),
-                             F.elemwise_sub(mu, F.BlockGrad(mu)))
         xc = F.broadcast_sub(x, mu)
-        var = F.mean(F.square(F.broadcast_sub(x, F.mean(x, keepdims=True, **red))),
-                     keepdims=True, **red)
-        var = F.broadcast_add(F._nn_channel_view(outs[2], x, axis=ax),
-                              F.elemwise_sub(var, F.BlockGrad(var)))
+        var = F.mean(F.square(xc), keepdims=True, **red)
         rstd = F.rsqrt(F._plus_scalar(var, scalar=eps))
         xhat = F.broadcast_mul(xc, rstd)
     else:
