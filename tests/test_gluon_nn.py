@@ -604,3 +604,41 @@ def test_hybridized_gradients_equal_eager():
     assert sorted(res[0][1]) == sorted(res[1][1])
     for n in res[0][1]:
         np.testing.assert_allclose(res[1][1][n], res[0][1][n], rtol=1e-4, atol=1e-5, err_msg=n)
+
+
+def test_channel_last_convolution():
+    """Conv2D/Conv3D with layout NHWC/NDHWC: weights (channels, *kernel, in_channels/groups) as
+    MXNet 1.9.1 makes them, and the numbers of the channel-first layer on transposed arrays
+    (MXNet's CPU build runs NHWC convolutions forward only, so there is no golden for them)."""
+    c = nn.Conv2D(4, 3, layout='NHWC', in_channels=4, groups=2)
+    assert c.weight.shape == (4, 3, 3, 2)                  # MXNet 1.9.1: (4, 3, 3, 2)
+    rs = np.random.RandomState(11)
+    for n, (cl, cf, xs) in enumerate([
+            (nn.Conv2D(4, (3, 2), strides=(2, 1), padding=1, groups=2, layout='NHWC'),
+             nn.Conv2D(4, (3, 2), strides=(2, 1), padding=1, groups=2), (2, 5, 4, 4)),
+            (nn.Conv3D(2, 2, dilation=(1, 2, 1), layout='NDHWC'), nn.Conv3D(2, 2, dilation=(1, 2, 1)),
+             (1, 3, 5, 3, 3))]):
+        for b in (cl, cf):
+            b.initialize()
+        x = rs.randn(*xs)
+        xcf = np.moveaxis(x, -1, 1)
+        cl(mx.nd.array(x)), cf(mx.nd.array(xcf))
+        w = rs.randn(*cf.weight.shape)
+        cf.weight.set_data(mx.nd.array(w))
+        cl.weight.set_data(mx.nd.array(np.moveaxis(w, 1, -1)))
+        cl.bias.set_data(mx.nd.array(np.arange(cl.bias.shape[0], dtype="float32")))
+        cf.bias.set_data(mx.nd.array(np.arange(cl.bias.shape[0], dtype="float32")))
+        res = []
+        for b, xx in ((cl, x), (cf, xcf)):
+            xa = mx.nd.array(xx)
+            xa.attach_grad()
+            with mx.autograd.record():
+                y = b(xa)
+                (y * y).sum().backward()
+            res.append((y.asnumpy(), xa.grad.asnumpy(), b.weight.grad().asnumpy(),
+                        b.bias.grad().asnumpy()))
+        (y1, gx1, gw1, gb1), (y2, gx2, gw2, gb2) = res
+        np.testing.assert_allclose(np.moveaxis(y1, -1, 1), y2, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.moveaxis(gx1, -1, 1), gx2, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.moveaxis(gw1, -1, 1), gw2, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(gb1, gb2, rtol=1e-5, atol=1e-4)
