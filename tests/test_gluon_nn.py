@@ -171,17 +171,21 @@ def _op_cases(mx):
                                   [r(2, 2, 2, 3, 2), r(2), r(2)], 5),
         "l2norm_spatial_5d": lambda r: _grads(mx, lambda x: nd.L2Normalization(x, mode="spatial", eps=0.5),
                                     [r(2, 2, 2, 2, 3)], 6),
-        "pad_5d_edge": lambda r: _grads(mx, lambda x: nd.pad(x, mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 2, 1, 0, 3)),
+        "pad_5d_edge": lambda r: _grads(mx, lambda x: nd.pad(
+            x, mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 2, 1, 0, 3)),
                               [r(1, 2, 2, 3, 2)], 7),
         "pad_5d_reflect": lambda r: _grads(mx, lambda x: nd.pad(x, mode="reflect",
                                                       pad_width=(0, 0, 0, 0, 1, 1, 0, 2, 1, 0)),
                                  [r(1, 1, 2, 3, 2)], 8),
-        "up_nearest_concat": lambda r: _grads(mx, lambda a, b: nd.UpSampling(a, b, scale=2, sample_type="nearest"),
+        "up_nearest_concat": lambda r: _grads(mx, lambda a, b: nd.UpSampling(
+            a, b, scale=2, sample_type="nearest"),
                                     [r(1, 2, 2, 2), r(1, 1, 1, 1)], 9),
-        "up_nearest_sum": lambda r: _grads(mx, lambda a, b: nd.UpSampling(a, b, scale=2, sample_type="nearest",
+        "up_nearest_sum": lambda r: _grads(mx, lambda a, b: nd.UpSampling(
+            a, b, scale=2, sample_type="nearest",
                                                                 multi_input_mode="sum"),
                                  [r(1, 2, 2, 3), r(1, 2, 4, 6)], 10),
-        "up_bilinear_grads": lambda r: _grads(mx, lambda x, w: nd.UpSampling(x, w, scale=3, sample_type="bilinear",
+        "up_bilinear_grads": lambda r: _grads(mx, lambda x, w: nd.UpSampling(
+            x, w, scale=3, sample_type="bilinear",
                                                                    num_filter=2),
                                     [r(1, 2, 2, 2), r(2, 1, 5, 5)], 11),
         "prelu_channel": lambda r: _grads(mx, lambda x, g: nd.LeakyReLU(x, g, act_type="prelu"),
