@@ -646,3 +646,23 @@ def test_channel_last_convolution():
         np.testing.assert_allclose(np.moveaxis(gx1, -1, 1), gx2, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(np.moveaxis(gw1, -1, 1), gw2, rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(gb1, gb2, rtol=1e-5, atol=1e-4)
+
+
+def test_fused_elu_selu_compiled_equal_eager():
+    """LeakyReLU's elu/selu lowerings (fused loops on vmath's expm1) give the eager numbers."""
+    x = np.linspace(-3, 3, 13).reshape(1, 13)
+    for t in ("elu", "selu"):
+        def f(a):
+            return mx.nd.LeakyReLU(a * 1.0, act_type=t, slope=0.3) * 2.0
+        jf = mx.jit(f)
+        res = []
+        for fn in (f, jf, jf):
+            a = mx.nd.array(x, dtype="float64")
+            a.attach_grad()
+            with mx.autograd.record():
+                y = fn(a)
+            y.backward()
+            res.append((y.asnumpy(), a.grad.asnumpy()))
+        for got in res[1:]:
+            np.testing.assert_allclose(got[0], res[0][0], rtol=1e-14, atol=1e-15)
+            np.testing.assert_allclose(got[1], res[0][1], rtol=1e-14, atol=1e-15)
