@@ -65,6 +65,15 @@ def _set_params(net, seed):
 # ---------------------------------------------------------------------------------------
 # Parameter and ParameterDict
 # ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["parameter", "block", "nn.containers", "trainer", "utils"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+    module = importlib.import_module("agjit.gluon." + name)
+    res = doctest.testmod(module, extraglobs={"mx": mx, "np": np})
+    assert res.failed == 0 and res.attempted > 0
+
+
 def test_parameter_states_and_errors():
     p = gluon.Parameter("p_weight", shape=(2, 3))
     with pytest.raises(RuntimeError, match="has not been initialized"):
