@@ -291,7 +291,8 @@ class Optimizer(object):
     def _mult_signature(self):
         """What the per-parameter multipliers depend on (compared at every fused step)."""
         if self.param_dict:
-            return None     # multipliers live on mutable objects: recompute every step
+            # multipliers live on mutable objects (gluon Parameters): compare their values
+            return tuple([(p.lr_mult, p.wd_mult) for p in self.param_dict.values()])
         if not (self.lr_mult or self.wd_mult or self.idx2name):
             return ()
         return (tuple(self.lr_mult.items()), tuple(self.wd_mult.items()),

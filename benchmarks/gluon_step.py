@@ -24,9 +24,9 @@ Variants (same initial weights, same SGD with momentum 0.9 and wd 1e-4):
 
 Before timing, three steps of every variant from the same weights must give the losses and
 weights of the ``jit`` variant (else exit 1; a variant that raises is reported as FAILED and
-not timed).  Kernels compile into a temporary cache unless ``AGJIT_CACHE_DIR`` is set.  Timing: the variants take turns in
-``--rounds`` rounds of ``--steps`` steps each (so a load change on this shared machine hits
-all of them), every step timed alone with the cyclic GC off; reported: the median and the
+not timed).  Kernels compile into a temporary cache unless ``AGJIT_CACHE_DIR`` is set.
+Timing: the variants take turns in ``--rounds`` rounds of ``--steps`` (``--steps-lenet``)
+steps each (so a load change on this shared machine hits all of them), every step timed alone with the cyclic GC off; reported: the median and the
 minimum per step over all rounds, and each median over the ``jit`` median (target <= 1.10
 for ``gluon_hybrid``, from the issue).  The BLAS in use is printed (threadpoolctl).
 """

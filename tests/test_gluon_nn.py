@@ -171,17 +171,21 @@ def _op_cases(mx):
                                   [r(2, 2, 2, 3, 2), r(2), r(2)], 5),
         "l2norm_spatial_5d": lambda r: _grads(mx, lambda x: nd.L2Normalization(x, mode="spatial", eps=0.5),
                                     [r(2, 2, 2, 2, 3)], 6),
-        "pad_5d_edge": lambda r: _grads(mx, lambda x: nd.pad(x, mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 2, 1, 0, 3)),
+        "pad_5d_edge": lambda r: _grads(mx, lambda x: nd.pad(
+            x, mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 2, 1, 0, 3)),
                               [r(1, 2, 2, 3, 2)], 7),
         "pad_5d_reflect": lambda r: _grads(mx, lambda x: nd.pad(x, mode="reflect",
                                                       pad_width=(0, 0, 0, 0, 1, 1, 0, 2, 1, 0)),
                                  [r(1, 1, 2, 3, 2)], 8),
-        "up_nearest_concat": lambda r: _grads(mx, lambda a, b: nd.UpSampling(a, b, scale=2, sample_type="nearest"),
+        "up_nearest_concat": lambda r: _grads(mx, lambda a, b: nd.UpSampling(
+            a, b, scale=2, sample_type="nearest"),
                                     [r(1, 2, 2, 2), r(1, 1, 1, 1)], 9),
-        "up_nearest_sum": lambda r: _grads(mx, lambda a, b: nd.UpSampling(a, b, scale=2, sample_type="nearest",
+        "up_nearest_sum": lambda r: _grads(mx, lambda a, b: nd.UpSampling(
+            a, b, scale=2, sample_type="nearest",
                                                                 multi_input_mode="sum"),
                                  [r(1, 2, 2, 3), r(1, 2, 4, 6)], 10),
-        "up_bilinear_grads": lambda r: _grads(mx, lambda x, w: nd.UpSampling(x, w, scale=3, sample_type="bilinear",
+        "up_bilinear_grads": lambda r: _grads(mx, lambda x, w: nd.UpSampling(
+            x, w, scale=3, sample_type="bilinear",
                                                                    num_filter=2),
                                     [r(1, 2, 2, 2), r(2, 1, 5, 5)], 11),
         "prelu_channel": lambda r: _grads(mx, lambda x, g: nd.LeakyReLU(x, g, act_type="prelu"),
@@ -604,3 +608,61 @@ def test_hybridized_gradients_equal_eager():
     assert sorted(res[0][1]) == sorted(res[1][1])
     for n in res[0][1]:
         np.testing.assert_allclose(res[1][1][n], res[0][1][n], rtol=1e-4, atol=1e-5, err_msg=n)
+
+
+def test_channel_last_convolution():
+    """Conv2D/Conv3D with layout NHWC/NDHWC: weights (channels, *kernel, in_channels/groups) as
+    MXNet 1.9.1 makes them, and the numbers of the channel-first layer on transposed arrays
+    (MXNet's CPU build runs NHWC convolutions forward only, so there is no golden for them)."""
+    c = nn.Conv2D(4, 3, layout='NHWC', in_channels=4, groups=2)
+    assert c.weight.shape == (4, 3, 3, 2)                  # MXNet 1.9.1: (4, 3, 3, 2)
+    rs = np.random.RandomState(11)
+    for n, (cl, cf, xs) in enumerate([
+            (nn.Conv2D(4, (3, 2), strides=(2, 1), padding=1, groups=2, layout='NHWC'),
+             nn.Conv2D(4, (3, 2), strides=(2, 1), padding=1, groups=2), (2, 5, 4, 4)),
+            (nn.Conv3D(2, 2, dilation=(1, 2, 1), layout='NDHWC'), nn.Conv3D(2, 2, dilation=(1, 2, 1)),
+             (1, 3, 5, 3, 3))]):
+        for b in (cl, cf):
+            b.initialize()
+        x = rs.randn(*xs)
+        xcf = np.moveaxis(x, -1, 1)
+        cl(mx.nd.array(x)), cf(mx.nd.array(xcf))
+        w = rs.randn(*cf.weight.shape)
+        cf.weight.set_data(mx.nd.array(w))
+        cl.weight.set_data(mx.nd.array(np.moveaxis(w, 1, -1)))
+        cl.bias.set_data(mx.nd.array(np.arange(cl.bias.shape[0], dtype="float32")))
+        cf.bias.set_data(mx.nd.array(np.arange(cl.bias.shape[0], dtype="float32")))
+        res = []
+        for b, xx in ((cl, x), (cf, xcf)):
+            xa = mx.nd.array(xx)
+            xa.attach_grad()
+            with mx.autograd.record():
+                y = b(xa)
+                (y * y).sum().backward()
+            res.append((y.asnumpy(), xa.grad.asnumpy(), b.weight.grad().asnumpy(),
+                        b.bias.grad().asnumpy()))
+        (y1, gx1, gw1, gb1), (y2, gx2, gw2, gb2) = res
+        np.testing.assert_allclose(np.moveaxis(y1, -1, 1), y2, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.moveaxis(gx1, -1, 1), gx2, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.moveaxis(gw1, -1, 1), gw2, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(gb1, gb2, rtol=1e-5, atol=1e-4)
+
+
+def test_fused_elu_selu_compiled_equal_eager():
+    """LeakyReLU's elu/selu lowerings (fused loops on vmath's expm1) give the eager numbers."""
+    x = np.linspace(-3, 3, 13).reshape(1, 13)
+    for t in ("elu", "selu"):
+        def f(a):
+            return mx.nd.LeakyReLU(a * 1.0, act_type=t, slope=0.3) * 2.0
+        jf = mx.jit(f)
+        res = []
+        for fn in (f, jf, jf):
+            a = mx.nd.array(x, dtype="float64")
+            a.attach_grad()
+            with mx.autograd.record():
+                y = fn(a)
+            y.backward()
+            res.append((y.asnumpy(), a.grad.asnumpy()))
+        for got in res[1:]:
+            np.testing.assert_allclose(got[0], res[0][0], rtol=1e-14, atol=1e-15)
+            np.testing.assert_allclose(got[1], res[0][1], rtol=1e-14, atol=1e-15)

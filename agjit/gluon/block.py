@@ -674,7 +674,9 @@ class HybridBlock(Block):
         runner = _GraphRunner(out, data_nodes + param_nodes)
         runner.__name__ = "%s_hybrid_forward" % (self.name or type(self).__name__)
         runner.__qualname__ = runner.__name__
-        self._jit_args = (len(inputs), jit_params)
+        flat_inputs = isinstance(self._in_format, list) and \
+            all(f == 0 for f in self._in_format)
+        self._jit_args = (len(inputs), jit_params, flat_inputs)
 
         def hybrid_call(*arrays):
             return runner(*arrays)
@@ -684,6 +686,21 @@ class HybridBlock(Block):
         self._jit = jit(hybrid_call)
 
     def _call_cached_op(self, *args):
+        ja = self._jit_args
+        if ja is not None and ja[2] and len(args) == ja[0]:
+            # fast path: a built graph over plain NDArray inputs (no structure to flatten)
+            for a in args:
+                if type(a) is not NDArray and not isinstance(a, NDArray):
+                    break
+            else:
+                try:
+                    arrays = list(args) + [p._data[0] for p in ja[1]]
+                except TypeError:       # a parameter lost its data: the slow path explains
+                    arrays = None
+                if arrays is not None:
+                    outs = self._jit(*arrays)
+                    return outs[0] if self._out_format == 0 else \
+                        _regroup(list(outs), self._out_format)[0]
         flat, fmt = _flatten(args, "input")
         if not self._cached_graph:
             self._get_graph(*args)
@@ -696,7 +713,7 @@ class HybridBlock(Block):
                 p._finish_deferred_init()
         if self._jit is None:
             self._build_jit()
-        n_in, jit_params = self._jit_args
+        n_in, jit_params, _simple = self._jit_args
         if len(flat) != n_in or any(a is None for a in flat):
             raise ValueError("%s: expected %d input arrays, got %d" % (self.name, n_in,
                                                                         len(flat)))
@@ -707,6 +724,8 @@ class HybridBlock(Block):
     def forward(self, x, *args):
         """Run ``hybrid_forward`` with ``F = mx.nd`` (or the compiled graph when hybridized)
         for NDArray inputs, with ``F = mx.sym`` for Symbol inputs."""
+        if self._active and self._jit_args is not None and type(x) is NDArray:
+            return self._call_cached_op(x, *args)
         flat, _ = _flatten([x] + list(args), "input")
         has_symbol = any(isinstance(a, Symbol) for a in flat)
         has_ndarray = any(isinstance(a, NDArray) for a in flat)
@@ -872,7 +891,7 @@ class SymbolBlock(HybridBlock):
                 p._finish_deferred_init()
         if self._jit is None:
             self._build_jit()
-        n_in, jit_params = self._jit_args
+        n_in, jit_params, _simple = self._jit_args
         if len(flat) != n_in:
             raise ValueError("SymbolBlock: expected %d inputs (%s), got %d" % (
                 n_in, ", ".join(s.name for s in self._cached_graph[0]), len(flat)))

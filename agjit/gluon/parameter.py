@@ -82,8 +82,8 @@ class Parameter(object):
         False forces ``grad_req='null'``.
 
     >>> p = mx.gluon.Parameter('w', shape=(2, 3), init=mx.init.One())
-    >>> p.initialize(); p.data().asnumpy().sum()
-    6.0
+    >>> p.initialize(); p.data().asnumpy().tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
     """
 
     def __init__(self, name, grad_req='write', shape=None, dtype=np.float32, lr_mult=1.0,

@@ -127,13 +127,17 @@ class Trainer(object):
 
     def _update(self, ignore_stale_grad=False):
         indices = []
+        keys = []           # what the fused plan's addresses depend on
+        datas = []
         for i, param in enumerate(self._params):
-            if param.grad_req == 'null':
+            if param._grad_req == 'null':
                 continue
-            data = param.list_data()[0]
+            dl = param._data
+            if dl is None:
+                param.list_data()           # raises the not-initialized error
+            data = dl[0]
             e = data._entry
-            fresh = e is not None and e[0].fresh
-            if not fresh:
+            if e is None or not e[0].fresh:
                 if not ignore_stale_grad:
                     raise UserWarning(
                         "Gradient of Parameter `%s` on context %s has not been updated by "
@@ -145,27 +149,28 @@ class Trainer(object):
                         % (param.name, str(data.context)))
                 continue
             indices.append(i)
+            datas.append(data)
+            keys.append(e)
+            keys.append(data._data)
+            keys.append(param._grad[0]._data)
         if not indices:
             return
-        params = self._params
-        datas = [params[i]._data[0] for i in indices]
-        grads = [params[i]._grad[0] for i in indices]
-        keys = [d._entry for d in datas] + [d._data for d in datas] + [g._data for g in grads]
         key = tuple(indices)
         upd = self._updaters[0]
         optim = self._optimizer
         plan = self._plans.get(key)
         if plan is None or not plan.same(keys, upd._version, optim.fused):
             upd._ensure_states(indices, datas)
+            params = self._params
             plan = _FusedPlan(optim, indices, [d._data for d in datas],
-                              [g._data for g in grads], [upd.states[i] for i in indices],
-                              keys, upd._version)
+                              [params[i]._grad[0]._data for i in indices],
+                              [upd.states[i] for i in indices], keys, upd._version)
             if len(self._plans) > 16:
                 self._plans.clear()
             self._plans[key] = plan
         optim._fused_update(plan)
-        for d in datas:
-            d._entry[0].fresh = False
+        for k in range(0, len(keys), 3):
+            keys[k][0].fresh = False
 
     def save_states(self, fname):
         """Save the optimizer and its states (momentum, ...) to ``fname`` (atomically)."""

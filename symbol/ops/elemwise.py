@@ -589,7 +589,10 @@ register("LeakyReLU", inputs=_leaky_inputs, optional_inputs=("gamma",),
                 "upper_bound": Attr("float", 0.334)},
          num_outputs=lambda attrs: 2 if attrs["act_type"] == "rrelu" else 1, num_visible=1,
          infer_shape=_leaky_infer, forward=_leaky_fwd, gradient=_leaky_grad,
-         lowering={"leaky": "({0} if {0} > 0 else {0} * {slope})"},
+         lowering={"leaky": "({0} if {0} > 0 else {0} * {slope})",
+                   "elu": "({0} if {0} > 0 else {slope} * expm1({0}))",
+                   "selu": "(%r * {0} if {0} > 0 else %r * expm1({0}))"
+                           % (_SELU_LAMBDA, _SELU_LAMBDA * _SELU_ALPHA)},
          samples=_leaky_samples,
          doc="Leaky rectifiers: leaky (slope), elu (slope * (e^x - 1) for x <= 0), selu "
              "(MXNet's gradient lambda * (y + alpha) for x <= 0), gelu (erf form), prelu "

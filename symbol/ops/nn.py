@@ -14,6 +14,14 @@ Note: bilinear-backward-ops
     ``<h, L_a(g, b)> = <g, T(h, b)>``, the gradients of the helpers are again ``T`` and the
     other adjoint, so the set is closed under differentiation and any order works.
 
+Note: conv-layouts
+    Convolution's kernels work channel-first; with a channel-last ``layout`` (NWC, NHWC,
+    NDHWC: data (N, *spatial, C), weight (num_filter, *kernel, C/num_group), as MXNet 1.9.1's
+    CPU build runs them) the kernels of Convolution and its two backward helpers see every
+    array of 3 or more dims with its last axis moved to position 1 and move it back in the
+    results; shape inference converts shapes the same way; the bias gradient sums all axes
+    but the last.  The backward helpers carry the layout.
+
 Note: pooling-layouts
     Pooling's kernels work on channel-first data; with a channel-last ``layout`` (NWC, NHWC,
     NDHWC, which MXNet 1.9.1 runs on CPU) the kernels of Pooling and of its backward helpers
@@ -1122,6 +1130,7 @@ register("_nn_embedding_lookup", inputs=("data", "weight"),
 # Convolution
 # ---------------------------------------------------------------------------------------
 _LAYOUTS = {1: "NCW", 2: "NCHW", 3: "NCDHW"}
+_LAYOUTS_CL = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 _CONV_ATTRS = {"kernel": Attr("shape"), "stride": Attr("shape", ()), "dilate": Attr("shape", ()),
                "pad": Attr("shape", ()), "num_filter": Attr("int"), "num_group": Attr("int", 1),
@@ -1147,9 +1156,9 @@ def _conv_geom(attrs):
     if nsp not in (1, 2, 3):
         raise MXNetError("Convolution: kernel must have 1, 2 or 3 entries, got %s" % (k,))
     lay = attrs["layout"]
-    if lay is not None and lay != _LAYOUTS[nsp]:
-        raise MXNetError("Convolution: layout %s is not supported (only %s for a %d-D kernel)"
-                         % (lay, _LAYOUTS[nsp], nsp))
+    if lay is not None and lay not in (_LAYOUTS[nsp], _LAYOUTS_CL[nsp]):
+        raise MXNetError("Convolution: layout %s does not fit a %d-D kernel (%s or %s)"
+                         % (lay, nsp, _LAYOUTS[nsp], _LAYOUTS_CL[nsp]))
     s, d, p = _spatial_params("Convolution", attrs, nsp, k)
     if any(v <= 0 for v in k + s + d) or any(v < 0 for v in p):
         raise MXNetError("Convolution: kernel/stride/dilate must be positive and pad non-negative "
@@ -1171,7 +1180,38 @@ def _conv_out_spatial(op, x_sp, k, s, d, p, dshape):
     return tuple(out)
 
 
+def _conv_cl(attrs):
+    """True for a channel-last layout (note *conv-layouts*)."""
+    return attrs["layout"] in ("NWC", "NHWC", "NDHWC")
+
+
+def _to_cf_shape(s):
+    return s if s is None or len(s) < 3 else (s[0], s[-1]) + tuple(s[1:-1])
+
+
+def _to_cl_shape(s):
+    return s if s is None or len(s) < 3 else (s[0],) + tuple(s[2:]) + (s[1],)
+
+
+def _conv_layouts(fn):
+    """A channel-first Convolution kernel run on channel-last data and weights."""
+    def kernel(attrs, ins, ctx):
+        if not _conv_cl(attrs):
+            return fn(attrs, ins, ctx)
+        outs = fn(dict(attrs, layout=None), [np.moveaxis(a, -1, 1) if a.ndim >= 3 else a
+                                             for a in ins], ctx)
+        return [np.ascontiguousarray(np.moveaxis(y, 1, -1)) if y.ndim >= 3 else y for y in outs]
+    return kernel
+
+
 def _conv_infer(attrs, ins):
+    if _conv_cl(attrs):
+        res, outs = _conv_infer_cf(dict(attrs, layout=None), [_to_cf_shape(s) for s in ins])
+        return [_to_cl_shape(s) for s in res], [_to_cl_shape(s) for s in outs]
+    return _conv_infer_cf(attrs, ins)
+
+
+def _conv_infer_cf(attrs, ins):
     op = "Convolution"
     k, s, d, p = _conv_geom(attrs)
     nf, ng = attrs["num_filter"], attrs["num_group"]
@@ -1283,7 +1323,7 @@ def _conv_fwd(attrs, ins, ctx):
 
 
 def _conv_kw(attrs):
-    keys = ("kernel", "stride", "dilate", "pad", "num_filter", "num_group")
+    keys = ("kernel", "stride", "dilate", "pad", "num_filter", "num_group", "layout")
     return {k: attrs[k] for k in keys if attrs[k] != _CONV_ATTRS[k].default}
 
 
@@ -1293,7 +1333,7 @@ def _conv_grad(F, attrs, ins, outs, og, ctx):
     kw = _conv_kw(attrs)
     res = [F._backward_Convolution_data(g, x, w, **kw), F._backward_Convolution_weight(g, x, w, **kw)]
     if len(ins) > 2:
-        res.append(F.sum(g, axis=1, exclude=True))
+        res.append(F.sum(g, axis=-1 if _conv_cl(attrs) else 1, exclude=True))
     return res
 
 
@@ -1306,13 +1346,20 @@ def _conv_samples(rng):
                    {"kernel": (2, 2), "num_filter": 4, "num_group": 2, "dilate": (2, 1)}),
             Sample([r(2, 2, 7), r(3, 2, 3), r(3)], {"kernel": (3,), "num_filter": 3, "stride": (2,)}),
             Sample([r(1, 1, 4, 4, 3), r(2, 1, 2, 2, 2), r(2)],
-                   {"kernel": (2, 2, 2), "num_filter": 2, "pad": (1, 0, 1)})]
+                   {"kernel": (2, 2, 2), "num_filter": 2, "pad": (1, 0, 1)}),
+            Sample([r(2, 5, 4, 4), r(2, 3, 2, 2), r(2)],
+                   {"kernel": (3, 2), "num_filter": 2, "num_group": 2, "stride": (2, 1),
+                    "pad": (1, 0), "layout": "NHWC"}),
+            Sample([r(1, 6, 2), r(3, 2, 2)], {"kernel": (2,), "num_filter": 3, "no_bias": True,
+                                               "dilate": (2,), "layout": "NWC"})]
 
 
 register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTRS),
-         infer_shape=_conv_infer, forward=_conv_fwd, gradient=_conv_grad, lowerable=False,
-         optional_inputs=("bias",), samples=_conv_samples,
-         doc="N-D convolution (NCW/NCHW/NCDHW) with stride, dilation, zero padding and groups; "
+         infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
+         lowerable=False, optional_inputs=("bias",), samples=_conv_samples,
+         doc="N-D convolution (NCW/NCHW/NCDHW, or channel-last NWC/NHWC/NDHWC with weights "
+             "(num_filter, *kernel, channels/num_group); note *conv-layouts*) with stride, "
+             "dilation, zero padding and groups; "
              "weight is (num_filter, channels/num_group, *kernel).")
 
 
@@ -1353,12 +1400,12 @@ _CONV_BWD_ATTRS = {k: v for k, v in _CONV_ATTRS.items() if k != "no_bias"}
 _CONV_BWD_ATTRS["no_bias"] = Attr("bool", True)
 register("_backward_Convolution_data", inputs=("ograd", "data", "weight"), attrs=_CONV_BWD_ATTRS,
          infer_shape=_conv_bwd_infer(0), infer_type=_bwd_dot_type(0),
-         forward=lambda attrs, ins, ctx: [_conv_bwd_data_np(ins[0], ins[1], ins[2], attrs)],
+         forward=_conv_layouts(lambda attrs, ins, ctx: [_conv_bwd_data_np(ins[0], ins[1], ins[2], attrs)]),
          gradient=_conv_bwd_data_grad, lowerable=False, samples=_conv_bwd_samples,
          doc="Convolution gradient w.r.t. data (note *bilinear-backward-ops*; data gives the shape).")
 register("_backward_Convolution_weight", inputs=("ograd", "data", "weight"), attrs=_CONV_BWD_ATTRS,
          infer_shape=_conv_bwd_infer(1), infer_type=_bwd_dot_type(1),
-         forward=lambda attrs, ins, ctx: [_conv_bwd_weight_np(ins[0], ins[1], ins[2], attrs)],
+         forward=_conv_layouts(lambda attrs, ins, ctx: [_conv_bwd_weight_np(ins[0], ins[1], ins[2], attrs)]),
          gradient=_conv_bwd_weight_grad, lowerable=False, samples=_conv_bwd_samples,
          doc="Convolution gradient w.r.t. weight (note *bilinear-backward-ops*; weight gives the "
              "shape).")
@@ -1416,9 +1463,6 @@ def _pool_geom(attrs, dshape):
         out.append(o)
         extra.append(max(0, (o - 1) * ss + kk - (x + 2 * pp)))
     return k, s, p, tuple(out), tuple(extra)
-
-
-_LAYOUTS_CL = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 
 def _pool_channel_last(attrs, ndim):

@@ -198,7 +198,8 @@ def _dc_grad(F, attrs, ins, outs, og, ctx):
 def _dc_samples(rng):
     r = lambda *s: _rand(rng, s)
     return [Sample([r(1, 2, 3, 3), r(2, 3, 3, 3)], {"kernel": (3, 3), "num_filter": 3}),
-            Sample([r(1, 2, 3, 3), r(2, 3, 3, 3), r(3)], {"kernel": (3, 3), "num_filter": 3, "no_bias": False}),
+            Sample([r(1, 2, 3, 3), r(2, 3, 3, 3), r(3)],
+                   {"kernel": (3, 3), "num_filter": 3, "no_bias": False}),
             Sample([r(2, 2, 3, 2), r(2, 2, 3, 3)],
                    {"kernel": (3, 3), "num_filter": 2, "stride": (2, 2), "pad": (1, 1), "adj": (1, 0)}),
             Sample([r(1, 4, 3, 3), r(4, 1, 2, 2)],
@@ -317,7 +318,8 @@ def _in_infer(attrs, ins):
         try:
             res.append(merge_shape(op, n, s, c))
         except MXNetError:
-            raise MXNetError("%s: %s shape %s must be %s (data %s)" % (op, n, fmt(s), fmt(c), fmt(d))) from None
+            raise MXNetError("%s: %s shape %s must be %s (data %s)"
+                             % (op, n, fmt(s), fmt(c), fmt(d))) from None
     st = (d[0], d[1])
     return res, [d, st, st]
 
@@ -604,7 +606,7 @@ def _up_inputs(attrs):
     return ["arg%d" % i for i in range(attrs.get("num_args") or 1)]
 
 
-def _bilinear_attrs(attrs, channels):
+def _bilinear_attrs(attrs):
     s = attrs["scale"]
     k = 2 * s - s % 2
     p = int(math.ceil((s - 1) / 2.0))
@@ -632,7 +634,7 @@ def _up_infer(attrs, ins):
             return ins, [None]
         if len(d) != 4:
             raise MXNetError("%s: data must be 4-D (N, C, H, W), got %s" % (op, fmt(d)))
-        (x, w2), outs = _dc_infer(_dc_full(_bilinear_attrs(attrs, d[1])), [d, w])
+        (x, w2), outs = _dc_infer(_dc_full(_bilinear_attrs(attrs)), [d, w])
         return [x, w2], outs
     known = [x for x in ins if x is not None]
     if len(known) < len(ins):
@@ -662,7 +664,7 @@ def _up_infer(attrs, ins):
 def _up_fwd(attrs, ins, ctx):
     if attrs["sample_type"] == "bilinear":
         x, w = ins
-        return [np.ascontiguousarray(_dc_np(x, w, _dc_full(_bilinear_attrs(attrs, x.shape[1])))
+        return [np.ascontiguousarray(_dc_np(x, w, _dc_full(_bilinear_attrs(attrs)))
                                      .astype(x.dtype, copy=False))]
     oh = ins[0].shape[2] * attrs["scale"]
     parts = []
@@ -683,9 +685,10 @@ def _up_grad(F, attrs, ins, outs, og, ctx):
     s = attrs["scale"]
     if attrs["sample_type"] == "bilinear":
         x, w = ins
-        kw = _bilinear_attrs(attrs, None)
+        kw = _bilinear_attrs(attrs)
         kw.pop("no_bias")
-        return [F._backward_Deconvolution_data(g, x, w, **kw), F._backward_Deconvolution_weight(g, x, w, **kw)]
+        return [F._backward_Deconvolution_data(g, x, w, **kw),
+                F._backward_Deconvolution_weight(g, x, w, **kw)]
     if len(ins) == 1:
         return [F.Pooling(g, kernel=(s, s), stride=(s, s), pool_type="sum")]
     kw = {"scale": s, "multi_input_mode": attrs["multi_input_mode"]}
