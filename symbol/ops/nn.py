@@ -159,11 +159,16 @@ def _dot_infer(attrs, ins):
 
 def _mat(x, t, is_lhs):
     """The 2-D matrix MXNet's dot multiplies for operand ``x`` (after the transpose flag)."""
+    # explicit sizes, no -1: a reshape with -1 is ambiguous for a zero-size operand
     if x.ndim == 1:            # a vector is a row (lhs) / column (rhs) whatever the flag
-        return x.reshape(1, -1) if is_lhs else x.reshape(-1, 1)
+        return x.reshape(1, x.size) if is_lhs else x.reshape(x.size, 1)
+    first, last = x.shape[0], x.shape[-1]
+    rest_first = _prod(x.shape[1:])
+    rest_last = _prod(x.shape[:-1])
     if is_lhs:
-        return x.reshape(x.shape[0], -1).T if t else x.reshape(-1, x.shape[-1])
-    return x.reshape(-1, x.shape[-1]).T if t else x.reshape(x.shape[0], -1)
+        return x.reshape(first, rest_first).T if t else x.reshape(rest_last, last)
+    return x.reshape(rest_last, last).T if t else x.reshape(first, rest_first)
+
 
 
 def _dot_np(a, b, ta, tb):
@@ -223,8 +228,8 @@ register("dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_dot_
 def _bwd_dot_lhs_np(g, a, b, ta, tb):
     if a.ndim == 1 and b.ndim == 1:
         return (g.reshape(()) * b).astype(a.dtype)
-    G = g.reshape(_mat(a, ta, True).shape[0], -1)
     B = _mat(b, tb, False)
+    G = g.reshape(_mat(a, ta, True).shape[0], B.shape[1])
     A = np.dot(G, B.T)                       # gradient of the (transposed) lhs view
     if a.ndim == 1:
         return A.reshape(a.shape)
@@ -237,7 +242,7 @@ def _bwd_dot_rhs_np(g, a, b, ta, tb):
     if a.ndim == 1 and b.ndim == 1:
         return (g.reshape(()) * a).astype(b.dtype)
     A = _mat(a, ta, True)
-    G = g.reshape(A.shape[0], -1)
+    G = g.reshape(A.shape[0], _mat(b, tb, False).shape[1])
     Bg = np.dot(A.T, G)
     if b.ndim == 1:
         return Bg.reshape(b.shape)
@@ -436,10 +441,10 @@ def _fc_infer(attrs, ins):
 def _fc_fwd(attrs, ins, ctx):
     x, w = ins[0], ins[1]
     if attrs["flatten"]:
-        x2 = x.reshape(x.shape[0], -1)
+        x2 = x.reshape(x.shape[0], _prod(x.shape[1:]))     # no -1: x may be zero-size
         y = np.dot(x2, w.T)
     else:
-        y = np.dot(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        y = np.dot(x.reshape(_prod(x.shape[:-1]), x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
     if not attrs["no_bias"]:
         y = y + ins[2]
     return [np.ascontiguousarray(y.astype(x.dtype, copy=False))]
@@ -478,10 +483,13 @@ def _lower_fc(ctx):
     d, w, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
     x2, o2 = ctx.tmp("x"), ctx.tmp("o")
     if a["flatten"]:
-        lines = ["%s = %s.reshape((%s.shape[0], -1))" % (x2, d, d), "%s = %s" % (o2, out)]
+        # explicit sizes (a -1 is ambiguous for a zero-size batch)
+        lines = ["%s = %s.reshape((%s.shape[0], %s.shape[1]))" % (x2, d, d, w), "%s = %s" % (o2, out)]
     else:
-        lines = ["%s = %s.reshape((-1, %s.shape[%d]))" % (x2, d, d, nd - 1),
-                 "%s = %s.reshape((-1, %s.shape[%d]))" % (o2, out, out, nd - 1)]
+        lines = ["%s = %s.reshape((%s.size // max(%s.shape[%d], 1), %s.shape[%d]))"
+                 % (x2, d, d, d, nd - 1, d, nd - 1),
+                 "%s = %s.reshape((%s.size // max(%s.shape[%d], 1), %s.shape[%d]))"
+                 % (o2, out, out, out, nd - 1, out, nd - 1)]
     lines.append("np.dot(%s, %s.T, %s)" % (x2, w, o2))
     if not a["no_bias"] and len(ctx.ins) > 2:
         r, c = ctx.tmp("i"), ctx.tmp("i")
