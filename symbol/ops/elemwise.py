@@ -403,6 +403,13 @@ def _where_infer(attrs, ins):
     return [c, s, s], [s]
 
 
+def _where_type(attrs, ins):
+    """x and y share one dtype (MXNet refuses a mix); the condition may have any dtype."""
+    from ..registry import check_uniform
+    t = check_uniform("where", ["condition", "x", "y"], ins, first=1)
+    return [ins[0], t, t], [t]
+
+
 def _where_fwd(attrs, ins, ctx):
     c, x, y = ins
     if c.shape != x.shape:
@@ -419,7 +426,7 @@ def _where_grad(F, attrs, ins, outs, og, ctx):
 
 register("where", inputs=("condition", "x", "y"), infer_shape=_where_infer, forward=_where_fwd,
          gradient=_where_grad, lowering="({1} if {0} != 0 else {2})",
-         infer_type=lambda attrs, ins: ([ins[0], ins[1] or ins[2], ins[1] or ins[2]], [ins[1] or ins[2]]),
+         infer_type=_where_type,
          samples=lambda rng: [Sample([(rng.rand(2, 3) > 0.5).astype("float64"), _rand(rng), _rand(rng)])],
          grad_check=True)
 

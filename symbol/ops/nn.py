@@ -890,6 +890,23 @@ def _bcast(v, ndim, ax):
     return v.reshape(shape)
 
 
+def _bn_type(attrs, ins):
+    """MXNet's BatchNorm type rule: gamma, beta and the moving statistics have the parameter
+    dtype -- float32 for float16 data, else the data dtype (Check failed: ... This layer
+    requires uniform type)."""
+    from ..registry import check_uniform
+    names = ["data", "gamma", "beta", "moving_mean", "moving_var"]
+    d = ins[0]
+    if d is None:
+        pt = check_uniform("BatchNorm", names, ins, first=1)
+        ins = list(ins)
+        return ins, [None, pt, pt]
+    dn = np.dtype(d).name
+    pt = "float32" if dn == "float16" else dn
+    check_uniform("BatchNorm", names, ins, expected=pt, first=1)
+    return [dn] + [pt] * (len(ins) - 1), [dn, dn, dn]
+
+
 def _bn_fwd(attrs, ins, ctx):
     x, gamma, beta, mm, mv = ins
     ax = attrs["axis"] % x.ndim
@@ -965,7 +982,8 @@ register("BatchNorm", inputs=("data", "gamma", "beta", "moving_mean", "moving_va
                 "output_mean_var": _BOOL_F, "axis": Attr("int", 1), "cudnn_off": _BOOL_F,
                 "min_calib_range": Attr("float_or_none", None),
                 "max_calib_range": Attr("float_or_none", None)},
-         infer_shape=_bn_infer, forward=_bn_fwd, gradient=_bn_grad, backward_hook=_bn_hook,
+         infer_shape=_bn_infer, infer_type=_bn_type, forward=_bn_fwd, gradient=_bn_grad,
+         backward_hook=_bn_hook,
          num_outputs=3, num_visible=lambda attrs: 3 if attrs["output_mean_var"] else 1,
          output_names=("output", "mean", "var"), mutate_inputs=(3, 4),
          train_dependent=True, lowerable=False, samples=_bn_samples,
