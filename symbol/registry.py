@@ -214,7 +214,7 @@ class OpDef:
                  doc="", key_var_num_args=None, is_loss=False, needs_rng=False,
                  train_dependent=False, np_reference=None, grad_check=True,
                  second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None,
-                 eager_infer=True, eager_fast=None):
+                 eager_infer=True, eager_fast=None, type_check_uniform=False):
         self.name = name
         self.inputs = inputs if callable(inputs) else tuple(inputs)
         self.attrs = dict(attrs or {})
@@ -252,6 +252,9 @@ class OpDef:
         # default the ops that skip shape inference; an op whose kernel raises on every bad
         # input (or raises MXNetError itself) may opt in
         self.eager_fast = (not eager_infer) if eager_fast is None else eager_fast
+        # eager calls run infer_type only when the input dtypes differ; an op whose rule can
+        # refuse inputs of one dtype (BatchNorm: float16 data needs float32 parameters) sets this
+        self.type_check_uniform = type_check_uniform
         self._defaults = None
         self._attr_cache = {}
         self._nvis = None if callable(num_outputs) or callable(num_visible) else (

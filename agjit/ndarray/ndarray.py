@@ -163,8 +163,11 @@ def _check_dtypes(op, parsed, arrays):
     d0 = arrays[0].dtype
     for a in arrays:
         if a.dtype != d0:
-            op.infer_type(parsed, [x.dtype.name for x in arrays])
+            break
+    else:
+        if not op.type_check_uniform:
             return
+    op.infer_type(parsed, [x.dtype.name for x in arrays])
 
 
 def _check_arity(op, parsed, arrays):
