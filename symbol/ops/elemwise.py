@@ -527,6 +527,13 @@ def _sum_to(g, shape):
 
 
 def _rsl_infer(attrs, ins):
+    d, like = ins
+    if d is not None and like is not None and all(d) and all(like):
+        from ._common import broadcast_shapes
+        from ..base import MXNetError
+        if len(like) > len(d) or broadcast_shapes("_reduce_sum_like", like, d) != tuple(d):
+            raise MXNetError("_reduce_sum_like: data %s is not a broadcast of like %s"
+                             % (tuple(d), tuple(like)))
     return ins, [ins[1]]
 
 
