@@ -21,7 +21,6 @@ _J = dict(cache=True, forceinline=True)
 from .vmath import exp, expm1, log, log1p, tanh, sigmoid, softrelu  # noqa: E402,F401
 
 
-
 @njit(**_J)
 def sqrt(x):
     return np.sqrt(x)
@@ -40,7 +39,6 @@ def cos(x):
 @njit(**_J)
 def tan(x):
     return math.tan(x)
-
 
 
 def _zero(x):

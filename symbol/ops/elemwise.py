@@ -181,6 +181,19 @@ def _mod_np(a, b):
         return np.where(b == 0, np.zeros_like(a), np.mod(a, np.where(b == 0, 1, b)))
 
 
+def _pow_np(a, b):
+    """C's pow (MXNet's, and the compiled path's): NumPy computes x ** 0.5 as sqrt(x), which
+    gives sqrt(-inf) = nan and sqrt(-0) = -0 where pow gives +inf and +0."""
+    r = np.power(a, b)
+    half = b == 0.5
+    if half is True or (half is not False and np.any(half)):
+        r = np.asarray(r)
+        fix = half & ((a == -np.inf) | (a == 0))
+        if np.any(fix):
+            r = np.where(fix, np.where(a == 0, 0.0, np.inf).astype(r.dtype), r)
+    return r
+
+
 def _define_binaries(prefix, broadcast):
     B = broadcast
     P = prefix
@@ -204,11 +217,11 @@ _binary("broadcast_mod", _mod_np,
         _bg(lambda F, a, b, y, g: g,
             lambda F, a, b, y, g: F.broadcast_mul(g, F.negative(F.floor(F.broadcast_div(a, b)))), True),
         "mod({0}, {1})", True, lo=0.5, hi=3.0, grad_check=False)
-_binary("broadcast_power", np.power,
+_binary("broadcast_power", _pow_np,
         _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_mul(b, F.broadcast_power(a, F._minus_scalar(b, scalar=1.0)))),
             lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_mul(y, F.log(a))), True),
         "({0} ** {1})", True, lo=0.5, hi=2.0)
-_binary("_power", np.power,
+_binary("_power", _pow_np,
         _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F.elemwise_mul(b, F._power(a, F._minus_scalar(b, scalar=1.0)))),
             lambda F, a, b, y, g: F.elemwise_mul(g, F.elemwise_mul(y, F.log(a))), False),
         "({0} ** {1})", False, lo=0.5, hi=2.0, hint="_power")
@@ -272,10 +285,10 @@ _scalar("_div_scalar", lambda x, s: x / s, lambda F, x, s, y, g: F._div_scalar(g
 _scalar("_rdiv_scalar", lambda x, s: s / x,
         lambda F, x, s, y, g: F.negative(F.elemwise_div(F.elemwise_mul(g, y), x)), "({s} / {0})",
         lo=0.5, hi=2.0)
-_scalar("_power_scalar", lambda x, s: np.power(x, s),
+_scalar("_power_scalar", lambda x, s: _pow_np(x, s),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(F._power_scalar(x, scalar=s - 1.0), scalar=s)),
         "({0} ** {s})", lo=0.5, hi=2.0)
-_scalar("_rpower_scalar", lambda x, s: np.power(s, x),
+_scalar("_rpower_scalar", lambda x, s: _pow_np(x.dtype.type(s), x),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(y, scalar=float(np.log(s)) if s > 0 else float("nan"))),
         "({s} ** {0})", hint="_rpower_scalar", scalars=(1.5, 0.5))  # a negative base is NaN
 _scalar("_mod_scalar", lambda x, s: _mod_np(x, np.asarray(s, x.dtype)), lambda F, x, s, y, g: g, "mod({0}, {s})",

@@ -11,6 +11,15 @@ for dt in ("float32", "float64"):
     x = mx.nd.array(X, dtype=dt)
     for name in ["relu", "floor", "ceil", "round", "rint", "fix", "trunc", "sign", "sigmoid", "tanh", "abs"]:
         out[name + ":" + dt] = getattr(mx.nd, name)(x).asnumpy().tolist()
+    out["pow_half:" + dt] = (x ** 0.5).asnumpy().tolist()
+    out["pow_1_5:" + dt] = (x ** 1.5).asnumpy().tolist()
+    out["broadcast_power_half:" + dt] = mx.nd.broadcast_power(x, mx.nd.full((1,), 0.5, dtype=dt)).asnumpy().tolist()
+    xg = x.copy()
+    xg.attach_grad()
+    with mx.autograd.record():
+        y = xg ** 1.5
+    y.backward()
+    out["grad_pow_1_5:" + dt] = xg.grad.asnumpy().tolist()
     for t in ["sigmoid", "tanh", "softrelu"]:
         out["Act_" + t + ":" + dt] = mx.nd.Activation(x, act_type=t).asnumpy().tolist()
 a = [float("nan"), 1.0, 2.0, float("nan"), -float("inf"), 0.0]
