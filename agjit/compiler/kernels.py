@@ -139,9 +139,10 @@ def log10(x):
 
 @njit(**_J)
 def mod(a, b):
-    """MXNet's mod: result has the sign of the divisor; 0 where the divisor is 0."""
+    """MXNet's mod: result has the sign of the divisor; 0 where the divisor is 0 (also for an
+    infinite or nan dividend, where ``a * 0`` would be nan)."""
     if b == 0:
-        return a * 0
+        return _zero(a)
     r = np.fmod(a, b)
     if r != 0 and ((r < 0) != (b < 0)):
         r += b
