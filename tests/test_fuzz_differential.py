@@ -290,6 +290,28 @@ REFUSALS = set()       # MXNetErrors both paths raised (printed at the end of th
 KNOWN_FAILURES = []
 
 
+# KNOWN BUG (JIT runtime, issue 10 item 2, owned by the runtime work): inside
+# record(train_mode=False) a jitted mode-dependent op runs in training mode (found by this fuzz
+# for BatchNorm's forward; the issue reports Dropout's backward):
+#     f = mx.jit(lambda x, g, b, mm, mv: mx.nd.BatchNorm(x, g, b, mm, mv))
+#     with mx.autograd.record(train_mode=False): y = f(x, gamma, beta, mean, var)
+#     # y is normalised with the batch statistics; eager uses the moving ones
+# A mismatch in predict mode of a graph with a mode-dependent op is attributed to it when the
+# same compiled function called outside record() (predict mode, no recording) matches eager.
+def _known_predict_mode_bug(g, jf, data, fe, train):
+    dtype, leaves, nodes, returned, seed = g
+    if train or STRICT or not any(op.train_dependent for op, *_ in nodes):
+        return False
+    with np.errstate(all="ignore"):
+        outs = jf(*[mx.nd.array(d, dtype=d.dtype) for d in data])
+    try:
+        for a, b in zip(outs, fe):
+            _close(a.asnumpy(), b, dtype, "")
+    except AssertionError:
+        return False
+    return True
+
+
 def _prune(g):
     """The graph without the nodes no returned output depends on (indices renumbered)."""
     dtype, leaves, nodes, returned, seed = g
@@ -373,11 +395,17 @@ def _run_graph(g):
                 _STATS["refusals"] += 1
                 continue
             (fe, ge), (fc, gc) = results["eager"], results["compiled"]
-            for k, (a, b) in enumerate(zip(fc, fe)):
-                _close(a, b, dtype, "forward output %d compiled vs eager\n%s" % (k, tag))
-            for i, (a, b) in enumerate(zip(gc, ge)):
-                if a is not None or b is not None:
-                    _close(a, b, dtype, "gradient of leaf%d compiled vs eager\n%s" % (i, tag))
+            try:
+                for k, (a, b) in enumerate(zip(fc, fe)):
+                    _close(a, b, dtype, "forward output %d compiled vs eager\n%s" % (k, tag))
+                for i, (a, b) in enumerate(zip(gc, ge)):
+                    if a is not None or b is not None:
+                        _close(a, b, dtype, "gradient of leaf%d compiled vs eager\n%s" % (i, tag))
+            except AssertionError as e:
+                if not _known_predict_mode_bug(g, jf, data, fe, train):
+                    raise
+                KNOWN_FAILURES.append("%s\n  -> predict-mode record() runs training mode: %s"
+                                      % (tag, str(e).splitlines()[1][:120]))
             # the NumPy reference, node by node (no NDArray, no dispatch, no recording)
             _np_invoke.train = train
             with np.errstate(all="ignore"):
@@ -419,7 +447,7 @@ def test_random_graphs_compiled_eager_numpy(g):
 
 def teardown_module(module):
     print("\nfuzz: %d examples, %d replays (%d refused by both paths), %.1f s; %d known "
-          "failures (unused intermediates)" % (_STATS["examples"], _STATS["replays"],
+          "failures (runtime bugs: unused intermediates, predict mode)" % (_STATS["examples"], _STATS["replays"],
                                                 _STATS["refusals"], _STATS["seconds"],
                                                 len(KNOWN_FAILURES)))
     for k in KNOWN_FAILURES:
