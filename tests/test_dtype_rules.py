@@ -155,3 +155,28 @@ def test_real_mxnet_agrees():
         assert res[c[0]] == "MXNetError", (c[0], res[c[0]])
     for c in ACCEPTED:
         assert res[c[0]] == c[2], (c[0], res[c[0]])
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_batchnorm_float16_data_float32_params_backward(train):
+    """MXNet's one mixed-dtype rule: float16 data with float32 gamma/beta/moving stats.  The
+    backward (written with same-dtype ops) casts the parameters to the data dtype, so it runs
+    and gives the float32 computation's numbers to float16 precision."""
+    rs = np.random.RandomState(0)
+    x0 = rs.uniform(-1, 1, (4, 3))
+    grads = {}
+    for dt in ("float16", "float32"):
+        x = nd.array(x0, dtype=dt)
+        x.attach_grad()
+        g = nd.array([1.5, 0.5, 2.0])
+        g.attach_grad()
+        with mx.autograd.record(train_mode=train):
+            y = nd.BatchNorm(x, g, nd.zeros(3), nd.array([0.1, -0.2, 0.3]), nd.array([1.0, 2.0, 0.5]),
+                             fix_gamma=False)
+        y.backward()
+        assert y.dtype == np.dtype(dt).type and x.grad.dtype == np.dtype(dt).type
+        assert g.grad.dtype == np.float32
+        grads[dt] = (y.asnumpy().astype(np.float64), x.grad.asnumpy().astype(np.float64),
+                     g.grad.asnumpy().astype(np.float64))
+    for a, b in zip(grads["float16"], grads["float32"]):
+        np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-2)

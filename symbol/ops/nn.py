@@ -923,6 +923,15 @@ def _bn_fwd(attrs, ins, ctx):
     return [y.astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
 
 
+def _dtype_of(F, v, like):
+    """``v`` cast to the dtype of ``like`` where both are known and differ (BatchNorm's
+    float32 parameters of float16 data; every other op refuses mixed dtypes)."""
+    dv, dl = getattr(v, "dtype", None), getattr(like, "dtype", None)
+    if dv is not None and dl is not None and dv != dl:
+        return F._cast_like(v, like)
+    return v
+
+
 def _bn_grad(F, attrs, ins, outs, og, ctx):
     x, gamma, beta, mm, mv = ins
     g = og[0]
@@ -935,8 +944,8 @@ def _bn_grad(F, attrs, ins, outs, og, ctx):
         rstd = F.rsqrt(F._plus_scalar(var, scalar=eps))
         xhat = F.broadcast_mul(xc, rstd)
     else:
-        xc = F.broadcast_sub(x, F._nn_channel_view(mm, x, axis=ax))
-        rstd = F._nn_channel_view(F.rsqrt(F._plus_scalar(mv, scalar=eps)), x, axis=ax)
+        xc = F.broadcast_sub(x, F._nn_channel_view(_dtype_of(F, mm, x), x, axis=ax))
+        rstd = F._nn_channel_view(F.rsqrt(F._plus_scalar(_dtype_of(F, mv, x), scalar=eps)), x, axis=ax)
         xhat = F.broadcast_mul(xc, rstd)
     gbeta = F.sum(g, **red)
     if attrs["fix_gamma"]:
@@ -944,7 +953,7 @@ def _bn_grad(F, attrs, ins, outs, og, ctx):
         scale = rstd
     else:
         ggamma = F.sum(F.elemwise_mul(g, xhat), **red)
-        scale = F.broadcast_mul(rstd, F._nn_channel_view(gamma, x, axis=ax))
+        scale = F.broadcast_mul(rstd, F._nn_channel_view(_dtype_of(F, gamma, x), x, axis=ax))
     if _bn_training(attrs, ctx):
         gm = F.mean(g, keepdims=True, **red)
         gxm = F.mean(F.elemwise_mul(g, xhat), keepdims=True, **red)
