@@ -30,9 +30,16 @@ def dtype_name(dt):
             return CODE_DTYPES[int(dt)]
         raise MXNetError("unknown MXNet dtype code %r" % (dt,))
     try:
-        return np.dtype(dt).name
+        name = np.dtype(dt).name
     except TypeError as e:
         raise MXNetError("invalid dtype %r: %s" % (dt, e)) from None
+    if name not in DTYPE_CODES:
+        # MXNet 1.x has no complex, uint16/32/64 or string arrays (Invalid Input ... valid
+        # values are ...); NumPy would accept them and compute silently
+        raise MXNetError("invalid dtype %r: %s is not an MXNet dtype (valid values are: %s)"
+                         % (dt if isinstance(dt, str) else name, name,
+                            ", ".join(sorted(DTYPE_CODES))))
+    return name
 
 
 def np_dtype(dt):

@@ -28,7 +28,8 @@ import numpy as np
 
 from .base import MXNetError, parse_literal, AttrParseError, dtype_name
 
-__all__ = ["Attr", "OpDef", "register", "get_op", "all_ops", "Sample", "REQUIRED"]
+__all__ = ["Attr", "OpDef", "register", "get_op", "all_ops", "Sample", "REQUIRED",
+           "check_uniform"]
 
 REQUIRED = object()
 _REGISTRY = {}
@@ -112,7 +113,10 @@ def _c_str(a, v):
 def _c_dtype(a, v):
     if v is None and a.default is None:
         return None
-    return dtype_name(v)
+    try:
+        return dtype_name(v)
+    except MXNetError as e:
+        raise ValueError(str(e)) from None
 
 
 def _c_shape(a, v):
@@ -162,6 +166,8 @@ def format_attr(value):
 
 
 def _same_type(attrs, in_types):
+    """The default type rule: every input and the output share one dtype.  OpDef.infer_type
+    checks the given input dtypes against each other first (see :func:`check_uniform`)."""
     known = [t for t in in_types if t is not None]
     if not known:
         return in_types, [None]
@@ -179,6 +185,35 @@ def _short_attrs(attrs):
     return "(" + (text if len(text) <= 120 else text[:117] + "...") + ")"
 
 
+def _tname(t):
+    return t if isinstance(t, str) else np.dtype(t).name
+
+
+def check_uniform(op, names, in_types, expected=None, first=0, what="input"):
+    """MXNet's uniform-type check (``Incompatible attr in node ... at i-th input``): every
+    known dtype of ``in_types[first:]`` must equal ``expected`` (default: the first known
+    dtype among them).  Raises MXNetError naming the op, the argument and both dtypes; the
+    one place where every op with same-dtype inputs is checked, for the eager, compiled
+    and symbolic paths alike."""
+    ref = None if expected is None else _tname(expected)
+    ref_i = None
+    for i in range(first, len(in_types)):
+        t = in_types[i]
+        if t is None:
+            continue
+        t = _tname(t)
+        if ref is None:
+            ref, ref_i = t, i
+        elif t != ref:
+            name = names[i] if names and i < len(names) else "input %d" % i
+            src = (" (the dtype of %r)" % (names[ref_i] if names and ref_i < len(names) else
+                                            "input %d" % ref_i)) if ref_i is not None else ""
+            raise MXNetError(
+                "%s: Incompatible dtype of %s %r (%d-th %s): expected %s%s, got %s "
+                "(the inputs of %s must have one dtype)" % (op, what, name, i, what, ref, src, t, op))
+    return ref
+
+
 class OpDef:
     """One operator.  See the module note *one-definition-per-op*."""
 
@@ -189,7 +224,7 @@ class OpDef:
                  doc="", key_var_num_args=None, is_loss=False, needs_rng=False,
                  train_dependent=False, np_reference=None, grad_check=True,
                  second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None,
-                 eager_infer=True, eager_fast=None):
+                 eager_infer=True, eager_fast=None, type_check_uniform=False):
         self.name = name
         self.inputs = inputs if callable(inputs) else tuple(inputs)
         self.attrs = dict(attrs or {})
@@ -227,6 +262,9 @@ class OpDef:
         # default the ops that skip shape inference; an op whose kernel raises on every bad
         # input (or raises MXNetError itself) may opt in
         self.eager_fast = (not eager_infer) if eager_fast is None else eager_fast
+        # eager calls run infer_type only when the input dtypes differ; an op whose rule can
+        # refuse inputs of one dtype (BatchNorm: float16 data needs float32 parameters) sets this
+        self.type_check_uniform = type_check_uniform
         self._defaults = None
         self._attr_cache = {}
         self._nvis = None if callable(num_outputs) or callable(num_visible) else (
@@ -314,6 +352,8 @@ class OpDef:
         return self._infer_shape(attrs, list(in_shapes))
 
     def infer_type(self, attrs, in_types):
+        if self._infer_type is _same_type and len(in_types) > 1:
+            check_uniform(self.name, self.input_names(attrs), in_types)
         ins, outs = self._infer_type(attrs, list(in_types))
         nout = self.num_outputs(attrs)
         if len(outs) < nout:

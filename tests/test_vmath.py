@@ -203,6 +203,41 @@ def test_special_values(dt):
     assert not bad, bad
 
 
+@njit(fastmath=True, error_model="numpy")
+def _all7_fastmath(x, o):
+    for i in range(x.shape[0]):
+        v = x[i]
+        o[0, i] = V.exp(v)
+        o[1, i] = V.expm1(v)
+        o[2, i] = V.log(v)
+        o[3, i] = V.log1p(v)
+        o[4, i] = V.tanh(v)
+        o[5, i] = V.sigmoid(v)
+        o[6, i] = V.softrelu(v)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_special_values_inside_a_fastmath_caller(dt):
+    """Inlined into a caller compiled with fastmath=True (nnan/ninf for the caller's own
+    instructions), the functions keep their special-value selects: the same results as the
+    plain loop for infinities, nan, huge and subnormal inputs (issue 10: a fuzz saw a jitted
+    sigmoid of large inputs give 0 instead of 1)."""
+    f = np.finfo(dt)
+    xs = np.array([0.0, -0.0, INF, -INF, NAN, float(f.max), -float(f.max), float(f.tiny),
+                   float(f.smallest_subnormal), -float(f.smallest_subnormal), 50.0, 1e3, 1e30,
+                   -50.0, -1e3, -1e30, 88.8, 89.5, 709.9, 745.2, -104.0, -746.0], dt)
+    xs = np.tile(xs, 5)
+    ref = _run(xs)
+    o = np.empty((7, xs.size), dt)
+    _all7_fastmath(xs, o)
+    for j, name in enumerate(NAMES):
+        for k in range(xs.size):
+            assert _same(o[j, k], ref[j, k]), "%s(%r): %r vs %r" % (name, xs[k], o[j, k], ref[j, k])
+    # sigmoid saturates at 1 / 0, never nan, for huge inputs
+    s = ref[NAMES.index("sigmoid")]
+    assert (s[(xs > 40) & np.isfinite(xs)] == 1).all() and (s[xs < -1e3] == 0).all()
+
+
 def test_result_types_and_integer_arguments():
     # float32 in -> float32 arithmetic (checked through the array kernel's exact results)
     x = np.array([0.1, 1.0, 3.0], np.float32)

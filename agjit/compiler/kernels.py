@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 from .numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
+from numba import types
+from numba.extending import overload
 
 # Scalar helpers are compiled once per dtype and declared LLVM alwaysinline in their callers
 # (forceinline): Numba-level inline="always" re-types the callee at every call site and was
@@ -18,10 +20,6 @@ from .numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
 _J = dict(cache=True, forceinline=True)
 
 from .vmath import exp, expm1, log, log1p, tanh, sigmoid, softrelu  # noqa: E402,F401
-
-
-
-
 
 
 @njit(**_J)
@@ -44,43 +42,90 @@ def tan(x):
     return math.tan(x)
 
 
+def _zero(x):
+    return 0
 
 
+def _one(x):
+    return 1
 
 
+@overload(_zero, inline="always")
+def _ov_zero(x):
+    """A zero of the type of ``x`` (``x * 0`` is nan for an infinite x, and an int literal
+    would turn float32 loops into float64 maths)."""
+    if x == types.float32:
+        return lambda x: np.float32(0.0)
+    if isinstance(x, types.Float):
+        return lambda x: np.float64(0.0)
+    return lambda x: 0
+
+
+@overload(_one, inline="always")
+def _ov_one(x):
+    if x == types.float32:
+        return lambda x: np.float32(1.0)
+    if isinstance(x, types.Float):
+        return lambda x: np.float64(1.0)
+    return lambda x: 1
+
+
+# Special values follow MXNet 1.9.1 (and the eager kernels): relu(-inf) = 0, relu(nan) = nan;
+# sign(nan) = 0; floor / ceil / round / rint / trunc keep nan and +-inf (math.floor returns an
+# int64, which turned nan and inf into -9.2e18); maximum / minimum propagate nan from either
+# operand (Python's max drops it).
 @njit(**_J)
 def relu(x):
-    return x if x > 0 else x * 0
-
-
+    return x if (x > 0) | (x != x) else _zero(x)
 
 
 @njit(**_J)
 def sign(x):
-    if x > 0:
-        return x * 0 + 1
-    if x < 0:
-        return x * 0 - 1
-    return x * 0
-
-
-
-
+    one = _one(x)
+    return one if x > 0 else (-one if x < 0 else _zero(x))
 
 
 @njit(**_J)
 def floor(x):
-    return math.floor(x)
+    return np.floor(x)
 
 
 @njit(**_J)
 def ceil(x):
-    return math.ceil(x)
+    return np.ceil(x)
 
 
 @njit(**_J)
-def round(x):  # noqa: A001  (NumPy's round-half-to-even, as the eager kernel)
-    return np.round(x)
+def trunc(x):
+    return np.trunc(x)
+
+
+@njit(**_J)
+def round(x):  # noqa: A001
+    """MXNet's round: half away from zero (0.5 -> 1, 2.5 -> 3, -0.5 -> -1); x - trunc(x) is
+    exact, so no x + 0.5 rounding error (0.49999997 -> 0)."""
+    t = np.trunc(x)
+    one = _one(x)
+    return t + (one if x > 0 else -one) if abs(x - t) >= 0.5 else t
+
+
+@njit(**_J)
+def rint(x):
+    """MXNet's rint: the nearest integer, a half rounded down (1.5 -> 1, -1.5 -> -2; not
+    NumPy's half-to-even)."""
+    f = np.floor(x)
+    return f if x - f <= 0.5 else f + _one(x)
+
+
+@njit(**_J)
+def maximum(a, b):
+    """max(a, b) propagating nan from either operand (as NumPy's maximum and MXNet)."""
+    return a if (a > b) | (a != a) else b
+
+
+@njit(**_J)
+def minimum(a, b):
+    return a if (a < b) | (a != a) else b
 
 
 @njit(**_J)
@@ -95,9 +140,10 @@ def log10(x):
 
 @njit(**_J)
 def mod(a, b):
-    """MXNet's mod: result has the sign of the divisor; 0 where the divisor is 0."""
+    """MXNet's mod: result has the sign of the divisor; 0 where the divisor is 0 (also for an
+    infinite or nan dividend, where ``a * 0`` would be nan)."""
     if b == 0:
-        return a * 0
+        return _zero(a)
     r = np.fmod(a, b)
     if r != 0 and ((r < 0) != (b < 0)):
         r += b

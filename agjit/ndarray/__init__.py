@@ -150,7 +150,13 @@ def _make_op_function(op, fname):
                 parsed = None
             if parsed is not None:
                 try:
-                    arrays = [args[0]._data] if n_in == 1 else [a._data for a in args]
+                    if n_in == 1:
+                        arrays = [args[0]._data]
+                    else:
+                        arrays = [a._data for a in args]
+                        d0 = arrays[0].dtype
+                        if any(a.dtype != d0 for a in arrays):
+                            raise TypeError    # mixed dtypes: invoke checks them
                     out = forward(parsed, arrays, _TRAIN if st.training else _PREDICT)
                 except _FAST_REFUSALS:
                     out = None                  # invoke below raises the proper MXNetError

@@ -97,6 +97,8 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
     nin = op._n_inputs
     if nin is None or len(arrays) != nin:
         _check_arity(op, parsed, arrays)
+    if len(arrays) > 1:
+        _check_dtypes(op, parsed, arrays)
     if op.eager_infer:
         op.infer_shape(parsed, [a.shape for a in arrays])
     if forward_override is not None:
@@ -147,14 +149,31 @@ def fast_call(op, inputs, parsed):
         o = _FAST[op] = o if (o.eager_fast and not o.variadic and o._nvis == 1) else False
     if o is False:
         return None
+    arrays = [x._data for x in inputs]
+    if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype:
+        return None                     # invoke checks the dtypes
     try:
-        out = o.forward(parsed, [x._data for x in inputs], _TRAIN if state.training else _PREDICT)
+        out = o.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
     except KERNEL_REFUSALS:
         return None
     res = _new(NDArray)
     res._data = out[0]
     res._entry = None
     return res
+
+
+def _check_dtypes(op, parsed, arrays):
+    """Inputs of different dtypes: the op's type inference decides (MXNet refuses a mix for
+    every op with same-dtype inputs; see symbol.registry.check_uniform).  Arrays of one dtype
+    skip it -- a comparison per input."""
+    d0 = arrays[0].dtype
+    for a in arrays:
+        if a.dtype != d0:
+            break
+    else:
+        if not op.type_check_uniform:
+            return
+    op.infer_type(parsed, [x.dtype.name for x in arrays])
 
 
 def _check_arity(op, parsed, arrays):
@@ -279,7 +298,10 @@ class NDArray:
         return self._data
 
     def astype(self, dtype, copy=True):
-        dt = np.dtype(dtype_name(dtype))
+        try:
+            dt = np.dtype(dtype_name(dtype))
+        except MXNetError as e:
+            raise MXNetError("astype: %s" % e) from None
         if not copy and dt == self._data.dtype:
             return self
         return invoke("_copyto", [self], {}, forward_override=lambda arrs: [arrs[0].astype(dt)])

@@ -27,6 +27,34 @@ def _keep(out, like):
     return out
 
 
+def _sign_np(x):
+    """MXNet's sign: sign(nan) = 0 (NumPy's is nan)."""
+    s = np.sign(x)
+    if s.dtype.kind == "f":
+        s = np.where(s == s, s, s.dtype.type(0))
+    return s
+
+
+def _round_np(x):
+    """MXNet's round: halves away from zero (NumPy rounds them to even).  x - trunc(x) is
+    exact, so 0.49999997 stays 0."""
+    t = np.trunc(x)
+    if x.dtype.kind != "f":
+        return t
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(x - t) >= 0.5, t + np.where(x > 0, 1, -1).astype(x.dtype), t)
+
+
+def _rint_np(x):
+    """MXNet's rint: floor(x), plus one when the fraction is above one half (a half rounds
+    down: 1.5 -> 1, -1.5 -> -2, 2.5 -> 2)."""
+    f = np.floor(x)
+    if x.dtype.kind != "f":
+        return f
+    with np.errstate(invalid="ignore"):
+        return np.where(x - f <= 0.5, f, f + x.dtype.type(1))
+
+
 # ---------------------------------------------------------------------------------------
 # unary math
 # ---------------------------------------------------------------------------------------
@@ -60,7 +88,7 @@ _unary("rsqrt", lambda x: 1.0 / np.sqrt(x),
 _unary("square", np.square, _g(lambda F, x, y, g: F.elemwise_mul(g, F._mul_scalar(x, scalar=2.0))),
        "({0} * {0})")
 _unary("abs", np.abs, _g(lambda F, x, y, g: F.elemwise_mul(g, F.sign(x))), "abs({0})")
-_unary("sign", np.sign, _g(lambda F, x, y, g: F.zeros_like(x)), "sign({0})")
+_unary("sign", _sign_np, _g(lambda F, x, y, g: F.zeros_like(x)), "sign({0})")
 _unary("sin", np.sin, _g(lambda F, x, y, g: F.elemwise_mul(g, F.cos(x))), "sin({0})")
 _unary("cos", np.cos, _g(lambda F, x, y, g: F.elemwise_mul(g, F.negative(F.sin(x)))), "cos({0})")
 _unary("tan", np.tan, _g(lambda F, x, y, g: F.elemwise_mul(g, F._plus_scalar(F.square(y), scalar=1.0))),
@@ -83,7 +111,14 @@ _unary("reciprocal", lambda x: 1.0 / x,
 _unary("negative", np.negative, _g(lambda F, x, y, g: F.negative(g)), "(-{0})")
 _unary("floor", np.floor, _g(lambda F, x, y, g: F.zeros_like(x)), "floor({0})")
 _unary("ceil", np.ceil, _g(lambda F, x, y, g: F.zeros_like(x)), "ceil({0})")
-_unary("round", np.round, _g(lambda F, x, y, g: F.zeros_like(x)), "round({0})")
+_unary("round", _round_np, _g(lambda F, x, y, g: F.zeros_like(x)), "round({0})",
+       doc="Round to the nearest integer, halves away from zero (0.5 -> 1, -2.5 -> -3).")
+_unary("rint", _rint_np, _g(lambda F, x, y, g: F.zeros_like(x)), "K.rint({0})",
+       doc="Round to the nearest integer, halves towards -inf (1.5 -> 1, -1.5 -> -2), as MXNet.")
+_unary("fix", np.trunc, _g(lambda F, x, y, g: F.zeros_like(x)), "K.trunc({0})",
+       doc="Round towards zero.")
+_unary("trunc", np.trunc, _g(lambda F, x, y, g: F.zeros_like(x)), "K.trunc({0})",
+       doc="Round towards zero (the integer part).")
 _unary("log2", np.log2, _g(lambda F, x, y, g: F.elemwise_div(g, F._mul_scalar(x, scalar=float(np.log(2.0))))),
        "log2({0})", lo=0.2, hi=3.0)
 _unary("log10", np.log10, _g(lambda F, x, y, g: F.elemwise_div(g, F._mul_scalar(x, scalar=float(np.log(10.0))))),
@@ -146,6 +181,19 @@ def _mod_np(a, b):
         return np.where(b == 0, np.zeros_like(a), np.mod(a, np.where(b == 0, 1, b)))
 
 
+def _pow_np(a, b):
+    """C's pow (MXNet's, and the compiled path's): NumPy computes x ** 0.5 as sqrt(x), which
+    gives sqrt(-inf) = nan and sqrt(-0) = -0 where pow gives +inf and +0."""
+    r = np.power(a, b)
+    half = b == 0.5
+    if half is True or (half is not False and np.any(half)):
+        r = np.asarray(r)
+        fix = half & ((a == -np.inf) | (a == 0))
+        if np.any(fix):
+            r = np.where(fix, np.where(a == 0, 0.0, np.inf).astype(r.dtype), r)
+    return r
+
+
 def _define_binaries(prefix, broadcast):
     B = broadcast
     P = prefix
@@ -169,30 +217,30 @@ _binary("broadcast_mod", _mod_np,
         _bg(lambda F, a, b, y, g: g,
             lambda F, a, b, y, g: F.broadcast_mul(g, F.negative(F.floor(F.broadcast_div(a, b)))), True),
         "mod({0}, {1})", True, lo=0.5, hi=3.0, grad_check=False)
-_binary("broadcast_power", np.power,
+_binary("broadcast_power", _pow_np,
         _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_mul(b, F.broadcast_power(a, F._minus_scalar(b, scalar=1.0)))),
             lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_mul(y, F.log(a))), True),
         "({0} ** {1})", True, lo=0.5, hi=2.0)
-_binary("_power", np.power,
+_binary("_power", _pow_np,
         _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F.elemwise_mul(b, F._power(a, F._minus_scalar(b, scalar=1.0)))),
             lambda F, a, b, y, g: F.elemwise_mul(g, F.elemwise_mul(y, F.log(a))), False),
         "({0} ** {1})", False, lo=0.5, hi=2.0, hint="_power")
 _binary("broadcast_maximum", np.maximum,
         _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_greater_equal(a, b)),
             lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_lesser(a, b)), True),
-        "max({0}, {1})", True)
+        "K.maximum({0}, {1})", True)
 _binary("broadcast_minimum", np.minimum,
         _bg(lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_lesser_equal(a, b)),
             lambda F, a, b, y, g: F.broadcast_mul(g, F.broadcast_greater(a, b)), True),
-        "min({0}, {1})", True)
+        "K.minimum({0}, {1})", True)
 _binary("_maximum", np.maximum,
         _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F._greater_equal(a, b)),
             lambda F, a, b, y, g: F.elemwise_mul(g, F._lesser(a, b)), False),
-        "max({0}, {1})", False, hint="_maximum")
+        "K.maximum({0}, {1})", False, hint="_maximum")
 _binary("_minimum", np.minimum,
         _bg(lambda F, a, b, y, g: F.elemwise_mul(g, F._lesser_equal(a, b)),
             lambda F, a, b, y, g: F.elemwise_mul(g, F._greater(a, b)), False),
-        "min({0}, {1})", False, hint="_minimum")
+        "K.minimum({0}, {1})", False, hint="_minimum")
 _binary("_mod", _mod_np,
         _bg(lambda F, a, b, y, g: g,
             lambda F, a, b, y, g: F.elemwise_mul(g, F.negative(F.floor(F.elemwise_div(a, b)))), False),
@@ -237,10 +285,10 @@ _scalar("_div_scalar", lambda x, s: x / s, lambda F, x, s, y, g: F._div_scalar(g
 _scalar("_rdiv_scalar", lambda x, s: s / x,
         lambda F, x, s, y, g: F.negative(F.elemwise_div(F.elemwise_mul(g, y), x)), "({s} / {0})",
         lo=0.5, hi=2.0)
-_scalar("_power_scalar", lambda x, s: np.power(x, s),
+_scalar("_power_scalar", lambda x, s: _pow_np(x, s),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(F._power_scalar(x, scalar=s - 1.0), scalar=s)),
         "({0} ** {s})", lo=0.5, hi=2.0)
-_scalar("_rpower_scalar", lambda x, s: np.power(s, x),
+_scalar("_rpower_scalar", lambda x, s: _pow_np(x.dtype.type(s), x),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(y, scalar=float(np.log(s)) if s > 0 else float("nan"))),
         "({s} ** {0})", hint="_rpower_scalar", scalars=(1.5, 0.5))  # a negative base is NaN
 _scalar("_mod_scalar", lambda x, s: _mod_np(x, np.asarray(s, x.dtype)), lambda F, x, s, y, g: g, "mod({0}, {s})",
@@ -249,9 +297,9 @@ _scalar("_rmod_scalar", lambda x, s: _mod_np(np.asarray(s, x.dtype), x),
         lambda F, x, s, y, g: F.elemwise_mul(g, F.negative(F.floor(F._rdiv_scalar(x, scalar=s)))),
         "mod({s}, {0})", grad_check=False, lo=0.5, hi=2.0)
 _scalar("_maximum_scalar", lambda x, s: np.maximum(x, s),
-        lambda F, x, s, y, g: F.elemwise_mul(g, F._greater_equal_scalar(x, scalar=s)), "max({0}, {s})")
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._greater_equal_scalar(x, scalar=s)), "K.maximum({0}, {s})")
 _scalar("_minimum_scalar", lambda x, s: np.minimum(x, s),
-        lambda F, x, s, y, g: F.elemwise_mul(g, F._lesser_equal_scalar(x, scalar=s)), "min({0}, {s})")
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._lesser_equal_scalar(x, scalar=s)), "K.minimum({0}, {s})")
 for _n, (_f, _o) in _CMP.items():
     _scalar("_%s_scalar" % _n, (lambda f: lambda x, s: f(x, s))(_f),
             lambda F, x, s, y, g: F.zeros_like(g), "(1.0 if {0} %s {s} else 0.0)" % _o,
@@ -355,7 +403,7 @@ def _clip_grad(F, attrs, ins, outs, og, ctx):
 
 register("clip", inputs=("data",), attrs={"a_min": Attr("float"), "a_max": Attr("float")},
          infer_shape=unary_infer("clip"), forward=_clip_fwd, gradient=_clip_grad,
-         lowering="min(max({0}, {a_min}), {a_max})",
+         lowering="K.minimum(K.maximum({0}, {a_min}), {a_max})",
          samples=lambda rng: [Sample([_rand(rng)], {"a_min": -0.5, "a_max": 0.7})])
 
 
@@ -367,6 +415,13 @@ def _where_infer(attrs, ins):
         raise MXNetError("where: condition shape %s must equal x/y shape %s (or be 1-D of the "
                          "first dimension)" % (c, s))
     return [c, s, s], [s]
+
+
+def _where_type(attrs, ins):
+    """x and y share one dtype (MXNet refuses a mix); the condition may have any dtype."""
+    from ..registry import check_uniform
+    t = check_uniform("where", ["condition", "x", "y"], ins, first=1)
+    return [ins[0], t, t], [t]
 
 
 def _where_fwd(attrs, ins, ctx):
@@ -385,7 +440,7 @@ def _where_grad(F, attrs, ins, outs, og, ctx):
 
 register("where", inputs=("condition", "x", "y"), infer_shape=_where_infer, forward=_where_fwd,
          gradient=_where_grad, lowering="({1} if {0} != 0 else {2})",
-         infer_type=lambda attrs, ins: ([ins[0], ins[1] or ins[2], ins[1] or ins[2]], [ins[1] or ins[2]]),
+         infer_type=_where_type,
          samples=lambda rng: [Sample([(rng.rand(2, 3) > 0.5).astype("float64"), _rand(rng), _rand(rng)])],
          grad_check=True)
 
@@ -615,6 +670,13 @@ def _sum_to(g, shape):
 
 
 def _rsl_infer(attrs, ins):
+    d, like = ins
+    if d is not None and like is not None and all(d) and all(like):
+        from ._common import broadcast_shapes
+        from ..base import MXNetError
+        if len(like) > len(d) or broadcast_shapes("_reduce_sum_like", like, d) != tuple(d):
+            raise MXNetError("_reduce_sum_like: data %s is not a broadcast of like %s"
+                             % (tuple(d), tuple(like)))
     return ins, [ins[1]]
 
 

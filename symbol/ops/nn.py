@@ -183,11 +183,16 @@ def _dot_infer(attrs, ins):
 
 def _mat(x, t, is_lhs):
     """The 2-D matrix MXNet's dot multiplies for operand ``x`` (after the transpose flag)."""
+    # explicit sizes, no -1: a reshape with -1 is ambiguous for a zero-size operand
     if x.ndim == 1:            # a vector is a row (lhs) / column (rhs) whatever the flag
-        return x.reshape(1, -1) if is_lhs else x.reshape(-1, 1)
+        return x.reshape(1, x.size) if is_lhs else x.reshape(x.size, 1)
+    first, last = x.shape[0], x.shape[-1]
+    rest_first = _prod(x.shape[1:])
+    rest_last = _prod(x.shape[:-1])
     if is_lhs:
-        return x.reshape(x.shape[0], -1).T if t else x.reshape(-1, x.shape[-1])
-    return x.reshape(-1, x.shape[-1]).T if t else x.reshape(x.shape[0], -1)
+        return x.reshape(first, rest_first).T if t else x.reshape(rest_last, last)
+    return x.reshape(rest_last, last).T if t else x.reshape(first, rest_first)
+
 
 
 def _dot_np(a, b, ta, tb):
@@ -247,8 +252,8 @@ register("dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_dot_
 def _bwd_dot_lhs_np(g, a, b, ta, tb):
     if a.ndim == 1 and b.ndim == 1:
         return (g.reshape(()) * b).astype(a.dtype)
-    G = g.reshape(_mat(a, ta, True).shape[0], -1)
     B = _mat(b, tb, False)
+    G = g.reshape(_mat(a, ta, True).shape[0], B.shape[1])
     A = np.dot(G, B.T)                       # gradient of the (transposed) lhs view
     if a.ndim == 1:
         return A.reshape(a.shape)
@@ -261,7 +266,7 @@ def _bwd_dot_rhs_np(g, a, b, ta, tb):
     if a.ndim == 1 and b.ndim == 1:
         return (g.reshape(()) * a).astype(b.dtype)
     A = _mat(a, ta, True)
-    G = g.reshape(A.shape[0], -1)
+    G = g.reshape(A.shape[0], _mat(b, tb, False).shape[1])
     Bg = np.dot(A.T, G)
     if b.ndim == 1:
         return Bg.reshape(b.shape)
@@ -460,10 +465,10 @@ def _fc_infer(attrs, ins):
 def _fc_fwd(attrs, ins, ctx):
     x, w = ins[0], ins[1]
     if attrs["flatten"]:
-        x2 = x.reshape(x.shape[0], -1)
+        x2 = x.reshape(x.shape[0], _prod(x.shape[1:]))     # no -1: x may be zero-size
         y = np.dot(x2, w.T)
     else:
-        y = np.dot(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        y = np.dot(x.reshape(_prod(x.shape[:-1]), x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
     if not attrs["no_bias"]:
         y = y + ins[2]
     return [np.ascontiguousarray(y.astype(x.dtype, copy=False))]
@@ -502,10 +507,13 @@ def _lower_fc(ctx):
     d, w, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
     x2, o2 = ctx.tmp("x"), ctx.tmp("o")
     if a["flatten"]:
-        lines = ["%s = %s.reshape((%s.shape[0], -1))" % (x2, d, d), "%s = %s" % (o2, out)]
+        # explicit sizes (a -1 is ambiguous for a zero-size batch)
+        lines = ["%s = %s.reshape((%s.shape[0], %s.shape[1]))" % (x2, d, d, w), "%s = %s" % (o2, out)]
     else:
-        lines = ["%s = %s.reshape((-1, %s.shape[%d]))" % (x2, d, d, nd - 1),
-                 "%s = %s.reshape((-1, %s.shape[%d]))" % (o2, out, out, nd - 1)]
+        lines = ["%s = %s.reshape((%s.size // max(%s.shape[%d], 1), %s.shape[%d]))"
+                 % (x2, d, d, d, nd - 1, d, nd - 1),
+                 "%s = %s.reshape((%s.size // max(%s.shape[%d], 1), %s.shape[%d]))"
+                 % (o2, out, out, out, nd - 1, out, nd - 1)]
     lines.append("np.dot(%s, %s.T, %s)" % (x2, w, o2))
     if not a["no_bias"] and len(ctx.ins) > 2:
         r, c = ctx.tmp("i"), ctx.tmp("i")
@@ -908,6 +916,23 @@ def _bcast(v, ndim, ax):
     return v.reshape(shape)
 
 
+def _bn_type(attrs, ins):
+    """MXNet's BatchNorm type rule: gamma, beta and the moving statistics have the parameter
+    dtype -- float32 for float16 data, else the data dtype (Check failed: ... This layer
+    requires uniform type)."""
+    from ..registry import check_uniform
+    names = ["data", "gamma", "beta", "moving_mean", "moving_var"]
+    d = ins[0]
+    if d is None:
+        pt = check_uniform("BatchNorm", names, ins, first=1)
+        ins = list(ins)
+        return ins, [None, pt, pt]
+    dn = np.dtype(d).name
+    pt = "float32" if dn == "float16" else dn
+    check_uniform("BatchNorm", names, ins, expected=pt, first=1)
+    return [dn] + [pt] * (len(ins) - 1), [dn, dn, dn]
+
+
 def _bn_fwd(attrs, ins, ctx):
     x, gamma, beta, mm, mv = ins
     ax = attrs["axis"] % x.ndim
@@ -922,6 +947,15 @@ def _bn_fwd(attrs, ins, ctx):
     y = (x - _bcast(mean, x.ndim, ax)) * _bcast(rstd * g, x.ndim, ax) + _bcast(beta, x.ndim, ax)
     dt = x.dtype
     return [y.astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
+
+
+def _dtype_of(F, v, like):
+    """``v`` cast to the dtype of ``like`` where both are known and differ (BatchNorm's
+    float32 parameters of float16 data; every other op refuses mixed dtypes)."""
+    dv, dl = getattr(v, "dtype", None), getattr(like, "dtype", None)
+    if dv is not None and dl is not None and dv != dl:
+        return F._cast_like(v, like)
+    return v
 
 
 def _bn_grad(F, attrs, ins, outs, og, ctx):
@@ -941,8 +975,8 @@ def _bn_grad(F, attrs, ins, outs, og, ctx):
         rstd = F.rsqrt(F._plus_scalar(var, scalar=eps))
         xhat = F.broadcast_mul(xc, rstd)
     else:
-        xc = F.broadcast_sub(x, F._nn_channel_view(mm, x, axis=ax))
-        rstd = F._nn_channel_view(F.rsqrt(F._plus_scalar(mv, scalar=eps)), x, axis=ax)
+        xc = F.broadcast_sub(x, F._nn_channel_view(_dtype_of(F, mm, x), x, axis=ax))
+        rstd = F._nn_channel_view(F.rsqrt(F._plus_scalar(_dtype_of(F, mv, x), scalar=eps)), x, axis=ax)
         xhat = F.broadcast_mul(xc, rstd)
     gbeta = F.sum(g, **red)
     if attrs["fix_gamma"]:
@@ -950,7 +984,7 @@ def _bn_grad(F, attrs, ins, outs, og, ctx):
         scale = rstd
     else:
         ggamma = F.sum(F.elemwise_mul(g, xhat), **red)
-        scale = F.broadcast_mul(rstd, F._nn_channel_view(gamma, x, axis=ax))
+        scale = F.broadcast_mul(rstd, F._nn_channel_view(_dtype_of(F, gamma, x), x, axis=ax))
     if _bn_training(attrs, ctx):
         gm = F.mean(g, keepdims=True, **red)
         gxm = F.mean(F.elemwise_mul(g, xhat), keepdims=True, **red)
@@ -988,7 +1022,9 @@ register("BatchNorm", inputs=("data", "gamma", "beta", "moving_mean", "moving_va
                 "output_mean_var": _BOOL_F, "axis": Attr("int", 1), "cudnn_off": _BOOL_F,
                 "min_calib_range": Attr("float_or_none", None),
                 "max_calib_range": Attr("float_or_none", None)},
-         infer_shape=_bn_infer, forward=_bn_fwd, gradient=_bn_grad, backward_hook=_bn_hook,
+         infer_shape=_bn_infer, infer_type=_bn_type, type_check_uniform=True,
+         forward=_bn_fwd, gradient=_bn_grad,
+         backward_hook=_bn_hook,
          num_outputs=3, num_visible=lambda attrs: 3 if attrs["output_mean_var"] else 1,
          output_names=("output", "mean", "var"), mutate_inputs=(3, 4),
          train_dependent=True, lowerable=False, samples=_bn_samples,
