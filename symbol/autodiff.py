@@ -139,8 +139,7 @@ class SymbolBuilder:
                 else:
                     inputs.append(a)
         else:
-            names = op.input_names({}) if not callable(op.inputs) else \
-                _attr_input_names(op, kwargs)
+            names = op.input_names({}) or _attr_input_names(op, kwargs)
             slots = {}
             k_attr = 0
             for i, a in enumerate(args):

@@ -19,8 +19,13 @@ import pytest
 # cache, and every compiled-path test (and the subprocesses they start) shares what was
 # compiled.  Numba's own cache goes there too; it must be set before numba is imported, and
 # `import agjit` does not import numba.
-_KERNEL_CACHE = tempfile.mkdtemp(prefix="agjit-test-cache-")
-atexit.register(shutil.rmtree, _KERNEL_CACHE, True)
+# With pytest-xdist (`-n 2`) the controller makes the directory before it starts the workers,
+# which inherit its environment and share it; only the process that made it removes it.
+_KERNEL_CACHE = os.environ.get("AGJIT_TEST_CACHE_ROOT")
+if not _KERNEL_CACHE or not os.path.isdir(_KERNEL_CACHE):
+    _KERNEL_CACHE = tempfile.mkdtemp(prefix="agjit-test-cache-")
+    os.environ["AGJIT_TEST_CACHE_ROOT"] = _KERNEL_CACHE
+    atexit.register(shutil.rmtree, _KERNEL_CACHE, True)
 os.environ["AGJIT_CACHE_DIR"] = os.path.join(_KERNEL_CACHE, "agjit")
 os.environ["NUMBA_CACHE_DIR"] = os.path.join(_KERNEL_CACHE, "numba")
 

@@ -25,6 +25,8 @@ AGJIT_ONLY = {
     "_pooling_max_select", "_prod_others", "_reduce_sum_like", "_regression_output_grad",
     "_repeat_sum", "_slice_axis_scatter", "_smooth_l1_derivative", "_softmax_output_scale",
     "_softmax_output_target", "_svm_output_grad", "_take_scatter", "_tile_sum", "_topk_scatter",
+    "_prelu_bcast", "_prelu_reduce", "_backward_Deconvolution_data",
+    "_backward_Deconvolution_weight", "_backward_UpSampling_nearest", "_upsampling_nearest_place",
 }
 
 LOADER = textwrap.dedent(r"""

@@ -300,7 +300,7 @@ def _lower_symbol(sym, **shapes):
     given = []
     for n in order:
         if n.op is None:
-            sh[(id(n), 0)], dt[(id(n), 0)] = shapes[n.name], "float32"
+            sh[(n, 0)], dt[(n, 0)] = shapes[n.name], "float32"
             given.append((n, 0))
     infer_graph(order, sh, dt)
     return lower_graph(order, heads, given, sh, dt)

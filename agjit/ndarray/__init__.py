@@ -182,7 +182,9 @@ def _make_op_function(op, fname):
                     raise MXNetError("%s: positional arguments must be NDArrays, got %s"
                                      % (fname, type(a).__name__))
         else:
-            names = op.input_names({}) if not callable(op.inputs) else _input_names(op, kwargs)
+            # positional inputs map to the op's full input list (MXNet's signature); only an
+            # op whose inputs come from its attributes alone (Custom) is asked with them
+            names = op.input_names({}) or _input_names(op, kwargs)
             slots = {}
             for i, a in enumerate(args):
                 if i < len(names):

@@ -212,6 +212,8 @@ class _BackwardCustomOpDef(_CustomOpDef):
     """Inputs: out_grads, then in_data, then out_data; outputs: one gradient per input."""
 
     def input_names(self, attrs):
+        if "op_type" not in attrs:
+            return []
         prop = prop_of(attrs)
         outs, args = prop.list_outputs(), prop.list_arguments()
         return (["ograd_%s" % o for o in outs] + list(args) + ["out_%s" % o for o in outs])

@@ -212,8 +212,10 @@ register("Crop", inputs=(), variadic="num_args", attrs=dict(_CROP_ATTRS),
                                      {"num_args": 2})])
 
 register("_backward_Crop",
-         inputs=lambda attrs: ["ograd", "data"] + (["like"] if attrs.get("num_args") == 2 else []),
-         attrs=dict(_CROP_ATTRS),
+         # the full list when the attrs are not known yet (positional mapping), like only
+         # with num_args=2 once they are
+         inputs=lambda attrs: ["ograd", "data"] + (["like"] if attrs.get("num_args", 2) == 2 else []),
+         optional_inputs=("like",), attrs=dict(_CROP_ATTRS),
          infer_shape=lambda attrs, ins: (ins, [ins[1]]), forward=_crop_back,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.Crop(og[0], *ins[2:], **attrs)] + [None] * (len(ins) - 1),
