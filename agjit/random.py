@@ -25,36 +25,16 @@ def generator():
     return _gen[0]
 
 
-def uniform(*args, **kwargs):
-    from .ndarray import random as r
-    return r.uniform(*args, **kwargs)
+def _delegate(name):
+    """``mx.random.<name>`` is ``mx.nd.random.<name>`` (imported when first called)."""
+    def fn(*args, **kwargs):
+        from .ndarray import random as r
+        return getattr(r, name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = "``mx.nd.random.%s``." % name
+    return fn
 
 
-def normal(*args, **kwargs):
-    from .ndarray import random as r
-    return r.normal(*args, **kwargs)
-
-
-def randn(*args, **kwargs):
-    from .ndarray import random as r
-    return r.randn(*args, **kwargs)
-
-
-def randint(*args, **kwargs):
-    from .ndarray import random as r
-    return r.randint(*args, **kwargs)
-
-
-def exponential(*args, **kwargs):
-    from .ndarray import random as r
-    return r.exponential(*args, **kwargs)
-
-
-def gamma(*args, **kwargs):
-    from .ndarray import random as r
-    return r.gamma(*args, **kwargs)
-
-
-def poisson(*args, **kwargs):
-    from .ndarray import random as r
-    return r.poisson(*args, **kwargs)
+for _name in ("uniform", "normal", "randn", "randint", "exponential", "gamma", "poisson"):
+    globals()[_name] = _delegate(_name)
+del _name
