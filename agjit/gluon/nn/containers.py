@@ -8,7 +8,51 @@ from ..block import Block, HybridBlock, _indent
 __all__ = ["Sequential", "HybridSequential", "Lambda", "HybridLambda"]
 
 
-class Sequential(Block):
+class _Stack(object):
+    """What Sequential and HybridSequential share: children added in order and called one
+    after another (a tuple output feeds the next block's extra arguments), MXNet's repr,
+    slicing into a new container of the same class, len and iteration."""
+
+    def add(self, *blocks):
+        """Append blocks (registered as children ``'0'``, ``'1'``, ...; HybridSequential
+        refuses a non-hybrid block with ValueError)."""
+        for block in blocks:
+            self.register_child(block)
+
+    def _chain(self, x, *args):
+        for block in self._children.values():
+            x = block(x, *args)
+            args = []
+            if isinstance(x, (tuple, list)):
+                args = x[1:]
+                x = x[0]
+        if args:
+            x = tuple([x] + list(args))
+        return x
+
+    def __repr__(self):
+        s = '{name}(\n{modstr}\n)'
+        modstr = '\n'.join(['  ({key}): {block}'.format(key=key, block=_indent(repr(block), 2))
+                            for key, block in self._children.items()])
+        return s.format(name=self.__class__.__name__, modstr=modstr)
+
+    def __getitem__(self, key):
+        layers = list(self._children.values())[key]
+        if isinstance(layers, list):
+            net = type(self)(prefix=self._prefix)
+            with net.name_scope():
+                net.add(*layers)
+            return net
+        return layers
+
+    def __len__(self):
+        return len(self._children)
+
+    def __iter__(self):
+        return iter(self._children.values())
+
+
+class Sequential(_Stack, Block):
     """Stacks Blocks sequentially: the output of each is the input of the next.
 
     >>> net = mx.gluon.nn.Sequential()
@@ -21,42 +65,8 @@ class Sequential(Block):
     def __init__(self, prefix=None, params=None):
         super(Sequential, self).__init__(prefix=prefix, params=params)
 
-    def add(self, *blocks):
-        """Append blocks (registered as children ``'0'``, ``'1'``, ...)."""
-        for block in blocks:
-            self.register_child(block)
-
     def forward(self, x, *args):
-        for block in self._children.values():
-            x = block(x, *args)
-            args = []
-            if isinstance(x, (tuple, list)):
-                args = x[1:]
-                x = x[0]
-        if args:
-            x = tuple([x] + list(args))
-        return x
-
-    def __repr__(self):
-        s = '{name}(\n{modstr}\n)'
-        modstr = '\n'.join(['  ({key}): {block}'.format(key=key, block=_indent(repr(block), 2))
-                            for key, block in self._children.items()])
-        return s.format(name=self.__class__.__name__, modstr=modstr)
-
-    def __getitem__(self, key):
-        layers = list(self._children.values())[key]
-        if isinstance(layers, list):
-            net = type(self)(prefix=self._prefix)
-            with net.name_scope():
-                net.add(*layers)
-            return net
-        return layers
-
-    def __len__(self):
-        return len(self._children)
-
-    def __iter__(self):
-        return iter(self._children.values())
+        return self._chain(x, *args)
 
     def hybridize(self, active=True, **kwargs):
         """Hybridize the HybridBlock children (warns when all are: HybridSequential would
@@ -68,7 +78,7 @@ class Sequential(Block):
         super(Sequential, self).hybridize(active, **kwargs)
 
 
-class HybridSequential(HybridBlock):
+class HybridSequential(_Stack, HybridBlock):
     """Stacks HybridBlocks sequentially; hybridized, the whole stack is one compiled graph.
 
     >>> net = mx.gluon.nn.HybridSequential()
@@ -81,42 +91,8 @@ class HybridSequential(HybridBlock):
     def __init__(self, prefix=None, params=None):
         super(HybridSequential, self).__init__(prefix=prefix, params=params)
 
-    def add(self, *blocks):
-        """Append HybridBlocks (ValueError for a non-hybrid block)."""
-        for block in blocks:
-            self.register_child(block)
-
     def hybrid_forward(self, F, x, *args):
-        for block in self._children.values():
-            x = block(x, *args)
-            args = []
-            if isinstance(x, (tuple, list)):
-                args = x[1:]
-                x = x[0]
-        if args:
-            x = tuple([x] + list(args))
-        return x
-
-    def __repr__(self):
-        s = '{name}(\n{modstr}\n)'
-        modstr = '\n'.join(['  ({key}): {block}'.format(key=key, block=_indent(repr(block), 2))
-                            for key, block in self._children.items()])
-        return s.format(name=self.__class__.__name__, modstr=modstr)
-
-    def __getitem__(self, key):
-        layers = list(self._children.values())[key]
-        if isinstance(layers, list):
-            net = type(self)(prefix=self._prefix)
-            with net.name_scope():
-                net.add(*layers)
-            return net
-        return layers
-
-    def __len__(self):
-        return len(self._children)
-
-    def __iter__(self):
-        return iter(self._children.values())
+        return self._chain(x, *args)
 
 
 class Lambda(Block):
