@@ -124,7 +124,23 @@ class DataIter(object):
         """The number of padding samples in the current batch."""
 
 
-class ResizeIter(DataIter):
+class _WrappedBatch(object):
+    """The getters of an iterator that holds its current batch as ``current_batch``."""
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(_WrappedBatch, DataIter):
     """Resize ``data_iter`` to ``size`` batches per epoch (restarting it when it runs out)."""
 
     def __init__(self, data_iter, size, reset_internal=True):
@@ -156,17 +172,6 @@ class ResizeIter(DataIter):
         self.cur += 1
         return True
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
 
 def _to_ndarray(v, key):
@@ -568,7 +573,7 @@ class LibSVMIter(_RowStreamIter):
             np.asarray(labels, dtype=np.float32)
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(_WrappedBatch, DataIter):
     """Iterate several iterators together (their data and labels concatenated), optionally
     renaming their inputs (``rename_data`` / ``rename_label``: one dict per iterator).  agjit
     reads batches on demand; the name is MXNet's, the prefetch thread is not needed here."""
@@ -625,14 +630,3 @@ class PrefetchingIter(DataIter):
             return self.current_batch
         raise StopIteration
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
