@@ -32,15 +32,37 @@ Note: backward-graph
     Evaluated with the forward arguments and head gradients, the outputs equal what
     ``Executor.backward`` (eager autograd over the same rules, in the same order) writes.
 """
+import weakref
+
 import numpy as np
 
 from .base import MXNetError
 from .graph import Node, topo_order, verify
 from .registry import register, get_op, format_attr, Sample
+from .lowering import Alias
 
-__all__ = ["gradient", "SymbolBuilder", "HEAD_GRAD_SUFFIX"]
+__all__ = ["gradient", "SymbolBuilder", "HEAD_GRAD_SUFFIX", "forward_node"]
 
 HEAD_GRAD_SUFFIX = "_head_grad"
+
+
+# Note: backward-provenance
+#     Every node a backward graph adds (gradient-rule nodes, sums of contributions, head
+#     gradient variables, zeros, _gradient_output) is linked to the forward node it was
+#     made for: the node whose rule built it, the entry whose contributions it sums, the
+#     head it is the gradient of, the argument it is the gradient of.  The link is a field
+#     of this table (keyed by the backward node, weakly), not a naming convention, so
+#     renamed or loaded graphs keep it; generated kernels print it in their comments.
+_FORWARD_OF = weakref.WeakKeyDictionary()
+
+
+def forward_node(node):
+    """The forward node a backward-graph node was made for, or None (note
+    *backward-provenance*)."""
+    try:
+        return _FORWARD_OF.get(node)
+    except TypeError:
+        return None
 
 
 def _identity_infer(attrs, ins):
@@ -50,7 +72,7 @@ def _identity_infer(attrs, ins):
 register("_gradient_output", inputs=("data",), infer_shape=_identity_infer,
          forward=lambda attrs, ins, ctx: [ins[0].copy()],
          gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]],
-         output_names=("grad",), lowering="{0}", hint="_gradient_output",
+         output_names=("grad",), lowering=Alias(), hint="_gradient_output",
          samples=lambda rng: [Sample([rng.uniform(-1, 1, size=(2, 3))])],
          doc="Identity that names a backward graph's output: a node named after argument "
              "``a`` lists its output as ``a_grad`` (see symbol.autodiff note backward-graph).")
@@ -103,6 +125,7 @@ class SymbolBuilder:
 
     def __init__(self, prefix="grad"):
         self.prefix = prefix
+        self.origin = None          # the forward node new nodes are made for
         self._count = 0
 
     def _name(self):
@@ -170,6 +193,8 @@ class SymbolBuilder:
         attrs = {k: format_attr(_plain(v)) for k, v in given.items()}
         op.parse_attrs(attrs, strict=True)        # refuse unknown or ill-typed attrs now
         node = Node(op, name or self._name(), attrs, entries)
+        if self.origin is not None:
+            _FORWARD_OF[node] = self.origin
         nvis = node.num_visible()
         if nvis == 1:
             return Symbol([(node, 0)])
@@ -245,7 +270,7 @@ def gradient(sym, wrt, train=True, forward_train=None):
         if old is None:
             grads[key] = g
         else:
-            F.prefix = src_name
+            F.prefix, F.origin = src_name, key[0]
             grads[key] = F.elemwise_add(old, g)
 
     taken = set(variables)
@@ -256,7 +281,9 @@ def gradient(sym, wrt, train=True, forward_train=None):
             name = "%s%d" % (base, k)
             k += 1
         taken.add(name)
-        accumulate((node, idx), Symbol([(Node(None, name), 0)]), node.name)
+        head = Node(None, name)
+        _FORWARD_OF[head] = node
+        accumulate((node, idx), Symbol([(head, 0)]), node.name)
 
     ctx = _SymCtx(train, forward_train)
     for node in reversed(order):
@@ -269,7 +296,7 @@ def gradient(sym, wrt, train=True, forward_train=None):
         op = node.op
         if not op.differentiable:
             raise MXNetError("Operator %s (node %s) is non-differentiable" % (op.name, node.name))
-        F.prefix = node.name
+        F.prefix, F.origin = node.name, node
         outs = [Symbol([(node, i)]) for i in range(nout)]
         og = [g if g is not None else F.zeros_like(outs[i]) for i, g in enumerate(og)]
         ins = [Symbol([(s, i)]) for s, i, _ in node.inputs]
@@ -289,9 +316,11 @@ def gradient(sym, wrt, train=True, forward_train=None):
         var = variables[w]
         g = grads.get((var, 0))
         if g is None:
-            F.prefix = w
+            F.prefix, F.origin = w, var
             g = F.zeros_like(Symbol([(var, 0)]))
         e = _single_entry(g, "gradient")
-        heads.append((Node(out_op, w, {}, [(e[0], e[1], 0)]), 0))
+        out = Node(out_op, w, {}, [(e[0], e[1], 0)])
+        _FORWARD_OF[out] = var
+        heads.append((out, 0))
     verify(heads)
     return Symbol(heads)

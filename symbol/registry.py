@@ -27,6 +27,7 @@ import collections
 import numpy as np
 
 from .base import MXNetError, parse_literal, AttrParseError, dtype_name
+from .lowering import as_lowering
 
 __all__ = ["Attr", "OpDef", "register", "get_op", "all_ops", "Sample", "REQUIRED",
            "check_uniform"]
@@ -241,8 +242,12 @@ class OpDef:
         self.variadic = variadic          # attr name counting variadic inputs ("num_args")
         self.differentiable = differentiable and gradient is not None
         self.declared_differentiable = differentiable   # False only when said explicitly
-        self.lowering = lowering
-        self.lowerable = (lowering is not None) if lowerable is None else lowerable
+        # a typed lowering (symbol.lowering note *lowering-contract*); lowerable=True
+        # without one would run eagerly while claiming otherwise
+        self.lowering = as_lowering(lowering)
+        self.lowerable = (lowering is not None) if lowerable is None else bool(lowerable)
+        if self.lowerable and self.lowering is None:
+            raise ValueError("operator %s: lowerable=True needs a lowering" % name)
         self.samples = samples
         self.doc = doc
         self.is_loss = is_loss

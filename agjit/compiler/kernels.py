@@ -235,3 +235,26 @@ def copy_into(src, dst):
     s = src.reshape(-1)
     for i in range(d.shape[0]):
         d[i] = s[i]
+
+
+# Note: kernel-library
+#     The functions lowerings may call by name (symbol.lowering note *lowering-contract*):
+#     name -> (function, cost per element for the parallel cost model; None for kernels
+#     called once per op rather than per element).  agjit.compiler.oplower resolves every
+#     reference of a lowering here, and generated modules import exactly the names their
+#     schedule uses.  A new library function is one entry here.
+TRANSCENDENTAL = 16
+LIBRARY = {
+    "exp": (exp, TRANSCENDENTAL), "expm1": (expm1, TRANSCENDENTAL),
+    "log": (log, TRANSCENDENTAL), "log1p": (log1p, TRANSCENDENTAL),
+    "tanh": (tanh, TRANSCENDENTAL), "sigmoid": (sigmoid, TRANSCENDENTAL),
+    "softrelu": (softrelu, TRANSCENDENTAL), "sqrt": (sqrt, TRANSCENDENTAL),
+    "sin": (sin, TRANSCENDENTAL), "cos": (cos, TRANSCENDENTAL), "tan": (tan, TRANSCENDENTAL),
+    "log2": (log2, TRANSCENDENTAL), "log10": (log10, TRANSCENDENTAL),
+    "relu": (relu, 0), "sign": (sign, 0), "floor": (floor, 0), "ceil": (ceil, 0),
+    "trunc": (trunc, 0), "round": (round, 0), "rint": (rint, 0), "mod": (mod, 0),
+    "maximum": (maximum, 0), "minimum": (minimum, 0),
+    "softmax_rows": (softmax_rows, None), "log_softmax_rows": (log_softmax_rows, None),
+    "softmax_cross_entropy_rows": (softmax_cross_entropy_rows, None),
+    "reduce_sum_3d": (reduce_sum_3d, None), "copy_into": (copy_into, None),
+}

@@ -1,26 +1,22 @@
-"""Helpers for the ``lowering`` part of op definitions (see agjit.compiler.lower note
-*lowering*).
-
-An op's ``lowering`` is one of:
-
-* a string: a scalar expression template for fused elementwise loops (``{0}``, ``{1}`` are
-  the inputs, ``{s}`` the scalar attr, other ``{name}`` its numeric attrs);
-* a dict from ``act_type`` to such a template;
-* ``"view"``: the output is a reshaped view of input 0 (no copy);
-* a callable ``lower(ctx) -> list of source lines | str | None``: the statements that
-  compute the op inside a compiled segment, an expression template (as above) where the op
-  is elementwise for these attrs/shapes, or None when they are not supported (the op then
-  runs eagerly).  ``ctx`` is a :class:`LowerCtx`.
+"""Helpers for the ``lowering`` part of op definitions: the typed lowerings themselves live
+in :mod:`symbol.lowering` (note *lowering-contract*) and are re-exported here; this module
+adds what a :class:`KernelCall`'s ``emit(ctx)`` uses.
 
 Nothing here imports Numba: lowerings only build source text; sizes are read at run time
 (``x.shape[k]``) so kernels never depend on shapes, only on ndims (``ctx.in_ndim``).
 """
+from ..lowering import (Lowering, Elementwise, Alias, View, KernelCall, Reduction, ByAttr,  # noqa: F401
+                        as_lowering)
 
-__all__ = ["LowerCtx", "loop_nest", "index_expr", "typed_const"]
+__all__ = ["LowerCtx", "loop_nest", "index_expr", "typed_const", "Lowering", "Elementwise",
+           "Alias", "View", "KernelCall", "Reduction", "ByAttr"]
+
+# placeholders in emitted statements, replaced by generated names in code generation
+TMP_FMT = "__T%d_%s__"
 
 
 class LowerCtx:
-    """What a callable lowering may use.
+    """What a KernelCall's ``emit`` may use.
 
     ins / outs:        variable names of the input / output arrays in the generated code;
     in_ndim / out_ndim: their ndims (compile-time constants);
@@ -28,10 +24,12 @@ class LowerCtx:
                        for decisions that hold for every batch size (e.g. "this dim is 1");
     attrs:             the parsed attrs; dtype: the output dtype name;
     const(v):          a typed literal for value v (np.float32(...) for float32 kernels);
-    tmp(prefix):       a fresh local variable name.
+    tmp(prefix):       a fresh local variable name (prefix: lower-case letters);
+    fn(name):          the name to call kernel-library function ``name`` by; it must be
+                       listed in the KernelCall's ``uses`` (symbol.lowering note).
     """
 
-    def __init__(self, node, ins, outs, in_shapes, out_shapes, dtype, counter):
+    def __init__(self, node, ins, outs, in_shapes, out_shapes, dtype, counter, uses=()):
         self.node = node
         self.attrs = node.parsed
         self.ins = ins
@@ -42,13 +40,23 @@ class LowerCtx:
         self.out_ndim = [len(s) if s is not None else None for s in out_shapes]
         self.dtype = dtype
         self._counter = counter
+        self.uses = tuple(uses)
+        self.used = []
 
     def const(self, v):
         return typed_const(v, self.dtype)
 
     def tmp(self, prefix="t"):
         self._counter[0] += 1
-        return "%s_%d" % (prefix, self._counter[0])
+        return TMP_FMT % (self._counter[0], prefix)
+
+    def fn(self, name):
+        if name not in self.uses:
+            raise ValueError("lowering of %s calls kernel-library function %r without listing "
+                             "it in KernelCall(uses=...)" % (self.node.op.name, name))
+        if name not in self.used:
+            self.used.append(name)
+        return name
 
 
 def typed_const(v, dtype):

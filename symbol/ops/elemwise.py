@@ -8,6 +8,7 @@ inputs, ``{s}`` the scalar attr, names resolve in the JIT's kernel library.
 import numpy as np
 
 from ..registry import register, Attr, Sample
+from ._lowering import Elementwise
 from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape
 
 _F = Attr("float")
@@ -324,7 +325,7 @@ def _add_n_fwd(attrs, ins, ctx):
 register("add_n", inputs=(), variadic="num_args", attrs={"num_args": Attr("int")},
          infer_shape=_add_n_infer, forward=_add_n_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [og[0]] * len(ins),
-         aliases=("ElementWiseSum",), lowerable=True,
+         aliases=("ElementWiseSum",), lowering=Elementwise.nary_sum(),
          samples=lambda rng: [Sample([_rand(rng), _rand(rng), _rand(rng)], {"num_args": 3})])
 
 

@@ -51,6 +51,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
+from ._lowering import KernelCall
 from ._common import fmt, merge_shape, norm_axis, ctx_train, ctx_forward_train
 
 _BOOL_F = Attr("bool", False)
@@ -617,16 +618,16 @@ def _lower_softmax(log):
         inv = "1.0" if t is None else repr(1.0 / float(t))
         c = ctx.tmp("c")
         return ["%s = %s.shape[%d]" % (c, x, nd - 1),
-                "K.%s_rows(%s.reshape((-1, %s)), %s.reshape((-1, %s)), %s)"
-                % ("log_softmax" if log else "softmax", x, c, out, c, inv)]
+                "%s(%s.reshape((-1, %s)), %s.reshape((-1, %s)), %s)"
+                % (ctx.fn("log_softmax_rows" if log else "softmax_rows"), x, c, out, c, inv)]
     return lower
 
 
 register("softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("softmax"),
-         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=_lower_softmax(False),
+         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=KernelCall(_lower_softmax(False), uses=("softmax_rows",)),
          samples=_sm_samples, doc="softmax(data / temperature) along ``axis`` (default -1).")
 register("log_softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("log_softmax"),
-         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=_lower_softmax(True),
+         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=KernelCall(_lower_softmax(True), uses=("log_softmax_rows",)),
          samples=_sm_samples, doc="log(softmax(data / temperature)) along ``axis`` (default -1).")
 
 
@@ -753,12 +754,12 @@ def _lower_softmax_output(ctx):
     a = ctx.attrs
     if ctx.in_ndim[0] != 2 or a["multi_output"] or a["preserve_shape"]:
         return None
-    return ["K.softmax_rows(%s, %s, 1.0)" % (ctx.ins[0], ctx.outs[0])]
+    return ["%s(%s, %s, 1.0)" % (ctx.fn("softmax_rows"), ctx.ins[0], ctx.outs[0])]
 
 
 register("SoftmaxOutput", inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_infer,
          forward=_so_fwd, gradient=_so_grad, aliases=("Softmax",), is_loss=True,
-         lowering=_lower_softmax_output, grad_check=False, second_order=False, samples=_so_samples,
+         lowering=KernelCall(_lower_softmax_output, uses=("softmax_rows",)), grad_check=False, second_order=False, samples=_so_samples,
          doc="Softmax forward; backward is (softmax - one_hot(label)) * grad_scale / normaliser, "
              "ignoring the head gradient (unless out_grad=True).  The label gets a zero gradient.")
 
@@ -830,11 +831,13 @@ def _sce_grad(F, attrs, ins, outs, og, ctx):
 def _lower_sce(ctx):
     if ctx.in_ndim != [2, 1]:
         return None
-    return ["K.softmax_cross_entropy_rows(%s, %s, %s)" % (ctx.ins[0], ctx.ins[1], ctx.outs[0])]
+    return ["%s(%s, %s, %s)" % (ctx.fn("softmax_cross_entropy_rows"), ctx.ins[0], ctx.ins[1],
+                                ctx.outs[0])]
 
 
 register("softmax_cross_entropy", inputs=("data", "label"), infer_shape=_sce_infer,
-         forward=_sce_fwd, gradient=_sce_grad, lowering=_lower_sce,
+         forward=_sce_fwd, gradient=_sce_grad,
+         lowering=KernelCall(_lower_sce, uses=("softmax_cross_entropy_rows",)),
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), np.array([1.0, 0.0, 3.0])])],
          doc="Softmax cross-entropy summed over the batch; output shape (1,).")
 

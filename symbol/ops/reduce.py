@@ -187,7 +187,7 @@ def _lower_sum(mean):
         axes = reduce_axes("sum", nd, a["axis"], a["exclude"])
         x, out = ctx.ins[0], ctx.outs[0]
         if not axes:
-            return ["K.copy_into(%s, %s)" % (x, out)]
+            return ["%s(%s, %s)" % (ctx.fn("copy_into"), x, out)]
         if list(axes) != list(range(axes[0], axes[-1] + 1)):
             return None
         o, r, i = ctx.tmp("o"), ctx.tmp("r"), ctx.tmp("n")
@@ -197,21 +197,27 @@ def _lower_sum(mean):
         return ["%s = %s" % (o, prod(range(axes[0]))),
                 "%s = %s" % (r, prod(range(axes[0], axes[-1] + 1))),
                 "%s = %s" % (i, prod(range(axes[-1] + 1, nd))),
-                "K.reduce_sum_3d(%s.reshape((%s, %s, %s)), %s.reshape((%s, %s)), %s)"
-                % (x, o, r, i, out, o, i, "1.0 / %s" % r if mean else "1.0")]
+                "%s(%s.reshape((%s, %s, %s)), %s.reshape((%s, %s)), %s)"
+                % (ctx.fn("reduce_sum_3d"), x, o, r, i, out, o, i, "1.0 / %s" % r if mean else "1.0")]
     return lower
+
+
+def _reduction(mean):
+    from ._lowering import Reduction
+    return Reduction(_lower_sum(mean), mean=mean, uses=("copy_into", "reduce_sum_3d"),
+                     axes=lambda attrs, nd: reduce_axes("sum", nd, attrs["axis"], attrs["exclude"]))
 
 
 register("sum", inputs=("data",), attrs=_reduce_attrs(), aliases=("sum_axis",),
          infer_shape=_reduce_infer("sum"), forward=_np_reduce("sum", np.sum), eager_infer=False,
          gradient=lambda F, attrs, ins, outs, og, ctx: [_bcast(F, og[0], ins[0], attrs)],
-         lowering=_lower_sum(False), samples=_reduce_samples,
+         lowering=_reduction(False), samples=_reduce_samples,
          doc="Sum over the given axes (MXNet ``sum``; a full reduction returns shape (1,)).")
 
 register("mean", inputs=("data",), attrs=_reduce_attrs(),
          infer_shape=_reduce_infer("mean"), forward=_np_reduce("mean", np.mean), eager_infer=False,
          gradient=lambda F, attrs, ins, outs, og, ctx: [_bcast(F, og[0], ins[0], attrs, mean=True)],
-         lowering=_lower_sum(True), samples=_reduce_samples,
+         lowering=_reduction(True), samples=_reduce_samples,
          doc="Mean over the given axes.")
 
 

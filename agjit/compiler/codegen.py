@@ -1,0 +1,423 @@
+"""Code generation: a :class:`agjit.compiler.schedule.Schedule` -> the source of one kernel
+module (see agjit.compiler.lower notes *lowering*, *parallel-loops*, *untrusted-text*).
+
+Note: generated-names
+    Values are named from the graph: a variable by its name (``w1``), an op output by its
+    MXNet output name with ``_output`` shortened to ``_out`` (``fc0_out``; a backward
+    graph's gradient outputs are ``w1_grad``).  Names are *sanitised identifiers*: every
+    character outside ``[A-Za-z0-9_]`` becomes ``_``, leading underscores are dropped, a
+    leading digit gets a ``v`` prefix, at most 32 characters, never a keyword, builtin,
+    kernel-library function, module or scaffolding name (``V``, ``P``, ``ctx``, ``run``,
+    ``seg<k>``) nor one the source check refuses, never ending in ``_f`` (the suffix of
+    flat views), and made unique with ``_<k>``.  Scaffolding locals all start with ``_``
+    (``_n``, ``_i``, ``_t0``, ``_acc0``), so no graph name can shadow them.  Every statement
+    is preceded by one comment (node, op, shape, user source line -- all through
+    ``safe_text``); backward nodes name the forward node they came from.
+"""
+import builtins
+import json
+import keyword
+import re
+
+from symbol.ops._lowering import typed_const
+from . import oplower
+from .schedule import Segment
+
+__all__ = ["Namespace", "generate"]
+
+_RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | frozenset(
+    ["np", "math", "K", "V", "P", "ctx", "run", "prange", "njit", "numba", "numpy"])
+_SEG = re.compile(r"seg\d+(_par)?\Z")
+_FLOAT_LIT = re.compile(r"(?<![\w.{])(\d+\.\d+)")
+_PLACE = re.compile(r"__(IN|OUT)(\d+)__|__T(\d+)_([a-z]+)__")
+BLOCK_NAME_LIMIT = 32
+
+
+class Namespace:
+    """Slot -> generated identifier (note *generated-names*)."""
+
+    def __init__(self, node_of_slot):
+        from .kernels import LIBRARY
+        from .lower import _FORBIDDEN_NAMES
+        reserved = _RESERVED | frozenset(LIBRARY) | _FORBIDDEN_NAMES
+        taken = set()
+        self.names = []
+        for (n, i) in node_of_slot:
+            try:
+                base = n.output_name(i)
+            except Exception:       # an op whose output names need attrs it lacks
+                base = "%s_out%d" % (n.name, i)
+            if base.endswith("_output"):
+                base = base[:-len("_output")] + "_out"
+            base = re.sub(r"[^A-Za-z0-9_]", "_", str(base)).lstrip("_")[:BLOCK_NAME_LIMIT]
+            if not base or base[0].isdigit():
+                base = "v" + base
+            if base in reserved or _SEG.match(base) or re.search(r"_f\d*\Z", base):
+                base += "_"
+            name, k = base, 1
+            while name in taken:
+                k += 1
+                name = "%s_%d" % (base, k)
+            taken.add(name)
+            self.names.append(name)
+
+    def __getitem__(self, slot):
+        return self.names[slot]
+
+
+class Out:
+    """Generated lines, each with the node it belongs to (the line -> node map)."""
+
+    def __init__(self):
+        self.lines = []
+        self.nodes = []
+
+    def add(self, text, node=None):
+        self.lines.append(text)
+        self.nodes.append(node)
+
+    def extend(self, other, indent=""):
+        for t, n in zip(other.lines, other.nodes):
+            self.add(indent + t if t else t, n)
+
+
+def comment(n, shapes, dtypes, provenance):
+    """One comment line for a node: every part taken from the graph (node name, op name,
+    dtype, the user's file name) goes through safe_text (lower note *untrusted-text*)."""
+    from .lower import safe_text, _shape_str
+    text = "%s %s -> %s" % (safe_text(n.name), safe_text(n.op.name), safe_text(_shape_str(
+        shapes.get((n, 0), ()), dtypes.get((n, 0), "?"))))
+    fwd = _forward_of(n)
+    if fwd is not None:
+        text += "  (grad of %s)" % safe_text(fwd.name)
+    prov = provenance.get(n) or (provenance.get(fwd, "") if fwd is not None else "")
+    text += "  " + safe_text(prov, 160)
+    return ("# " + text).rstrip()
+
+
+def _forward_of(n):
+    from symbol.autodiff import forward_node
+    return forward_node(n)
+
+
+class _Gen:
+    def __init__(self, sc, shapes, dtypes, provenance, names):
+        self.sc, self.shapes, self.dtypes, self.prov = sc, shapes, dtypes, provenance
+        self.ns = names
+        self.lib = set()        # kernel-library names the module imports
+        self.mods = set()       # np / math
+        self.counter = 0        # segment-wide counter of a KernelCall's locals
+
+    def name(self, e):
+        return self.ns[self.sc.slot_of(e)]
+
+    def comment(self, n):
+        return comment(n, self.shapes, self.dtypes, self.prov)
+
+    def use(self, refs):
+        for r in refs:
+            ref = oplower.resolve(r)
+            if ref.module == "np" or ref.module == "math":
+                self.mods.add(ref.module)
+            elif ref.module is not None:
+                self.lib.add(ref.name)
+
+    # -- a fused loop -----------------------------------------------------------------
+    def fused(self, st, par):
+        """One loop nest; ``par``: the block loop of the parallel variant (flat loops)."""
+        sc, shapes, dtypes = self.sc, self.shapes, self.dtypes
+        nodes = st.nodes
+        ids = set(id(n) for n in nodes)
+        reds = [n for n in nodes if oplower.is_reduction(n)]
+        oshape, nd = st.shape, len(st.shape)
+        dt = dtypes[(nodes[0], 0)]
+        size_src = self.name(st.size_entry)
+        out = Out()
+        first = nodes[0]
+        loopvars = ["_i%d" % k for k in range(nd)]
+        ind = ""
+        if st.flat:
+            out.add("_n = %s.size" % size_src, first)
+            views = {}
+            ents = list(st.ext_inputs) + [(n, 0) for n in nodes if (n, 0) in sc.materialised
+                                          and not oplower.is_reduction(n)]
+            for e in ents:
+                v = self.name(e)
+                if v not in views:
+                    views[v] = v + "_f"
+                    out.add("%s_f = %s.reshape(-1)" % (v, v), e[0] if e[0] in ids else first)
+            for r, n in enumerate(reds):
+                out.add("_acc%d = 0.0" % r, n)
+            if par:
+                # blocks of BLOCK elements: a block's partial sums stay in the loop's dtype
+                # (a float64 accumulator would halve the vector width of a float32 loop) and
+                # are added in float64
+                from .lower import BLOCK
+                out.add("for _jb in prange((_n + %d) // %d):" % (BLOCK - 1, BLOCK), first)
+                out.add("    _j0 = _jb * %d" % BLOCK, first)
+                out.add("    _j1 = min(_j0 + %d, _n)" % BLOCK, first)
+                ind = "    "
+            for r, n in enumerate(reds):
+                out.add("%s_bacc%d = %s" % (ind, r, typed_const(0.0, dt)), n)
+            # the serial variant is ONE loop over all elements (a block loop around it kept
+            # LLVM from vectorising it -- measured 4x slower); its partial sums stay in the
+            # loop's dtype only below RED_SERIAL_MAX elements (lower note *parallel-loops*)
+            out.add("%sfor _i in range(%s):" % (ind, "_j0, _j1" if par else "_n"), first)
+            ind += "    "
+
+            def ref(s, i):
+                return "%s_f[_i]" % self.name((s, i))
+
+            def store(n):
+                return "%s_f[_i]" % self.name((n, 0))
+        else:
+            for r, n in enumerate(reds):
+                out.add("_acc%d = 0.0" % r, n)
+            for k in range(nd):
+                out.add("%sfor %s in range(%s.shape[%d]):" % (ind, loopvars[k], size_src, k),
+                        first)
+                ind += "    "
+
+            def ref(s, i):
+                ishape = shapes[(s, i)]
+                k0 = nd - len(ishape)
+                idx = []
+                for d, sz in enumerate(ishape):
+                    idx.append("0" if sz == 1 and oshape[k0 + d] != 1 else loopvars[k0 + d])
+                if not idx:
+                    return "%s[()]" % self.name((s, i))
+                return "%s[%s]" % (self.name((s, i)), ", ".join(idx))
+
+            def store(n):
+                v = self.name((n, 0))
+                return "%s[%s]" % (v, ", ".join(loopvars)) if loopvars else "%s[()]" % v
+        local = {}
+        for n in nodes:
+            out.add(ind + self.comment(n), n)
+            if oplower.is_reduction(n):
+                (s, i, _v), = n.inputs
+                out.add("%s%sacc%d += %s" % (ind, "_b" if st.flat else "_", reds.index(n),
+                                             local[id(s)]), n)
+                continue
+            ops = []
+            for (s, i, _v) in n.inputs:
+                if id(s) in ids:
+                    ops.append(local[id(s)])
+                elif (s, i) in sc.ones:
+                    ops.append(typed_const(1.0, dt))
+                else:
+                    ops.append(ref(s, i))
+            low = oplower.expr_lowering(n, shapes, dtypes)
+            self.use(low.refs())
+            if low.nary:
+                expr = "(" + " + ".join(ops) + ")"
+            else:
+                consts = {}
+                for k, v in n.parsed.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        consts[k] = typed_const(v, dt)
+                if "scalar" in n.parsed:
+                    consts["s"] = typed_const(n.parsed["scalar"], dt)
+                # bare float literals would turn float32 loops into float64 maths
+                tmpl = _FLOAT_LIT.sub(lambda m: "np.%s(%s)" % (dt, m.group(1)), low.template)
+                expr = _call_names(tmpl).format(*ops, **consts)
+            t = "_t%d" % len(local)
+            local[id(n)] = t
+            out.add("%s%s = %s" % (ind, t, expr), n)
+            if (n, 0) in sc.materialised:
+                out.add("%s%s = %s" % (ind, store(n), t), n)
+        if st.flat:
+            for r, n in enumerate(reds):
+                out.add("%s_acc%d += _bacc%d" % ("    " if par else "", r, r), n)
+        for r, n in enumerate(reds):
+            scale = " / %s.size" % size_src if oplower.node_lowering(n).mean else ""
+            out.add("%s.reshape(-1)[0] = _acc%d%s" % (self.name((n, 0)), r, scale), n)
+        return out
+
+    # -- a kernel call ----------------------------------------------------------------
+    def call(self, st):
+        n = st.node
+        got = oplower.call_lines(n, self.shapes, self.dtypes)
+        self.use(got.used)
+        names = {}
+        for k, (s, i, _v) in enumerate(n.inputs):
+            names[("IN", k)] = self.name((s, i))
+        for i in range(n.num_outputs()):
+            names[("OUT", i)] = self.name((n, i))
+        tmps = {}
+
+        def sub(m):
+            if m.group(1):
+                return names[(m.group(1), int(m.group(2)))]
+            key = (m.group(3), m.group(4))
+            if key not in tmps:
+                self.counter += 1
+                tmps[key] = "_%s%d" % (m.group(4), self.counter)
+            return tmps[key]
+        out = Out()
+        out.add(self.comment(n), n)
+        for ln in got.lines:
+            out.add(_PLACE.sub(sub, ln), n)
+        return out
+
+    # -- a segment ----------------------------------------------------------------------
+    def segment(self, seg, par):
+        body = Out()
+        for st in seg.steps:
+            body.extend(self.fused(st, par) if st.kind == "fused" else self.call(st))
+        return body
+
+
+def _call_names(template):
+    """``K.name(`` in a template is the library function ``name`` (imported by name)."""
+    return re.sub(r"\bK\.(?=[A-Za-z_])", "", template)
+
+
+def _seg_args(gen, seg):
+    """The slots a segment reads or writes, in first-use order."""
+    sc = gen.sc
+    slots = []
+    seen = set()
+
+    def add(e):
+        s = sc.slot_of(e)
+        if s not in seen:
+            seen.add(s)
+            slots.append(s)
+    for st in seg.steps:
+        if st.kind == "fused":
+            ids = set(id(n) for n in st.nodes)
+            add(st.size_entry)
+            for n in st.nodes:
+                for (s, i, _v) in n.inputs:
+                    if id(s) not in ids and (s, i) not in sc.ones and \
+                            not oplower.is_reduction(n):
+                        add((s, i))
+                if (n, 0) in sc.materialised or oplower.is_reduction(n):
+                    add((n, 0))
+        else:
+            n = st.node
+            for (s, i, _v) in n.inputs:
+                add((s, i))
+            for i in range(n.num_outputs()):
+                add((n, i))
+    return slots
+
+
+def generate(sc, shapes, dtypes, provenance, name, interpret):
+    """(source, line -> node list, par_segments, eager notes, slot names) for a schedule."""
+    from .lower import safe_text, RUNTIME_MODULE, _why_eager
+    names = Namespace(sc.node_of_slot)
+    gen = _Gen(sc, shapes, dtypes, provenance, names)
+    defs = Out()
+    run = Out()
+    eager_globals = Out()
+    eager_notes = []
+    par_segments = []
+    any_par = False
+    for item in sc.items:
+        if isinstance(item, Segment):
+            seg = item
+            fname = "seg%d" % seg.index
+            gen.counter = 0
+            body = gen.segment(seg, False)
+            args = _seg_args(gen, seg)
+            params = ", ".join(names[s] for s in args)
+            # an accumulator only vectorises if LLVM may reassociate the sum (vmath
+            # functions keep their own flags when inlined, so special values stay right)
+            fm = ", fastmath={'reassoc'}" if any(
+                st.kind == "fused" and any(oplower.is_reduction(n) for n in st.nodes)
+                for st in seg.steps) else ""
+            what = ", ".join(safe_text(n.name, 24) for st in seg.steps for n in st.nodes[:3])
+            defs.add("")
+            defs.add("")
+            defs.add("# segment %d: %s" % (seg.index, safe_text(what)))
+            defs.add("@njit(cache=True, nogil=True, error_model='numpy'%s)" % fm)
+            defs.add("def %s(%s):" % (fname, params))
+            defs.extend(body, "    ")
+            call_args = ", ".join("V[%d]" % s for s in args)
+            run.add("    # %s(%s)" % (fname, safe_text(params, 200)))
+            if seg.parallel:
+                any_par = True
+                gen.counter = 0
+                pbody = gen.segment(seg, True)
+                defs.add("")
+                defs.add("")
+                defs.add("# segment %d, parallel variant (run when the work reaches PAR_WORK)"
+                         % seg.index)
+                defs.add("@njit(cache=True, nogil=True, error_model='numpy', parallel=True%s)"
+                         % fm)
+                defs.add("def %s_par(%s):" % (fname, params))
+                defs.extend(pbody, "    ")
+                par_segments.append((seg.index, [(sc.slot_of(st.size_entry), st.cost,
+                                                  any(oplower.is_reduction(n) for n in st.nodes))
+                                                 for st in seg.steps]))
+                # one parallel kernel at a time per process: Numba's fallback threading layer
+                # (workqueue, used when neither TBB nor OpenMP loads) aborts the process on
+                # concurrent launches from several Python threads
+                run.add("    if P['par%d']:" % seg.index)
+                run.add("        with _PAR_LOCK:")
+                run.add("            %s_par(%s)" % (fname, call_args))
+                run.add("    else:")
+                run.add("        %s(%s)" % (fname, call_args))
+            else:
+                run.add("    %s(%s)" % (fname, call_args))
+            continue
+        st = item
+        n = st.node
+        ins = ", ".join("V[%d]" % sc.slot_of((s, i)) for (s, i, _v) in n.inputs)
+        outs = [sc.slot_of((n, i)) for i in range(n.num_outputs())]
+        run.add("    " + gen.comment(n), n)
+        if st.kind == "view":
+            run.add("    V[%d] = np.reshape(V[%d], P[%d])" % (
+                outs[0], sc.slot_of(n.inputs[0][:2]), outs[0]), n)
+            continue
+        g = "_E%d" % len(eager_notes)
+        # ascii(): a pure-ASCII literal whatever the op name and attr strings hold
+        eager_globals.add("%s = _eager(%s, %s)" % (g, ascii(str(n.op.name)), ascii(
+            json.dumps(n.attrs, sort_keys=True, ensure_ascii=True))), n)
+        eager_notes.append("%s (%s): runs eagerly (%s)" % (
+            safe_text(n.name), safe_text(n.op.name), _why_eager(n)))
+        run.add("    _r = %s.forward(%s.attrs, [%s], ctx)" % (g, g, ins), n)
+        for i, s in enumerate(outs):
+            run.add("    V[%d] = _r[%d]" % (s, i), n)
+    if interpret:
+        eager_notes = []
+
+    head = Out()
+    head.add("# Generated by agjit.jit for graph %s -- do not edit (content-addressed)."
+             % safe_text(name))
+    head.add("# Values are named after the graph (sanitised); each statement follows a comment")
+    head.add("# giving node, op, shape and source line of the trace that first generated this")
+    head.add("# file (kernels read every size at run time).")
+    if "math" in gen.mods:
+        head.add("import math")
+    head.add("import numpy as np")
+    if any_par:
+        head.add("from numba import prange")
+    if defs.lines:
+        head.add("from agjit.compiler.numba_cache import njit")
+    if gen.lib:
+        head.add("from agjit.compiler.kernels import %s" % ", ".join(sorted(gen.lib)))
+    rt = []
+    if eager_notes or eager_globals.lines:
+        rt.append("eager_op as _eager")
+    if any_par:
+        rt.append("PAR_LOCK as _PAR_LOCK")
+    if rt:
+        head.add("from %s import %s" % (RUNTIME_MODULE, ", ".join(rt)))
+    if eager_globals.lines:
+        head.add("")
+        head.extend(eager_globals)
+    src = Out()
+    src.extend(head)
+    src.extend(defs)
+    src.add("")
+    src.add("")
+    src.add("def run(V, P, ctx):")
+    if run.lines:
+        src.extend(run)
+    else:
+        src.add("    pass")
+    return ("\n".join(src.lines) + "\n", tuple(src.nodes), par_segments, eager_notes,
+            names.names)
