@@ -52,6 +52,8 @@ from agjit.ndarray.ndarray import OpCtx, _wrap
 from agjit.tape import entry_of
 from symbol.base import MXNetError
 from symbol.registry import all_ops, all_names
+from symbol.lowering import Lowering
+from agjit.compiler import oplower
 
 # Ops that legitimately have no samples (and may lack a kernel), with the reason.
 NO_SAMPLES = {
@@ -156,15 +158,60 @@ def test_op_definition_complete(op):
         missing.append("forward")
     if op._gradient is None and getattr(op, "declared_differentiable", False):
         missing.append("gradient (or differentiable=False)")
-    if op.differentiable and op._gradient is None:
-        missing.append("gradient")
-    for attr in ("lowering", "lowerable"):
-        if not hasattr(op, attr):
-            missing.append(attr)
+    # the lowering is a typed contract object (symbol.lowering) or None, lowerable says
+    # exactly whether there is one, and every function it names resolves
+    if not (op.lowering is None or isinstance(op.lowering, Lowering)):
+        missing.append("a typed lowering (got %r)" % (op.lowering,))
+    elif op.lowerable != (op.lowering is not None):
+        missing.append("lowerable=%r that agrees with its lowering %r" % (op.lowerable, op.lowering))
+    else:
+        for ref in (op.lowering.refs() if op.lowering is not None else ()):
+            try:
+                oplower.resolve(ref)
+            except LookupError as e:
+                missing.append(str(e))
     assert not missing, "%s lacks: %s" % (op.name, ", ".join(missing))
+    if op.differentiable and callable(op.samples):
+        _check_gradient_arity(op)
     assert op.name == op.name.strip() and op.name
     for a in op.aliases:
         assert all_names()[a] is op
+
+
+def _check_gradient_arity(op):
+    """The gradient rule, applied symbolically to the first sample, returns one gradient
+    (None or a single-output Symbol of the input's shape) per input."""
+    from symbol.autodiff import SymbolBuilder, _SymCtx
+    sample = op.samples(np.random.RandomState(0))[0]
+    given = _attrs(op, sample, len(sample.inputs))
+    F = SymbolBuilder("probe")
+    ins = [mx.sym.var("in%d" % k) for k in range(len(sample.inputs))]
+    out = F.build(op, ins, given)
+    outs = out if isinstance(out, list) else [out]
+    node = outs[0]._outputs[0][0]
+    allouts = [mx.sym.Symbol([(node, i)]) for i in range(node.num_outputs())]
+    og = [mx.sym.var("og%d" % i) for i in range(len(allouts))]
+    grads = op.gradient(F, node.parsed, ins, allouts, og, _SymCtx(True))
+    assert len(grads) >= len(ins), "%s: %d gradients for %d inputs" % (op.name, len(grads), len(ins))
+    shapes = {"in%d" % k: np.shape(a) for k, a in enumerate(sample.inputs)}
+    oshapes = dict(zip(["og%d" % i for i in range(len(allouts))],
+                       _out_shapes(op, given, sample.inputs)))
+    for k, g in enumerate(grads[:len(ins)]):
+        if g is None:
+            continue
+        assert isinstance(g, mx.sym.Symbol) and len(g.list_outputs()) == 1, (op.name, k, g)
+        known = {n: s for n, s in dict(shapes, **oshapes).items() if n in g.list_arguments()}
+        _a, outs_sh, _x = g.infer_shape_partial(**known)
+        if outs_sh and outs_sh[0] is not None and None not in outs_sh[0] and 0 not in outs_sh[0]:
+            assert tuple(outs_sh[0]) == tuple(shapes["in%d" % k]), \
+                "%s: gradient of input %d has shape %s, the input %s" % (
+                    op.name, k, outs_sh[0], shapes["in%d" % k])
+
+
+def _out_shapes(op, given, inputs):
+    parsed = op.parse_attrs(given)
+    _i, outs = op.infer_shape(parsed, [np.shape(a) for a in inputs])
+    return [tuple(o) if o is not None else None for o in outs]
 
 
 @pytest.mark.parametrize("op", _OPS, ids=[o.name for o in _OPS])

@@ -36,13 +36,17 @@ BLOCK_NAME_LIMIT = 32
 class Namespace:
     """Slot -> generated identifier (note *generated-names*)."""
 
-    def __init__(self, node_of_slot):
+    def __init__(self, node_of_slot, named=None):
+        """``named``: slot -> the entry to name it after (a returned gradient aliasing the
+        buffer that computes it is named ``w1_grad``, not after that buffer's node)."""
         from .kernels import LIBRARY
         from .lower import _FORBIDDEN_NAMES
         reserved = _RESERVED | frozenset(LIBRARY) | _FORBIDDEN_NAMES
         taken = set()
         self.names = []
-        for (n, i) in node_of_slot:
+        named = named or {}
+        for s, ent in enumerate(node_of_slot):
+            n, i = named.get(s, ent)
             try:
                 base = n.output_name(i)
             except Exception:       # an op whose output names need attrs it lacks
@@ -125,6 +129,7 @@ class _Gen:
     # -- a fused loop -----------------------------------------------------------------
     def fused(self, st, par):
         """One loop nest; ``par``: the block loop of the parallel variant (flat loops)."""
+        from .lower import safe_text, _shape_str
         sc, shapes, dtypes = self.sc, self.shapes, self.dtypes
         nodes = st.nodes
         ids = set(id(n) for n in nodes)
@@ -136,6 +141,9 @@ class _Gen:
         first = nodes[0]
         loopvars = ["_i%d" % k for k in range(nd)]
         ind = ""
+        out.add("# loop over %s: %d op(s)%s" % (
+            safe_text(_shape_str(oshape, dt)), len(nodes),
+            ", operands read flat" if st.flat else ", broadcast by index"), first)
         if st.flat:
             out.add("_n = %s.size" % size_src, first)
             views = {}
@@ -307,7 +315,12 @@ def _seg_args(gen, seg):
 def generate(sc, shapes, dtypes, provenance, name, interpret):
     """(source, line -> node list, par_segments, eager notes, slot names) for a schedule."""
     from .lower import safe_text, RUNTIME_MODULE, _why_eager
-    names = Namespace(sc.node_of_slot)
+    named = {}
+    for (n, i) in sc.heads:
+        s = sc.slot_of((n, i))
+        if s not in named and sc.node_of_slot[s] != (n, i) and s not in sc.given_slots:
+            named[s] = (n, i)
+    names = Namespace(sc.node_of_slot, named)
     gen = _Gen(sc, shapes, dtypes, provenance, names)
     defs = Out()
     run = Out()

@@ -57,6 +57,7 @@ class Schedule:
         self.view_slots = []
         self.materialised = set()
         self.ones = set()
+        self.heads = []
 
     def slot_of(self, e):
         k = (e[0], e[1])
@@ -259,6 +260,7 @@ def schedule(order, heads, given, shapes, dtypes, interpret=False, ones=()):
     """Schedule a graph (arguments as :func:`agjit.compiler.lower.lower_graph`)."""
     sc = Schedule()
     sc.ones = set((n, i) for n, i in ones)
+    sc.heads = [(n, i) for n, i in heads]
     sc.given_slots = [sc.slot_of(e) for e in given]
     steps = _steps(sc, order, heads, given, shapes, dtypes, interpret)
     _buffers(sc, steps, order, heads)
