@@ -23,6 +23,7 @@ Note: one-definition-per-op
     kernels are plain NumPy, so nothing here imports agjit's runtime.
 """
 import collections
+import dataclasses
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from .base import MXNetError, parse_literal, AttrParseError, dtype_name
 from .lowering import as_lowering
 
 __all__ = ["Attr", "OpDef", "register", "get_op", "all_ops", "Sample", "REQUIRED",
-           "check_uniform"]
+           "check_uniform", "SchemaSpec", "InferenceSpec", "KernelSpec", "GradientSpec",
+           "LoweringSpec", "SampleSpec"]
 
 REQUIRED = object()
 _REGISTRY = {}
@@ -215,66 +217,160 @@ def check_uniform(op, names, in_types, expected=None, first=0, what="input"):
     return ref
 
 
-class OpDef:
-    """One operator.  See the module note *one-definition-per-op*."""
+# Note: opdef-groups
+#     An op declaration has five groups of fields, each a small dataclass: SchemaSpec (names,
+#     inputs, outputs, attrs), InferenceSpec (shape/type rules and the eager fast-path
+#     switches), KernelSpec (the NumPy kernel and its needs), GradientSpec (the gradient
+#     rule and what the tests check of it), LoweringSpec (symbol.lowering note
+#     *lowering-contract*) and SampleSpec (test samples, NumPy reference).  ``register``
+#     takes the groups (``schema=``, ``inference=``, ``kernel=``, ``grad=``, ``lower=``,
+#     ``test=``) or -- as every op file does -- their fields as flat keywords
+#     (``infer_shape=``, ``gradient=``, ``lowering=`` ...); a flat keyword overrides the
+#     field of a group given too.  The OpDef keeps each field as a plain attribute (the
+#     eager path reads them per call).
+@dataclasses.dataclass
+class SchemaSpec:
+    inputs: object = ("data",)
+    attrs: object = None
+    aliases: tuple = ()
+    hint: object = None
+    num_outputs: object = 1
+    num_visible: object = None
+    output_names: object = None
+    mutate_inputs: tuple = ()
+    variadic: object = None
+    optional_inputs: tuple = ()
+    key_var_num_args: object = None
+    doc: str = ""
 
-    def __init__(self, name, inputs=("data",), attrs=None, infer_shape=None, forward=None,
-                 gradient=None, infer_type=None, aliases=(), hint=None, num_outputs=1,
-                 num_visible=None, output_names=None, mutate_inputs=(), variadic=None,
-                 differentiable=True, lowering=None, lowerable=None, samples=None,
-                 doc="", key_var_num_args=None, is_loss=False, needs_rng=False,
-                 train_dependent=False, np_reference=None, grad_check=True,
-                 second_order=True, dtype_out=None, optional_inputs=(), backward_hook=None,
-                 eager_infer=True, eager_fast=None, type_check_uniform=False):
+
+@dataclasses.dataclass
+class InferenceSpec:
+    infer_shape: object = None
+    infer_type: object = None
+    dtype_out: object = None
+    eager_infer: bool = True
+    eager_fast: object = None
+    type_check_uniform: bool = False
+
+
+@dataclasses.dataclass
+class KernelSpec:
+    forward: object = None
+    is_loss: bool = False
+    needs_rng: bool = False
+    train_dependent: bool = False
+    backward_hook: object = None
+
+
+@dataclasses.dataclass
+class GradientSpec:
+    gradient: object = None
+    differentiable: bool = True
+    grad_check: bool = True
+    second_order: bool = True
+
+
+@dataclasses.dataclass
+class LoweringSpec:
+    lowering: object = None
+    lowerable: object = None
+
+
+@dataclasses.dataclass
+class SampleSpec:
+    samples: object = None
+    np_reference: object = None
+
+
+_GROUPS = (("schema", SchemaSpec), ("inference", InferenceSpec), ("kernel", KernelSpec),
+           ("grad", GradientSpec), ("lower", LoweringSpec), ("test", SampleSpec))
+# flat keyword -> its group
+_FIELD_GROUP = {f.name: g for g, cls in _GROUPS for f in dataclasses.fields(cls)}
+
+
+def _group(groups, flat):
+    """The six group objects from the given groups and flat keywords (note *opdef-groups*)."""
+    out = {}
+    for g, cls in _GROUPS:
+        spec = groups.get(g)
+        if spec is None:
+            spec = cls()
+        elif not isinstance(spec, cls):
+            raise TypeError("%s= must be a %s, not %r" % (g, cls.__name__, spec))
+        else:
+            spec = dataclasses.replace(spec)
+        out[g] = spec
+    for k, v in flat.items():
+        g = _FIELD_GROUP.get(k)
+        if g is None:
+            raise TypeError("OpDef() got an unexpected keyword argument %r" % k)
+        setattr(out[g], k, v)
+    return out
+
+
+class OpDef:
+    """One operator.  See the module notes *one-definition-per-op* and *opdef-groups*."""
+
+    def __init__(self, name, schema=None, inference=None, kernel=None, grad=None, lower=None,
+                 test=None, **fields):
+        g = _group(dict(schema=schema, inference=inference, kernel=kernel, grad=grad,
+                        lower=lower, test=test), fields)
+        sc, inf, kn, gr, lo, te = (g["schema"], g["inference"], g["kernel"], g["grad"],
+                                   g["lower"], g["test"])
         self.name = name
+        inputs, num_outputs, num_visible = sc.inputs, sc.num_outputs, sc.num_visible
+        gradient, lowering, variadic = gr.gradient, lo.lowering, sc.variadic
         self.inputs = inputs if callable(inputs) else tuple(inputs)
-        self.attrs = dict(attrs or {})
-        self._infer_shape = infer_shape
-        self.forward = forward
+        self.attrs = dict(sc.attrs or {})
+        self._infer_shape = inf.infer_shape
+        self.forward = kn.forward
         self._gradient = gradient
-        self._infer_type = infer_type or _same_type
-        self.aliases = tuple(aliases)
-        self.hint = hint
+        self._infer_type = inf.infer_type or _same_type
+        self.aliases = tuple(sc.aliases)
+        self.hint = sc.hint
         self._num_outputs = num_outputs
         self._num_visible = num_visible
-        self._output_names = output_names
-        self.mutate_inputs = tuple(mutate_inputs)
+        self._output_names = sc.output_names
+        self.mutate_inputs = tuple(sc.mutate_inputs)
         self.variadic = variadic          # attr name counting variadic inputs ("num_args")
-        self.differentiable = differentiable and gradient is not None
-        self.declared_differentiable = differentiable   # False only when said explicitly
+        self.differentiable = gr.differentiable and gradient is not None
+        self.declared_differentiable = gr.differentiable   # False only when said explicitly
         # a typed lowering (symbol.lowering note *lowering-contract*); lowerable=True
         # without one would run eagerly while claiming otherwise
         self.lowering = as_lowering(lowering)
-        self.lowerable = (lowering is not None) if lowerable is None else bool(lowerable)
+        self.lowerable = (lowering is not None) if lo.lowerable is None else bool(lo.lowerable)
         if self.lowerable and self.lowering is None:
             raise ValueError("operator %s: lowerable=True needs a lowering" % name)
-        self.samples = samples
-        self.doc = doc
-        self.is_loss = is_loss
-        self.needs_rng = needs_rng
-        self.train_dependent = train_dependent
-        self.np_reference = np_reference
-        self.grad_check = grad_check
-        self.second_order = second_order
-        self.dtype_out = dtype_out
-        self.optional_inputs = tuple(optional_inputs)
+        self.samples = te.samples
+        self.doc = sc.doc
+        self.key_var_num_args = sc.key_var_num_args
+        self.is_loss = kn.is_loss
+        self.needs_rng = kn.needs_rng
+        self.train_dependent = kn.train_dependent
+        self.np_reference = te.np_reference
+        self.grad_check = gr.grad_check
+        self.second_order = gr.second_order
+        self.dtype_out = inf.dtype_out
+        self.optional_inputs = tuple(sc.optional_inputs)
         # called by eager backward / executors after the gradient: (attrs, in_np, out_np)
-        self.backward_hook = backward_hook
+        self.backward_hook = kn.backward_hook
         # eager fast path (see agjit.ndarray.invoke): skip inference when the kernel itself
         # refuses every bad shape
-        self.eager_infer = eager_infer
+        self.eager_infer = inf.eager_infer
         # the eager fast path (agjit.ndarray.fast_call) may run the kernel directly: by
         # default the ops that skip shape inference; an op whose kernel raises on every bad
         # input (or raises MXNetError itself) may opt in
-        self.eager_fast = (not eager_infer) if eager_fast is None else eager_fast
+        self.eager_fast = (not inf.eager_infer) if inf.eager_fast is None else inf.eager_fast
         # eager calls run infer_type only when the input dtypes differ; an op whose rule can
         # refuse inputs of one dtype (BatchNorm: float16 data needs float32 parameters) sets this
-        self.type_check_uniform = type_check_uniform
+        self.type_check_uniform = inf.type_check_uniform
         self._defaults = None
         self._attr_cache = {}
         self._nvis = None if callable(num_outputs) or callable(num_visible) else (
             num_outputs if num_visible is None else num_visible)
-        self._n_inputs = None if (variadic or callable(inputs) or optional_inputs) else len(self.inputs)
+        self._n_inputs = None if (variadic or callable(inputs) or sc.optional_inputs) \
+            else len(self.inputs)
 
     # -- schema -------------------------------------------------------------------
     def __repr__(self):

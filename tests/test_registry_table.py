@@ -631,3 +631,36 @@ def test_independent_formula(case):
         assert g.shape == e.shape, "%s: shape %s, expected %s" % (case, g.shape, e.shape)
         assert g.asnumpy().dtype == e.dtype, "%s: dtype %s, expected %s" % (case, g.asnumpy().dtype, e.dtype)
         np.testing.assert_allclose(g.asnumpy(), e, rtol=1e-9, atol=1e-12, err_msg=case)
+
+
+def test_grouped_declaration_equals_the_flat_keywords():
+    """OpDef's groups (registry note *opdef-groups*) and the flat keywords the op files use
+    give the same op; a flat keyword overrides its group's field; unknown ones are refused."""
+    from symbol.registry import (OpDef, SchemaSpec, InferenceSpec, KernelSpec, GradientSpec,
+                                 LoweringSpec, SampleSpec)
+    from symbol.lowering import Elementwise
+
+    def fwd(attrs, ins, ctx):
+        return [ins[0] * 2]
+
+    def grad(F, attrs, ins, outs, og, ctx):
+        return [og[0]]
+
+    flat = OpDef("_probe", inputs=("x",), forward=fwd, gradient=grad, lowering="({0} * 2.0)",
+                 grad_check=False, eager_infer=False, samples=list, hint="probe")
+    grouped = OpDef("_probe", schema=SchemaSpec(inputs=("x",), hint="probe"),
+                    inference=InferenceSpec(eager_infer=False), kernel=KernelSpec(forward=fwd),
+                    grad=GradientSpec(gradient=grad, grad_check=False),
+                    lower=LoweringSpec(lowering="({0} * 2.0)"), test=SampleSpec(samples=list))
+    fields = ("inputs", "forward", "_gradient", "differentiable", "lowerable", "grad_check",
+              "eager_infer", "eager_fast", "samples", "hint", "_n_inputs", "_nvis")
+    for f in fields:
+        assert getattr(flat, f) == getattr(grouped, f), f
+    assert isinstance(grouped.lowering, Elementwise) and grouped.lowering.template == "({0} * 2.0)"
+    assert flat.eager_fast is True            # derived from eager_infer=False, as before
+    over = OpDef("_probe", grad=GradientSpec(gradient=grad), differentiable=False)
+    assert not over.differentiable
+    with pytest.raises(TypeError, match="unexpected keyword argument 'lowring'"):
+        OpDef("_probe", lowring="{0}")
+    with pytest.raises(TypeError, match="grad= must be a GradientSpec"):
+        OpDef("_probe", grad=LoweringSpec())
