@@ -1,16 +1,26 @@
-"""Lowering: a graph (forward or backward) -> a step list -> generated Python source.
+"""Lowering: a graph (forward or backward) -> a schedule -> generated Python source.
+
+The stages, one module each: ``oplower`` reads an op's typed lowering (symbol.lowering
+note *lowering-contract*) and resolves its kernel-library references; ``schedule`` splits
+the graph into steps, fusion groups, buffers and segments; ``codegen`` writes the module
+(names, comments, the line -> node map, imports derived from what the schedule uses);
+this module checks the text (note *untrusted-text*) and returns :class:`Lowered`;
+``lint`` checks the typed state between stages (tests run it after every pass).
 
 Note: lowering
     The graph is walked in topological order and split into *steps*:
 
-    * ``fused``: a maximal run of elementwise ops (OpDef.lowering is an expression template)
-      with one output shape, emitted as ONE loop nest; only values used outside the group are
+    * ``fused``: a maximal run of elementwise ops (an ``Elementwise`` lowering, or a
+      ``KernelCall`` that returns a template for these shapes) with one output shape,
+      emitted as ONE loop nest; only values used outside the group are
       written to memory, everything else stays in registers.  Inputs of other shapes are
       broadcast by index: a dimension of size 1 is indexed with 0.  Which dimensions are
-      broadcast is part of the kernel key (it is the same for every batch size > 1);
-    * ``call``: ops with a hand-written lowering (dot / FullyConnected / batch_dot through
+      broadcast is part of the kernel key (it is the same for every batch size > 1); a full
+      ``Reduction`` (sum / mean) of a loop value is accumulated inside the loop, and an
+      ``Alias`` (``_gradient_output``) of a buffer nothing else returns is that buffer;
+    * ``call``: ``KernelCall`` lowerings (dot / FullyConnected / batch_dot through
       BLAS, sum / mean, softmax / log_softmax / softmax_cross_entropy row kernels);
-    * ``view``: Reshape-like ops, which are free views of their input;
+    * ``view``: ``View`` lowerings (Reshape-like ops), free views of their input;
     * ``eager``: anything the lowering cannot handle runs its NumPy kernel inside the replay
       (``explain()`` lists them).
 
@@ -44,7 +54,9 @@ MAX_FUSED_NODES = 500
 #     variant keeps one plain loop (a block loop around it stopped LLVM vectorising it,
 #     measured 4x slower) with its partial sums in the loop's dtype.  Which variant runs is
 #     decided per buffer plan (shapes are fixed there): parallel when elements x cost of a
-#     loop reach PAR_WORK, cost = 16 per transcendental call + 1 per other op.  PAR_WORK
+#     loop reach PAR_WORK, cost = per op 1 + the declared costs of the kernel-library
+#     functions it calls (agjit.compiler.kernels note *kernel-library*: 16 per
+#     transcendental) or its Elementwise's own ``cost``.  PAR_WORK
 #     comes from benchmarks/par_threshold.py: the W2 loop (cost ~60) wins in parallel from
 #     ~16k elements on 2 cores (0.79x at 16k, 0.55x at 1M; 1.1x slower at 4k); a cheap
 #     loop such as relu needs ~1M elements.  A loop with a full reduction takes the
