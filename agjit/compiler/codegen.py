@@ -1,72 +1,23 @@
 """Code generation: a :class:`agjit.compiler.schedule.Schedule` -> the source of one kernel
 module (see agjit.compiler.lower notes *lowering*, *parallel-loops*, *untrusted-text*).
 
-Note: generated-names
-    Values are named from the graph: a variable by its name (``w1``), an op output by its
-    MXNet output name with ``_output`` shortened to ``_out`` (``fc0_out``; a backward
-    graph's gradient outputs are ``w1_grad``).  Names are *sanitised identifiers*: every
-    character outside ``[A-Za-z0-9_]`` becomes ``_``, leading underscores are dropped, a
-    leading digit gets a ``v`` prefix, at most 32 characters, never a keyword, builtin,
-    kernel-library function, module or scaffolding name (``V``, ``P``, ``ctx``, ``run``,
-    ``seg<k>``) nor one the source check refuses, never ending in ``_f`` (the suffix of
-    flat views), and made unique with ``_<k>``.  Scaffolding locals all start with ``_``
-    (``_n``, ``_i``, ``_t0``, ``_acc0``), so no graph name can shadow them.  Every statement
-    is preceded by one comment (node, op, shape, user source line -- all through
-    ``safe_text``); backward nodes name the forward node they came from.
+Names come from agjit.compiler.names (note *generated-names*).  Every statement block
+follows one comment (node, op, shape, user source line -- all through ``safe_text``);
+backward nodes name the forward node they came from (symbol.autodiff note
+*backward-provenance*).
 """
-import builtins
 import json
-import keyword
 import re
 
 from symbol.ops._lowering import typed_const
 from . import oplower
+from .names import Namespace
 from .schedule import Segment
 
-__all__ = ["Namespace", "generate"]
+__all__ = ["generate"]
 
-_RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | frozenset(
-    ["np", "math", "K", "V", "P", "ctx", "run", "prange", "njit", "numba", "numpy"])
-_SEG = re.compile(r"seg\d+(_par)?\Z")
 _FLOAT_LIT = re.compile(r"(?<![\w.{])(\d+\.\d+)")
 _PLACE = re.compile(r"__(IN|OUT)(\d+)__|__T(\d+)_([a-z]+)__")
-BLOCK_NAME_LIMIT = 32
-
-
-class Namespace:
-    """Slot -> generated identifier (note *generated-names*)."""
-
-    def __init__(self, node_of_slot, named=None):
-        """``named``: slot -> the entry to name it after (a returned gradient aliasing the
-        buffer that computes it is named ``w1_grad``, not after that buffer's node)."""
-        from .kernels import LIBRARY
-        from .lower import _FORBIDDEN_NAMES
-        reserved = _RESERVED | frozenset(LIBRARY) | _FORBIDDEN_NAMES
-        taken = set()
-        self.names = []
-        named = named or {}
-        for s, ent in enumerate(node_of_slot):
-            n, i = named.get(s, ent)
-            try:
-                base = n.output_name(i)
-            except Exception:       # an op whose output names need attrs it lacks
-                base = "%s_out%d" % (n.name, i)
-            if base.endswith("_output"):
-                base = base[:-len("_output")] + "_out"
-            base = re.sub(r"[^A-Za-z0-9_]", "_", str(base)).lstrip("_")[:BLOCK_NAME_LIMIT]
-            if not base or base[0].isdigit():
-                base = "v" + base
-            if base in reserved or _SEG.match(base) or re.search(r"_f\d*\Z", base):
-                base += "_"
-            name, k = base, 1
-            while name in taken:
-                k += 1
-                name = "%s_%d" % (base, k)
-            taken.add(name)
-            self.names.append(name)
-
-    def __getitem__(self, slot):
-        return self.names[slot]
 
 
 class Out:
@@ -312,125 +263,137 @@ def _seg_args(gen, seg):
     return slots
 
 
+class _Module:
+    """The parts of one generated module: segment definitions, the run function, eager
+    globals and what the header must import."""
+
+    def __init__(self, gen):
+        self.gen = gen
+        self.defs, self.run, self.eager_globals = Out(), Out(), Out()
+        self.eager_notes = []
+        self.par_segments = []
+        self.any_par = False
+
+    def segment(self, seg):
+        from .lower import safe_text
+        gen, sc = self.gen, self.gen.sc
+        fname = "seg%d" % seg.index
+        gen.counter = 0
+        body = gen.segment(seg, False)
+        args = _seg_args(gen, seg)
+        params = ", ".join(gen.ns[s] for s in args)
+        # an accumulator only vectorises if LLVM may reassociate the sum (vmath functions
+        # keep their own flags when inlined, so special values stay right)
+        fm = ", fastmath={'reassoc'}" if any(
+            st.kind == "fused" and any(oplower.is_reduction(n) for n in st.nodes)
+            for st in seg.steps) else ""
+        what = ", ".join(safe_text(n.name, 24) for st in seg.steps for n in st.nodes[:3])
+        self._define("# segment %d: %s" % (seg.index, safe_text(what)),
+                     "@njit(cache=True, nogil=True, error_model='numpy'%s)" % fm,
+                     "def %s(%s):" % (fname, params), body)
+        call_args = ", ".join("V[%d]" % s for s in args)
+        self.run.add("    # %s(%s)" % (fname, safe_text(params, 200)))
+        if not seg.parallel:
+            self.run.add("    %s(%s)" % (fname, call_args))
+            return
+        self.any_par = True
+        gen.counter = 0
+        self._define("# segment %d, parallel variant (run when the work reaches PAR_WORK)"
+                     % seg.index,
+                     "@njit(cache=True, nogil=True, error_model='numpy', parallel=True%s)" % fm,
+                     "def %s_par(%s):" % (fname, params), gen.segment(seg, True))
+        self.par_segments.append((seg.index, [
+            (sc.slot_of(st.size_entry), st.cost, any(oplower.is_reduction(n) for n in st.nodes))
+            for st in seg.steps]))
+        # one parallel kernel at a time per process: Numba's fallback threading layer
+        # (workqueue, used when neither TBB nor OpenMP loads) aborts the process on
+        # concurrent launches from several Python threads
+        self.run.add("    if P['par%d']:" % seg.index)
+        self.run.add("        with _PAR_LOCK:")
+        self.run.add("            %s_par(%s)" % (fname, call_args))
+        self.run.add("    else:")
+        self.run.add("        %s(%s)" % (fname, call_args))
+
+    def _define(self, comment_line, decorator, signature, body):
+        for ln in ("", "", comment_line, decorator, signature):
+            self.defs.add(ln)
+        self.defs.extend(body, "    ")
+
+    def step(self, st):
+        """A view or an eager step, run from Python."""
+        from .lower import safe_text, _why_eager
+        gen, sc = self.gen, self.gen.sc
+        n = st.node
+        ins = ", ".join("V[%d]" % sc.slot_of((s, i)) for (s, i, _v) in n.inputs)
+        outs = [sc.slot_of((n, i)) for i in range(n.num_outputs())]
+        self.run.add("    " + gen.comment(n), n)
+        if st.kind == "view":
+            self.run.add("    V[%d] = np.reshape(V[%d], P[%d])" % (
+                outs[0], sc.slot_of(n.inputs[0][:2]), outs[0]), n)
+            return
+        g = "_E%d" % len(self.eager_notes)
+        # ascii(): a pure-ASCII literal whatever the op name and attr strings hold
+        self.eager_globals.add("%s = _eager(%s, %s)" % (g, ascii(str(n.op.name)), ascii(
+            json.dumps(n.attrs, sort_keys=True, ensure_ascii=True))), n)
+        self.eager_notes.append("%s (%s): runs eagerly (%s)" % (
+            safe_text(n.name), safe_text(n.op.name), _why_eager(n)))
+        self.run.add("    _r = %s.forward(%s.attrs, [%s], ctx)" % (g, g, ins), n)
+        for i, s in enumerate(outs):
+            self.run.add("    V[%d] = _r[%d]" % (s, i), n)
+
+    def header(self, name):
+        """Comment lines and exactly the imports the schedule uses."""
+        from .lower import safe_text, RUNTIME_MODULE
+        gen = self.gen
+        head = Out()
+        head.add("# Generated by agjit.jit for graph %s -- do not edit (content-addressed)."
+                 % safe_text(name))
+        head.add("# Values are named after the graph (sanitised); each statement follows a "
+                 "comment")
+        head.add("# giving node, op, shape and source line of the trace that first generated "
+                 "this")
+        head.add("# file (kernels read every size at run time).")
+        if "math" in gen.mods:
+            head.add("import math")
+        head.add("import numpy as np")
+        if self.any_par:
+            head.add("from numba import prange")
+        if self.defs.lines:
+            head.add("from agjit.compiler.numba_cache import njit")
+        if gen.lib:
+            head.add("from agjit.compiler.kernels import %s" % ", ".join(sorted(gen.lib)))
+        rt = (["eager_op as _eager"] if self.eager_globals.lines else []) + \
+            (["PAR_LOCK as _PAR_LOCK"] if self.any_par else [])
+        if rt:
+            head.add("from %s import %s" % (RUNTIME_MODULE, ", ".join(rt)))
+        if self.eager_globals.lines:
+            head.add("")
+            head.extend(self.eager_globals)
+        return head
+
+
 def generate(sc, shapes, dtypes, provenance, name, interpret):
     """(source, line -> node list, par_segments, eager notes, slot names) for a schedule."""
-    from .lower import safe_text, RUNTIME_MODULE, _why_eager
     named = {}
     for (n, i) in sc.heads:
         s = sc.slot_of((n, i))
         if s not in named and sc.node_of_slot[s] != (n, i) and s not in sc.given_slots:
             named[s] = (n, i)
     names = Namespace(sc.node_of_slot, named)
-    gen = _Gen(sc, shapes, dtypes, provenance, names)
-    defs = Out()
-    run = Out()
-    eager_globals = Out()
-    eager_notes = []
-    par_segments = []
-    any_par = False
+    mod = _Module(_Gen(sc, shapes, dtypes, provenance, names))
     for item in sc.items:
         if isinstance(item, Segment):
-            seg = item
-            fname = "seg%d" % seg.index
-            gen.counter = 0
-            body = gen.segment(seg, False)
-            args = _seg_args(gen, seg)
-            params = ", ".join(names[s] for s in args)
-            # an accumulator only vectorises if LLVM may reassociate the sum (vmath
-            # functions keep their own flags when inlined, so special values stay right)
-            fm = ", fastmath={'reassoc'}" if any(
-                st.kind == "fused" and any(oplower.is_reduction(n) for n in st.nodes)
-                for st in seg.steps) else ""
-            what = ", ".join(safe_text(n.name, 24) for st in seg.steps for n in st.nodes[:3])
-            defs.add("")
-            defs.add("")
-            defs.add("# segment %d: %s" % (seg.index, safe_text(what)))
-            defs.add("@njit(cache=True, nogil=True, error_model='numpy'%s)" % fm)
-            defs.add("def %s(%s):" % (fname, params))
-            defs.extend(body, "    ")
-            call_args = ", ".join("V[%d]" % s for s in args)
-            run.add("    # %s(%s)" % (fname, safe_text(params, 200)))
-            if seg.parallel:
-                any_par = True
-                gen.counter = 0
-                pbody = gen.segment(seg, True)
-                defs.add("")
-                defs.add("")
-                defs.add("# segment %d, parallel variant (run when the work reaches PAR_WORK)"
-                         % seg.index)
-                defs.add("@njit(cache=True, nogil=True, error_model='numpy', parallel=True%s)"
-                         % fm)
-                defs.add("def %s_par(%s):" % (fname, params))
-                defs.extend(pbody, "    ")
-                par_segments.append((seg.index, [(sc.slot_of(st.size_entry), st.cost,
-                                                  any(oplower.is_reduction(n) for n in st.nodes))
-                                                 for st in seg.steps]))
-                # one parallel kernel at a time per process: Numba's fallback threading layer
-                # (workqueue, used when neither TBB nor OpenMP loads) aborts the process on
-                # concurrent launches from several Python threads
-                run.add("    if P['par%d']:" % seg.index)
-                run.add("        with _PAR_LOCK:")
-                run.add("            %s_par(%s)" % (fname, call_args))
-                run.add("    else:")
-                run.add("        %s(%s)" % (fname, call_args))
-            else:
-                run.add("    %s(%s)" % (fname, call_args))
-            continue
-        st = item
-        n = st.node
-        ins = ", ".join("V[%d]" % sc.slot_of((s, i)) for (s, i, _v) in n.inputs)
-        outs = [sc.slot_of((n, i)) for i in range(n.num_outputs())]
-        run.add("    " + gen.comment(n), n)
-        if st.kind == "view":
-            run.add("    V[%d] = np.reshape(V[%d], P[%d])" % (
-                outs[0], sc.slot_of(n.inputs[0][:2]), outs[0]), n)
-            continue
-        g = "_E%d" % len(eager_notes)
-        # ascii(): a pure-ASCII literal whatever the op name and attr strings hold
-        eager_globals.add("%s = _eager(%s, %s)" % (g, ascii(str(n.op.name)), ascii(
-            json.dumps(n.attrs, sort_keys=True, ensure_ascii=True))), n)
-        eager_notes.append("%s (%s): runs eagerly (%s)" % (
-            safe_text(n.name), safe_text(n.op.name), _why_eager(n)))
-        run.add("    _r = %s.forward(%s.attrs, [%s], ctx)" % (g, g, ins), n)
-        for i, s in enumerate(outs):
-            run.add("    V[%d] = _r[%d]" % (s, i), n)
-    if interpret:
-        eager_notes = []
-
-    head = Out()
-    head.add("# Generated by agjit.jit for graph %s -- do not edit (content-addressed)."
-             % safe_text(name))
-    head.add("# Values are named after the graph (sanitised); each statement follows a comment")
-    head.add("# giving node, op, shape and source line of the trace that first generated this")
-    head.add("# file (kernels read every size at run time).")
-    if "math" in gen.mods:
-        head.add("import math")
-    head.add("import numpy as np")
-    if any_par:
-        head.add("from numba import prange")
-    if defs.lines:
-        head.add("from agjit.compiler.numba_cache import njit")
-    if gen.lib:
-        head.add("from agjit.compiler.kernels import %s" % ", ".join(sorted(gen.lib)))
-    rt = []
-    if eager_notes or eager_globals.lines:
-        rt.append("eager_op as _eager")
-    if any_par:
-        rt.append("PAR_LOCK as _PAR_LOCK")
-    if rt:
-        head.add("from %s import %s" % (RUNTIME_MODULE, ", ".join(rt)))
-    if eager_globals.lines:
-        head.add("")
-        head.extend(eager_globals)
+            mod.segment(item)
+        else:
+            mod.step(item)
     src = Out()
-    src.extend(head)
-    src.extend(defs)
-    src.add("")
-    src.add("")
-    src.add("def run(V, P, ctx):")
-    if run.lines:
-        src.extend(run)
+    src.extend(mod.header(name))
+    src.extend(mod.defs)
+    for ln in ("", "", "def run(V, P, ctx):"):
+        src.add(ln)
+    if mod.run.lines:
+        src.extend(mod.run)
     else:
         src.add("    pass")
-    return ("\n".join(src.lines) + "\n", tuple(src.nodes), par_segments, eager_notes,
-            names.names)
+    return ("\n".join(src.lines) + "\n", tuple(src.nodes), mod.par_segments,
+            [] if interpret else mod.eager_notes, names.names)

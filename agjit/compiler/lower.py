@@ -33,7 +33,7 @@ import ast
 import hashlib
 import re
 
-from .oplower import classify as _classify  # noqa: F401  (used by the runtime)
+from . import oplower
 
 __all__ = ["lower_graph", "Lowered", "check_source", "safe_text", "code_digest"]
 
@@ -240,6 +240,11 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     return Lowered(src, len(sc.node_of_slot), sc.given_slots, sc.out_slots, sc.buffer_slots,
                    sc.view_slots, eager_notes, sc.node_of_slot, code_digest(src), par_segments,
                    line_nodes, names)
+
+
+def _classify(n, shapes, dtypes):
+    """'view', 'fused', 'call' or 'eager' for one node (the runtime's save decisions)."""
+    return oplower.classify(n, shapes, dtypes)
 
 
 def code_digest(source):

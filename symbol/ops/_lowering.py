@@ -5,8 +5,7 @@ adds what a :class:`KernelCall`'s ``emit(ctx)`` uses.
 Nothing here imports Numba: lowerings only build source text; sizes are read at run time
 (``x.shape[k]``) so kernels never depend on shapes, only on ndims (``ctx.in_ndim``).
 """
-from ..lowering import (Lowering, Elementwise, Alias, View, KernelCall, Reduction, ByAttr,  # noqa: F401
-                        as_lowering)
+from ..lowering import Lowering, Elementwise, Alias, View, KernelCall, Reduction, ByAttr
 
 __all__ = ["LowerCtx", "loop_nest", "index_expr", "typed_const", "Lowering", "Elementwise",
            "Alias", "View", "KernelCall", "Reduction", "ByAttr"]
