@@ -209,3 +209,31 @@ def test_lint_catches_wrong_shapes_uncovered_inputs_and_early_reads():
             it.steps.reverse()
     with pytest.raises(lint_mod.LintError, match="before anything computes it"):
         lint_mod.lint_schedule(sc, sh, dt)
+
+
+def test_line_map_names_and_backward_provenance_in_the_generated_source():
+    """Lowered.node_at maps each generated statement to its node; values carry graph names;
+    backward statements say which forward node they are the gradient of."""
+    from symbol import autodiff
+    loss, shapes = _mlp()
+    order, heads, sh, dt = _typed(loss, shapes)
+    given = [(n, 0) for n in order if n.op is None]
+    low = lower.lower_graph(order, heads, given, sh, dt)
+    lines = low.source.splitlines()
+    k = next(i for i, ln in enumerate(lines) if "relu(" in ln and not ln.lstrip().startswith("#"))
+    assert low.node_at(k + 1).name == "relu0"
+    assert low.node_at(k + 3, offset=2).name == "relu0"
+    assert low.node_at(0) is None and low.node_at(len(lines) + 5) is None
+    assert "def seg0(x, w1, b1, fc0_out" in low.source, low.source
+    for i, ln in enumerate(lines):      # a node's statement follows its comment (or its loop's)
+        n = low.node_at(i + 1)
+        if n is not None and n.op is not None and not ln.lstrip().startswith("#"):
+            above = [lines[j] for j in range(i) if low.node_at(j + 1) is n and (
+                lines[j].lstrip().startswith("# %s " % n.name) or
+                lines[j].lstrip().startswith("# loop over"))]
+            assert above, (i, ln)
+    g = autodiff.gradient(loss, ["w1", "b1", "w2", "b2"])
+    border, bheads, bsh, bdt = _typed(g, dict(shapes, loss_output_head_grad=(1,)))
+    blow = lower.lower_graph(border, bheads, [(n, 0) for n in border if n.op is None], bsh, bdt)
+    assert "(grad of fc0)" in blow.source and "(grad of loss)" in blow.source
+    assert "w1_grad" in blow.source and "b2_grad" in blow.source

@@ -179,9 +179,9 @@ class Lowered:
     """Result of lowering: source text + the metadata the runtime needs.
 
     ``line_nodes[k]`` is the node line ``k + 1`` of ``source`` was generated for (None for
-    scaffolding): :meth:`node_at` maps a traceback's line number back to the graph.
-    ``path`` is the kernel file the source was loaded from, once the cache has written it
-    (None before, and for kernels built in memory only)."""
+    scaffolding): :meth:`node_at` maps a traceback's line number back to the graph (the
+    kernel cache writes two header lines above ``source`` in the file: pass
+    ``offset=2`` for a line number of the file)."""
 
     def __init__(self, source, n_slots, given_slots, out_slots, buffer_slots, view_slots,
                  eager_notes, node_of_slot, digest, par_segments=(), line_nodes=(),
@@ -198,11 +198,11 @@ class Lowered:
         self.par_segments = par_segments    # [(segment index, [loop-size slots])]
         self.line_nodes = tuple(line_nodes)
         self.names = tuple(names)           # slot -> generated identifier
-        self.path = None
 
-    def node_at(self, lineno):
-        """The node generated line ``lineno`` (1-based, as in a traceback) belongs to."""
-        k = int(lineno) - 1
+    def node_at(self, lineno, offset=0):
+        """The node generated line ``lineno`` (1-based, as in a traceback; ``offset`` lines
+        of header above ``source``) belongs to, or None."""
+        k = int(lineno) - 1 - offset
         return self.line_nodes[k] if 0 <= k < len(self.line_nodes) else None
 
 
