@@ -104,6 +104,7 @@ def test_declared_lowering_lowers(op):
             continue
         low = lower.lower_graph(order, heads, given, shapes, dtypes)
         lint_mod.lint(order, heads, given, shapes, dtypes, stage="inference")
+        lint_mod.lint_schedule(schedule(order, heads, given, shapes, dtypes), shapes, dtypes)
         if low.eager_notes:
             why.append("; ".join(low.eager_notes))
             continue
