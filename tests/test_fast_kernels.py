@@ -102,3 +102,62 @@ def test_deconvolution_matches_reference(case, data):
     _close(nn_extra._dc_bwd_data_np(g, x, w, da), ref.conv_np(g, w, cattrs).astype(dtype), dtype)
     _close(nn_extra._dc_bwd_weight_np(g, x, w, da), ref.conv_bwd_weight_np(x, g, w, cattrs).astype(dtype),
            dtype)
+
+
+@st.composite
+def pool_case(draw):
+    nsp = draw(st.integers(1, 3))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(nsp))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(nsp))
+    p = tuple(draw(st.integers(0, kk - 1)) for kk in k)
+    maxsp = {1: 9, 2: 6, 3: 4}[nsp]
+    sp = tuple(draw(st.integers(max(1, kk - 2 * pp), max(1, kk - 2 * pp) + maxsp)) for kk, pp in zip(k, p))
+    attrs = {"kernel": k, "stride": s, "pad": p, "pool_type": draw(st.sampled_from(["max", "avg", "sum"])),
+             "global_pool": draw(st.sampled_from([False, False, False, True])),
+             "pooling_convention": draw(st.sampled_from(["valid", "full"])),
+             "count_include_pad": draw(st.booleans()), "layout": None, "p_value": None}
+    if draw(st.booleans()):      # a kernel covering the whole input: the global fast path
+        attrs.update(kernel=sp, pad=(0,) * nsp)
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) + sp
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.float16]))
+    ties = draw(st.booleans())   # small integers: many tied maxima
+    return shape, attrs, dtype, ties, draw(st.integers(0, 2 ** 31))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(pool_case())
+def test_pool_kernels_match_reference(case):
+    shape, attrs, dtype, ties, seed = case
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, shape) if ties else rng.uniform(-2, 2, shape)).astype(dtype)
+    y = nn._pool_fwd(attrs, [x], None)[0]
+    _close(y, ref.pool_fwd(attrs, x), dtype)
+    g = rng.uniform(-2, 2, y.shape).astype(dtype)
+    _close(nn._pool_bwd_np(g, x, attrs), ref.pool_bwd_np(g, x, attrs), dtype)
+    if attrs["pool_type"] == "max":
+        g2 = rng.uniform(-2, 2, x.shape).astype(dtype)
+        _close(nn._pool_select_np(g2, x, attrs), ref.pool_select_np(g2, x, attrs), dtype)
+
+
+def _pool_attrs(**kw):
+    a = {"kernel": (), "stride": (), "pad": (), "pool_type": "max", "global_pool": False,
+         "pooling_convention": "valid", "count_include_pad": True, "layout": None, "p_value": None}
+    a.update(kw)
+    return a
+
+
+def test_max_pool_ties_follow_mxnet():
+    """Gradients recorded from MXNet 1.9.1 (mx.nd.Pooling under autograd): the first maximum
+    of each window in row-major order gets the gradient, padding never does."""
+    x = np.array([[[[1, 1, 0, 0], [1, 1, 0, 0], [2, 0, 3, 3], [0, 2, 3, 3]]]], np.float32)
+    a = _pool_attrs(kernel=(2, 2), stride=(2, 2))
+    gx = nn._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
+    np.testing.assert_array_equal(gx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+    x = np.array([[[[1, 2, 2, 1, 2]]]], np.float32)
+    a = _pool_attrs(kernel=(1, 3), stride=(1, 1))
+    gx = nn._pool_bwd_np(np.ones((1, 1, 1, 3), np.float32), x, a)
+    np.testing.assert_array_equal(gx[0, 0, 0], [0, 2, 1, 0, 0])
+    x = -np.ones((1, 1, 3, 3), np.float32)
+    a = _pool_attrs(kernel=(3, 3), stride=(2, 2), pad=(1, 1))
+    gx = nn._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
+    np.testing.assert_array_equal(gx[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])

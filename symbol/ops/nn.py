@@ -1605,10 +1605,30 @@ def _pool_count(attrs, xshape, k, s, p, osp, extra, dtype):
     return np.maximum(cnt, 1)
 
 
+def _pool_global(attrs, x):
+    """True when every window is the whole spatial extent (global pooling, or a kernel that
+    covers the unpadded input once): the kernels then reduce over one flattened axis."""
+    if attrs["global_pool"]:
+        return True
+    k, s, p, osp, extra = _pool_geom(attrs, x.shape)
+    return tuple(k) == tuple(x.shape[2:]) and not any(p) and not any(extra)
+
+
 def _pool_fwd(attrs, ins, ctx):
     x = ins[0]
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
     t = attrs["pool_type"]
+    if _pool_global(attrs, x) and x.size:
+        flat = x.reshape(x.shape[:2] + (-1,))
+        if t == "max":
+            out = flat.max(axis=-1)
+        else:
+            acc = np.float32 if x.dtype == np.float16 else None
+            out = flat.sum(axis=-1, dtype=acc)
+            if t == "avg":
+                out = out / max(1, flat.shape[-1])
+            out = out.astype(x.dtype, copy=False)
+        return [np.ascontiguousarray(out.reshape(x.shape[:2] + osp))]
     if t == "max":
         # MXNet starts from the lowest finite value, so an all-padding window gives that
         lo = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
@@ -1626,16 +1646,53 @@ def _pool_fwd(attrs, ins, ctx):
     return [out]
 
 
+def _pool_first_max(x, k, s, p, osp, extra):
+    """Per kernel offset (in window order): the window slice and the mask of the windows
+    whose *first* maximum sits at that offset (MXNet 1.9.1 routes the gradient of tied
+    maxima to the first in row-major window order; padding never wins over data, NaN is
+    skipped).  O(K) passes over the output, no window copy."""
+    if any(p) or any(extra):
+        lo = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        x = _pool_padded(x, p, extra, lo)
+    wins = list(_pool_windows(k, s, osp))
+    best = np.array(x[wins[0][1]])
+    for off, sl in wins[1:]:
+        np.fmax(best, x[sl], out=best)
+    taken = np.zeros(best.shape, dtype=bool)
+    hit = np.empty(best.shape, dtype=bool)
+    for off, sl in wins:
+        np.equal(x[sl], best, out=hit)
+        hit &= ~taken
+        taken |= hit
+        yield sl, hit
+
+
+def _pool_argmax(x, k, s, p, osp, extra):
+    """Index (in window order) of the first maximum of each window."""
+    arg = np.zeros(x.shape[:2] + tuple(osp), dtype=np.int64)
+    for i, (sl, hit) in enumerate(_pool_first_max(x, k, s, p, osp, extra)):
+        arg[hit] = i
+    return arg
+
+
 def _pool_bwd_np(g, x, attrs):
     """Scatter the output gradient back onto the input windows."""
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
     t = attrs["pool_type"]
+    if _pool_global(attrs, x) and x.size:
+        flat = x.reshape(x.shape[:2] + (-1,))
+        gf = g.reshape(x.shape[:2] + (1,))
+        if t == "max":
+            gx = (np.arange(flat.shape[-1]) == np.argmax(flat, axis=-1)[..., None]) * gf
+        else:
+            gs = gf / max(1, flat.shape[-1]) if t == "avg" else gf
+            gx = np.broadcast_to(gs, flat.shape)
+        return np.ascontiguousarray(gx.reshape(x.shape), dtype=g.dtype)
     psp = tuple(q + 2 * pp + e for q, pp, e in zip(x.shape[2:], p, extra))
     gx = np.zeros(x.shape[:2] + psp, dtype=g.dtype)
     if t == "max":
-        arg = _pool_argmax(x, k, s, p, osp, extra)
-        for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
-            gx[sl] += np.where(arg == i, g, 0)
+        for sl, hit in _pool_first_max(x, k, s, p, osp, extra):
+            gx[sl] += hit * g
     else:
         gs = g / _pool_count(attrs, x.shape, k, s, p, osp, extra, g.dtype) if t == "avg" else g
         for off, sl in _pool_windows(k, s, osp):
@@ -1644,27 +1701,13 @@ def _pool_bwd_np(g, x, attrs):
     return np.ascontiguousarray(gx[crop])
 
 
-def _pool_argmax(x, k, s, p, osp, extra):
-    """Index (in window order) of the first maximum of each window."""
-    xp = _pool_padded(x, p, extra, -np.inf)
-    best = np.full(x.shape[:2] + osp, -np.inf, dtype=x.dtype)
-    arg = np.zeros(x.shape[:2] + osp, dtype=np.int64)
-    for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
-        v = xp[sl]
-        upd = v > best
-        best = np.where(upd, v, best)
-        arg = np.where(upd, i, arg)
-    return arg
-
-
 def _pool_select_np(g, x, attrs):
     """For max pooling: pick, per output window, ``g`` at the input argmax."""
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
-    arg = _pool_argmax(x, k, s, p, osp, extra)
     gp = _pool_padded(g, p, extra, 0.0)
     out = np.zeros(x.shape[:2] + osp, dtype=g.dtype)
-    for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
-        out += np.where(arg == i, gp[sl], 0)
+    for sl, hit in _pool_first_max(x, k, s, p, osp, extra):
+        np.copyto(out, gp[sl], where=hit)
     return out
 
 
