@@ -147,3 +147,25 @@ def pool_select_np(g, x, attrs):
     for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
         out += np.where(arg == i, gp[sl], 0)
     return out
+
+
+def bn_fwd(attrs, ins, training):
+    """BatchNorm forward as it was (``training``: batch statistics)."""
+    x, gamma, beta, mm, mv = ins
+    ax = attrs["axis"] % x.ndim
+    red = tuple(i for i in range(x.ndim) if i != ax)
+
+    def bcast(v):
+        shape = [1] * x.ndim
+        shape[ax] = v.shape[0]
+        return v.reshape(shape)
+    if training:
+        mean = x.mean(axis=red)
+        var = x.var(axis=red)
+    else:
+        mean, var = mm, mv
+    g = np.ones_like(gamma) if attrs["fix_gamma"] else gamma
+    rstd = 1.0 / np.sqrt(var + attrs["eps"])
+    y = (x - bcast(mean)) * bcast(rstd * g) + bcast(beta)
+    dt = x.dtype
+    return [y.astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]

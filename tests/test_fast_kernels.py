@@ -161,3 +161,29 @@ def test_max_pool_ties_follow_mxnet():
     a = _pool_attrs(kernel=(3, 3), stride=(2, 2), pad=(1, 1))
     gx = nn._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
     np.testing.assert_array_equal(gx[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
+class _Ctx:
+    def __init__(self, train):
+        self.is_train = train
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.data())
+def test_batchnorm_forward_matches_reference(shape, data):
+    shape = tuple(shape)
+    ax = data.draw(st.integers(-len(shape), len(shape) - 1))
+    dtype = data.draw(st.sampled_from([np.float64, np.float32, np.float16]))
+    train = data.draw(st.booleans())
+    attrs = {"axis": ax, "eps": data.draw(st.sampled_from([1e-3, 1e-5])),
+             "fix_gamma": data.draw(st.booleans()), "use_global_stats": data.draw(st.booleans())}
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 31)))
+    c = shape[ax]
+    pt = np.float32 if dtype == np.float16 else dtype
+    x = (rng.uniform(-2, 2, shape) * 3 + 1).astype(dtype)
+    ins = [x, rng.uniform(0.5, 1.5, c).astype(pt), rng.uniform(-1, 1, c).astype(pt),
+           rng.uniform(-0.5, 0.5, c).astype(pt), rng.uniform(0.5, 1.5, c).astype(pt)]
+    got = nn._bn_fwd(attrs, ins, _Ctx(train))
+    want = ref.bn_fwd(attrs, ins, train and not attrs["use_global_stats"])
+    for gv, wv in zip(got, want):
+        _close(gv, wv, dtype)

@@ -934,19 +934,28 @@ def _bn_type(attrs, ins):
 
 
 def _bn_fwd(attrs, ins, ctx):
+    """Data seen as (pre, C, post): statistics from two contiguous-axis reductions (float32
+    for float16 data), then one centred copy scaled and shifted in place."""
     x, gamma, beta, mm, mv = ins
     ax = attrs["axis"] % x.ndim
-    red = tuple(i for i in range(x.ndim) if i != ax)
-    if _bn_training(attrs, ctx):
-        mean = x.mean(axis=red)
-        var = x.var(axis=red)
-    else:
-        mean, var = mm, mv
-    g = np.ones_like(gamma) if attrs["fix_gamma"] else gamma
-    rstd = 1.0 / np.sqrt(var + attrs["eps"])
-    y = (x - _bcast(mean, x.ndim, ax)) * _bcast(rstd * g, x.ndim, ax) + _bcast(beta, x.ndim, ax)
     dt = x.dtype
-    return [y.astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
+    ct = np.result_type(dt, gamma.dtype)
+    if ct.kind != "f":
+        ct = np.dtype(np.float64)
+    C = x.shape[ax]
+    x3 = x.reshape(_prod(x.shape[:ax]), C, _prod(x.shape[ax + 1:]))
+    m = x3.shape[0] * x3.shape[2]
+    if _bn_training(attrs, ctx):
+        mean = x3.sum(axis=2, dtype=ct).sum(axis=0) / max(m, 1)
+        xc = np.subtract(x3, mean[None, :, None], dtype=ct)
+        var = np.einsum("pcq,pcq->c", xc, xc) / max(m, 1)
+    else:
+        mean, var = np.asarray(mm, dtype=ct), np.asarray(mv, dtype=ct)
+        xc = np.subtract(x3, mean[None, :, None], dtype=ct)
+    g = np.ones(C, dtype=ct) if attrs["fix_gamma"] else np.asarray(gamma, dtype=ct)
+    xc *= (g / np.sqrt(var + attrs["eps"]))[None, :, None]
+    xc += np.asarray(beta, dtype=ct)[None, :, None]
+    return [xc.reshape(x.shape).astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
 
 
 def _dtype_of(F, v, like):
