@@ -101,34 +101,35 @@ def make_data(case, quick=False, seed=1234, batch=None):
 
 # ================================================================ NumPy by hand ===
 def _conv_fwd(x, w, b, pad):
-    """Stride-1 2-D convolution by im2col; returns y and the columns for the backward."""
+    """Stride-1 2-D convolution by im2col, columns laid out (c*kh*kw, n*oh*ow) so the copy
+    runs along image rows; returns y and the columns for the backward."""
     if pad:
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     oh, ow = h - kh + 1, wd - kw + 1
-    cols = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))   # n c oh ow kh kw
-    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
-    y = cols @ w.reshape(f, -1).T
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))   # n c oh ow kh kw
+    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * oh * ow)
+    y = w.reshape(f, -1) @ cols
     if b is not None:
-        y += b
-    return y.reshape(n, oh, ow, f).transpose(0, 3, 1, 2), cols
+        y += b[:, None]
+    return y.reshape(f, n, oh, ow).transpose(1, 0, 2, 3), cols
 
 
 def _conv_bwd(g, cols, w, xshape, pad, need_dx=True):
     n, c, h, wd = xshape
     f, _, kh, kw = w.shape
     oh, ow = g.shape[2:]
-    g2 = g.transpose(0, 2, 3, 1).reshape(-1, f)
-    dw = (g2.T @ cols).reshape(w.shape)
-    db = g2.sum(0)
+    gt = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(f, -1)
+    dw = (gt @ cols.T).reshape(w.shape)
+    db = gt.sum(1)
     if not need_dx:
         return None, dw, db
-    dcols = (g2 @ w.reshape(f, -1)).reshape(n, oh, ow, c, kh, kw)
+    dcols = (w.reshape(f, -1).T @ gt).reshape(c, kh, kw, n, oh, ow)
     dxp = np.zeros((n, c, h + 2 * pad, wd + 2 * pad), dtype=g.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i:i + oh, j:j + ow] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+            dxp[:, :, i:i + oh, j:j + ow] += dcols[:, i, j].transpose(1, 0, 2, 3)
     return dxp[:, :, pad:pad + h, pad:pad + wd], dw, db
 
 
@@ -170,8 +171,8 @@ def _bn_bwd(gy, cache, g):
     gb = gy.sum((0, 2, 3))
     gg = (gy * xh).sum((0, 2, 3))
     m = gy.shape[0] * gy.shape[2] * gy.shape[3]
-    gx = (g.reshape(1, -1, 1, 1) * rstd / m) * (m * gy - gb.reshape(1, -1, 1, 1)
-                                              - xh * gg.reshape(1, -1, 1, 1))
+    gx = (g.reshape(1, -1, 1, 1) * rstd) * (gy - (gb / m).reshape(1, -1, 1, 1)
+                                            - xh * (gg / m).reshape(1, -1, 1, 1))
     return gx, gg, gb
 
 
