@@ -187,3 +187,20 @@ def test_batchnorm_forward_matches_reference(shape, data):
     want = ref.bn_fwd(attrs, ins, train and not attrs["use_global_stats"])
     for gv, wv in zip(got, want):
         _close(gv, wv, dtype)
+
+
+@pytest.mark.parametrize("G,dil", [(1, 1), (2, 2), (4, 1)])
+def test_conv_data_grad_full_convolution_path(monkeypatch, G, dil):
+    """Stride 1 with 'same' padding takes the full-convolution route of the data gradient."""
+    rng = np.random.default_rng(G)
+    attrs = {"kernel": (3, 3), "stride": (1, 1), "dilate": (dil, dil), "pad": (dil, dil),
+             "num_group": G, "layout": None}
+    x = rng.uniform(-2, 2, (2, 4, 6, 5))
+    w = rng.uniform(-2, 2, (4, 4 // G, 3, 3))
+    g = rng.uniform(-2, 2, (2, 4, 6, 5))
+    calls = []
+    orig = nn._conv_np
+    monkeypatch.setattr(nn, "_conv_np", lambda *a: calls.append(1) or orig(*a))
+    got = nn._conv_bwd_data_np(g, x, w, attrs)
+    assert calls, "full-convolution path not taken"
+    np.testing.assert_allclose(got, ref.conv_bwd_data_np(g, x, w, attrs), rtol=1e-12, atol=1e-12)

@@ -1367,6 +1367,16 @@ def _conv_bwd_data_np(g, x, w, attrs):
     f = w.shape[0]
     cg, fg, K, O = c // G, f // G, _prod(k), _prod(osp)
     dt = _compute_dtype(g, w)
+    fullpad = tuple(dd * (kk - 1) - pp for kk, dd, pp in zip(k, d, p))
+    if K > 1 and all(v == 1 for v in s) and min(fullpad) >= 0 and f * _prod(x.shape[2:]) <= c * O:
+        # stride 1: the "full" convolution of ograd with the flipped, transposed kernel --
+        # im2col + GEMM, cheaper than a GEMM plus K scatter-adds unless ograd's columns
+        # (f * input spatial) outgrow the scattered ones (c * output spatial)
+        wt = np.asarray(w, dtype=dt).reshape((G, fg, cg) + tuple(k)).swapaxes(1, 2)
+        wt = wt[(slice(None),) * 3 + (slice(None, None, -1),) * len(k)].reshape((c, fg) + tuple(k))
+        gx = _conv_np(np.asarray(g, dtype=dt), wt, {"kernel": k, "stride": s, "dilate": d,
+                                                    "pad": fullpad, "num_group": G, "layout": None})
+        return np.ascontiguousarray(gx, dtype=g.dtype)
     gg = np.asarray(g, dtype=dt).reshape(n, G, fg, O)
     wg = np.asarray(w, dtype=dt).reshape(G, fg, cg * K)
     cols = np.matmul(wg.swapaxes(1, 2), gg)                    # (n, G, cg*K, O)
