@@ -378,20 +378,21 @@ def time_step(step, repeats, warmup, target_s):
     step()
     one = time.perf_counter() - t0
     inner = int(max(1, min(10000, target_s / max(one, 1e-8))))
-    samples = []
+    samples, cpu = [], []
     gc.collect()
     gc.disable()
     try:
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(inner):
                 step()
             samples.append((time.perf_counter() - t0) / inner)
+            cpu.append((time.process_time() - c0) / inner)
     finally:
         gc.enable()
     ms = [s * 1e3 for s in samples]
     return {"first_call_s": first, "median_ms": statistics.median(ms), "min_ms": min(ms),
-            "repeats": repeats, "inner": inner}
+            "cpu_median_ms": statistics.median(cpu) * 1e3, "repeats": repeats, "inner": inner}
 
 
 def blas_info():
@@ -495,11 +496,13 @@ def fmt_ms(v):
     return "%.3g" % v if v < 100 else "%.0f" % v
 
 
-def report(results, cases, peers):
+def report(results, cases, peers, key="median_ms"):
+    """Markdown table of ``key`` (median wall ms, or process CPU ms) per step, with the ratio
+    to the fastest external peer and the first-call time."""
     lines = ["| workload | " + " | ".join(peers) + " |", "|---|" + "---:|" * len(peers)]
     for case in cases:
         row = results[case]
-        ext = [row[p]["median_ms"] for p in EXTERNAL if p in row and row[p].get("status") == "ok"]
+        ext = [row[p][key] for p in EXTERNAL if p in row and row[p].get("status") == "ok"]
         best = min(ext) if ext else None
         cells = []
         for p in peers:
@@ -507,9 +510,9 @@ def report(results, cases, peers):
             if r.get("status") != "ok":
                 cells.append(r.get("status", "-"))
                 continue
-            c = "%s ms" % fmt_ms(r["median_ms"])
+            c = "%s ms" % fmt_ms(r[key])
             if best:
-                c += " (%.2fx)" % (r["median_ms"] / best)
+                c += " (%.2fx)" % (r[key] / best)
             c += ", first %.2f s" % r["first_call_s"]
             if not r["check_ok"]:
                 c += " ✗ err %.1e" % r["max_rel_err"]
@@ -552,13 +555,18 @@ def driver(args):
     print("\n## Median ms per training step (ratio to the fastest of torch_eager/mxnet; "
           "first call)\n")
     print(table)
+    cpu_table = report(results, cases, peers, key="cpu_median_ms")
+    print("\n## Process CPU ms per step (all threads of the peer's process; with --threads 1 "
+          "the measure least disturbed by other load)\n")
+    print(cpu_table)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "cnn_results.json"), "w") as f:
             json.dump({"results": results, "blas": blas_info(), "quick": args.quick,
                        "threads": args.threads}, f, indent=1)
         with open(os.path.join(args.out, "cnn_results.md"), "w") as f:
-            f.write(table + "\n")
+            f.write("Median wall ms per step\n\n" + table + "\n\nProcess CPU ms per step\n\n"
+                    + cpu_table + "\n")
     bad = [(c, p) for c in cases for p, r in results[c].items()
            if r.get("status") == "ok" and not r["check_ok"]]
     return 1 if bad else 0

@@ -32,7 +32,8 @@ def test_quick_run_prints_table():
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "| workload | numpy | agjit_eager |" in p.stdout, p.stdout
     rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| W")]
-    assert len(rows) == 2 and all(" ms" in r and "✗" not in r for r in rows), p.stdout
+    assert len(rows) == 4 and all(" ms" in r and "✗" not in r for r in rows), p.stdout  # wall + CPU
+    assert "## Process CPU ms per step" in p.stdout
 
 
 def test_missing_peer_is_reported(monkeypatch):
