@@ -10,7 +10,7 @@ import operator
 import numpy as np
 
 from symbol.base import MXNetError, dtype_name
-from symbol.registry import get_op, format_attr
+from symbol.registry import OpDef, get_op, format_attr
 from .. import tape
 from ..tape import state, entry_of
 from ..context import Context, cpu, check_context
@@ -52,6 +52,9 @@ def _fmt_shapes(arrays):
 KERNEL_REFUSALS = (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError)
 
 
+_INFER_OK = set()     # (op, given-attrs key, input shapes) whose shape inference passed
+
+
 def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None):
     """Run ``op`` eagerly on NDArray ``inputs`` with the explicitly given attrs ``given``.
 
@@ -90,6 +93,7 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
                     cache.clear()
                 cache[key] = parsed
     else:
+        key = ()
         parsed = op._defaults
         if parsed is None:
             parsed = op.parse_attrs(given)
@@ -100,7 +104,17 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
     if len(arrays) > 1:
         _check_dtypes(op, parsed, arrays)
     if op.eager_infer:
-        op.infer_shape(parsed, [a.shape for a in arrays])
+        # shape inference is a pure function of (attrs, input shapes) for registry ops:
+        # remember the combinations that passed (its result is not used here, only its
+        # refusal); user-defined ops (Custom) run theirs every call
+        shapes = [a.shape for a in arrays]
+        mk = (op, key, tuple(shapes)) if key is not None and type(op) is OpDef else None
+        if mk is None or mk not in _INFER_OK:
+            op.infer_shape(parsed, shapes)
+            if mk is not None:
+                if len(_INFER_OK) > 4096:
+                    _INFER_OK.clear()
+                _INFER_OK.add(mk)
     if forward_override is not None:
         outs = forward_override(arrays)
     else:

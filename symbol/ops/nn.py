@@ -937,19 +937,28 @@ def _bn_type(attrs, ins):
 
 
 def _bn_fwd(attrs, ins, ctx):
+    """Data seen as (pre, C, post): statistics from two contiguous-axis reductions (float32
+    for float16 data), then one centred copy scaled and shifted in place."""
     x, gamma, beta, mm, mv = ins
     ax = attrs["axis"] % x.ndim
-    red = tuple(i for i in range(x.ndim) if i != ax)
-    if _bn_training(attrs, ctx):
-        mean = x.mean(axis=red)
-        var = x.var(axis=red)
-    else:
-        mean, var = mm, mv
-    g = np.ones_like(gamma) if attrs["fix_gamma"] else gamma
-    rstd = 1.0 / np.sqrt(var + attrs["eps"])
-    y = (x - _bcast(mean, x.ndim, ax)) * _bcast(rstd * g, x.ndim, ax) + _bcast(beta, x.ndim, ax)
     dt = x.dtype
-    return [y.astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
+    ct = np.result_type(dt, gamma.dtype)
+    if ct.kind != "f":
+        ct = np.dtype(np.float64)
+    C = x.shape[ax]
+    x3 = x.reshape(_prod(x.shape[:ax]), C, _prod(x.shape[ax + 1:]))
+    m = x3.shape[0] * x3.shape[2]
+    if _bn_training(attrs, ctx):
+        mean = x3.sum(axis=2, dtype=ct).sum(axis=0) / max(m, 1)
+        xc = np.subtract(x3, mean[None, :, None], dtype=ct)
+        var = np.einsum("pcq,pcq->c", xc, xc) / max(m, 1)
+    else:
+        mean, var = np.asarray(mm, dtype=ct), np.asarray(mv, dtype=ct)
+        xc = np.subtract(x3, mean[None, :, None], dtype=ct)
+    g = np.ones(C, dtype=ct) if attrs["fix_gamma"] else np.asarray(gamma, dtype=ct)
+    xc *= (g / np.sqrt(var + attrs["eps"]))[None, :, None]
+    xc += np.asarray(beta, dtype=ct)[None, :, None]
+    return [xc.reshape(x.shape).astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
 
 
 def _dtype_of(F, v, like):
@@ -1305,52 +1314,99 @@ def _pad(x, p, value=0.0):
     return np.pad(x, [(0, 0), (0, 0)] + [(q, q) for q in p], constant_values=value)
 
 
+def _compute_dtype(*arrays):
+    """Dtype the convolution GEMMs run in: the inputs' result type, float16 widened to
+    float32 (NumPy has no float16 BLAS; the result is rounded back once)."""
+    dt = np.result_type(*arrays)
+    return np.dtype(np.float32) if dt == np.float16 else dt
+
+
+def _window_view(xp, k, s, d, osp, lead):
+    """Read-only strided view of ``xp`` (``lead`` leading axes, then the padded spatial axes)
+    as (*lead_shape, *kernel, *out_spatial): element [..., o_k, o_y] is
+    xp[..., o_y * stride + o_k * dilate] (no copy)."""
+    st = xp.strides
+    nsp = len(k)
+    shape = xp.shape[:lead] + tuple(k) + tuple(osp)
+    strides = (st[:lead] + tuple(st[lead + i] * d[i] for i in range(nsp))
+               + tuple(st[lead + i] * s[i] for i in range(nsp)))
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
+def _im2col(x, G, k, s, d, p, osp, dt, batch_inner=False):
+    """Columns of ``x`` (n, c, *spatial) in dtype ``dt``, one strided copy: (n, G, c/G*K, O),
+    or with ``batch_inner`` (G, c/G*K, n*O) so a GEMM can reduce over batch and space."""
+    n, c = x.shape[:2]
+    cg, K, O = c // G, _prod(k), _prod(osp)
+    xp = _pad(np.asarray(x, dtype=dt), p)
+    xp = xp.reshape((n, G, cg) + xp.shape[2:])
+    v = _window_view(xp, k, s, d, osp, 3)                      # (n, G, cg, *k, *osp)
+    if not batch_inner:
+        return np.ascontiguousarray(v).reshape(n, G, cg * K, O)
+    nsp = len(k)
+    order = (1, 2) + tuple(range(3, 3 + nsp)) + (0,) + tuple(range(3 + nsp, 3 + 2 * nsp))
+    return np.ascontiguousarray(v.transpose(order)).reshape(G, cg * K, n * O)
+
+
 def _conv_np(x, w, attrs):
+    """Forward: im2col + a GEMM per sample and group (BLAS)."""
     k, s, d, p, osp = _conv_setup(attrs, x.shape)
     G = attrs["num_group"]
     n, c = x.shape[:2]
     f = w.shape[0]
-    xp = _pad(x, p).reshape((n, G, c // G) + tuple(q + 2 * pp for q, pp in zip(x.shape[2:], p)))
-    wg = w.reshape((G, f // G, c // G) + k)
-    out = np.zeros((n, G, f // G) + osp, dtype=np.result_type(x, w))
-    for off in itertools.product(*[range(kk) for kk in k]):
-        sl = (slice(None),) * 3 + tuple(_win(o, dd, os_, ss) for o, dd, os_, ss in zip(off, d, osp, s))
-        patch = xp[sl]                                  # (n, G, c/G, *osp)
-        wk = wg[(slice(None),) * 3 + off]               # (G, f/G, c/G)
-        out += np.einsum("ngc...,gfc->ngf...", patch, wk)
-    return out.reshape((n, f) + osp)
+    dt = _compute_dtype(x, w)
+    cg, fg, K = c // G, f // G, _prod(k)
+    cols = _im2col(x, G, k, s, d, p, osp, dt)                  # (n, G, cg*K, O)
+    out = np.matmul(np.asarray(w, dtype=dt).reshape(G, fg, cg * K), cols)   # (n, G, fg, O)
+    return out.reshape((n, f) + tuple(osp)).astype(np.result_type(x, w), copy=False)
 
 
 def _conv_bwd_data_np(g, x, w, attrs):
+    """Data gradient (``x`` gives only the shape): W^T @ ograd per sample and group (BLAS),
+    then col2im: one strided slice-add per kernel offset onto the padded gradient."""
     k, s, d, p, osp = _conv_setup(attrs, x.shape)
     G = attrs["num_group"]
     n, c = x.shape[:2]
     f = w.shape[0]
+    cg, fg, K, O = c // G, f // G, _prod(k), _prod(osp)
+    dt = _compute_dtype(g, w)
+    fullpad = tuple(dd * (kk - 1) - pp for kk, dd, pp in zip(k, d, p))
+    if K > 1 and all(v == 1 for v in s) and min(fullpad) >= 0 and f * _prod(x.shape[2:]) <= c * O:
+        # stride 1: the "full" convolution of ograd with the flipped, transposed kernel --
+        # im2col + GEMM, cheaper than a GEMM plus K scatter-adds unless ograd's columns
+        # (f * input spatial) outgrow the scattered ones (c * output spatial)
+        wt = np.asarray(w, dtype=dt).reshape((G, fg, cg) + tuple(k)).swapaxes(1, 2)
+        wt = wt[(slice(None),) * 3 + (slice(None, None, -1),) * len(k)].reshape((c, fg) + tuple(k))
+        gx = _conv_np(np.asarray(g, dtype=dt), wt, {"kernel": k, "stride": s, "dilate": d,
+                                                    "pad": fullpad, "num_group": G, "layout": None})
+        return np.ascontiguousarray(gx, dtype=g.dtype)
+    gg = np.asarray(g, dtype=dt).reshape(n, G, fg, O)
+    wg = np.asarray(w, dtype=dt).reshape(G, fg, cg * K)
+    cols = np.matmul(wg.swapaxes(1, 2), gg)                    # (n, G, cg*K, O)
+    if K == 1 and not any(p) and all(v == 1 for v in s):
+        return np.ascontiguousarray(cols.reshape(x.shape), dtype=g.dtype)
     psp = tuple(q + 2 * pp for q, pp in zip(x.shape[2:], p))
-    gx = np.zeros((n, G, c // G) + psp, dtype=g.dtype)
-    gg = g.reshape((n, G, f // G) + osp)
-    wg = w.reshape((G, f // G, c // G) + k)
+    gxp = np.zeros((n, G, cg) + psp, dtype=dt)
+    cols = cols.reshape((n, G, cg) + tuple(k) + tuple(osp))
     for off in itertools.product(*[range(kk) for kk in k]):
         sl = (slice(None),) * 3 + tuple(_win(o, dd, os_, ss) for o, dd, os_, ss in zip(off, d, osp, s))
-        gx[sl] += np.einsum("ngf...,gfc->ngc...", gg, wg[(slice(None),) * 3 + off])
-    gx = gx.reshape((n, c) + psp)
+        gxp[sl] += cols[(slice(None),) * 3 + off]
     crop = (slice(None), slice(None)) + tuple(slice(pp, pp + q) for pp, q in zip(p, x.shape[2:]))
-    return np.ascontiguousarray(gx[crop])
+    return np.ascontiguousarray(gxp.reshape((n, c) + psp)[crop], dtype=g.dtype)
 
 
 def _conv_bwd_weight_np(g, x, w, attrs):
+    """Weight gradient: one GEMM per group, ograd (f/G, n*O) @ im2col(x)^T (n*O, c/G*K)."""
     k, s, d, p, osp = _conv_setup(attrs, x.shape)
     G = attrs["num_group"]
     n, c = x.shape[:2]
     f = w.shape[0]
-    xp = _pad(x, p).reshape((n, G, c // G) + tuple(q + 2 * pp for q, pp in zip(x.shape[2:], p)))
-    gg = g.reshape((n, G, f // G) + osp)
-    gw = np.zeros((G, f // G, c // G) + k, dtype=g.dtype)
-    for off in itertools.product(*[range(kk) for kk in k]):
-        sl = (slice(None),) * 3 + tuple(_win(o, dd, os_, ss) for o, dd, os_, ss in zip(off, d, osp, s))
-        patch = xp[sl].reshape(n, G, c // G, -1)
-        gw[(slice(None),) * 3 + off] = np.einsum("ngfs,ngcs->gfc", gg.reshape(n, G, f // G, -1), patch)
-    return gw.reshape(w.shape)
+    fg, O = f // G, _prod(osp)
+    dt = _compute_dtype(g, x)
+    cols = _im2col(x, G, k, s, d, p, osp, dt, batch_inner=True)   # (G, cg*K, n*O)
+    gg = np.asarray(g, dtype=dt).reshape(n, G, fg, O).transpose(1, 2, 0, 3).reshape(G, fg, n * O)
+    gw = np.matmul(gg, cols.swapaxes(1, 2))                    # (G, fg, cg*K)
+    return gw.reshape(w.shape).astype(g.dtype, copy=False)
 
 
 def _conv_fwd(attrs, ins, ctx):
@@ -1571,10 +1627,30 @@ def _pool_count(attrs, xshape, k, s, p, osp, extra, dtype):
     return np.maximum(cnt, 1)
 
 
+def _pool_global(attrs, x):
+    """True when every window is the whole spatial extent (global pooling, or a kernel that
+    covers the unpadded input once): the kernels then reduce over one flattened axis."""
+    if attrs["global_pool"]:
+        return True
+    k, s, p, osp, extra = _pool_geom(attrs, x.shape)
+    return tuple(k) == tuple(x.shape[2:]) and not any(p) and not any(extra)
+
+
 def _pool_fwd(attrs, ins, ctx):
     x = ins[0]
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
     t = attrs["pool_type"]
+    if _pool_global(attrs, x) and x.size:
+        flat = x.reshape(x.shape[:2] + (-1,))
+        if t == "max":
+            out = flat.max(axis=-1)
+        else:
+            acc = np.float32 if x.dtype == np.float16 else None
+            out = flat.sum(axis=-1, dtype=acc)
+            if t == "avg":
+                out = out / max(1, flat.shape[-1])
+            out = out.astype(x.dtype, copy=False)
+        return [np.ascontiguousarray(out.reshape(x.shape[:2] + osp))]
     if t == "max":
         # MXNet starts from the lowest finite value, so an all-padding window gives that
         lo = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
@@ -1592,16 +1668,53 @@ def _pool_fwd(attrs, ins, ctx):
     return [out]
 
 
+def _pool_first_max(x, k, s, p, osp, extra):
+    """Per kernel offset (in window order): the window slice and the mask of the windows
+    whose *first* maximum sits at that offset (MXNet 1.9.1 routes the gradient of tied
+    maxima to the first in row-major window order; padding never wins over data, NaN is
+    skipped).  O(K) passes over the output, no window copy."""
+    if any(p) or any(extra):
+        lo = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        x = _pool_padded(x, p, extra, lo)
+    wins = list(_pool_windows(k, s, osp))
+    best = np.array(x[wins[0][1]])
+    for off, sl in wins[1:]:
+        np.fmax(best, x[sl], out=best)
+    taken = np.zeros(best.shape, dtype=bool)
+    hit = np.empty(best.shape, dtype=bool)
+    for off, sl in wins:
+        np.equal(x[sl], best, out=hit)
+        hit &= ~taken
+        taken |= hit
+        yield sl, hit
+
+
+def _pool_argmax(x, k, s, p, osp, extra):
+    """Index (in window order) of the first maximum of each window."""
+    arg = np.zeros(x.shape[:2] + tuple(osp), dtype=np.int64)
+    for i, (sl, hit) in enumerate(_pool_first_max(x, k, s, p, osp, extra)):
+        arg[hit] = i
+    return arg
+
+
 def _pool_bwd_np(g, x, attrs):
     """Scatter the output gradient back onto the input windows."""
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
     t = attrs["pool_type"]
+    if _pool_global(attrs, x) and x.size:
+        flat = x.reshape(x.shape[:2] + (-1,))
+        gf = g.reshape(x.shape[:2] + (1,))
+        if t == "max":
+            gx = (np.arange(flat.shape[-1]) == np.argmax(flat, axis=-1)[..., None]) * gf
+        else:
+            gs = gf / max(1, flat.shape[-1]) if t == "avg" else gf
+            gx = np.broadcast_to(gs, flat.shape)
+        return np.ascontiguousarray(gx.reshape(x.shape), dtype=g.dtype)
     psp = tuple(q + 2 * pp + e for q, pp, e in zip(x.shape[2:], p, extra))
     gx = np.zeros(x.shape[:2] + psp, dtype=g.dtype)
     if t == "max":
-        arg = _pool_argmax(x, k, s, p, osp, extra)
-        for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
-            gx[sl] += np.where(arg == i, g, 0)
+        for sl, hit in _pool_first_max(x, k, s, p, osp, extra):
+            gx[sl] += hit * g
     else:
         gs = g / _pool_count(attrs, x.shape, k, s, p, osp, extra, g.dtype) if t == "avg" else g
         for off, sl in _pool_windows(k, s, osp):
@@ -1610,27 +1723,13 @@ def _pool_bwd_np(g, x, attrs):
     return np.ascontiguousarray(gx[crop])
 
 
-def _pool_argmax(x, k, s, p, osp, extra):
-    """Index (in window order) of the first maximum of each window."""
-    xp = _pool_padded(x, p, extra, -np.inf)
-    best = np.full(x.shape[:2] + osp, -np.inf, dtype=x.dtype)
-    arg = np.zeros(x.shape[:2] + osp, dtype=np.int64)
-    for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
-        v = xp[sl]
-        upd = v > best
-        best = np.where(upd, v, best)
-        arg = np.where(upd, i, arg)
-    return arg
-
-
 def _pool_select_np(g, x, attrs):
     """For max pooling: pick, per output window, ``g`` at the input argmax."""
     k, s, p, osp, extra = _pool_geom(attrs, x.shape)
-    arg = _pool_argmax(x, k, s, p, osp, extra)
     gp = _pool_padded(g, p, extra, 0.0)
     out = np.zeros(x.shape[:2] + osp, dtype=g.dtype)
-    for i, (off, sl) in enumerate(_pool_windows(k, s, osp)):
-        out += np.where(arg == i, gp[sl], 0)
+    for sl, hit in _pool_first_max(x, k, s, p, osp, extra):
+        np.copyto(out, gp[sl], where=hit)
     return out
 
 
