@@ -189,3 +189,36 @@ def test_the_generator_lists_every_elementwise_op():
                 found[k].add(op.name)
     for k, names in found.items():
         assert names == set(LISTS[k]), (k, names ^ set(LISTS[k]))
+
+
+def test_no_numpy_warning_from_any_eager_op_at_special_values():
+    """Every registered op of one or two inputs and no required attribute, run eagerly
+    forward and backward on +-inf, nan, +-1e30, +-0, ..., float32 and float64, under
+    ``simplefilter("error")``: no RuntimeWarning (MXNet prints nothing).  Other failures
+    (an op that wants integer indices, ...) are not this test's business."""
+    from agjit.ndarray.ndarray import invoke
+    x = np.array(V, dtype=np.float32).reshape(1, len(V))
+    ran, warned = 0, []
+    for op in sorted(set(all_ops()), key=lambda o: o.name):
+        if callable(op.inputs) or op.variadic or any(a.required for a in op.attrs.values()):
+            continue
+        n = len(op.inputs)
+        if n not in (1, 2) or op.name == "Custom":
+            continue
+        for xx in (x, x.astype(np.float64)):
+            args = [mx.nd.array(xx, dtype=xx.dtype) for _ in range(n)]
+            for a in args:
+                a.attach_grad()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    with mx.autograd.record():
+                        out = invoke(op, args, {})
+                    (out[0] if isinstance(out, (list, tuple)) else out).backward()
+                ran += 1
+            except RuntimeWarning as e:
+                warned.append("%s %s: %s" % (op.name, xx.dtype, e))
+            except Exception:       # noqa: BLE001 -- refusals are tested elsewhere
+                pass
+    assert not warned, warned
+    assert ran > 200, ran

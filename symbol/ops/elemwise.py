@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from ..registry import register, Attr, Sample
-from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape
+from ..registry import register, Attr, Sample, get_op as _get_op
+from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape, quiet_call
 
 _F = Attr("float")
 
@@ -29,10 +29,11 @@ def _keep(out, like):
     return out
 
 
-# MXNet's kernels print nothing for overflow, 0/0 or inf-inf: the NumPy kernels of the
-# elementwise ops run under this errstate (the values are IEEE's either way)
-def _quiet():
-    return np.errstate(all="ignore")       # a fresh one per use: errstate is not reentrant
+def _self_quiet(op):
+    """Mark an op whose kernel silences NumPy's floating-point warnings itself (quiet_call),
+    so the eager dispatch need not wrap it again."""
+    op.fp_quiet = True
+    return op
 
 
 def _sign_np(x):
@@ -69,15 +70,14 @@ def _rint_np(x):
 def _unary(name, fwd, grad, lowering=None, lo=-2.0, hi=2.0, second_order=True, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
-        with _quiet():
-            return [_keep(_f(x), x)]
+        return [_keep(quiet_call(_f, x), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
         return [Sample([_rand(rng, (2, 3), _lo, _hi)]), Sample([_rand(rng, (4,), _lo, _hi)])]
 
-    return register(name, inputs=("data",), infer_shape=unary_infer(name), forward=forward,
+    return _self_quiet(register(name, inputs=("data",), infer_shape=unary_infer(name), forward=forward,
                     gradient=grad, lowering=lowering, samples=samples,
-                    second_order=second_order, eager_infer=False, **kw)
+                    second_order=second_order, eager_infer=False, **kw))
 
 
 def _g(fn):
@@ -158,13 +158,12 @@ def _bin_samples(broadcast, lo=-2.0, hi=2.0):
 def _binary(name, fwd, grad, lowering, broadcast, lo=-2.0, hi=2.0, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         a = ins[0]
-        with _quiet():
-            return [_keep(_f(a, ins[1]), a)]
+        return [_keep(quiet_call(_f, a, ins[1]), a)]
 
     infer = broadcast_infer(name) if broadcast else elemwise_infer(name, ["lhs", "rhs"])
-    return register(name, inputs=("lhs", "rhs"), infer_shape=infer, forward=forward,
+    return _self_quiet(register(name, inputs=("lhs", "rhs"), infer_shape=infer, forward=forward,
                     gradient=grad, lowering=lowering, samples=_bin_samples(broadcast, lo, hi),
-                    eager_infer=not broadcast, **kw)
+                    eager_infer=not broadcast, **kw))
 
 
 def _bg(fa, fb, broadcast):
@@ -281,8 +280,7 @@ for _n, (_f, _o) in _CMP.items():
 def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, scalars=(1.5, -0.5), **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
-        with _quiet():
-            return [_keep(_f(x, attrs["scalar"]), x)]
+        return [_keep(quiet_call(_f, x, attrs["scalar"]), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
         return [Sample([_rand(rng, (2, 3), _lo, _hi)], {"scalar": scalars[0]}),
@@ -291,10 +289,10 @@ def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, scalars=(1.5,
     def sgrad(F, attrs, ins, outs, og, ctx, _g=grad):
         return [_g(F, ins[0], attrs["scalar"], outs[0], og[0])]
 
-    return register(name, inputs=("data",), attrs={"scalar": Attr("float", 1.0)},
+    return _self_quiet(register(name, inputs=("data",), attrs={"scalar": Attr("float", 1.0)},
                     infer_shape=unary_infer(name), forward=forward, gradient=sgrad,
                     lowering=lowering, samples=samples, eager_infer=False,
-                    hint=hint or name.replace("_scalar", "scalar"), **kw)
+                    hint=hint or name.replace("_scalar", "scalar"), **kw))
 
 
 _scalar("_plus_scalar", lambda x, s: x + s, lambda F, x, s, y, g: g, "({0} + {s})")
@@ -416,8 +414,7 @@ register("ones_like", inputs=("data",), infer_shape=_identity_infer, forward=_co
 # clip / where / Activation / LeakyReLU
 # ---------------------------------------------------------------------------------------
 def _clip_fwd(attrs, ins, ctx):
-    with _quiet():
-        return [_keep(np.clip(ins[0], attrs["a_min"], attrs["a_max"]), ins[0])]
+    return [_keep(quiet_call(np.clip, ins[0], attrs["a_min"], attrs["a_max"]), ins[0])]
 
 
 def _clip_grad(F, attrs, ins, outs, og, ctx):
@@ -480,8 +477,7 @@ def _softrelu(x):
 
 
 def _act_fwd(attrs, ins, ctx):
-    with _quiet():
-        return _act_fwd_np(attrs, ins[0])
+    return quiet_call(_act_fwd_np, attrs, ins[0])
 
 
 def _act_fwd_np(attrs, x):
@@ -569,8 +565,7 @@ def _leaky_slope(attrs, x, ctx):
 
 
 def _leaky_fwd(attrs, ins, ctx):
-    with _quiet():
-        return _leaky_fwd_np(attrs, ins, ctx)
+    return quiet_call(_leaky_fwd_np, attrs, ins, ctx)
 
 
 def _leaky_fwd_np(attrs, ins, ctx):
@@ -768,3 +763,8 @@ register("broadcast_like", inputs=("lhs", "rhs"), infer_shape=_bl_infer, infer_t
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._reduce_sum_like(og[0], ins[0]), None],
          lowering="{0}",
          samples=lambda rng: [Sample([_rand(rng, (1, 3)), _rand(rng, (2, 3))])])
+
+
+# kernels that call quiet_call themselves (see _self_quiet)
+for _name in ("clip", "Activation", "LeakyReLU"):
+    _self_quiet(_get_op(_name))
