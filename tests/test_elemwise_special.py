@@ -222,3 +222,36 @@ def test_no_numpy_warning_from_any_eager_op_at_special_values():
                 pass
     assert not warned, warned
     assert ran > 200, ran
+
+
+def test_compiled_gradients_at_special_values_equal_eager():
+    """The fixed gradients (relu'(nan) = nan, clip'(nan) = 1, elu'/selu'(inf) finite) hold in
+    mx.jit too: the backward graph is built from the same registered gradients and lowered."""
+    x0 = np.array(V, dtype=np.float32)
+
+    def f(a, b, c, d, e, g):
+        return (mx.nd.sum(mx.nd.relu(a)) + mx.nd.sum(mx.nd.Activation(b, act_type="relu"))
+                + mx.nd.sum(mx.nd.clip(c, -2.0, 2.0))
+                + mx.nd.sum(mx.nd.LeakyReLU(d, act_type="leaky", slope=0.25))
+                + mx.nd.sum(mx.nd.LeakyReLU(e, act_type="elu", slope=0.25))
+                + mx.nd.sum(mx.nd.LeakyReLU(g, act_type="selu")))
+    got = []
+    for fn in (f, mx.jit(f)):
+        xs = [mx.nd.array(x0) for _ in range(6)]
+        for x in xs:
+            x.attach_grad()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with mx.autograd.record():
+                y = fn(*xs)
+            y.backward()
+        got.append([x.grad.asnumpy() for x in xs])
+    for k, (e, c) in enumerate(zip(*got)):
+        np.testing.assert_array_equal(e, c, err_msg="input %d" % k)
+    relu_g, _, clip_g, leaky_g, elu_g, selu_g = got[1]
+    i_nan, i_inf = V.index(next(v for v in V if v != v)), V.index(math.inf)
+    assert math.isnan(relu_g[i_nan]) and clip_g[i_nan] == 1.0
+    assert leaky_g[i_nan] == 0.25 and math.isnan(elu_g[i_nan])      # MXNet's own kernels
+    assert elu_g[i_inf] == 1.0 and selu_g[i_inf] == pytest.approx(1.0507009873554805)
+    want = _dec(GOLD["LeakyReLU:elu:float64"])[1]       # native kernels, float64 golden
+    np.testing.assert_allclose(elu_g, np.array(want, np.float32), rtol=2e-6, atol=1e-7)
