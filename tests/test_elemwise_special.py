@@ -80,8 +80,6 @@ KNOWN = {
     "gammaln:float64": "MXNet's digamma is float32-accurate; gammaln(-inf) = +inf there; "
                        "gammaln' at poles is +inf / DBL_MAX there, nan here",
     # not fixed yet
-    "arcsinh:float32": "arcsinh'(+-1e30): 1/sqrt(x*x + 1) overflows in float32 (0 here, 1e-30 "
-                       "in MXNet)",
     "gamma:float32": "gamma'(+0) = +inf in MXNet, -inf here",
     "gammaln:float32": "gammaln(-inf) = +inf and gammaln' at the poles / -inf = +inf in MXNet, "
                        "-inf / nan here",
