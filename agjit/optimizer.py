@@ -968,6 +968,300 @@ class LAMB(Optimizer):
         w -= _f32(lr, T) * ratio * r
 
 
+_NO_LARS = ("gamma", "beta", "bias")
+
+
+def _sum_sq(a):
+    """MXNet's multi_sum_sq of one float array: the sum of squares as a float32."""
+    return np.float32((a.astype(np.float64) ** 2).sum())
+
+
+@register
+class LARS(Optimizer):
+    """LARS, layer-wise adaptive rate scaling (MXNet 1.9.1): SGD with momentum and weight
+    decay whose learning rate is scaled per parameter, except biases and BatchNorm
+    ``gamma``/``beta`` (by name)::
+
+        w_norm, g_norm = ||w||, ||grad||
+        lr_i = lr * lr_mult * eta * w_norm / (g_norm * rescale_grad + wd * w_norm + eps)
+               (lr * lr_mult when either norm is 0)
+        mom = momentum' * mom - lr_i * wd * w - lr_i * clip(rescale_grad * grad, clip_gradient)
+        w += mom                        (without momentum: w += -lr_i*wd*w - lr_i*clip(...))
+
+    ``momentum' = momentum * lr / last_lr`` when ``momentum_correction`` (the learning rate of
+    the previous update call, so it only differs from ``momentum`` while a scheduler changes
+    the rate).  As in MXNet, parameters are updated in calls of ``aggregate_num`` (4) per
+    dtype, each of which counts the update and reads the learning rate; only names ending in
+    ``_weight`` keep their weight decay by default.
+
+    >>> opt = mx.optimizer.create('lars', learning_rate=0.1, momentum=0.9, eta=0.001)
+    """
+
+    def __init__(self, momentum=0.0, lazy_update=True, eta=0.001, eps=0,
+                 momentum_correction=True, **kwargs):
+        super(LARS, self).__init__(**kwargs)
+        self.momentum = momentum
+        self.momentum_correction = momentum_correction
+        self.lazy_update = lazy_update
+        self.eta = eta
+        self.eps = eps
+        self.skip = 0
+        self.last_lr = None
+        self.cur_lr = None
+
+    def set_wd_mult(self, args_wd_mult):
+        """As the base class, but only names ending in ``_weight`` keep weight decay."""
+        self.wd_mult = {}
+        for n in self.idx2name.values():
+            if not n.endswith('_weight'):
+                self.wd_mult[n] = 0.0
+        if self.sym_info:
+            attr, arg_names = self.sym_info
+            for name in arg_names:
+                if name in attr and '__wd_mult__' in attr[name]:
+                    self.wd_mult[name] = float(attr[name]['__wd_mult__'])
+        self.wd_mult.update(args_wd_mult)
+
+    def _get_lrs(self, indices):
+        if self.cur_lr is not None:
+            self.last_lr = self.cur_lr
+        lr = self._base_lr()
+        if self.cur_lr is None:
+            self.last_lr = lr
+        self.cur_lr = lr
+        return [lr * self._lr_mult_of(i) for i in indices]
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _do_update(self, index, weight, grad, state):
+        if not isinstance(index, (list, tuple)):
+            index, weight, grad, state = [index], [weight], [grad], [state]
+        indices, weights, grads, states = list(index), list(weight), list(grad), list(state)
+        if not (len(indices) == len(weights) == len(grads) == len(states)):
+            raise MXNetError("LARS.update: got %d indices, %d weights, %d grads and %d states"
+                             % (len(indices), len(weights), len(grads), len(states)))
+        checked = [self._check_pair(i, w, g) for i, w, g in zip(indices, weights, grads)]
+        self._lars_call(indices, [c[0] for c in checked], [c[1] for c in checked],
+                        [self._state_buffers(s) for s in states])
+
+    def _fused_update(self, plan):
+        # what MXNet's Updater does: per dtype (in order of appearance), calls of
+        # aggregate_num parameters
+        by_dtype = {}
+        for pos, index, w, g, sbufs in sorted(plan.slow, key=operator.itemgetter(0)):
+            by_dtype.setdefault(w.dtype, []).append((index, w, g, sbufs))
+        n = max(int(self.aggregate_num), 1)
+        for items in by_dtype.values():
+            for k in range(0, len(items), n):
+                chunk = items[k:k + n]
+                self._lars_call([c[0] for c in chunk], [c[1] for c in chunk],
+                                [c[2] for c in chunk], [c[3] for c in chunk])
+
+    def _lars_call(self, indices, ws, gs, sbufs_list):
+        self._update_count(indices)
+        lrs = self._get_lrs(indices)
+        wds = self._get_wds(indices)
+        mom = self.momentum
+        if mom > 0 and self.momentum_correction and self.last_lr != 0:
+            mom = self.momentum * (self.cur_lr / self.last_lr)
+        f = np.float32
+        for i, w, g, sbufs, lr, wd in zip(indices, ws, gs, sbufs_list, lrs, wds):
+            name = self.idx2name[i] if i in self.idx2name else str(i)
+            lr32, wd32 = f(lr), f(wd)
+            if not name.endswith(_NO_LARS):
+                w_norm = np.sqrt(_sum_sq(w))
+                g_ss = _sum_sq(g)
+                if w_norm > 0 and g_ss > 0:
+                    lr32 = f(lr32 * f(self.eta) * w_norm /
+                             (np.sqrt(g_ss) * f(self.rescale_grad) + wd32 * w_norm + f(self.eps)))
+            self._sgd_step(w, g, sbufs, lr32, wd32, mom)
+
+    def _sgd_step(self, w, g, sbufs, lr, wd, mom):
+        """MXNet's multi_sgd(_mom)_update for one parameter."""
+        T = w.dtype.type
+        lrk, lw = T(lr), T(lr) * T(wd)
+        c = _f32(self._clip_value(), T)
+        x = g * _f32(self.rescale_grad, T)
+        if c >= 0:
+            x = _clip(x, c)
+        if sbufs and self.momentum > 0:
+            m = sbufs[0]
+            v = _f32(mom, T) * m - lw * w - lrk * x
+            m[...] = v
+            w += v
+        else:
+            w += (-(lw * w) - lrk * x)
+
+
+@register
+class LBSGD(Optimizer):
+    """Large-batch SGD (MXNet 1.9.1): SGD with momentum whose learning rate is multiplied
+    during a warm-up, emulating a batch ``batch_scale`` times larger by adding up gradients::
+
+        every call: cum_grad += grad (per parameter)
+        every batch_scale-th call: grad = cum_grad / batch_scale; lr *= mult; SGD step
+                                   (sgd_update / sgd_mom_update); cum_grad = 0
+        the other calls: sgd_update with lr = 0 (the weight keeps its value)
+
+    ``mult`` after ``n`` calls (counted from ``begin_epoch * updates_per_epoch``), with
+    ``N = warmup_epochs * updates_per_epoch`` and ``B = batch_scale``: ``B`` once ``n >=
+    N`` (1 if ``N <= 1``), else ``1 + (B-1)*n/N`` (``'linear'``), ``1 + (B-1)*n^2/N^2``
+    (``'power2'``), ``1 + (B-1)*sqrt(n/N)`` (``'sqrt'``), or for ``'lars'``
+    ``sqrt(|w|^2 / (|g|^2 + wd*|w|^2 + 1e-18))`` clipped to [0.01, 100].
+    ``multi_precision`` is accepted; updates run in the parameter dtype.
+    """
+
+    def __init__(self, momentum=0.0, multi_precision=False, warmup_strategy='linear',
+                 warmup_epochs=5, batch_scale=1, updates_per_epoch=32, begin_epoch=0,
+                 num_epochs=60, **kwargs):
+        super(LBSGD, self).__init__(**kwargs)
+        import logging
+        logging.info('Running Large-Batch SGD Algorithm')
+        logging.info('(Batch_scale=%f, warmup_epochs=%d, warmup_strategy=%s, '
+                     'updates_per_epoch=%d)', batch_scale, warmup_epochs, warmup_strategy,
+                     updates_per_epoch)
+        self.momentum = momentum
+        self.multi_precision = multi_precision
+        self.warmup_strategy = warmup_strategy
+        self.warmup_epochs = warmup_epochs
+        self.batch_scale = batch_scale
+        self.updates_per_epoch = updates_per_epoch
+        self.init_updates = begin_epoch * updates_per_epoch
+        self.num_epochs = num_epochs
+        self.lbmult = 1
+        self.cumgrads = {}
+        self.adaptive = False
+        self.admult = 1
+
+    def __getstate__(self):
+        ret = super(LBSGD, self).__getstate__()
+        ret['cumgrads'] = {}            # gradient buffers are not settings
+        return ret
+
+    def create_state(self, index, weight):
+        return _zeros_like(weight) if self.momentum != 0.0 else None
+
+    def _get_lbmult(self, nup):
+        nwup = self.warmup_epochs * self.updates_per_epoch
+        strategy = self.warmup_strategy
+        maxmult = float(self.batch_scale)
+        if nup >= nwup:
+            return maxmult
+        if nwup <= 1:
+            return 1.0
+        if strategy == 'linear':
+            return 1.0 + (maxmult - 1) * nup / nwup
+        if strategy == 'power2':
+            return 1.0 + (maxmult - 1) * (nup * nup) / (nwup * nwup)
+        if strategy == 'sqrt':
+            return 1.0 + (maxmult - 1) * math.sqrt(float(nup) / nwup)
+        return 1.0
+
+    def _get_lars(self, w, g, wd):
+        # NumPy sums of the float products, combined in their dtype, as MXNet's asnumpy().sum()
+        w2 = np.multiply(w, w).sum()
+        g2 = np.multiply(g, g).sum()
+        lars = math.sqrt(w2 / (g2 + wd * w2 + 1e-18))
+        return min(max(lars, 0.01), 100.0)
+
+    def _do_update(self, index, weight, grad, state):
+        if isinstance(index, (list, tuple)):
+            for i, w, g, s in zip(index, weight, grad, state):
+                self._do_update(i, w, g, s)
+            return
+        w, g = self._check_pair(index, weight, grad)
+        self._lb_step(index, w, g, self._state_buffers(state))
+
+    def _fused_update(self, plan):
+        # MXNet's Updater calls LBSGD (aggregate_num 0) once per parameter
+        for pos, index, w, g, sbufs in sorted(plan.slow, key=operator.itemgetter(0)):
+            self._lb_step(index, w, g, sbufs)
+
+    def _lb_step(self, index, w, g, sbufs):
+        lr = self._get_lr(index)            # read before counting, as MXNet's LBSGD does
+        wd = self._get_wd(index)
+        self._update_count(index)
+        cg = self.cumgrads.get(index)
+        if cg and cg['num_cums'] > 0:
+            cum, n = cg['cum_grad'] + g, cg['num_cums'] + 1
+        else:
+            cum, n = g, self.init_updates + 1      # the gradient buffer itself, as MXNet
+        self.cumgrads[index] = {'cum_grad': cum, 'num_cums': n}
+        T = w.dtype.type
+        if n % self.batch_scale == 0:
+            gg = np.asarray(cum / T(self.batch_scale), dtype=w.dtype)
+            if self.warmup_strategy == 'lars':
+                mult = self._get_lars(w, gg, wd)
+            else:
+                mult = self._get_lbmult(n)
+            lr = lr * mult
+            lrk = _f32(lr, T)
+            lw = lrk * _f32(wd, T)
+            x = gg * _f32(self.rescale_grad, T)
+            c = _f32(self._clip_value(), T)
+            if c >= 0:
+                x = _clip(x, c)
+            if sbufs and self.momentum > 0:
+                m = sbufs[0]
+                v = _f32(self.momentum, T) * m - lw * w - lrk * x
+                m[...] = v
+                w += v
+            else:
+                w[...] = (T(1) - lw) * w - lrk * x
+            self.cumgrads[index]['cum_grad'] = 0
+        else:
+            # sgd_update(lr=0) without rescale or clip: the weight stays (nan-preserving)
+            w[...] = (T(1) - T(0) * _f32(wd, T)) * w - T(0) * g
+
+
+@register
+class ccSGD(SGD):   # noqa: N801 -- MXNet's name
+    """[DEPRECATED] The same as :class:`SGD` (MXNet keeps the name for old scripts)."""
+
+
+@register
+class Test(Optimizer):
+    """MXNet's test optimizer: ``w += rescale_grad * grad``; the state is a copy of ``w``
+    (float32 zeros at first)."""
+
+    def create_state(self, index, weight):
+        return NDArray(np.zeros(weight.shape, dtype=np.float32))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        w += g * _f32(self.rescale_grad, w.dtype.type)
+        if sbufs:
+            sbufs[0][...] = w
+
+
+@register
+class GroupAdaGrad(Optimizer):
+    """AdaGrad with one learning rate per row (MXNet 1.9.1 ``mx.optimizer.contrib``) of a 2-D
+    parameter; no weight decay::
+
+        g = clip(rescale_grad * grad, clip_gradient);  history += mean(g^2, axis=1)
+        w -= lr * g / sqrt(history + eps)
+    """
+
+    def __init__(self, eps=1e-5, **kwargs):
+        super(GroupAdaGrad, self).__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index, weight):
+        assert len(weight.shape) == 2
+        return NDArray(np.zeros((weight.shape[0], 1), dtype=np.float32))
+
+    def _np_update(self, index, w, g, sbufs, lr, wd, multi):
+        assert wd == 0, 'Weight decay is not supported for GroupAdaGrad'
+        T = w.dtype.type
+        x = g * _f32(self.rescale_grad, T)
+        if self.clip_gradient is not None:
+            x = np.clip(x, -_f32(self.clip_gradient, T), _f32(self.clip_gradient, T))
+        h = sbufs[0]
+        h += np.mean(np.square(x), axis=1, keepdims=True).astype(h.dtype)
+        w -= (_f32(lr, T) * x / np.sqrt(h + _f32(self.float_stable_eps, T))).astype(w.dtype)
+
+
 class _Group(object):
     """One dtype group of a fused plan: the address table and the per-column multipliers."""
     __slots__ = ("positions", "ptrs", "keep", "s32", "sT", "lr_mult", "wd_mult", "coef",

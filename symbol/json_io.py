@@ -507,7 +507,9 @@ def load_json(s):
         if not 0 <= nid < len(nodes) or nodes[nid].op is not None:
             raise MXNetError("load_json: arg_nodes[%d] = %d is not the index of a variable node"
                              % (k, nid))
-    verify(heads)
+    order = verify(heads)
+    from .budget import check_document
+    check_document(nodes, len(s), order)     # see symbol/budget.py, note *file-budget*
     from .symbol import Symbol
     return Symbol(heads)
 

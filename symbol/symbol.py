@@ -446,12 +446,25 @@ class Symbol:
         (positional in list_arguments order, or by name).  Returns three lists of tuples,
         or ``(None, None, None)`` with a UserWarning when some shape stays unknown."""
         from . import infer
+        self._check_file_budget(args, kwargs, "infer_shape")
         return infer.infer_shape(self, args, kwargs, partial=False)
 
     def infer_shape_partial(self, *args, **kwargs):
         """Like infer_shape, with ``()`` for unknown shapes and 0 for unknown dimensions."""
         from . import infer
+        self._check_file_budget(args, kwargs, "infer_shape_partial")
         return infer.infer_shape(self, args, kwargs, partial=True)
+
+    def _check_file_budget(self, args, kwargs, where):
+        """Nodes read from a graph file may not make inference size more than their file's
+        budget (symbol/budget.py, note *file-budget*); free for graphs built in Python."""
+        from . import budget
+        if not budget.active() or not budget.file_nodes(self._topo()):
+            return
+        from . import infer
+        order, values = infer.infer_graph_shapes(self, args, kwargs)
+        given = [v for v in list(args) + list(kwargs.values()) if isinstance(v, tuple)]
+        budget.check_entries(order, values, given, where)
 
     def infer_type(self, *args, **kwargs):
         """Infer dtypes (numpy type objects such as ``numpy.float32``) from the given ones;
@@ -469,8 +482,25 @@ class Symbol:
              group2ctx=None, shared_exec=None):
         """Bind to concrete arrays and return an Executor (see :mod:`symbol.executor`)."""
         from . import executor
+        self._check_bind_budget(args, aux_states)
         return executor.bind(self, ctx, args, args_grad=args_grad, grad_req=grad_req,
                              aux_states=aux_states, group2ctx=group2ctx, shared_exec=shared_exec)
+
+    def _check_bind_budget(self, args, aux_states):
+        from . import budget
+        if not budget.active() or not budget.file_nodes(self._topo()):
+            return
+        names = self.list_arguments()
+        items = list(args.items()) if isinstance(args, dict) else list(zip(names, args or ()))
+        shapes = {k: tuple(v.shape) for k, v in items if hasattr(v, "shape")}
+        aux = aux_states.values() if isinstance(aux_states, dict) else (aux_states or ())
+        given = list(shapes.values()) + [tuple(a.shape) for a in aux if hasattr(a, "shape")]
+        try:
+            from . import infer
+            order, values = infer.infer_graph_shapes(self, (), shapes)
+        except (MXNetError, TypeError, ValueError):
+            return      # the executor reports bad arguments itself
+        budget.check_entries(order, values, given, "bind")
 
     def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None,
                     group2ctx=None, shared_arg_names=None, shared_exec=None,

@@ -11,6 +11,7 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.registry import all_names
+from symbol.ops._common import quiet_call
 from .ndarray import (NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT,
                       KERNEL_REFUSALS)
 from ..tape import state as _state
@@ -132,6 +133,10 @@ def _make_op_function(op, fname):
     cache = op._attr_cache
 
     forward = op.forward
+    if not getattr(op, "fp_quiet", False):
+        # no NumPy floating-point warnings from the kernel: MXNet prints none
+        def forward(parsed, arrays, mode, _f=op.forward):
+            return quiet_call(_f, parsed, arrays, mode)
     new = object.__new__
 
     def fn(*args, **kwargs):

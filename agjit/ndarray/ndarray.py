@@ -11,6 +11,7 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.registry import OpDef, get_op, format_attr
+from symbol.ops._common import quiet_call
 from .. import tape
 from ..tape import state, entry_of
 from ..context import Context, cpu, check_context
@@ -119,7 +120,11 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
         outs = forward_override(arrays)
     else:
         try:
-            outs = op.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
+            # no NumPy floating-point warnings: MXNet prints none (symbol/ops/_common.py)
+            if getattr(op, "fp_quiet", False):
+                outs = op.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
+            else:
+                outs = quiet_call(op.forward, parsed, arrays, _TRAIN if state.training else _PREDICT)
         except MXNetError:
             raise
         except KERNEL_REFUSALS as e:
@@ -167,7 +172,10 @@ def fast_call(op, inputs, parsed):
     if len(arrays) == 2 and arrays[0].dtype != arrays[1].dtype:
         return None                     # invoke checks the dtypes
     try:
-        out = o.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
+        if getattr(o, "fp_quiet", False):
+            out = o.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
+        else:
+            out = quiet_call(o.forward, parsed, arrays, _TRAIN if state.training else _PREDICT)
     except KERNEL_REFUSALS:
         return None
     res = _new(NDArray)

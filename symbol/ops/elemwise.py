@@ -5,11 +5,13 @@ Every gradient is written with registered ops through ``F`` (see registry note
 ``lowering`` is the scalar expression the JIT fuses into one loop: ``{0}``/``{1}`` are the
 inputs, ``{s}`` the scalar attr, names resolve in the JIT's kernel library.
 """
+import math
+
 import numpy as np
 
-from ..registry import register, Attr, Sample
+from ..registry import register, Attr, Sample, get_op as _get_op
 from ._lowering import Elementwise
-from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape
+from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape, quiet_call
 
 _F = Attr("float")
 
@@ -26,6 +28,13 @@ def _keep(out, like):
     if out.dtype is not like.dtype and out.dtype != like.dtype:
         return out.astype(like.dtype)
     return out
+
+
+def _self_quiet(op):
+    """Mark an op whose kernel silences NumPy's floating-point warnings itself (quiet_call),
+    so the eager dispatch need not wrap it again."""
+    op.fp_quiet = True
+    return op
 
 
 def _sign_np(x):
@@ -62,14 +71,14 @@ def _rint_np(x):
 def _unary(name, fwd, grad, lowering=None, lo=-2.0, hi=2.0, second_order=True, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
-        return [_keep(_f(x), x)]
+        return [_keep(quiet_call(_f, x), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
         return [Sample([_rand(rng, (2, 3), _lo, _hi)]), Sample([_rand(rng, (4,), _lo, _hi)])]
 
-    return register(name, inputs=("data",), infer_shape=unary_infer(name), forward=forward,
+    return _self_quiet(register(name, inputs=("data",), infer_shape=unary_infer(name), forward=forward,
                     gradient=grad, lowering=lowering, samples=samples,
-                    second_order=second_order, eager_infer=False, **kw)
+                    second_order=second_order, eager_infer=False, **kw))
 
 
 def _g(fn):
@@ -99,7 +108,15 @@ _unary("tanh", np.tanh, _g(lambda F, x, y, g: F.elemwise_mul(g, F._rminus_scalar
 _unary("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)),
        _g(lambda F, x, y, g: F.elemwise_mul(g, F.elemwise_mul(y, F._rminus_scalar(y, scalar=1.0)))),
        "sigmoid({0})")
-_unary("relu", lambda x: np.maximum(x, 0), _g(lambda F, x, y, g: F.elemwise_mul(g, F._greater_scalar(x, scalar=0.0))),
+def _relu_slope(F, x):
+    """d relu / dx as MXNet computes it: 1 for x > 0, 0 for x <= 0 and nan for nan (its
+    relu_grad passes nan through).  ``clip(x, -1, 1) * 0`` is 0 for every number (+-inf
+    included) and nan for nan."""
+    return F.elemwise_add(F._greater_scalar(x, scalar=0.0),
+                          F._mul_scalar(F.clip(x, a_min=-1.0, a_max=1.0), scalar=0.0))
+
+
+_unary("relu", lambda x: np.maximum(x, 0), _g(lambda F, x, y, g: F.elemwise_mul(g, _relu_slope(F, x))),
        "relu({0})")
 _unary("softsign", lambda x: x / (1.0 + np.abs(x)),
        _g(lambda F, x, y, g: F.elemwise_div(g, F.square(F._plus_scalar(F.abs(x), scalar=1.0)))),
@@ -142,12 +159,12 @@ def _bin_samples(broadcast, lo=-2.0, hi=2.0):
 def _binary(name, fwd, grad, lowering, broadcast, lo=-2.0, hi=2.0, **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         a = ins[0]
-        return [_keep(_f(a, ins[1]), a)]
+        return [_keep(quiet_call(_f, a, ins[1]), a)]
 
     infer = broadcast_infer(name) if broadcast else elemwise_infer(name, ["lhs", "rhs"])
-    return register(name, inputs=("lhs", "rhs"), infer_shape=infer, forward=forward,
+    return _self_quiet(register(name, inputs=("lhs", "rhs"), infer_shape=infer, forward=forward,
                     gradient=grad, lowering=lowering, samples=_bin_samples(broadcast, lo, hi),
-                    eager_infer=not broadcast, **kw)
+                    eager_infer=not broadcast, **kw))
 
 
 def _bg(fa, fb, broadcast):
@@ -207,7 +224,8 @@ def _define_binaries(prefix, broadcast):
             "({0} * {1})", B)
     _binary(P + "div", np.divide,
             _bg(lambda F, a, b, y, g: _div(F, g, b, B),
-                lambda F, a, b, y, g: F.negative(_div(F, _mul(F, g, y, True), b, B)), B),
+                # MXNet's -a / b^2 (not -y / b): b^2 overflows where MXNet's does
+                lambda F, a, b, y, g: F.negative(_div(F, _mul(F, g, a, B), _mul(F, b, b, B), B)), B),
             "({0} / {1})", B, lo=0.5, hi=2.0)
 
 
@@ -263,7 +281,7 @@ for _n, (_f, _o) in _CMP.items():
 def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, scalars=(1.5, -0.5), **kw):
     def forward(attrs, ins, ctx, _f=fwd):
         x = ins[0]
-        return [_keep(_f(x, attrs["scalar"]), x)]
+        return [_keep(quiet_call(_f, x, attrs["scalar"]), x)]
 
     def samples(rng, _lo=lo, _hi=hi):
         return [Sample([_rand(rng, (2, 3), _lo, _hi)], {"scalar": scalars[0]}),
@@ -272,10 +290,10 @@ def _scalar(name, fwd, grad, lowering, hint=None, lo=-2.0, hi=2.0, scalars=(1.5,
     def sgrad(F, attrs, ins, outs, og, ctx, _g=grad):
         return [_g(F, ins[0], attrs["scalar"], outs[0], og[0])]
 
-    return register(name, inputs=("data",), attrs={"scalar": Attr("float", 1.0)},
+    return _self_quiet(register(name, inputs=("data",), attrs={"scalar": Attr("float", 1.0)},
                     infer_shape=unary_infer(name), forward=forward, gradient=sgrad,
                     lowering=lowering, samples=samples, eager_infer=False,
-                    hint=hint or name.replace("_scalar", "scalar"), **kw)
+                    hint=hint or name.replace("_scalar", "scalar"), **kw))
 
 
 _scalar("_plus_scalar", lambda x, s: x + s, lambda F, x, s, y, g: g, "({0} + {s})")
@@ -289,8 +307,13 @@ _scalar("_rdiv_scalar", lambda x, s: s / x,
 _scalar("_power_scalar", lambda x, s: _pow_np(x, s),
         lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(F._power_scalar(x, scalar=s - 1.0), scalar=s)),
         "({0} ** {s})", lo=0.5, hi=2.0)
+def _log_base(s):
+    """log of _rpower_scalar's base: -inf for 0 (MXNet's log(0)), nan for a negative base."""
+    return math.log(s) if s > 0 else (-math.inf if s == 0 else math.nan)
+
+
 _scalar("_rpower_scalar", lambda x, s: _pow_np(x.dtype.type(s), x),
-        lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(y, scalar=float(np.log(s)) if s > 0 else float("nan"))),
+        lambda F, x, s, y, g: F.elemwise_mul(g, F._mul_scalar(y, scalar=_log_base(s))),
         "({s} ** {0})", hint="_rpower_scalar", scalars=(1.5, 0.5))  # a negative base is NaN
 _scalar("_mod_scalar", lambda x, s: _mod_np(x, np.asarray(s, x.dtype)), lambda F, x, s, y, g: g, "mod({0}, {s})",
         grad_check=False)
@@ -392,14 +415,15 @@ register("ones_like", inputs=("data",), infer_shape=_identity_infer, forward=_co
 # clip / where / Activation / LeakyReLU
 # ---------------------------------------------------------------------------------------
 def _clip_fwd(attrs, ins, ctx):
-    return [_keep(np.clip(ins[0], attrs["a_min"], attrs["a_max"]), ins[0])]
+    return [_keep(quiet_call(np.clip, ins[0], attrs["a_min"], attrs["a_max"]), ins[0])]
 
 
 def _clip_grad(F, attrs, ins, outs, og, ctx):
+    # MXNet passes the gradient unless x is outside [a_min, a_max]: nan passes it
     x = ins[0]
-    mask = F.elemwise_mul(F._greater_equal_scalar(x, scalar=attrs["a_min"]),
-                          F._lesser_equal_scalar(x, scalar=attrs["a_max"]))
-    return [F.elemwise_mul(og[0], mask)]
+    out = F.elemwise_add(F._lesser_scalar(x, scalar=attrs["a_min"]),
+                         F._greater_scalar(x, scalar=attrs["a_max"]))
+    return [F.elemwise_mul(og[0], F._rminus_scalar(out, scalar=1.0))]
 
 
 register("clip", inputs=("data",), attrs={"a_min": Attr("float"), "a_max": Attr("float")},
@@ -454,7 +478,10 @@ def _softrelu(x):
 
 
 def _act_fwd(attrs, ins, ctx):
-    x = ins[0]
+    return quiet_call(_act_fwd_np, attrs, ins[0])
+
+
+def _act_fwd_np(attrs, x):
     t = attrs["act_type"]
     if t == "relu":
         y = np.maximum(x, 0)
@@ -473,7 +500,7 @@ def _act_grad(F, attrs, ins, outs, og, ctx):
     x, y, g = ins[0], outs[0], og[0]
     t = attrs["act_type"]
     if t == "relu":
-        d = F._greater_scalar(x, scalar=0.0)
+        d = _relu_slope(F, x)
     elif t == "sigmoid":
         d = F.elemwise_mul(y, F._rminus_scalar(y, scalar=1.0))
     elif t == "tanh":
@@ -539,6 +566,10 @@ def _leaky_slope(attrs, x, ctx):
 
 
 def _leaky_fwd(attrs, ins, ctx):
+    return quiet_call(_leaky_fwd_np, attrs, ins, ctx)
+
+
+def _leaky_fwd_np(attrs, ins, ctx):
     x = ins[0]
     t = attrs["act_type"]
     s = attrs["slope"]
@@ -563,18 +594,22 @@ def _leaky_grad(F, attrs, ins, outs, og, ctx):
     x, y, g = ins[0], outs[0], og[0]
     s = attrs["slope"]
     t = attrs["act_type"]
+    # nan takes the x <= 0 branch, as in MXNet's own kernels (float64, or the build without
+    # MKLDNN); the float32 MKLDNN kernels of leaky and elu give nan the slope 1 instead
     pos = F._greater_scalar(x, scalar=0.0)
     neg = F._rminus_scalar(pos, scalar=1.0)
     if t == "leaky":
         d = F.elemwise_add(pos, F._mul_scalar(neg, scalar=s))
     elif t == "elu":
-        d = F.elemwise_add(pos, F.elemwise_mul(neg, F._plus_scalar(y, scalar=s)))
+        # where(), not neg * (y + s): y = inf for x = inf
+        d = F.elemwise_add(pos, F.where(neg, F._plus_scalar(y, scalar=s), F.zeros_like(y)))
     elif t == "selu":
         # MXNet 1.9.1 differentiates selu from its output as lambda * (y + alpha) for
         # x <= 0, not the true derivative y + lambda*alpha (equal only at x = 0); its numbers
         # are the spec, so selu has no finite-difference sample
-        d = F.elemwise_add(F._mul_scalar(pos, scalar=_SELU_LAMBDA), F.elemwise_mul(
-            neg, F._mul_scalar(F._plus_scalar(y, scalar=_SELU_ALPHA), scalar=_SELU_LAMBDA)))
+        d = F.elemwise_add(F._mul_scalar(pos, scalar=_SELU_LAMBDA), F.where(
+            neg, F._mul_scalar(F._plus_scalar(y, scalar=_SELU_ALPHA), scalar=_SELU_LAMBDA),
+            F.zeros_like(y)))
     elif t == "gelu":
         # Phi(x) + x * phi(x)
         phi = F._mul_scalar(F.exp(F._mul_scalar(F.square(x), scalar=-0.5)),
@@ -729,3 +764,8 @@ register("broadcast_like", inputs=("lhs", "rhs"), infer_shape=_bl_infer, infer_t
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._reduce_sum_like(og[0], ins[0]), None],
          lowering="{0}",
          samples=lambda rng: [Sample([_rand(rng, (1, 3)), _rand(rng, (2, 3))])])
+
+
+# kernels that call quiet_call themselves (see _self_quiet)
+for _name in ("clip", "Activation", "LeakyReLU"):
+    _self_quiet(_get_op(_name))

@@ -25,8 +25,17 @@ _unary("arctan", np.arctan, _g(lambda F, x, y, g: F.elemwise_div(
     g, F._plus_scalar(F.square(x), scalar=1.0))), "math.atan({0})")
 _unary("sinh", np.sinh, _g(lambda F, x, y, g: F.elemwise_mul(g, F.cosh(x))), "math.sinh({0})")
 _unary("cosh", np.cosh, _g(lambda F, x, y, g: F.elemwise_mul(g, F.sinh(x))), "math.cosh({0})")
-_unary("arcsinh", np.arcsinh, _g(lambda F, x, y, g: F.elemwise_mul(
-    g, F.rsqrt(F._plus_scalar(F.square(x), scalar=1.0)))), "math.asinh({0})")
+def _asinh_slope(F, x):
+    """1 / sqrt(x^2 + 1) without overflowing x^2 (float32 |x| > 1.8e19): for |x| > 1 it is
+    computed as r / sqrt(1 + r^2) with r = 1/|x| (MXNet gives 1e-30 at 1e30, not 0)."""
+    r = F.reciprocal(F._maximum_scalar(F.abs(x), scalar=1.0))
+    big = F.elemwise_mul(r, F.rsqrt(F._plus_scalar(F.square(r), scalar=1.0)))
+    small = F.rsqrt(F._plus_scalar(F.square(x), scalar=1.0))
+    return F.where(F._greater_scalar(F.abs(x), scalar=1.0), big, small)
+
+
+_unary("arcsinh", np.arcsinh, _g(lambda F, x, y, g: F.elemwise_mul(g, _asinh_slope(F, x))),
+       "math.asinh({0})")
 _unary("arccosh", np.arccosh, _g(lambda F, x, y, g: F.elemwise_mul(
     g, F.rsqrt(F._minus_scalar(F.square(x), scalar=1.0)))), "math.acosh({0})", lo=1.2, hi=3.0)
 _unary("arctanh", np.arctanh, _g(lambda F, x, y, g: F.elemwise_div(
