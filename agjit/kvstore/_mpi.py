@@ -144,18 +144,19 @@ class Comm(object):
         prev = sys.excepthook
 
         def excepthook(etype, value, tb):
+            if self.size > 1:
+                err = "%s: %s" % (etype.__name__, str(value).splitlines()[0][:300]
+                                  if str(value) else "")
+                self.say_bye(err)
             try:
                 prev(etype, value, tb)
             finally:
                 if self.size > 1:
-                    err = "%s: %s" % (etype.__name__, str(value).splitlines()[0][:300]
-                                      if str(value) else "")
-                    self.say_bye(err)
                     sys.stderr.write("agjit kvstore: rank %d raised %s; aborting the MPI job "
                                      "so that the other ranks stop\n" % (self.rank, etype.__name__))
                     sys.stderr.flush()
                     sys.stdout.flush()
-                    time.sleep(0.2)          # let the goodbye reach the others first
+                    time.sleep(0.2)          # let the others report the goodbye first
                     self.MPI.COMM_WORLD.Abort(1)
 
         sys.excepthook = excepthook

@@ -29,8 +29,10 @@ Note: kv-dist
     same numbers -- the result of MXNet's ``dist_sync`` (gradients are summed over
     workers, not averaged: pass the global batch size to ``Trainer.step``; ``Module``
     multiplies by ``num_workers`` itself, as MXNet).  Faults end in an MXNetError on every
-    rank, never a hang (``agjit.kvstore._mpi`` note *kv-faults*).  Started without an MPI
-    launcher and without mpi4py, the store has one worker and works as 'local'.
+    rank, never a hang (``agjit.kvstore._mpi`` note *kv-faults*).  In a process that no MPI
+    launcher started (no ``OMPI_COMM_WORLD_SIZE`` / ``PMI_SIZE`` / ``PMIX_RANK`` in the
+    environment) the store has one worker, works as 'local' and does not initialise MPI;
+    under a launcher without mpi4py it is an MXNetError saying what to install.
 """
 import numpy as np
 
@@ -324,7 +326,7 @@ class DistKVStore(KVStore):
         from . import _mpi
         self._comm = None
         self._reducer = None
-        if _mpi.launched_under_mpi() or _mpi.mpi_available():
+        if _mpi.launched_under_mpi():
             self._comm = _mpi.get_comm("kvstore %r" % name)
             self._reducer = _mpi.Reducer(self._comm)
 
