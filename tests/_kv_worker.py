@@ -62,7 +62,9 @@ def train_gluon(make, shape, classes, rank, num_workers, kvstore, update_on_kvst
             loss = loss_fn(net(x), y)
         loss.backward()
         trainer.step(PER_RANK * 2)
-    return {k: v.data().asnumpy() for k, v in net.collect_params().items()}
+    # keyed by position: block names depend on how many blocks the process made before
+    return {"%02d_%s" % (i, k.rsplit("_", 1)[-1]): v.data().asnumpy()
+            for i, (k, v) in enumerate(net.collect_params().items())}
 
 
 def train_module(rank, num_workers, kvstore, seed=3):
