@@ -34,7 +34,8 @@ from symbol import visualization as viz  # noqa: E402  (mx.viz)
 __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context", "MXNetError", "jit",
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
            "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer",
-           "callback", "operator", "test_utils", "viz", "visualization", "alias_as_mxnet"]
+           "callback", "operator", "test_utils", "viz", "visualization", "alias_as_mxnet",
+           "kv", "kvstore"]
 
 
 def jit(fn=None, **options):
@@ -55,6 +56,7 @@ class _MXNetAliasFinder:
 
     _ROOTS = {"sym": "symbol", "symbol": "symbol", "nd": __name__ + ".ndarray",
               "init": __name__ + ".initializer", "mod": __name__ + ".module",
+              "kv": __name__ + ".kvstore",
               "viz": "symbol.visualization", "visualization": "symbol.visualization"}
 
     def find_spec(self, fullname, path=None, target=None):
@@ -108,8 +110,8 @@ def alias_as_mxnet():
 
 # submodules imported on first use, so ``import agjit`` stays light (test_utils pulls in
 # numpy.testing; gluon is large)
-_LAZY = {"test_utils", "module", "gluon"}
-_ALIASES = {"mod": "module"}
+_LAZY = {"test_utils", "module", "gluon", "kvstore"}
+_ALIASES = {"mod": "module", "kv": "kvstore"}
 
 
 def __getattr__(name):

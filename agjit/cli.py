@@ -6,11 +6,14 @@
     agjit inspect MODEL-0000.params
     agjit draw MODEL-symbol.json -o graph.png|graph.svg|graph.pdf|graph.dot [--shape ...]
     agjit demo [ARGS...]
+    agjit launch -n N [--hostfile F] [--mpirun-arg ARG ...] script.py [ARGS...]
 
 ``inspect`` prints a symbol's node table with the shapes inferred from ``--shape`` (and from
 the arrays of ``--params``, when given) and the parameter count of every operator; given a
 ``.params`` file it lists the arrays in it.  ``draw`` writes Graphviz DOT text (``.dot``) or
 a matplotlib drawing (any other extension matplotlib can save); no system Graphviz is needed.
+``launch`` runs ``script.py`` on N MPI ranks through ``mpirun``, each output line prefixed
+with ``[rank]``, and exits with mpirun's status (agjit.kvstore.launch note *kv-launch*).
 
 Errors (bad arguments, unreadable or corrupt files) print one line on stderr and exit with a
 non-zero status: 2 for command-line usage errors (argparse), 1 for everything else.  Set
@@ -353,7 +356,28 @@ def build_parser():
     pm = sub.add_parser("demo", help="run the agjit demo")
     pm.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the demo")
     pm.set_defaults(func=cmd_demo)
+    pl = sub.add_parser("launch", help="run a script on N MPI ranks (mpirun underneath), "
+                                       "output prefixed with [rank]")
+    pl.add_argument("-n", "--np", dest="n", type=int, required=True, metavar="N",
+                    help="number of processes")
+    pl.add_argument("--hostfile", metavar="F", help="Open MPI hostfile (hosts and slots)")
+    pl.add_argument("--mpirun-arg", action="append", default=[], metavar="ARG",
+                    help="an extra argument for mpirun (repeatable), e.g. "
+                         "--mpirun-arg=--mca --mpirun-arg=btl_tcp_if_include "
+                         "--mpirun-arg=eth0")
+    pl.add_argument("script", help="the Python script every rank runs")
+    pl.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    pl.set_defaults(func=cmd_launch)
     return p
+
+
+def cmd_launch(ns, out):
+    from .kvstore.launch import launch, LaunchError
+    try:
+        return launch(ns.n, ns.script, ns.args, hostfile=ns.hostfile,
+                      mpirun_args=ns.mpirun_arg)
+    except LaunchError as e:
+        raise CLIError(str(e)) from None
 
 
 def main(argv=None):

@@ -230,6 +230,13 @@ class NDArrayIter(DataIter):
     last_batch_handle : {'pad', 'discard', 'roll_over'}
     data_name, label_name : str
         Names used when ``data`` / ``label`` are not dicts.
+    layout : str
+        The data layout of ``provide_data`` (MXNet's argument; the batch axis is first).
+    part_index, num_parts : int
+        agjit's sharding for data-parallel training (the names of MXNet's record iterators):
+        the iterator sees only samples ``[part_index * C, (part_index + 1) * C)`` with
+        ``C = num_samples // num_parts`` (the remainder is dropped so that every part has
+        the same number of batches), e.g. ``part_index=kv.rank, num_parts=kv.num_workers``.
 
     >>> it = NDArrayIter(np.arange(10).reshape(5, 2), np.arange(5), batch_size=2,
     ...                  last_batch_handle='discard')
@@ -240,7 +247,8 @@ class NDArrayIter(DataIter):
     """
 
     def __init__(self, data, label=None, batch_size=1, shuffle=False, last_batch_handle='pad',
-                 data_name='data', label_name='softmax_label'):
+                 data_name='data', label_name='softmax_label', layout='NCHW', part_index=0,
+                 num_parts=1):
         super(NDArrayIter, self).__init__(batch_size)
         if last_batch_handle not in _HANDLES:
             raise MXNetError("NDArrayIter: last_batch_handle must be one of %s, got %r"
@@ -256,6 +264,22 @@ class NDArrayIter(DataIter):
                 raise MXNetError("NDArrayIter: %r has %d samples but %r has %d; every input "
                                  "needs at least as many samples as the first"
                                  % (k, v.shape[0], self.data[0][0], self.num_data))
+        self.layout = layout
+        if not isinstance(num_parts, (int, np.integer)) or num_parts < 1 or \
+                not isinstance(part_index, (int, np.integer)) or \
+                not 0 <= part_index < num_parts:
+            raise MXNetError("NDArrayIter: part_index must be in [0, num_parts) and num_parts "
+                             ">= 1, got part_index=%r, num_parts=%r" % (part_index, num_parts))
+        if num_parts > 1:
+            c = self.num_data // num_parts
+            if c == 0:
+                raise MXNetError("NDArrayIter: %d samples cannot be split into %d parts"
+                                 % (self.num_data, num_parts))
+            lo = int(part_index) * c
+            self.data = [(k, _wrap(v._data[lo:lo + c])) for k, v in self.data]
+            self.label = [(k, _wrap(v._data[lo:lo + c])) for k, v in self.label]
+            self.num_data = c
+        self.part_index, self.num_parts = int(part_index), int(num_parts)
         self.idx = np.arange(self.num_data)
         self.shuffle = shuffle
         self.last_batch_handle = last_batch_handle
@@ -270,8 +294,8 @@ class NDArrayIter(DataIter):
     @property
     def provide_data(self):
         """``[DataDesc(name, (batch_size,) + sample shape, dtype)]`` of the data."""
-        return [DataDesc(k, tuple([self.batch_size] + list(v.shape[1:])), v.dtype)
-                for k, v in self.data]
+        return [DataDesc(k, tuple([self.batch_size] + list(v.shape[1:])), v.dtype,
+                         self.layout) for k, v in self.data]
 
     @property
     def provide_label(self):

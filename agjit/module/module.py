@@ -17,6 +17,16 @@ MXNet 1.9.1's behaviour kept here (FINDINGS.md "Module"):
 * ``init_optimizer`` passes ``rescale_grad = 1/batch_size`` and ``param_idx2name`` (so weight
   decay applies to ``*_weight``/``*_gamma`` only) unless given; ``update()`` applies it to
   every parameter with a gradient in one fused step.
+* ``kvstore`` (note *module-kvstore*): None/'local'/'device' use no store (one process, one
+  context, as MXNet); a distributed name ('dist_sync', 'dist_device_sync', 'horovod') or a
+  KVStore object is used: ``init_optimizer`` multiplies the batch size in ``rescale_grad``
+  by ``num_workers`` for a synchronous distributed store (MXNet's rule, so the gradients
+  summed over workers are averaged over the global batch) and inits every parameter on the
+  store under its name, which gives every worker rank 0's values; ``update()`` then sums
+  the gradients over the workers in place and updates on each worker
+  (``update_on_kvstore`` False, agjit's default for its allreduce store), or with
+  ``MXNET_UPDATE_ON_KVSTORE=1`` pushes the gradients and pulls the weights of a store that
+  holds the optimizer.
 * ``save_checkpoint(prefix, epoch, save_optimizer_states)`` writes ``prefix-symbol.json``,
   ``prefix-%04d.params`` and ``prefix-%04d.states``; the states file is agjit's own array
   container (agjit.optimizer note *safe-states*), never a pickle, so loading one cannot run
@@ -34,6 +44,23 @@ from ..model import load_checkpoint, save_checkpoint as _save_ck
 from .base_module import BaseModule, _check_input_names
 
 __all__ = ["Module"]
+
+
+def _create_kvstore(kvstore):
+    """The store Module uses for ``kvstore`` (None: one process, one context, no store)."""
+    from ..kvstore import KVStoreBase, create
+    if kvstore is None or isinstance(kvstore, KVStoreBase):
+        return kvstore
+    if hasattr(kvstore, 'type') and hasattr(kvstore, 'pushpull'):
+        return kvstore
+    if not isinstance(kvstore, str):
+        raise MXNetError("init_optimizer: kvstore must be None, a str or a KVStore, got %s"
+                         % type(kvstore).__name__)
+    if 'dist' in kvstore.lower() or kvstore.lower() == 'horovod':
+        return create(kvstore)
+    if 'nccl' in kvstore.lower():
+        create(kvstore)         # the clear refusal
+    return None
 
 
 def _desc_list(shapes):
@@ -359,10 +386,11 @@ class Module(BaseModule):
         if self.optimizer_initialized and not force_init:
             self.logger.warning('optimizer already initialized, ignoring...')
             return
-        if kvstore not in (None, 'local', 'device') and not hasattr(kvstore, 'type'):
-            raise MXNetError("init_optimizer: kvstore %r is not available (agjit trains in one "
-                             "process: use 'local', 'device' or None)" % (kvstore,))
+        kv = _create_kvstore(kvstore)
         batch_size = self._data_shapes[0].shape[DataDesc.get_batch_axis(self._data_shapes[0].layout)]
+        if kv is not None and ('horovod' in kv.type or ('dist' in kv.type
+                                                        and '_sync' in kv.type)):
+            batch_size *= kv.num_workers
         rescale_grad = 1.0 / batch_size
         idx2name = dict(enumerate(self._param_names))
         if isinstance(optimizer, str):
@@ -381,9 +409,20 @@ class Module(BaseModule):
                 optimizer.idx2name = idx2name.copy()
                 optimizer.set_wd_mult({})
         self._optimizer = optimizer
-        self._kvstore = kvstore
+        self._kvstore = kv
         self._update_on_kvstore = False
         self._updater = opt.get_updater(optimizer)
+        if kv is not None:
+            import os
+            self._update_on_kvstore = os.environ.get("MXNET_UPDATE_ON_KVSTORE", "0") == "1" \
+                and kv.is_capable('optimizer')
+            if self._update_on_kvstore:
+                kv.set_optimizer(optimizer)
+            names = [n for n in self._param_names if n in self._exec.arg_dict]
+            weights = [self._exec.arg_dict[n] for n in names]
+            kv.init(names, weights)             # rank 0's values for every worker
+            kv.pull(names, out=weights)
+            self._params_dirty = True
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
@@ -401,12 +440,18 @@ class Module(BaseModule):
     def save_optimizer_states(self, fname):
         """Write the optimizer states (agjit's safe array container, written atomically)."""
         assert self.optimizer_initialized
+        if self._update_on_kvstore:
+            self._kvstore.save_optimizer_states(fname)
+            return
         from symbol.base import atomic_write
         atomic_write(fname, [self._updater.get_states()])
 
     def load_optimizer_states(self, fname):
         """Read states written by :meth:`save_optimizer_states`."""
         assert self.optimizer_initialized
+        if self._update_on_kvstore:
+            self._kvstore.load_optimizer_states(fname)
+            return
         with open(fname, 'rb') as f:
             self._updater.set_states(f.read())
 
@@ -464,8 +509,21 @@ class Module(BaseModule):
             idx.append(i)
             grads.append(g)
             weights.append(self._exec.arg_dict[name])
-        if idx:
-            self._updater(idx, grads, weights)
+        if not idx:
+            return
+        kv = self._kvstore
+        if kv is not None:
+            names = [self._param_names[i] for i in idx]
+            if self._update_on_kvstore:
+                kv.push(names, grads)
+                kv.pull(names, out=weights)
+                return
+            from ..kvstore import KVStore
+            if isinstance(kv, KVStore):
+                kv._allreduce_(names, grads)
+            else:
+                kv.pushpull(names, grads, out=grads)
+        self._updater(idx, grads, weights)
 
     def get_outputs(self, merge_multi_context=True):
         assert self.binded and self.params_initialized

@@ -2,7 +2,7 @@
 import numpy as np
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "FilterSampler", "BatchSampler",
-           "IntervalSampler"]
+           "IntervalSampler", "SplitSampler"]
 
 _LAST_BATCH = ("keep", "discard", "rollover")
 
@@ -93,6 +93,39 @@ class IntervalSampler(Sampler):
 
     def __len__(self):
         return self._length
+
+
+class SplitSampler(Sampler):
+    """The ``part_index``-th of ``num_parts`` equal contiguous parts of ``range(length)``,
+    for data-parallel training (``SplitSampler(len(dataset), kv.num_workers, kv.rank)``;
+    the sampler of MXNet's distributed-training examples, made part of agjit's
+    ``gluon.data``).  Each part has ``length // num_parts`` indices (the remainder is
+    dropped so that all workers run the same number of batches); with ``shuffle`` (the
+    examples' behaviour, default) they come in a new random order (NumPy's global
+    generator) every epoch, else in order.
+
+    >>> list(SplitSampler(10, num_parts=3, part_index=1, shuffle=False))
+    [3, 4, 5]
+    """
+
+    def __init__(self, length, num_parts=1, part_index=0, shuffle=True):
+        if not (isinstance(num_parts, (int, np.integer)) and num_parts >= 1
+                and isinstance(part_index, (int, np.integer)) and 0 <= part_index < num_parts):
+            raise ValueError("SplitSampler: part_index must be in [0, num_parts) and "
+                             "num_parts >= 1, got part_index=%r, num_parts=%r"
+                             % (part_index, num_parts))
+        self._part_len = int(length) // int(num_parts)
+        self._start = self._part_len * int(part_index)
+        self._shuffle = shuffle
+
+    def __iter__(self):
+        idx = np.arange(self._start, self._start + self._part_len)
+        if self._shuffle:
+            idx = np.random.permutation(idx)
+        return iter(idx.tolist())
+
+    def __len__(self):
+        return self._part_len
 
 
 class BatchSampler(Sampler):
