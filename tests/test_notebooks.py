@@ -24,7 +24,23 @@ CELL_TIMEOUT = 120
 
 def test_there_are_notebooks():
     names = {os.path.basename(p) for p in NOTEBOOKS}
-    assert {"tour.ipynb", "training.ipynb", "export.ipynb"} <= names, names
+    assert {"tour.ipynb", "training.ipynb", "export.ipynb", "gluon.ipynb"} <= names, names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
+def test_notebook_matches_its_source(path):
+    """Each committed notebook holds exactly the cells of its jupytext source NAME.py (what
+    notebooks/build.py builds from), so an edit of one without the other is caught."""
+    jupytext = pytest.importorskip("jupytext")
+    source = os.path.splitext(path)[0] + ".py"
+    assert os.path.exists(source), "%s has no source %s" % (path, source)
+    want = [(c.cell_type, c.source) for c in jupytext.read(source).cells]
+    have = [(c.cell_type, c.source) for c in nbformat.read(path, as_version=4).cells]
+    for i, (w, h) in enumerate(zip(want, have)):
+        assert w == h, "%s cell %d differs from %s: run notebooks/build.py %s" % (
+            os.path.basename(path), i, os.path.basename(source),
+            os.path.basename(source)[:-3])
+    assert len(want) == len(have), (len(want), len(have))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
