@@ -22,16 +22,23 @@ import numpy as np
 from .base import MXNetError, CODE_DTYPES, dtype_name, parse_literal, AttrParseError
 from .ops._common import fmt, merge_shape
 
-__all__ = ["infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
+__all__ = ["infer_graph", "infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
 
 
 # -- value kinds -------------------------------------------------------------------------------
 class _ShapeKind:
     what = "shape"
+    attr = "__shape__"
 
     @staticmethod
     def known(v):
         return v is not None and all(d > 0 for d in v)
+
+    @staticmethod
+    def unknown_count(v):
+        """MXNet's count of what an entry still lacks: 1 for an unknown rank, else the
+        number of unknown dimensions."""
+        return 1 if v is None else sum(1 for d in v if d <= 0)
 
     @staticmethod
     def merge(a, b):
@@ -42,20 +49,33 @@ class _ShapeKind:
             raise ValueError from None
 
     @staticmethod
+    def norm(v):
+        return None if v is None else tuple(int(d) for d in v)
+
+    @staticmethod
     def show(v):
         return fmt(v)
 
     @staticmethod
-    def run(node, values):
-        return node.op.infer_shape(node.parsed, values)
+    def run(node, ins, outs):
+        return node.op.infer_shape(node.parsed, ins, outs)
+
+    @staticmethod
+    def from_attr(node):
+        return _parse_shape_attr(node)
 
 
 class _TypeKind:
     what = "dtype"
+    attr = "__dtype__"
 
     @staticmethod
     def known(v):
         return v is not None
+
+    @staticmethod
+    def unknown_count(v):
+        return 1 if v is None else 0
 
     @staticmethod
     def merge(a, b):
@@ -66,12 +86,20 @@ class _TypeKind:
         raise ValueError
 
     @staticmethod
+    def norm(v):
+        return _norm_type(v)
+
+    @staticmethod
     def show(v):
         return str(v)
 
     @staticmethod
-    def run(node, values):
-        return node.op.infer_type(node.parsed, values)
+    def run(node, ins, outs):
+        return node.op.infer_type(node.parsed, ins, outs)
+
+    @staticmethod
+    def from_attr(node):
+        return _parse_dtype_attr(node)
 
 
 def _norm_type(t):
@@ -82,57 +110,105 @@ def _norm_type(t):
     return dtype_name(t)
 
 
-def _fixpoint(order, values, kind):
-    """Run op inference over ``order`` until no entry changes.  ``values`` maps
-    ``(node, output_index)`` to a partial value and is updated in place."""
-    def merge_into(key, new, node, slot):
-        old = values.get(key)
-        try:
-            m = kind.merge(old, new)
-        except ValueError:
-            raise MXNetError(
-                "Error in operator %s (%s): inconsistent %s for %s: %s from the graph vs %s "
-                "inferred by the op" % (node.name, node.op.name, kind.what, slot,
-                                        kind.show(old), kind.show(new))) from None
-        if m != old:
-            values[key] = m
-            return True
-        return False
+def _entries(order):
+    return [(n, i) for n in order for i in range(n.num_outputs())]
 
-    ops = [n for n in order if n.op is not None]
-    for _ in range(len(ops) + 3):
-        changed = False
-        for node in ops:
-            ins = [values.get((s, i)) for (s, i, _v) in node.inputs]
+
+def _step(node, values, kind, use_attrs):
+    """One node's inference (MXNet's ``infer_step``).  Updates ``values``; returns whether
+    every input and output of the node is now known."""
+    if node.op is None:
+        key = (node, 0)
+        if use_attrs and not kind.known(values.get(key)):
+            # MXNet re-reads the variable's attribute whenever the entry is not complete,
+            # so a partial inferred value does not outlive a backward pass (note
+            # *two-way-inference*)
+            v = kind.from_attr(node)
+            if v is not None:
+                values[key] = v
+        return kind.known(values.get(key))
+    in_keys = [(s, i) for (s, i, _v) in node.inputs]
+    out_keys = [(node, i) for i in range(node.num_outputs())]
+    ins = [values.get(k) for k in in_keys]
+    outs = [values.get(k) for k in out_keys]
+    try:
+        new_ins, new_outs = kind.run(node, ins, outs)
+    except MXNetError as e:
+        raise MXNetError("Error in operator %s (%s): %s (input %ss: %s)"
+                         % (node.name, node.op.name, e, kind.what,
+                            ", ".join(kind.show(v) for v in ins))) from None
+    except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as e:
+        if all(kind.known(v) for v in ins):
+            raise MXNetError("Error in operator %s (%s): %s inference failed: %s "
+                             "(input %ss: %s)" % (node.name, node.op.name, kind.what, e,
+                                                  kind.what,
+                                                  ", ".join(kind.show(v) for v in ins))) from None
+        return False   # the op could not cope with partial information yet
+    for keys, new, what in ((in_keys, new_ins, "input"), (out_keys, new_outs, "output")):
+        for k, (key, v) in enumerate(zip(keys, new)):
+            v = kind.norm(v)
+            old = values.get(key)
             try:
-                new_ins, new_outs = kind.run(node, ins)
-            except MXNetError as e:
-                raise MXNetError("Error in operator %s (%s): %s (input %ss: %s)"
-                                 % (node.name, node.op.name, e, kind.what,
-                                    ", ".join(kind.show(v) for v in ins))) from None
-            except (TypeError, ValueError, IndexError) as e:
-                if all(kind.known(v) for v in ins):
-                    raise MXNetError("Error in operator %s (%s): %s inference failed: %s "
-                                     "(input %ss: %s)" % (node.name, node.op.name, kind.what, e,
-                                                          kind.what,
-                                                          ", ".join(kind.show(v) for v in ins))) from None
-                continue   # the op could not cope with partial information yet
-            if kind is _TypeKind:
-                new_ins = [_norm_type(t) for t in new_ins]
-                new_outs = [_norm_type(t) for t in new_outs]
-            else:
-                new_ins = [None if s is None else tuple(int(d) for d in s) for s in new_ins]
-                new_outs = [None if s is None else tuple(int(d) for d in s) for s in new_outs]
-            for k, (s, i, _v) in enumerate(node.inputs):
-                if k < len(new_ins):
-                    changed |= merge_into((s, i), new_ins[k], node,
-                                          "input %d (%s)" % (k, s.output_name(i) if s.op is None
-                                                             else s.name))
-            for i, v in enumerate(new_outs[:node.num_outputs()]):
-                changed |= merge_into((node, i), v, node, "output %d" % i)
-        if not changed:
-            break
-    return values
+                m = kind.merge(old, v)
+            except ValueError:
+                slot = "%s %d" % (what, k)
+                if what == "input":
+                    src = key[0]
+                    slot += " (%s)" % (src.name if src.op is None else src.output_name(key[1]))
+                raise MXNetError(
+                    "Error in operator %s (%s): inconsistent %s for %s: %s from the graph vs %s "
+                    "inferred by the op" % (node.name, node.op.name, kind.what, slot,
+                                            kind.show(old), kind.show(v))) from None
+            if m is not None:
+                values[key] = m
+    return all(kind.known(values.get(k)) for k in in_keys + out_keys)
+
+
+def _run(order, values, kind, use_attrs=True):
+    """MXNet's attribute-inference loop (src/executor/infer_graph_attr_pass.cc): alternate
+    forward and backward sweeps over the nodes while the number of unknowns (dimensions, or
+    dtypes) keeps falling, plus one last sweep while some node is unfinished.  ``values`` maps
+    entries ``(node, output_index)`` to partial values and is updated in place; returns the
+    number of unknowns left."""
+    entries = _entries(order)
+    finished = set()
+    num_unknown = None
+    last_iter = False
+    sweep = 0
+    rev = order[::-1]
+    while True:
+        for node in (order if sweep % 2 == 0 else rev):
+            if node in finished:
+                continue
+            if _step(node, values, kind, use_attrs):
+                finished.add(node)
+        last, num_unknown = num_unknown, sum(kind.unknown_count(values.get(e)) for e in entries)
+        again = num_unknown > 0 and (last is None or last > num_unknown)
+        if not again and not last_iter:
+            again = len(finished) < len(order)
+            last_iter = True
+        sweep += 1
+        if not again:
+            return num_unknown
+
+
+def infer_graph(order, shapes=None, dtypes=None, use_attrs=True, want=("shape", "dtype")):
+    """The one inference engine (see the module docstring): complete ``shapes`` and
+    ``dtypes`` -- dicts keyed by entries ``(node, output_index)``, values partial shapes
+    (0 = unknown dimension, None = unknown rank) and dtype names -- over the graph in
+    topological ``order``, in both directions.  The dicts are copied, not changed.
+
+    Returns ``(shapes, dtypes)``; an entry still unknown maps to None or a shape with 0s
+    (absent entries were never inferred).  Raises MXNetError on inconsistent values.
+    ``use_attrs``: seed variables from their ``__shape__`` / ``__dtype__`` attributes.
+    ``want``: which of the two tables to infer (the other is returned as given)."""
+    shapes = {k: _ShapeKind.norm(v) for k, v in (shapes or {}).items()}
+    dtypes = {k: _norm_type(v) for k, v in (dtypes or {}).items()}
+    if "shape" in want:
+        _run(order, shapes, _ShapeKind, use_attrs)
+    if "dtype" in want:
+        _run(order, dtypes, _TypeKind, use_attrs)
+    return shapes, dtypes
 
 
 def _parse_shape_attr(node):
@@ -226,25 +302,17 @@ def _type_in(v, what):
 def infer_graph_shapes(sym, args=(), kwargs=None):
     """Entry shapes of the whole graph: ``(order, {(node, i): shape})``."""
     order = sym._topo()
-    values, given = _seed(sym, order, args, kwargs or {}, _shape_in, "infer_shape")
-    for n in order:
-        if n.op is None and n not in given:
-            s = _parse_shape_attr(n)
-            if s is not None:
-                values[(n, 0)] = s
-    return order, _fixpoint(order, values, _ShapeKind)
+    values, _given = _seed(sym, order, args, kwargs or {}, _shape_in, "infer_shape")
+    _run(order, values, _ShapeKind)
+    return order, values
 
 
 def infer_graph_types(sym, args=(), kwargs=None):
     """Entry dtype names of the whole graph: ``(order, {(node, i): name})``."""
     order = sym._topo()
-    values, given = _seed(sym, order, args, kwargs or {}, _type_in, "infer_type")
-    for n in order:
-        if n.op is None and n not in given:
-            t = _parse_dtype_attr(n)
-            if t is not None:
-                values[(n, 0)] = t
-    return order, _fixpoint(order, values, _TypeKind)
+    values, _given = _seed(sym, order, args, kwargs or {}, _type_in, "infer_type")
+    _run(order, values, _TypeKind)
+    return order, values
 
 
 def _collect(sym, order, values):

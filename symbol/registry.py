@@ -165,10 +165,13 @@ def format_attr(value):
     return str(value)
 
 
-def _same_type(attrs, in_types):
-    """The default type rule: every input and the output share one dtype.  OpDef.infer_type
-    checks the given input dtypes against each other first (see :func:`check_uniform`)."""
+def _same_type(attrs, in_types, out_types=None):
+    """The default type rule: every input and the output share one dtype, inferred either
+    way (MXNet's ElemwiseType).  OpDef.infer_type checks the given input dtypes against each
+    other first (see :func:`check_uniform`)."""
     known = [t for t in in_types if t is not None]
+    if not known:
+        known = [t for t in (out_types or ())[:1] if t is not None]
     if not known:
         return in_types, [None]
     t = known[0]
@@ -212,6 +215,23 @@ def check_uniform(op, names, in_types, expected=None, first=0, what="input"):
                 "%s: Incompatible dtype of %s %r (%d-th %s): expected %s%s, got %s "
                 "(the inputs of %s must have one dtype)" % (op, what, name, i, what, ref, src, t, op))
     return ref
+
+
+_TAKES_OUTS = {}
+
+
+def _takes_outs(fn):
+    """Whether an inference rule takes the output values as a third argument."""
+    r = _TAKES_OUTS.get(fn)
+    if r is None:
+        import inspect
+        try:
+            ps = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            ps = []
+        r = len(ps) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in ps)
+        _TAKES_OUTS[fn] = r
+    return r
 
 
 class OpDef:
@@ -344,17 +364,24 @@ class OpDef:
         return out
 
     # -- inference -------------------------------------------------------------------
-    def infer_shape(self, attrs, in_shapes):
+    def infer_shape(self, attrs, in_shapes, out_shapes=None):
         """Returns (in_shapes, out_shapes) with every visible and hidden output.  Unknown
-        shapes are None.  Raises MXNetError on inconsistency."""
+        shapes are None.  Raises MXNetError on inconsistency.  ``out_shapes`` (the graph's
+        partial knowledge of the outputs) reaches rules written ``(attrs, ins, outs)``, which
+        infer backwards too (symbol.infer's note *two-way-inference*)."""
         if self._infer_shape is None:
             raise MXNetError("%s: no shape inference" % self.name)
+        if out_shapes is not None and _takes_outs(self._infer_shape):
+            return self._infer_shape(attrs, list(in_shapes), list(out_shapes))
         return self._infer_shape(attrs, list(in_shapes))
 
-    def infer_type(self, attrs, in_types):
+    def infer_type(self, attrs, in_types, out_types=None):
         if self._infer_type is _same_type and len(in_types) > 1:
             check_uniform(self.name, self.input_names(attrs), in_types)
-        ins, outs = self._infer_type(attrs, list(in_types))
+        if out_types is not None and _takes_outs(self._infer_type):
+            ins, outs = self._infer_type(attrs, list(in_types), list(out_types))
+        else:
+            ins, outs = self._infer_type(attrs, list(in_types))
         nout = self.num_outputs(attrs)
         if len(outs) < nout:
             outs = list(outs) + [outs[0] if outs else None] * (nout - len(outs))

@@ -309,8 +309,8 @@ for _n, (_f, _o) in _CMP.items():
 # ---------------------------------------------------------------------------------------
 # n-ary and identity-like ops
 # ---------------------------------------------------------------------------------------
-def _add_n_infer(attrs, ins):
-    s = same_shape("add_n", ins)
+def _add_n_infer(attrs, ins, outs=None):
+    s = same_shape("add_n", list(ins) + list(outs or [])[:1])
     return [s] * len(ins), [s]
 
 
@@ -328,8 +328,9 @@ register("add_n", inputs=(), variadic="num_args", attrs={"num_args": Attr("int")
          samples=lambda rng: [Sample([_rand(rng), _rand(rng), _rand(rng)], {"num_args": 3})])
 
 
-def _identity_infer(attrs, ins):
-    return ins, [ins[0]]
+def _identity_infer(attrs, ins, outs=None):
+    s = same_shape("identity", [ins[0]] + list(outs or [])[:1], ["data", "output"])
+    return [s], [s]
 
 
 register("BlockGrad", inputs=("data",), infer_shape=_identity_infer,
