@@ -421,7 +421,7 @@ register("batch_dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape
 # ---------------------------------------------------------------------------------------
 # FullyConnected
 # ---------------------------------------------------------------------------------------
-def _fc_infer(attrs, ins):
+def _fc_infer(attrs, ins, outs=None):
     op = "FullyConnected"
     nh = attrs["num_hidden"]
     if nh <= 0:
@@ -459,6 +459,11 @@ def _fc_infer(attrs, ins):
                              % (op, fmt(ins[2]), nh)) from None
     elif len(ins) > 2:
         res.append(ins[2])
+    o = outs[0] if outs else None
+    if o is not None and len(o) == len(out):
+        # the batch size flows back from the output (FullyConnectedShape)
+        out = _merge(op, "output", out, o)
+        res[0] = _merge(op, "data", d, (o[0],) + tuple(d[1:]))
     return res, [out]
 
 
@@ -887,12 +892,8 @@ register("Dropout", inputs=("data",),
 # ---------------------------------------------------------------------------------------
 def _bn_infer(attrs, ins):
     d = ins[0]
-    if d is None:
-        c = None
-        for s in ins[1:]:
-            if s is not None:
-                c = _merge("BatchNorm", "channel parameters", c, s)
-        return [d] + [c] * 4, [None, c, c]
+    if d is None:   # BatchNormShape infers nothing before the data shape is known
+        return list(ins), [None, None, None]
     ax = norm_axis("BatchNorm", attrs["axis"], len(d))
     c = (d[ax],)
     names = ("gamma", "beta", "moving_mean", "moving_var")
@@ -1240,14 +1241,15 @@ def _conv_layouts(fn):
     return kernel
 
 
-def _conv_infer(attrs, ins):
+def _conv_infer(attrs, ins, outs=None):
     if _conv_cl(attrs):
-        res, outs = _conv_infer_cf(dict(attrs, layout=None), [_to_cf_shape(s) for s in ins])
+        res, outs = _conv_infer_cf(dict(attrs, layout=None), [_to_cf_shape(s) for s in ins],
+                                   [_to_cf_shape(s) for s in outs or []])
         return [_to_cl_shape(s) for s in res], [_to_cl_shape(s) for s in outs]
-    return _conv_infer_cf(attrs, ins)
+    return _conv_infer_cf(attrs, ins, outs)
 
 
-def _conv_infer_cf(attrs, ins):
+def _conv_infer_cf(attrs, ins, outs=None):
     op = "Convolution"
     k, s, d, p = _conv_geom(attrs)
     nf, ng = attrs["num_filter"], attrs["num_group"]
@@ -1283,6 +1285,18 @@ def _conv_infer_cf(attrs, ins):
             raise MXNetError("%s: bias shape %s must be (%d,)" % (op, fmt(ins[2]), nf)) from None
     elif len(ins) > 2:
         res.append(ins[2])
+    o = outs[0] if outs else None
+    if o is not None and len(o) == len(out):
+        # ConvolutionShape's incomplete inference: the batch size, and each spatial size
+        # whose stride is 1, flow back from the output
+        out = _merge(op, "output", out, o)
+        back = [out[0], x[1]]
+        for i in range(len(k)):
+            if out[2 + i] and s[i] == 1:
+                back.append(out[2 + i] + d[i] * (k[i] - 1) - 2 * p[i])
+            else:
+                back.append(0)
+        res[0] = _merge(op, "data", x, tuple(back))
     return res, [out]
 
 
