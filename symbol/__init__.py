@@ -29,6 +29,7 @@ from .api import Variable, var, Group, maximum, minimum, power, pow  # noqa: A00
 from .api import _internal  # noqa: F401
 from . import random  # noqa: F401  (mx.sym.random)
 from . import linalg  # noqa: F401  (mx.sym.linalg)
+from . import contrib  # noqa: F401  (mx.sym.contrib)
 from .creation import zeros, ones, full, arange  # noqa: F401,E402
 
 __all__ = ["MXNetError", "Symbol", "get_op", "all_ops", "Variable", "var", "Group", "load",

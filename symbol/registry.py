@@ -42,7 +42,7 @@ Sample.__new__.__defaults__ = ({},)
 class Attr:
     """A typed operator attribute.
 
-    kind is one of: int, float, bool, str, dtype, shape (tuple of ints), axis (int, tuple of
+    kind is one of: int, float, floats (tuple of floats), bool, str, dtype, shape (tuple of ints), axis (int, tuple of
     ints or None), int_or_none, float_or_none, tuple_or_none (tuple of int-or-None, for slice
     begin/end/step).  ``choices`` restricts str values.
     """
@@ -151,7 +151,15 @@ def _c_tuple_or_none(a, v):
     raise TypeError("expected a tuple")
 
 
-_CONVERT = {"int": _c_int, "float": _c_float, "bool": _c_bool, "str": _c_str, "dtype": _c_dtype,
+def _c_floats(a, v):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return (float(v),)
+    if isinstance(v, (tuple, list)):
+        return tuple(_c_float(a, x) for x in v)
+    raise TypeError("expected a tuple of numbers")
+
+
+_CONVERT = {"floats": _c_floats, "int": _c_int, "float": _c_float, "bool": _c_bool, "str": _c_str, "dtype": _c_dtype,
             "shape": _c_shape, "axis": _c_axis, "int_or_none": _c_int_or_none,
             "float_or_none": _c_float_or_none, "tuple_or_none": _c_tuple_or_none}
 

@@ -244,6 +244,7 @@ _populate(globals())
 from . import random  # noqa: E402,F401
 from . import sparse  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
+from . import contrib  # noqa: E402,F401  (mx.nd.contrib)
 from .sparse import CSRNDArray  # noqa: E402,F401
 from .utils import save, load, load_frombuffer  # noqa: E402,F401
 
