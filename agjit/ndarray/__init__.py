@@ -260,3 +260,31 @@ def __getattr__(name):
         raise AttributeError(name)
     from symbol._missing import missing
     raise missing("mx.nd", name, [k for k in globals() if not k.startswith("_")])
+
+
+def _add_fluent_methods():
+    """The fluent methods MXNet's NDArray has (``x.sin()`` is ``nd.sin(x)``, positional
+    arguments fill the op's attributes in order) for every name in symbol.symbol's
+    MXNET_FLUENT whose operator is registered and that NDArray does not define itself;
+    FLUENT_MISSING lists the rest (test_fluent_api checks both)."""
+    from symbol.symbol import MXNET_FLUENT, _FLUENT_OP
+    from symbol.registry import has_op
+    missing = []
+    for name in MXNET_FLUENT:
+        if hasattr(NDArray, name):
+            continue
+        opname = _FLUENT_OP.get(name, name)
+        if not has_op(opname):
+            missing.append(name)
+            continue
+
+        def method(self, *args, _op=opname, **kwargs):
+            return self._fluent(_op, args, kwargs)
+        method.__name__ = name
+        method.__qualname__ = "NDArray." + name
+        method.__doc__ = "Same as ``nd.%s(self, *args, **kwargs)``." % name
+        setattr(NDArray, name, method)
+    return missing
+
+
+FLUENT_MISSING = _add_fluent_methods()
