@@ -58,7 +58,7 @@ class _ShapeKind:
 
     @staticmethod
     def run(node, ins, outs):
-        return node.op.infer_shape(node.parsed, ins, outs)
+        return _call(node.op.infer_shape, node.parsed, ins, outs)
 
     @staticmethod
     def from_attr(node):
@@ -95,11 +95,25 @@ class _TypeKind:
 
     @staticmethod
     def run(node, ins, outs):
-        return node.op.infer_type(node.parsed, ins, outs)
+        return _call(node.op.infer_type, node.parsed, ins, outs)
 
     @staticmethod
     def from_attr(node):
         return _parse_dtype_attr(node)
+
+
+_METHOD_TAKES_OUTS = {}
+
+
+def _call(method, attrs, ins, outs):
+    """An OpDef's inference method with the output values when it takes them (OpDef
+    subclasses such as Custom's may override it with the two-argument form)."""
+    func = getattr(method, "__func__", method)
+    takes = _METHOD_TAKES_OUTS.get(func)
+    if takes is None:
+        import inspect
+        takes = _METHOD_TAKES_OUTS[func] = len(inspect.signature(method).parameters) >= 3
+    return method(attrs, ins, outs) if takes else method(attrs, ins)
 
 
 def _norm_type(t):
