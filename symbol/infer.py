@@ -15,6 +15,7 @@ tuples in ``list_arguments`` / ``list_outputs`` / ``list_auxiliary_states`` orde
 ``(None, None, None)`` plus a UserWarning when anything stays unknown; the ``_partial``
 variants return ``()`` (shape) or None (dtype) for unknowns instead.
 """
+import threading
 import warnings
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from .base import MXNetError, CODE_DTYPES, dtype_name, parse_literal, AttrParseError
 from .ops._common import fmt, merge_shape
 
-__all__ = ["infer_graph", "infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
+__all__ = ["is_np_shape", "set_np_shape", "infer_graph", "infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
 
 
 # -- value kinds -------------------------------------------------------------------------------
@@ -114,6 +115,27 @@ def _call(method, attrs, ins, outs):
         import inspect
         takes = _METHOD_TAKES_OUTS[func] = len(inspect.signature(method).parameters) >= 3
     return method(attrs, ins, outs) if takes else method(attrs, ins)
+
+
+class _NpShape(threading.local):
+    active = False
+
+
+_NP_SHAPE = _NpShape()
+
+
+def is_np_shape():
+    """Whether NumPy shape semantics are on in this thread (MXNet's ``mx.is_np_shape``):
+    infer_shape then reads and writes -1 for an unknown dimension and None for an unknown
+    shape, instead of the legacy 0 and ()."""
+    return _NP_SHAPE.active
+
+
+def set_np_shape(active):
+    """Turn NumPy shape semantics on or off in this thread; returns the previous state."""
+    prev = _NP_SHAPE.active
+    _NP_SHAPE.active = bool(active)
+    return prev
 
 
 def _norm_type(t):
@@ -301,6 +323,13 @@ def _shape_in(v, what):
         dims = tuple(int(d) for d in v)
     except (TypeError, ValueError):
         raise MXNetError("infer_shape: %s must be a tuple of integers, got %r" % (what, v)) from None
+    if _NP_SHAPE.active:
+        # NumPy shape semantics (mx.np_shape): -1 is an unknown dimension and () a scalar;
+        # agjit's tables write unknown dimensions as 0, so a zero-size dimension given
+        # here is taken as unknown too
+        if any(d < -1 for d in dims):
+            raise MXNetError("infer_shape: %s has a negative dimension: %r" % (what, v))
+        return tuple(max(d, 0) for d in dims)
     if any(d < 0 for d in dims):
         raise MXNetError("infer_shape: %s has a negative dimension: %r" % (what, v))
     return dims if dims else None
@@ -350,13 +379,17 @@ def infer_shape(sym, args, kwargs, partial=False):
     """Implementation of :meth:`Symbol.infer_shape` / ``infer_shape_partial``."""
     order, values = infer_graph_shapes(sym, args, kwargs)
     arg, out, aux, variables, muts = _collect(sym, order, values)
-    if partial:
-        def conv(s):
+    if _NP_SHAPE.active:
+        def conv(s):      # NumPy semantics: None for an unknown shape, -1 for a dimension
+            return None if s is None else tuple(d if d > 0 else -1 for d in s)
+    else:
+        def conv(s):      # legacy semantics: () and 0
             return () if s is None else tuple(s)
+    if partial:
         return [conv(s) for s in arg], [conv(s) for s in out], [conv(s) for s in aux]
     if not _complete(order, values, _ShapeKind):
         names = [n.name for n in variables if id(n) not in muts]
-        unknowns = ["%s: %s" % (nm, () if s is None else tuple(s))
+        unknowns = ["%s: %s" % (nm, conv(s))
                     for nm, s in zip(names, arg) if not _ShapeKind.known(s)]
         if len(unknowns) > 10:
             unknowns = unknowns[:10] + ["..."]

@@ -60,11 +60,9 @@ KNOWN_DIFF = {
     # FINDINGS section 9); agjit accepts them in list_arguments order
     ("errors", 8): "positional shapes for all arguments",
     ("errors", 9): "positional shapes for some arguments",
-    # not matched yet: batch_dot's partial-shape checks, repeat/reshape_like refusing
+    # not matched yet: repeat/reshape_like refusing
     # partial inputs, and the index ops' / Embedding's / Convolution's dtype rules (MXNet
     # refuses or does not infer where agjit infers)
-    ("batch_dot_partial", 1): "rhs contraction dim unknown: MXNet infers nothing",
-    ("batch_dot_partial", 2): "lhs batch 4 vs rhs batch unknown: MXNet raises",
     ("shape_ops_backward", 18): "repeat of (0, 3): MXNet raises",
     ("shape_ops_backward", 19): "reshape_like + elemwise: MXNet raises",
     ("type_propagation", 10): "Embedding with only a float16 weight: MXNet raises",

@@ -366,10 +366,26 @@ def _bdot_out(a, b, ta, tb):
 
 
 def _bdot_infer(attrs, ins):
+    """MXNet's BatchDotShape: nothing before both ranks, lhs's last and rhs's
+    second-to-last dimensions are known; then the batch and contraction sizes must be
+    equal as given (an unknown size does not match a known one)."""
     a, b = ins
     if a is None or b is None:
         return ins, [None]
-    return ins, [_bdot_out(a, b, attrs["transpose_a"], attrs["transpose_b"])]
+    if _known(a) and _known(b):
+        return ins, [_bdot_out(a, b, attrs["transpose_a"], attrs["transpose_b"])]
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    if len(a) < 3 or len(a) != len(b):
+        return ins, [_bdot_out(a, b, ta, tb)]     # raises its rank error
+    if not a[-1] or not b[-2]:
+        return ins, [None]
+    n = len(a)
+    lk, m = (a[n - 2], a[n - 1]) if ta else (a[n - 1], a[n - 2])
+    rk, nn = (b[n - 1], b[n - 2]) if tb else (b[n - 2], b[n - 1])
+    if tuple(a[:-2]) != tuple(b[:-2]) or lk != rk:
+        raise MXNetError("batch_dot: shape mismatch %s X %s (transpose_a=%s, transpose_b=%s)"
+                         % (fmt(a), fmt(b), ta, tb))
+    return ins, [tuple(a[:-2]) + (m, nn)]
 
 
 def _bdot_fwd(attrs, ins, ctx):

@@ -434,6 +434,23 @@ def errors(mx, r):
     r.shape(a + b, (2, 3))
 
 
+@case
+def np_shape_semantics(mx, r):
+    x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
+    with mx.np_shape(True):
+        r.partial(mx.sym.sin(mx.sym.var("data")))
+        r.partial(mx.sym.dot(x, y), x=(-1, 2, 6), y=(6, 3))
+        r.partial(mx.sym.batch_dot(x, y), x=(-1, 2, 6), y=(-1, 6, 3))
+        r.partial(mx.sym.batch_dot(x, y), x=(-1, 2, 6), y=(-1, -1, 3))
+        r.partial(mx.sym.transpose(x, axes=(0, 2, 1)), x=(-1, 3, 5))
+        r.partial(mx.sym.Embedding(x, y, input_dim=9, output_dim=2), x=(-1, 4), y=(9, 2))
+        r.partial(mx.sym.where(mx.sym.Variable("c"), x, y), c=(-1, 2), x=(-1, 2), y=(-1, 2))
+        r.partial(x + y, x=(-1, 3), y=(4, -1))
+        r.shape(mx.sym.sin(x), x=(-1, 3))
+        r.shape(mx.sym.sin(x), x=(2, 3))
+    r.partial(mx.sym.sin(mx.sym.var("data")))
+
+
 def run(mx):
     out = {}
     for fn in CASES:
