@@ -114,3 +114,21 @@ def test_identity_with_attr_like_rhs_infers_backwards():
     args, outs, _ = net.infer_shape(data=(3, 40))
     assert dict(zip(net.list_arguments(), args))["weight"] == (6, 40)
     assert outs == [(3, 6)]
+
+
+def test_multibox_target_and_detection_match_mxnet():
+    """tests/golden/multibox.json from tests/golden/make_multibox.py run by real MXNet."""
+    import json
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "golden"))
+    import make_multibox
+    want = json.load(open(os.path.join(os.path.dirname(__file__), "golden", "multibox.json")))
+    got = make_multibox.run(mx)
+    for w, g in zip(want["target"], got["target"]):
+        for a, b in zip(w, g):
+            np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-5, atol=1e-5)
+    for w, g in zip(want["detection"], got["detection"]):
+        np.testing.assert_allclose(np.array(g), np.array(w), rtol=1e-5, atol=1e-5)
+    for k in ("target_sym", "detection_sym", "detection_grad"):
+        assert got[k] == want[k], k

@@ -20,6 +20,16 @@
   score matrix, best score first; a pair is taken while the score is beyond ``threshold``
   (above it, or below it with is_ascend) and both its row and column are free, at most
   ``topk`` pairs.  Outputs the column of each row and the row of each column (-1 = none).
+* MultiBoxTarget(anchor, label, cls_pred, ...): SSD training targets -- each ground truth
+  takes its best anchor, then (overlap_threshold > 0) every other anchor its best ground
+  truth above the threshold; negatives are all the rest, or with negative_mining_ratio the
+  least background-confident ones below negative_mining_thresh; outputs loc_target
+  (variance-encoded offsets), loc_mask and cls_target (class + 1, 0 background,
+  ignore_label otherwise).  MultiBoxDetection(cls_prob, loc_pred, anchor, ...): decoding --
+  best non-background class per anchor (below ``threshold`` dropped), boxes decoded from the
+  anchors with ``variances`` (clipped with clip), score-sorted, cut to nms_topk, per-class
+  (or force_suppress) NMS with IoU >= nms_threshold; rows [id, score, x1, y1, x2, y2], id -1
+  for a suppressed row and -1 rows after the valid ones.  Both have zero gradients.
 * khatri_rao(*args): the column-wise Kronecker product of (n_i, k) matrices, (prod n_i, k).
 """
 import math
@@ -390,3 +400,251 @@ register("_identity_with_attr_like_rhs", inputs=("lhs", "rhs"), attrs={},
          lowerable=False, second_order=False,
          doc="lhs unchanged, with the shape and dtype of rhs imposed on it (both ways).",
          samples=lambda rng: [Sample([rng.uniform(-1, 1, (2, 3)), rng.uniform(-1, 1, (2, 3))])])
+
+
+# -- MultiBoxTarget / MultiBoxDetection (SSD training targets and decoding) ----------------------
+_VAR = (0.1, 0.1, 0.2, 0.2)
+
+
+def _vars(attrs, op):
+    v = attrs["variances"]
+    if len(v) != 4:
+        raise MXNetError("%s: variances must have 4 values, got %s" % (op, v))
+    return v
+
+
+def _mbt_infer(attrs, ins):
+    op = "MultiBoxTarget"
+    a, lab, p = ins
+    if a is None or lab is None or p is None:
+        return ins, [None, None, None]
+    if len(a) != 3 or a[0] != 1 or a[2] != 4:
+        raise MXNetError("%s: anchor must be (1, num_anchors, 4), got %s" % (op, fmt(a)))
+    if len(lab) != 3 or lab[2] < 5:
+        raise MXNetError("%s: label must be (batch, num_labels, >=5), got %s" % (op, fmt(lab)))
+    if len(p) != 3 or p[2] != a[1]:
+        raise MXNetError("%s: cls_pred must be (batch, num_classes, %d), got %s"
+                         % (op, a[1], fmt(p)))
+    loc = (lab[0], a[1] * 4)
+    return ins, [loc, loc, (lab[0], a[1])]
+
+
+def _mbt_fwd(attrs, ins, ctx):
+    anchor, labels, cls_preds = ins
+    _mbt_infer(attrs, [anchor.shape, labels.shape, cls_preds.shape])
+    vx, vy, vw, vh = _vars(attrs, "MultiBoxTarget")
+    dt = anchor.dtype
+    anc = anchor.reshape(-1, 4)
+    na = anc.shape[0]
+    nb, nl = labels.shape[0], labels.shape[1]
+    loc_t = np.zeros((nb, na * 4), dt)
+    loc_m = np.zeros((nb, na * 4), dt)
+    cls_t = np.full((nb, na), attrs["ignore_label"], dt)
+    thr = attrs["overlap_threshold"]
+    for b in range(nb):
+        lab = labels[b]
+        nv = 0
+        while nv < nl and lab[nv, 0] != -1:
+            nv += 1
+        if nv == 0:
+            continue
+        # anchor x label IoU in the data's dtype, 0 for an empty union (safe_divide)
+        l1, t1, r1, b1 = [anc[:, i:i + 1] for i in range(4)]
+        l2, t2, r2, b2 = [lab[None, :nv, i + 1] for i in range(4)]
+        inter = np.maximum(0, np.minimum(r1, r2) - np.maximum(l1, l2)) * \
+            np.maximum(0, np.minimum(b1, b2) - np.maximum(t1, t2))
+        union = (r1 - l1) * (b1 - t1) + (r2 - l2) * (b2 - t2) - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ov = np.where(union != 0, inter / np.where(union != 0, union, 1), 0).astype(np.float32)
+        gt_done = np.zeros(nv, bool)
+        match_iou = np.full(na, -1.0, np.float32)
+        match_gt = np.full(na, -1)
+        flags = np.full(na, -1)
+        npos = 0
+        while not gt_done.all():        # best remaining (anchor, gt) pair, one gt at a time
+            best, ba, bg = np.float32(1e-6), -1, -1
+            for j in range(na):
+                if flags[j] == 1:
+                    continue
+                for k in range(nv):
+                    if not gt_done[k] and ov[j, k] > best:
+                        best, ba, bg = ov[j, k], j, k
+            if ba < 0:
+                break
+            match_iou[ba], match_gt[ba] = best, bg
+            npos += 1
+            gt_done[bg] = True
+            flags[ba] = 1
+        if thr > 0:
+            for j in range(na):
+                if flags[j] == 1:
+                    continue
+                k = int(np.argmax(ov[j]))
+                match_iou[j], match_gt[j] = ov[j, k], k
+                if ov[j, k] > thr:
+                    npos += 1
+                    gt_done[k] = True
+                    flags[j] = 1
+        ratio = attrs["negative_mining_ratio"]
+        if ratio > 0:
+            if not attrs["negative_mining_thresh"] > 0:
+                raise MXNetError("MultiBoxTarget: negative_mining_thresh must be positive")
+            nneg = min(int(npos * ratio), na - npos)
+            if nneg > 0:
+                cand = []
+                cp = cls_preds[b]
+                for j in range(na):
+                    if flags[j] == 1:
+                        continue
+                    if match_iou[j] < 0:
+                        k = int(np.argmax(ov[j]))
+                        match_iou[j], match_gt[j] = ov[j, k], k
+                    if match_iou[j] < attrs["negative_mining_thresh"] and flags[j] == -1:
+                        col = cp[:, j]
+                        e = np.exp(col - col.max())
+                        cand.append((-(e[0] / e.sum()), j))
+                if len(cand) < nneg:
+                    raise MXNetError("MultiBoxTarget: not enough negative samples for "
+                                     "negative_mining_ratio=%g" % ratio)
+                # most confident non-background first (MXNet's stable descending sort)
+                order = sorted(range(len(cand)), key=lambda i: cand[i][0], reverse=True)
+                for i in order[:nneg]:
+                    flags[cand[i][1]] = 0
+        else:
+            flags[flags != 1] = 0
+        for i in range(na):
+            if flags[i] == 1:
+                g = lab[match_gt[i]]
+                cls_t[b, i] = g[0] + 1
+                loc_m[b, 4 * i:4 * i + 4] = 1
+                al, at, ar, ab = [np.float32(v) for v in anc[i]]
+                aw, ah = ar - al, ab - at
+                ax, ay = (al + ar) * np.float32(0.5), (at + ab) * np.float32(0.5)
+                gl, gt, gr, gb = [np.float32(v) for v in g[1:5]]
+                gw, gh = gr - gl, gb - gt
+                gx, gy = (gl + gr) * np.float32(0.5), (gt + gb) * np.float32(0.5)
+                loc_t[b, 4 * i:4 * i + 4] = [(gx - ax) / aw / np.float32(vx),
+                                             (gy - ay) / ah / np.float32(vy),
+                                             np.log(gw / aw) / np.float32(vw),
+                                             np.log(gh / ah) / np.float32(vh)]
+            elif flags[i] == 0:
+                cls_t[b, i] = 0
+    return [loc_t, loc_m, cls_t]
+
+
+def _mbt_samples(rng):
+    anc = _prior_fwd(dict(sizes=(0.4, 0.2), ratios=(1.0, 2.0), clip=False, steps=(-1.0, -1.0),
+                          offsets=(0.5, 0.5)), [np.zeros((1, 1, 2, 2))], None)[0]
+    lab = np.array([[[0, 0.1, 0.1, 0.45, 0.5], [2, 0.5, 0.4, 0.9, 0.95], [-1, -1, -1, -1, -1]],
+                    [[1, 0.3, 0.2, 0.6, 0.7], [-1, -1, -1, -1, -1], [-1, -1, -1, -1, -1]]])
+    return [Sample([anc, lab, rng.uniform(-1, 1, (2, 3, anc.shape[1]))]),
+            Sample([anc, lab, rng.uniform(-1, 1, (2, 3, anc.shape[1]))],
+                   {"negative_mining_ratio": 1.0, "overlap_threshold": 0.3})]
+
+
+register("_contrib_MultiBoxTarget", inputs=("anchor", "label", "cls_pred"),
+         attrs={"overlap_threshold": Attr("float", 0.5), "ignore_label": Attr("float", -1.0),
+                "negative_mining_ratio": Attr("float", -1.0),
+                "negative_mining_thresh": Attr("float", 0.5),
+                "minimum_negative_samples": Attr("int", 0),
+                "variances": Attr("floats", _VAR)},
+         hint="multiboxtarget", num_outputs=3,
+         output_names=("loc_target", "loc_mask", "cls_target"),
+         infer_shape=_mbt_infer, forward=_mbt_fwd,
+         infer_type=lambda attrs, ins: (ins, [ins[0]] * 3), gradient=_zeros_grad,
+         lowerable=False, grad_check=False, second_order=False,
+         doc="SSD training targets: anchors matched to ground-truth boxes (regression "
+             "targets, their mask, and class targets with 0 = background).",
+         samples=_mbt_samples)
+
+
+def _mbd_infer(attrs, ins):
+    op = "MultiBoxDetection"
+    c, l, a = ins
+    if c is None or l is None or a is None:
+        return ins, [None]
+    if len(c) != 3 or len(l) != 2 or len(a) != 3 or a[2] != 4:
+        raise MXNetError("%s: expects cls_prob (batch, num_classes, num_anchors), loc_pred "
+                         "(batch, num_anchors*4) and anchor (1, num_anchors, 4), got %s, %s, %s"
+                         % (op, fmt(c), fmt(l), fmt(a)))
+    if a[1] != c[2] or l[1] != c[2] * 4 or l[0] != c[0]:
+        raise MXNetError("%s: the number of anchors disagrees: cls_prob %s, loc_pred %s, "
+                         "anchor %s" % (op, fmt(c), fmt(l), fmt(a)))
+    return ins, [(c[0], c[2], 6)]
+
+
+def _mbd_fwd(attrs, ins, ctx):
+    cls_prob, loc_pred, anchor = ins
+    _mbd_infer(attrs, [cls_prob.shape, loc_pred.shape, anchor.shape])
+    vx, vy, vw, vh = _vars(attrs, "MultiBoxDetection")
+    dt = cls_prob.dtype
+    nb, nc, na = cls_prob.shape
+    anc = anchor.reshape(-1, 4)
+    out = np.full((nb, na, 6), -1, dt)
+    nms, topk, clip = attrs["nms_threshold"], attrs["nms_topk"], attrs["clip"]
+    for b in range(nb):
+        p = cls_prob[b]
+        if nc > 1:
+            ids = np.argmax(p[1:], axis=0) + 1      # first maximum wins, as MXNet's scan
+            score = p[ids, np.arange(na)]
+        else:
+            ids = np.zeros(na, int)
+            score = np.full(na, -1, dt)
+        ids = np.where((ids > 0) & (score < attrs["threshold"]), 0, ids)
+        al, at, ar, ab = anc[:, 0], anc[:, 1], anc[:, 2], anc[:, 3]
+        aw, ah = ar - al, ab - at
+        ax, ay = (al + ar) / 2, (at + ab) / 2
+        lp = loc_pred[b].reshape(na, 4)
+        ox = lp[:, 0] * dt.type(vx) * aw + ax
+        oy = lp[:, 1] * dt.type(vy) * ah + ay
+        ow = np.exp(lp[:, 2] * dt.type(vw)) * aw / 2
+        oh = np.exp(lp[:, 3] * dt.type(vh)) * ah / 2
+        box = np.stack([ox - ow, oy - oh, ox + ow, oy + oh], axis=1)
+        if clip:
+            box = np.clip(box, 0, 1)
+        rows = np.concatenate([(ids - 1)[:, None].astype(dt), score[:, None], box], axis=1).astype(dt)
+        valid = rows[rows[:, 0] >= 0]
+        nv = len(valid)
+        out[b, :nv] = valid
+        if nv < 1 or nms <= 0 or nms > 1:
+            continue
+        order = np.argsort(-valid[:, 1], kind="stable")
+        nkeep = nv
+        if 0 < topk < nkeep:
+            nkeep = topk
+            out[b, nkeep:nv, 0] = -1
+        o = out[b]
+        o[:nkeep] = valid[order[:nkeep]]
+        for i in range(nkeep):
+            if o[i, 0] < 0:
+                continue
+            for j in range(i + 1, nkeep):
+                if o[j, 0] < 0:
+                    continue
+                if attrs["force_suppress"] or o[i, 0] == o[j, 0]:
+                    if _iou_matrix(o[i:i + 1, 2:6], o[j:j + 1, 2:6], "corner")[0, 0] >= nms:
+                        o[j, 0] = -1
+    return [out]
+
+
+def _mbd_samples(rng):
+    anc = _prior_fwd(dict(sizes=(0.4, 0.2), ratios=(1.0, 2.0), clip=False, steps=(-1.0, -1.0),
+                          offsets=(0.5, 0.5)), [np.zeros((1, 1, 2, 2))], None)[0]
+    na = anc.shape[1]
+    e = np.exp(rng.uniform(-2, 2, (2, 3, na)))
+    return [Sample([e / e.sum(axis=1, keepdims=True), rng.uniform(-0.5, 0.5, (2, na * 4)), anc]),
+            Sample([e / e.sum(axis=1, keepdims=True), rng.uniform(-0.5, 0.5, (2, na * 4)), anc],
+                   {"force_suppress": True, "nms_topk": 3, "threshold": 0.2})]
+
+
+register("_contrib_MultiBoxDetection", inputs=("cls_prob", "loc_pred", "anchor"),
+         attrs={"clip": Attr("bool", True), "threshold": Attr("float", 0.01),
+                "background_id": Attr("int", 0), "nms_threshold": Attr("float", 0.5),
+                "force_suppress": Attr("bool", False), "variances": Attr("floats", _VAR),
+                "nms_topk": Attr("int", -1)},
+         hint="multiboxdetection", infer_shape=_mbd_infer, forward=_mbd_fwd,
+         infer_type=lambda attrs, ins: (ins, [ins[0]]), gradient=_zeros_grad,
+         lowerable=False, grad_check=False, second_order=False,
+         doc="SSD decoding: per anchor the best non-background class and its score, the "
+             "decoded box, then per-class NMS; rows [class_id, score, x1, y1, x2, y2], -1 = none.",
+         samples=_mbd_samples)
