@@ -60,15 +60,9 @@ KNOWN_DIFF = {
     # FINDINGS section 9); agjit accepts them in list_arguments order
     ("errors", 8): "positional shapes for all arguments",
     ("errors", 9): "positional shapes for some arguments",
-    # not matched yet: repeat/reshape_like refusing
-    # partial inputs, and the index ops' / Embedding's / Convolution's dtype rules (MXNet
-    # refuses or does not infer where agjit infers)
+    # not matched yet: repeat / reshape_like refusing partial inputs
     ("shape_ops_backward", 18): "repeat of (0, 3): MXNet raises",
     ("shape_ops_backward", 19): "reshape_like + elemwise: MXNet raises",
-    ("type_propagation", 10): "Embedding with only a float16 weight: MXNet raises",
-    ("type_propagation", 15): "Convolution infers no dtype from its weight in MXNet",
-    ("type_propagation", 18): "take with float64 data, index dtype unknown: MXNet raises",
-    ("type_propagation", 20): "pick with float16 data, index dtype unknown: MXNet raises",
 }
 
 

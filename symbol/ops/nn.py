@@ -1122,11 +1122,17 @@ def _emb_infer(attrs, ins):
     return [d, w], [tuple(d) + (attrs["output_dim"],)]
 
 
-def _emb_type(attrs, ins):
+def _emb_type(attrs, ins, outs=None):
+    """EmbeddingOpType: the data dtype must be known; the weight and output share the
+    weight's (or output's) dtype, else the ``dtype`` attribute."""
     d, w = ins
-    if w is None:
-        w = attrs["dtype"]
-    return [d if d is not None else w, w], [w]
+    if d is None:
+        raise MXNetError("Embedding: the data (first input) must have a specified type")
+    o = (outs or [None])[0]
+    if w is not None and o is not None and w != o:
+        raise MXNetError("Embedding: weight dtype %s and output dtype %s must be equal" % (w, o))
+    t = w or o or attrs["dtype"]
+    return [d, t], [t]
 
 
 def _emb_index(data, n):
@@ -1420,8 +1426,19 @@ def _conv_samples(rng):
                                                "dilate": (2,), "layout": "NWC"})]
 
 
+def _conv_type(attrs, ins, outs=None):
+    """ConvolutionType: every input takes the data's dtype (checked where given); with the
+    data's unknown, the output's; nothing from the weight alone."""
+    from ..registry import check_uniform
+    t = ins[0] if ins[0] is not None else (outs or [None])[0]
+    if t is None:
+        return ins, [None]
+    check_uniform("Convolution", ["data", "weight", "bias"], ins, expected=t)
+    return [t] * len(ins), [t]
+
+
 register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTRS),
-         infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
+         infer_type=_conv_type, infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
          lowerable=False, optional_inputs=("bias",), samples=_conv_samples,
          doc="N-D convolution (NCW/NCHW/NCDHW, or channel-last NWC/NHWC/NDHWC with weights "
              "(num_filter, *kernel, channels/num_group); note *conv-layouts*) with stride, "

@@ -1259,6 +1259,17 @@ def _index_type(attrs, ins):
     return ins, [ins[0]]
 
 
+def _index_type_strict(op):
+    """take / pick: the output has the data's dtype (either way); MXNet refuses to infer
+    while the index dtype is unknown (TakeOpType / PickOpType)."""
+    def infer(attrs, ins, outs=None):
+        if ins[1] is None:
+            raise MXNetError("%s: the index type must be set" % op)
+        t = ins[0] if ins[0] is not None else (outs or [None])[0]
+        return [t, ins[1]], [t]
+    return infer
+
+
 def _pick_samples(rng):
     return [Sample([_rand(rng, (3, 4)), np.array([0., 3., 1.])], {"axis": 1}),
             Sample([_rand(rng, (3, 4)), np.array([[0.], [2.], [1.]])], {"axis": -1, "keepdims": True}),
@@ -1290,7 +1301,7 @@ def _lower_pick(ctx):
 
 
 register("pick", inputs=("data", "index"), attrs=dict(_PICK_ATTRS),
-         infer_shape=_pick_infer, infer_type=_index_type, forward=_pick_fwd,
+         infer_shape=_pick_infer, infer_type=_index_type_strict("pick"), forward=_pick_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._pick_scatter(og[0], ins[1], ins[0], **_pick_kw(attrs)), None],
          lowering=_lower_pick, samples=_pick_samples, aliases=("choose_element_0index",),
@@ -1428,7 +1439,7 @@ def _take_samples(rng):
 
 
 register("take", inputs=("a", "indices"), attrs=dict(_TAKE_ATTRS),
-         infer_shape=_take_infer, infer_type=_index_type, forward=_take_fwd,
+         infer_shape=_take_infer, infer_type=_index_type_strict("take"), forward=_take_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._take_scatter(og[0], ins[1], ins[0], **_take_kw(attrs)), None],
          lowerable=False, samples=_take_samples,
