@@ -1052,12 +1052,8 @@ register("BatchNorm", inputs=("data", "gamma", "beta", "moving_mean", "moving_va
 
 def _ln_infer(attrs, ins):
     d = ins[0]
-    if d is None:
-        c = None
-        for s in ins[1:]:
-            if s is not None:
-                c = _merge("LayerNorm", "gamma/beta", c, s)
-        return [d, c, c], [None, None, None]
+    if d is None:   # LayerNormShape infers nothing before the data shape is known
+        return list(ins), [None, None, None]
     ax = norm_axis("LayerNorm", attrs["axis"], len(d))
     c = (d[ax],)
     res = [d]

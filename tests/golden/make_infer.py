@@ -435,6 +435,68 @@ def errors(mx, r):
 
 
 @case
+def more_layers(mx, r):
+    x = mx.sym.Variable("x")
+    dc = mx.sym.Deconvolution(x, num_filter=4, kernel=(2, 2), stride=(2, 2), name="dc")
+    r.shape(dc + V(mx, "c", (2, 4, 6, 6)))
+    r.partial(dc + V(mx, "c", (2, 4, 6, 6)), x=(0, 3, 0, 0))
+    p = mx.sym.Pooling(x, kernel=(2, 2), stride=(1, 1), pool_type="avg")
+    r.partial(p + V(mx, "c", (2, 3, 4, 4)), x=(0, 3, 0, 0))
+    r.shape(mx.sym.LeakyReLU(x, act_type="prelu", name="pr"), x=(2, 3, 4))
+    r.partial(mx.sym.LeakyReLU(x, act_type="prelu", name="pr"), pr_gamma=(3,))
+    r.shape(mx.sym.UpSampling(x, scale=2, sample_type="nearest", num_args=1), x=(1, 2, 3, 3))
+    r.partial(mx.sym.UpSampling(x, scale=2, sample_type="nearest", num_args=1), x=(0, 2, 3, 3))
+    r.shape(mx.sym.L2Normalization(x) + V(mx, "c", (2, 5)))
+    r.shape(mx.sym.SoftmaxActivation(x) + V(mx, "c", (2, 5)))
+    r.shape(mx.sym.SequenceMask(x, use_sequence_length=False) + V(mx, "c", (4, 2, 3)))
+    r.partial(mx.sym.SequenceLast(x), x=(0, 2, 3))
+    r.partial(mx.sym.SequenceReverse(x), x=(4, 0, 3))
+    e = mx.sym.Embedding(x, input_dim=10, output_dim=4, name="emb")
+    r.shape(e + V(mx, "c", (2, 3, 4)))
+    r.shape(e, x=(2, 3))
+    r.type(e, x=np.int32)
+    r.shape(mx.sym.Dropout(x, p=0.5, axes=(1,)) + V(mx, "c", (2, 5)))
+    r.shape(mx.sym.softmax(x, axis=1) + V(mx, "c", (2, 5)))
+    r.shape(mx.sym.smooth_l1(x, scalar=1.0) + V(mx, "c", (2, 5)))
+    r.shape(mx.sym.GroupNorm(x, num_groups=2, name="gn"), x=(2, 4, 3))
+    r.partial(mx.sym.LayerNorm(x, name="ln"), ln_gamma=(5,))
+    r.partial(mx.sym.InstanceNorm(x, name="inn"), x=(0, 3, 0))
+
+
+@case
+def rnn_and_misc(mx, r):
+    x = mx.sym.Variable("x")
+    rnn = mx.sym.RNN(x, mx.sym.Variable("p"), mx.sym.Variable("s"), state_size=5,
+                     num_layers=1, mode="rnn_tanh", name="rnn")
+    r.shape(rnn, x=(3, 2, 4))
+    r.partial(rnn, x=(3, 0, 4))
+    lstm = mx.sym.RNN(x, mx.sym.Variable("p"), mx.sym.Variable("s"), mx.sym.Variable("sc"),
+                      state_size=5, num_layers=2, mode="lstm", state_outputs=True, name="lstm")
+    r.shape(lstm, x=(3, 2, 4))
+    r.type(lstm, x=np.float32)
+    r.shape(mx.sym.Crop(x, V(mx, "l", (1, 1, 3, 3)), num_args=2), x=(1, 2, 5, 5))
+    r.shape(mx.sym.ROIPooling(x, V(mx, "rois", (4, 5)), pooled_size=(2, 2), spatial_scale=1.0),
+            x=(1, 3, 8, 8))
+    r.shape(mx.sym.topk(x, k=2, ret_typ="both"), x=(3, 6))
+    r.shape(mx.sym.sort(x) + V(mx, "c", (3, 6)))
+    r.shape(mx.sym.argsort(x), x=(3, 6))
+    r.type(mx.sym.argsort(x), x=np.float64)
+    r.type(mx.sym.topk(x, k=2), x=np.float64)
+    r.shape(mx.sym.MakeLoss(x) + V(mx, "c", (2, 2)))
+    r.shape(mx.sym.SVMOutput(x, name="svm"), x=(4, 3))
+    r.shape(mx.sym.Cast(x, dtype="int32"), x=(2,))
+    r.type(mx.sym.Cast(x, dtype="int32"), x=np.float32)
+    r.shape(mx.sym.reshape(x, shape=(-3, 0)), x=(2, 3, 4))
+    r.shape(mx.sym.reshape(x, shape=(-4, 2, -1, 0)), x=(6, 4))
+    r.partial(mx.sym.reshape(x, shape=(-2,)), x=(0, 4))
+    r.shape(mx.sym.broadcast_like(x, V(mx, "y", (3, 4))), x=(1, 4))
+    r.shape(mx.sym.elemwise_add(x, V(mx, "y", (3, 4))))
+    r.shape(mx.sym.Group([x + 1, x * 2]), x=(2, 2))
+    net = mx.sym.Group([mx.sym.FullyConnected(x, num_hidden=3, name="f"), V(mx, "y") * 2])
+    r.partial(net, x=(2, 4))
+
+
+@case
 def np_shape_semantics(mx, r):
     x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
     with mx.np_shape(True):
