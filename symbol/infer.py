@@ -1,19 +1,34 @@
-"""Graph-level shape and dtype inference for Symbols.
+"""Graph-level shape and dtype inference: the one engine behind Symbol.infer_shape /
+infer_shape_partial / infer_type, the executors and the JIT (:func:`infer_graph`).
 
-Every node output of the graph is an *entry* with a partially known value: a shape (a tuple
-whose unknown dimensions are 0, or None when even the rank is unknown) or a dtype name
-(None when unknown).  Entries are seeded from the caller's arguments and from the variables'
-``__shape__`` / ``__dtype__`` attributes, then each operator's ``OpDef.infer_shape`` /
-``infer_type`` runs over the graph again and again until nothing changes.  An op returns
-both its inputs and its outputs, so information flows forward (outputs from inputs) and
-back to the inputs (FullyConnected gives its weight a shape from the data).  Every value an
-op returns is merged into the entry; a conflict raises MXNetError naming the node, the op
-and both values.
+Every node output of the graph is an *entry* ``(node, output_index)`` with a partially known
+value: a shape (a tuple whose unknown dimensions are 0, or None when even the rank is
+unknown) or a dtype name (None when unknown).  Tables are dicts keyed by entries.
 
-MXNet's conventions (legacy shape semantics, FINDINGS §7): ``infer_shape`` returns lists of
-tuples in ``list_arguments`` / ``list_outputs`` / ``list_auxiliary_states`` order, or
-``(None, None, None)`` plus a UserWarning when anything stays unknown; the ``_partial``
-variants return ``()`` (shape) or None (dtype) for unknowns instead.
+Note: two-way-inference
+    The loop is MXNet's (src/executor/infer_graph_attr_pass.cc): sweeps over the nodes
+    alternate forward and backward; each op's rule (``OpDef.infer_shape`` /
+    ``infer_type``) sees what is known of its inputs *and* outputs (rules written
+    ``(attrs, ins, outs)`` receive the outputs) and returns both, so shapes flow from inputs
+    to outputs and back (FullyConnected's batch from its output, a label from the data,
+    an elementwise input from its sum).  Values merge (0 dims filled, conflicts raise
+    MXNetError naming the node, the op and both values).  A variable whose entry is not
+    complete re-reads its ``__shape__`` / ``__dtype__`` attribute at every visit, as MXNet
+    does, so a partial value inferred into it does not outlive the next sweep.  The loop
+    runs while the number of unknowns (unknown dims, an unknown rank counting 1; unknown
+    dtypes) falls, plus one last sweep while some node is unfinished -- which is why
+    ``infer_shape_partial`` returns MXNet's partial answers and not the most that could be
+    inferred.  A rule that cannot cope with partial information (TypeError/ValueError...)
+    is skipped until its inputs are known.  With every variable known, one forward sweep
+    does it all (the JIT's and the executors' case).
+
+MXNet's conventions (legacy shape semantics, FINDINGS section 7): ``infer_shape`` returns
+lists of tuples in ``list_arguments`` / ``list_outputs`` / ``list_auxiliary_states`` order,
+or ``(None, None, None)`` plus MXNet's UserWarning when anything stays unknown; the
+``_partial`` variants return ``()`` (shape) or None (dtype) for unknowns instead.  Under
+``mx.np_shape(True)`` (:func:`set_np_shape`) shapes are read and written with -1 for an
+unknown dimension and None for an unknown shape (agjit keeps 0 internally, so a zero-size
+dimension given there is taken as unknown).
 """
 import threading
 import warnings
