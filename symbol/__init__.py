@@ -53,6 +53,14 @@ def load_json(json_str):
 fromjson = load_json
 
 
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Split ``ary`` into ``indices_or_sections`` equal parts (an int) or at the given cut
+    points (a tuple), MXNet's ``split_v2`` (op ``_split_v2``)."""
+    from .ops.fluent_extra import split_v2_attrs
+    return api.OP_FUNCTIONS["_split_v2"](ary, **split_v2_attrs(indices_or_sections, axis,
+                                                                squeeze_axis))
+
+
 def load(fname):
     """Load a Symbol saved with :meth:`Symbol.save` (a ``-symbol.json`` file)."""
     if not isinstance(fname, (str, _os.PathLike)):

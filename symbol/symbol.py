@@ -547,8 +547,13 @@ _FLUENT_OP = {"split_v2": "_split_v2"}
 
 
 def _make_fluent(fname, opname):
-    def method(self, *args, **kwargs):
-        return _api.OP_FUNCTIONS[opname](self, *args, **kwargs)
+    if fname == "split_v2":       # a Python function in MXNet, not an op function
+        def method(self, *args, **kwargs):
+            import sys
+            return sys.modules[__package__].split_v2(self, *args, **kwargs)
+    else:
+        def method(self, *args, **kwargs):
+            return _api.OP_FUNCTIONS[opname](self, *args, **kwargs)
     method.__name__ = fname
     method.__qualname__ = "Symbol." + fname
     method.__doc__ = "Same as ``symbol.%s(self, *args, **kwargs)``." % fname

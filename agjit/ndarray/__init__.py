@@ -263,8 +263,8 @@ def __getattr__(name):
 
 
 def _add_fluent_methods():
-    """The fluent methods MXNet's NDArray has (``x.sin()`` is ``nd.sin(x)``, positional
-    arguments fill the op's attributes in order) for every name in symbol.symbol's
+    """The fluent methods MXNet's NDArray has (``x.sin()`` is ``nd.sin(x)``: the op
+    function with ``self`` as the first input) for every name in symbol.symbol's
     MXNET_FLUENT whose operator is registered and that NDArray does not define itself;
     FLUENT_MISSING lists the rest (test_fluent_api checks both)."""
     from symbol.symbol import MXNET_FLUENT, _FLUENT_OP
@@ -279,7 +279,7 @@ def _add_fluent_methods():
             continue
 
         def method(self, *args, _op=opname, **kwargs):
-            return self._fluent(_op, args, kwargs)
+            return globals()[_op](self, *args, **kwargs)
         method.__name__ = name
         method.__qualname__ = "NDArray." + name
         method.__doc__ = "Same as ``nd.%s(self, *args, **kwargs)``." % name
@@ -288,3 +288,15 @@ def _add_fluent_methods():
 
 
 FLUENT_MISSING = _add_fluent_methods()
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Split ``ary`` into ``indices_or_sections`` equal parts (an int) or at the given cut
+    points (a tuple), MXNet's ``split_v2`` (op ``_split_v2``)."""
+    from symbol.ops.fluent_extra import split_v2_attrs
+    return globals()["_split_v2"](ary, **split_v2_attrs(indices_or_sections, axis, squeeze_axis))
+
+
+NDArray.split_v2 = lambda self, *args, **kwargs: split_v2(self, *args, **kwargs)
+NDArray.split_v2.__doc__ = "Same as ``nd.split_v2(self, *args, **kwargs)``."
+FLUENT_MISSING = [n for n in FLUENT_MISSING if n != "split_v2"]
