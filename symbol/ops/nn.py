@@ -75,6 +75,20 @@ def _merge(op, what, a, b):
     return merge_shape(op, what, a, b)
 
 
+def _data_led_type(op, names):
+    """MXNet's type rule of Convolution, SoftmaxOutput and the like: every input takes the
+    data's dtype (checked where given), or the output's while the data's is unknown;
+    nothing is inferred from the other inputs alone."""
+    def infer(attrs, ins, outs=None):
+        from ..registry import check_uniform
+        t = ins[0] if ins[0] is not None else (outs or [None])[0]
+        if t is None:
+            return ins, [None]
+        check_uniform(op, names, ins, expected=t)
+        return [t] * len(ins), [t]
+    return infer
+
+
 def _shape_of(x):
     """The shape of an eager gradient operand, or None for a symbolic one."""
     s = getattr(x, "shape", None)
@@ -778,6 +792,7 @@ def _lower_softmax_output(ctx):
 
 
 register("SoftmaxOutput", inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_infer,
+         infer_type=_data_led_type("SoftmaxOutput", ["data", "label"]),
          forward=_so_fwd, gradient=_so_grad, aliases=("Softmax",), is_loss=True,
          lowering=_lower_softmax_output, grad_check=False, second_order=False, samples=_so_samples,
          doc="Softmax forward; backward is (softmax - one_hot(label)) * grad_scale / normaliser, "
@@ -1422,15 +1437,7 @@ def _conv_samples(rng):
                                                "dilate": (2,), "layout": "NWC"})]
 
 
-def _conv_type(attrs, ins, outs=None):
-    """ConvolutionType: every input takes the data's dtype (checked where given); with the
-    data's unknown, the output's; nothing from the weight alone."""
-    from ..registry import check_uniform
-    t = ins[0] if ins[0] is not None else (outs or [None])[0]
-    if t is None:
-        return ins, [None]
-    check_uniform("Convolution", ["data", "weight", "bias"], ins, expected=t)
-    return [t] * len(ins), [t]
+_conv_type = _data_led_type("Convolution", ["data", "weight", "bias"])
 
 
 register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTRS),

@@ -58,6 +58,9 @@ class Recorder:
     def type(self, net, *args, **kwargs):
         self._run("infer_type", net, args, kwargs)
 
+    def type_partial(self, net, *args, **kwargs):
+        self._run("infer_type_partial", net, args, kwargs)
+
 
 def V(mx, name, shape=None, **kw):
     return mx.sym.Variable(name, shape=shape, **kw) if shape is not None else mx.sym.Variable(name, **kw)
@@ -494,6 +497,17 @@ def rnn_and_misc(mx, r):
     r.shape(mx.sym.Group([x + 1, x * 2]), x=(2, 2))
     net = mx.sym.Group([mx.sym.FullyConnected(x, num_hidden=3, name="f"), V(mx, "y") * 2])
     r.partial(net, x=(2, 4))
+
+
+@case
+def type_partial(mx, r):
+    a, b, c = mx.sym.Variable("a"), mx.sym.Variable("b"), mx.sym.Variable("c")
+    r.type_partial(a * b + mx.sym.Cast(c, dtype="int32"))
+    r.type_partial(a * b + c, a=np.float16)
+    r.type_partial(mx.sym.Group([a * 2, mx.sym.Cast(b, dtype="float64")]))
+    r.type_partial(mx.sym.FullyConnected(a, num_hidden=2, name="fc"), fc_weight=np.float64)
+    r.type_partial(mx.sym.SoftmaxOutput(a, name="sm"), sm_label=np.float32)
+    r.type_partial(a + b, a=np.float16, b=np.float32)
 
 
 @case
