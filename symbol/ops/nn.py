@@ -923,7 +923,14 @@ register("Dropout", inputs=("data",),
 # ---------------------------------------------------------------------------------------
 def _bn_infer(attrs, ins):
     d = ins[0]
-    if d is None:   # BatchNormShape infers nothing before the data shape is known
+    if d is None:
+        # BatchNormShape infers nothing before the data shape is known; agjit still refuses
+        # channel parameters that disagree with each other (MXNet accepts them silently)
+        c = None
+        for s in ins[1:]:
+            if s is not None:
+                c = _merge("BatchNorm", "channel parameters (gamma, beta, moving_mean, "
+                           "moving_var)", c, s)
         return list(ins), [None, None, None]
     ax = norm_axis("BatchNorm", attrs["axis"], len(d))
     c = (d[ax],)
@@ -1068,6 +1075,8 @@ register("BatchNorm", inputs=("data", "gamma", "beta", "moving_mean", "moving_va
 def _ln_infer(attrs, ins):
     d = ins[0]
     if d is None:   # LayerNormShape infers nothing before the data shape is known
+        if ins[1] is not None and ins[2] is not None:
+            _merge("LayerNorm", "gamma/beta", ins[1], ins[2])   # but they must agree
         return list(ins), [None, None, None]
     ax = norm_axis("LayerNorm", attrs["axis"], len(d))
     c = (d[ax],)
