@@ -153,9 +153,12 @@ def set_np_shape(active):
     return prev
 
 
+_TYPE_NAMES = frozenset(CODE_DTYPES.values())
+
+
 def _norm_type(t):
-    if t is None:
-        return None
+    if t is None or (type(t) is str and t in _TYPE_NAMES):
+        return t
     if isinstance(t, type) and issubclass(t, np.generic) or isinstance(t, np.dtype):
         return np.dtype(t).name
     return dtype_name(t)
@@ -197,8 +200,12 @@ def _step(node, values, kind, use_attrs):
         return False   # the op could not cope with partial information yet
     for keys, new, what in ((in_keys, new_ins, "input"), (out_keys, new_outs, "output")):
         for k, (key, v) in enumerate(zip(keys, new)):
-            v = kind.norm(v)
             old = values.get(key)
+            if v is None or v is old:
+                continue
+            v = kind.norm(v)
+            if v == old:
+                continue
             try:
                 m = kind.merge(old, v)
             except ValueError:
