@@ -16,6 +16,8 @@ from . import base  # noqa: E402
 from .base import MXNetError  # noqa: E402
 from . import context  # noqa: E402
 from .context import Context, cpu, gpu, cpu_pinned, num_gpus  # noqa: E402
+from . import util  # noqa: E402  (mx.util: np_shape switches)
+from .util import np_shape, is_np_shape, set_np_shape, use_np_shape  # noqa: E402,F401
 from . import random  # noqa: E402
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402

@@ -29,6 +29,7 @@ from .api import Variable, var, Group, maximum, minimum, power, pow  # noqa: A00
 from .api import _internal  # noqa: F401
 from . import random  # noqa: F401  (mx.sym.random)
 from . import linalg  # noqa: F401  (mx.sym.linalg)
+from . import contrib  # noqa: F401  (mx.sym.contrib)
 from .creation import zeros, ones, full, arange  # noqa: F401,E402
 
 __all__ = ["MXNetError", "Symbol", "get_op", "all_ops", "Variable", "var", "Group", "load",
@@ -50,6 +51,14 @@ def load_json(json_str):
 
 
 fromjson = load_json
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Split ``ary`` into ``indices_or_sections`` equal parts (an int) or at the given cut
+    points (a tuple), MXNet's ``split_v2`` (op ``_split_v2``)."""
+    from .ops.fluent_extra import split_v2_attrs
+    return api.OP_FUNCTIONS["_split_v2"](ary, **split_v2_attrs(indices_or_sections, axis,
+                                                                squeeze_axis))
 
 
 def load(fname):

@@ -1,20 +1,36 @@
-"""Graph-level shape and dtype inference for Symbols.
+"""Graph-level shape and dtype inference: the one engine behind Symbol.infer_shape /
+infer_shape_partial / infer_type, the executors and the JIT (:func:`infer_graph`).
 
-Every node output of the graph is an *entry* with a partially known value: a shape (a tuple
-whose unknown dimensions are 0, or None when even the rank is unknown) or a dtype name
-(None when unknown).  Entries are seeded from the caller's arguments and from the variables'
-``__shape__`` / ``__dtype__`` attributes, then each operator's ``OpDef.infer_shape`` /
-``infer_type`` runs over the graph again and again until nothing changes.  An op returns
-both its inputs and its outputs, so information flows forward (outputs from inputs) and
-back to the inputs (FullyConnected gives its weight a shape from the data).  Every value an
-op returns is merged into the entry; a conflict raises MXNetError naming the node, the op
-and both values.
+Every node output of the graph is an *entry* ``(node, output_index)`` with a partially known
+value: a shape (a tuple whose unknown dimensions are 0, or None when even the rank is
+unknown) or a dtype name (None when unknown).  Tables are dicts keyed by entries.
 
-MXNet's conventions (legacy shape semantics, FINDINGS §7): ``infer_shape`` returns lists of
-tuples in ``list_arguments`` / ``list_outputs`` / ``list_auxiliary_states`` order, or
-``(None, None, None)`` plus a UserWarning when anything stays unknown; the ``_partial``
-variants return ``()`` (shape) or None (dtype) for unknowns instead.
+Note: two-way-inference
+    The loop is MXNet's (src/executor/infer_graph_attr_pass.cc): sweeps over the nodes
+    alternate forward and backward; each op's rule (``OpDef.infer_shape`` /
+    ``infer_type``) sees what is known of its inputs *and* outputs (rules written
+    ``(attrs, ins, outs)`` receive the outputs) and returns both, so shapes flow from inputs
+    to outputs and back (FullyConnected's batch from its output, a label from the data,
+    an elementwise input from its sum).  Values merge (0 dims filled, conflicts raise
+    MXNetError naming the node, the op and both values).  A variable whose entry is not
+    complete re-reads its ``__shape__`` / ``__dtype__`` attribute at every visit, as MXNet
+    does, so a partial value inferred into it does not outlive the next sweep.  The loop
+    runs while the number of unknowns (unknown dims, an unknown rank counting 1; unknown
+    dtypes) falls, plus one last sweep while some node is unfinished -- which is why
+    ``infer_shape_partial`` returns MXNet's partial answers and not the most that could be
+    inferred.  A rule that cannot cope with partial information (TypeError/ValueError...)
+    is skipped until its inputs are known.  With every variable known, one forward sweep
+    does it all (the JIT's and the executors' case).
+
+MXNet's conventions (legacy shape semantics, FINDINGS section 7): ``infer_shape`` returns
+lists of tuples in ``list_arguments`` / ``list_outputs`` / ``list_auxiliary_states`` order,
+or ``(None, None, None)`` plus MXNet's UserWarning when anything stays unknown; the
+``_partial`` variants return ``()`` (shape) or None (dtype) for unknowns instead.  Under
+``mx.np_shape(True)`` (:func:`set_np_shape`) shapes are read and written with -1 for an
+unknown dimension and None for an unknown shape (agjit keeps 0 internally, so a zero-size
+dimension given there is taken as unknown).
 """
+import threading
 import warnings
 
 import numpy as np
@@ -22,16 +38,23 @@ import numpy as np
 from .base import MXNetError, CODE_DTYPES, dtype_name, parse_literal, AttrParseError
 from .ops._common import fmt, merge_shape
 
-__all__ = ["infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
+__all__ = ["is_np_shape", "set_np_shape", "infer_graph", "infer_shape", "infer_type", "infer_graph_shapes", "infer_graph_types"]
 
 
 # -- value kinds -------------------------------------------------------------------------------
 class _ShapeKind:
     what = "shape"
+    attr = "__shape__"
 
     @staticmethod
     def known(v):
         return v is not None and all(d > 0 for d in v)
+
+    @staticmethod
+    def unknown_count(v):
+        """MXNet's count of what an entry still lacks: 1 for an unknown rank, else the
+        number of unknown dimensions."""
+        return 1 if v is None else sum(1 for d in v if d <= 0)
 
     @staticmethod
     def merge(a, b):
@@ -42,20 +65,33 @@ class _ShapeKind:
             raise ValueError from None
 
     @staticmethod
+    def norm(v):
+        return None if v is None else tuple(int(d) for d in v)
+
+    @staticmethod
     def show(v):
         return fmt(v)
 
     @staticmethod
-    def run(node, values):
-        return node.op.infer_shape(node.parsed, values)
+    def run(node, ins, outs):
+        return _call(node.op.infer_shape, node.parsed, ins, outs)
+
+    @staticmethod
+    def from_attr(node):
+        return _parse_shape_attr(node)
 
 
 class _TypeKind:
     what = "dtype"
+    attr = "__dtype__"
 
     @staticmethod
     def known(v):
         return v is not None
+
+    @staticmethod
+    def unknown_count(v):
+        return 1 if v is None else 0
 
     @staticmethod
     def merge(a, b):
@@ -66,73 +102,171 @@ class _TypeKind:
         raise ValueError
 
     @staticmethod
+    def norm(v):
+        return _norm_type(v)
+
+    @staticmethod
     def show(v):
         return str(v)
 
     @staticmethod
-    def run(node, values):
-        return node.op.infer_type(node.parsed, values)
+    def run(node, ins, outs):
+        return _call(node.op.infer_type, node.parsed, ins, outs)
+
+    @staticmethod
+    def from_attr(node):
+        return _parse_dtype_attr(node)
+
+
+_METHOD_TAKES_OUTS = {}
+
+
+def _call(method, attrs, ins, outs):
+    """An OpDef's inference method with the output values when it takes them (OpDef
+    subclasses such as Custom's may override it with the two-argument form)."""
+    func = getattr(method, "__func__", method)
+    takes = _METHOD_TAKES_OUTS.get(func)
+    if takes is None:
+        import inspect
+        takes = _METHOD_TAKES_OUTS[func] = len(inspect.signature(method).parameters) >= 3
+    return method(attrs, ins, outs) if takes else method(attrs, ins)
+
+
+class _NpShape(threading.local):
+    active = False
+
+
+_NP_SHAPE = _NpShape()
+
+
+def is_np_shape():
+    """Whether NumPy shape semantics are on in this thread (MXNet's ``mx.is_np_shape``):
+    infer_shape then reads and writes -1 for an unknown dimension and None for an unknown
+    shape, instead of the legacy 0 and ()."""
+    return _NP_SHAPE.active
+
+
+def set_np_shape(active):
+    """Turn NumPy shape semantics on or off in this thread; returns the previous state."""
+    prev = _NP_SHAPE.active
+    _NP_SHAPE.active = bool(active)
+    return prev
+
+
+_TYPE_NAMES = frozenset(CODE_DTYPES.values())
 
 
 def _norm_type(t):
-    if t is None:
-        return None
+    if t is None or (type(t) is str and t in _TYPE_NAMES):
+        return t
     if isinstance(t, type) and issubclass(t, np.generic) or isinstance(t, np.dtype):
         return np.dtype(t).name
     return dtype_name(t)
 
 
-def _fixpoint(order, values, kind):
-    """Run op inference over ``order`` until no entry changes.  ``values`` maps
-    ``(node, output_index)`` to a partial value and is updated in place."""
-    def merge_into(key, new, node, slot):
-        old = values.get(key)
-        try:
-            m = kind.merge(old, new)
-        except ValueError:
-            raise MXNetError(
-                "Error in operator %s (%s): inconsistent %s for %s: %s from the graph vs %s "
-                "inferred by the op" % (node.name, node.op.name, kind.what, slot,
-                                        kind.show(old), kind.show(new))) from None
-        if m != old:
-            values[key] = m
-            return True
-        return False
+def _entries(order):
+    return [(n, i) for n in order for i in range(n.num_outputs())]
 
-    ops = [n for n in order if n.op is not None]
-    for _ in range(len(ops) + 3):
-        changed = False
-        for node in ops:
-            ins = [values.get((s, i)) for (s, i, _v) in node.inputs]
+
+def _step(node, values, kind, use_attrs):
+    """One node's inference (MXNet's ``infer_step``).  Updates ``values``; returns whether
+    every input and output of the node is now known."""
+    if node.op is None:
+        key = (node, 0)
+        if use_attrs and not kind.known(values.get(key)):
+            # MXNet re-reads the variable's attribute whenever the entry is not complete,
+            # so a partial inferred value does not outlive a backward pass (note
+            # *two-way-inference*)
+            v = kind.from_attr(node)
+            if v is not None:
+                values[key] = v
+        return kind.known(values.get(key))
+    in_keys = [(s, i) for (s, i, _v) in node.inputs]
+    out_keys = [(node, i) for i in range(node.num_outputs())]
+    ins = [values.get(k) for k in in_keys]
+    outs = [values.get(k) for k in out_keys]
+    try:
+        new_ins, new_outs = kind.run(node, ins, outs)
+    except MXNetError as e:
+        raise MXNetError("Error in operator %s (%s): %s (input %ss: %s)"
+                         % (node.name, node.op.name, e, kind.what,
+                            ", ".join(kind.show(v) for v in ins))) from None
+    except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as e:
+        if all(kind.known(v) for v in ins):
+            raise MXNetError("Error in operator %s (%s): %s inference failed: %s "
+                             "(input %ss: %s)" % (node.name, node.op.name, kind.what, e,
+                                                  kind.what,
+                                                  ", ".join(kind.show(v) for v in ins))) from None
+        return False   # the op could not cope with partial information yet
+    for keys, new, what in ((in_keys, new_ins, "input"), (out_keys, new_outs, "output")):
+        for k, (key, v) in enumerate(zip(keys, new)):
+            old = values.get(key)
+            if v is None or v is old:
+                continue
+            v = kind.norm(v)
+            if v == old:
+                continue
             try:
-                new_ins, new_outs = kind.run(node, ins)
-            except MXNetError as e:
-                raise MXNetError("Error in operator %s (%s): %s (input %ss: %s)"
-                                 % (node.name, node.op.name, e, kind.what,
-                                    ", ".join(kind.show(v) for v in ins))) from None
-            except (TypeError, ValueError, IndexError) as e:
-                if all(kind.known(v) for v in ins):
-                    raise MXNetError("Error in operator %s (%s): %s inference failed: %s "
-                                     "(input %ss: %s)" % (node.name, node.op.name, kind.what, e,
-                                                          kind.what,
-                                                          ", ".join(kind.show(v) for v in ins))) from None
-                continue   # the op could not cope with partial information yet
-            if kind is _TypeKind:
-                new_ins = [_norm_type(t) for t in new_ins]
-                new_outs = [_norm_type(t) for t in new_outs]
-            else:
-                new_ins = [None if s is None else tuple(int(d) for d in s) for s in new_ins]
-                new_outs = [None if s is None else tuple(int(d) for d in s) for s in new_outs]
-            for k, (s, i, _v) in enumerate(node.inputs):
-                if k < len(new_ins):
-                    changed |= merge_into((s, i), new_ins[k], node,
-                                          "input %d (%s)" % (k, s.output_name(i) if s.op is None
-                                                             else s.name))
-            for i, v in enumerate(new_outs[:node.num_outputs()]):
-                changed |= merge_into((node, i), v, node, "output %d" % i)
-        if not changed:
-            break
-    return values
+                m = kind.merge(old, v)
+            except ValueError:
+                slot = "%s %d" % (what, k)
+                if what == "input":
+                    src = key[0]
+                    slot += " (%s)" % (src.name if src.op is None else src.output_name(key[1]))
+                raise MXNetError(
+                    "Error in operator %s (%s): inconsistent %s for %s: %s from the graph vs %s "
+                    "inferred by the op" % (node.name, node.op.name, kind.what, slot,
+                                            kind.show(old), kind.show(v))) from None
+            if m is not None:
+                values[key] = m
+    return all(kind.known(values.get(k)) for k in in_keys + out_keys)
+
+
+def _run(order, values, kind, use_attrs=True):
+    """MXNet's attribute-inference loop (src/executor/infer_graph_attr_pass.cc): alternate
+    forward and backward sweeps over the nodes while the number of unknowns (dimensions, or
+    dtypes) keeps falling, plus one last sweep while some node is unfinished.  ``values`` maps
+    entries ``(node, output_index)`` to partial values and is updated in place; returns the
+    number of unknowns left."""
+    entries = _entries(order)
+    finished = set()
+    num_unknown = None
+    last_iter = False
+    sweep = 0
+    rev = order[::-1]
+    while True:
+        for node in (order if sweep % 2 == 0 else rev):
+            if node in finished:
+                continue
+            if _step(node, values, kind, use_attrs):
+                finished.add(node)
+        last, num_unknown = num_unknown, sum(kind.unknown_count(values.get(e)) for e in entries)
+        again = num_unknown > 0 and (last is None or last > num_unknown)
+        if not again and not last_iter:
+            again = len(finished) < len(order)
+            last_iter = True
+        sweep += 1
+        if not again:
+            return num_unknown
+
+
+def infer_graph(order, shapes=None, dtypes=None, use_attrs=True, want=("shape", "dtype")):
+    """The one inference engine (see the module docstring): complete ``shapes`` and
+    ``dtypes`` -- dicts keyed by entries ``(node, output_index)``, values partial shapes
+    (0 = unknown dimension, None = unknown rank) and dtype names -- over the graph in
+    topological ``order``, in both directions.  The dicts are copied, not changed.
+
+    Returns ``(shapes, dtypes)``; an entry still unknown maps to None or a shape with 0s
+    (absent entries were never inferred).  Raises MXNetError on inconsistent values.
+    ``use_attrs``: seed variables from their ``__shape__`` / ``__dtype__`` attributes.
+    ``want``: which of the two tables to infer (the other is returned as given)."""
+    shapes = {k: _ShapeKind.norm(v) for k, v in (shapes or {}).items()}
+    dtypes = {k: _norm_type(v) for k, v in (dtypes or {}).items()}
+    if "shape" in want:
+        _run(order, shapes, _ShapeKind, use_attrs)
+    if "dtype" in want:
+        _run(order, dtypes, _TypeKind, use_attrs)
+    return shapes, dtypes
 
 
 def _parse_shape_attr(node):
@@ -211,6 +345,13 @@ def _shape_in(v, what):
         dims = tuple(int(d) for d in v)
     except (TypeError, ValueError):
         raise MXNetError("infer_shape: %s must be a tuple of integers, got %r" % (what, v)) from None
+    if _NP_SHAPE.active:
+        # NumPy shape semantics (mx.np_shape): -1 is an unknown dimension and () a scalar;
+        # agjit's tables write unknown dimensions as 0, so a zero-size dimension given
+        # here is taken as unknown too
+        if any(d < -1 for d in dims):
+            raise MXNetError("infer_shape: %s has a negative dimension: %r" % (what, v))
+        return tuple(max(d, 0) for d in dims)
     if any(d < 0 for d in dims):
         raise MXNetError("infer_shape: %s has a negative dimension: %r" % (what, v))
     return dims if dims else None
@@ -226,25 +367,17 @@ def _type_in(v, what):
 def infer_graph_shapes(sym, args=(), kwargs=None):
     """Entry shapes of the whole graph: ``(order, {(node, i): shape})``."""
     order = sym._topo()
-    values, given = _seed(sym, order, args, kwargs or {}, _shape_in, "infer_shape")
-    for n in order:
-        if n.op is None and n not in given:
-            s = _parse_shape_attr(n)
-            if s is not None:
-                values[(n, 0)] = s
-    return order, _fixpoint(order, values, _ShapeKind)
+    values, _given = _seed(sym, order, args, kwargs or {}, _shape_in, "infer_shape")
+    _run(order, values, _ShapeKind)
+    return order, values
 
 
 def infer_graph_types(sym, args=(), kwargs=None):
     """Entry dtype names of the whole graph: ``(order, {(node, i): name})``."""
     order = sym._topo()
-    values, given = _seed(sym, order, args, kwargs or {}, _type_in, "infer_type")
-    for n in order:
-        if n.op is None and n not in given:
-            t = _parse_dtype_attr(n)
-            if t is not None:
-                values[(n, 0)] = t
-    return order, _fixpoint(order, values, _TypeKind)
+    values, _given = _seed(sym, order, args, kwargs or {}, _type_in, "infer_type")
+    _run(order, values, _TypeKind)
+    return order, values
 
 
 def _collect(sym, order, values):
@@ -268,13 +401,17 @@ def infer_shape(sym, args, kwargs, partial=False):
     """Implementation of :meth:`Symbol.infer_shape` / ``infer_shape_partial``."""
     order, values = infer_graph_shapes(sym, args, kwargs)
     arg, out, aux, variables, muts = _collect(sym, order, values)
-    if partial:
-        def conv(s):
+    if _NP_SHAPE.active:
+        def conv(s):      # NumPy semantics: None for an unknown shape, -1 for a dimension
+            return None if s is None else tuple(d if d > 0 else -1 for d in s)
+    else:
+        def conv(s):      # legacy semantics: () and 0
             return () if s is None else tuple(s)
+    if partial:
         return [conv(s) for s in arg], [conv(s) for s in out], [conv(s) for s in aux]
     if not _complete(order, values, _ShapeKind):
         names = [n.name for n in variables if id(n) not in muts]
-        unknowns = ["%s: %s" % (nm, () if s is None else tuple(s))
+        unknowns = ["%s: %s" % (nm, conv(s))
                     for nm, s in zip(names, arg) if not _ShapeKind.known(s)]
         if len(unknowns) > 10:
             unknowns = unknowns[:10] + ["..."]

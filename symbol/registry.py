@@ -45,7 +45,7 @@ Sample.__new__.__defaults__ = ({},)
 class Attr:
     """A typed operator attribute.
 
-    kind is one of: int, float, bool, str, dtype, shape (tuple of ints), axis (int, tuple of
+    kind is one of: int, float, floats (tuple of floats), bool, str, dtype, shape (tuple of ints), axis (int, tuple of
     ints or None), int_or_none, float_or_none, tuple_or_none (tuple of int-or-None, for slice
     begin/end/step).  ``choices`` restricts str values.
     """
@@ -154,7 +154,15 @@ def _c_tuple_or_none(a, v):
     raise TypeError("expected a tuple")
 
 
-_CONVERT = {"int": _c_int, "float": _c_float, "bool": _c_bool, "str": _c_str, "dtype": _c_dtype,
+def _c_floats(a, v):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return (float(v),)
+    if isinstance(v, (tuple, list)):
+        return tuple(_c_float(a, x) for x in v)
+    raise TypeError("expected a tuple of numbers")
+
+
+_CONVERT = {"floats": _c_floats, "int": _c_int, "float": _c_float, "bool": _c_bool, "str": _c_str, "dtype": _c_dtype,
             "shape": _c_shape, "axis": _c_axis, "int_or_none": _c_int_or_none,
             "float_or_none": _c_float_or_none, "tuple_or_none": _c_tuple_or_none}
 
@@ -168,10 +176,13 @@ def format_attr(value):
     return str(value)
 
 
-def _same_type(attrs, in_types):
-    """The default type rule: every input and the output share one dtype.  OpDef.infer_type
-    checks the given input dtypes against each other first (see :func:`check_uniform`)."""
+def _same_type(attrs, in_types, out_types=None):
+    """The default type rule: every input and the output share one dtype, inferred either
+    way (MXNet's ElemwiseType).  OpDef.infer_type checks the given input dtypes against each
+    other first (see :func:`check_uniform`)."""
     known = [t for t in in_types if t is not None]
+    if not known:
+        known = [t for t in (out_types or ())[:1] if t is not None]
     if not known:
         return in_types, [None]
     t = known[0]
@@ -217,8 +228,25 @@ def check_uniform(op, names, in_types, expected=None, first=0, what="input"):
     return ref
 
 
+_TAKES_OUTS = {}
+
+
+def _takes_outs(fn):
+    """Whether an inference rule takes the output values as a third argument."""
+    r = _TAKES_OUTS.get(fn)
+    if r is None:
+        import inspect
+        try:
+            ps = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            ps = []
+        r = len(ps) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in ps)
+        _TAKES_OUTS[fn] = r
+    return r
+
+
 # Note: opdef-groups
-#     An op declaration has five groups of fields, each a small dataclass: SchemaSpec (names,
+#     An op declaration has six groups of fields, each a small dataclass: SchemaSpec (names,
 #     inputs, outputs, attrs), InferenceSpec (shape/type rules and the eager fast-path
 #     switches), KernelSpec (the NumPy kernel and its needs), GradientSpec (the gradient
 #     rule and what the tests check of it), LoweringSpec (symbol.lowering note
@@ -445,17 +473,24 @@ class OpDef:
         return out
 
     # -- inference -------------------------------------------------------------------
-    def infer_shape(self, attrs, in_shapes):
+    def infer_shape(self, attrs, in_shapes, out_shapes=None):
         """Returns (in_shapes, out_shapes) with every visible and hidden output.  Unknown
-        shapes are None.  Raises MXNetError on inconsistency."""
+        shapes are None.  Raises MXNetError on inconsistency.  ``out_shapes`` (the graph's
+        partial knowledge of the outputs) reaches rules written ``(attrs, ins, outs)``, which
+        infer backwards too (symbol.infer's note *two-way-inference*)."""
         if self._infer_shape is None:
             raise MXNetError("%s: no shape inference" % self.name)
+        if out_shapes is not None and _takes_outs(self._infer_shape):
+            return self._infer_shape(attrs, list(in_shapes), list(out_shapes))
         return self._infer_shape(attrs, list(in_shapes))
 
-    def infer_type(self, attrs, in_types):
+    def infer_type(self, attrs, in_types, out_types=None):
         if self._infer_type is _same_type and len(in_types) > 1:
             check_uniform(self.name, self.input_names(attrs), in_types)
-        ins, outs = self._infer_type(attrs, list(in_types))
+        if out_types is not None and _takes_outs(self._infer_type):
+            ins, outs = self._infer_type(attrs, list(in_types), list(out_types))
+        else:
+            ins, outs = self._infer_type(attrs, list(in_types))
         nout = self.num_outputs(attrs)
         if len(outs) < nout:
             outs = list(outs) + [outs[0] if outs else None] * (nout - len(outs))

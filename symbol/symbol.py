@@ -556,34 +556,53 @@ class Symbol:
         return draw(self, ax=ax, shapes=shapes)
 
 
-# Fluent methods MXNet's Symbol has (``x.reshape(...)`` is ``symbol.reshape(x, ...)``).
-_FLUENT = ("reshape", "reshape_like", "flatten", "expand_dims", "squeeze", "transpose",
-           "swapaxes", "flip", "tile", "repeat", "broadcast_to", "broadcast_axes",
-           "broadcast_like", "pad", "split", "slice", "slice_axis", "slice_like", "take", "pick",
-           "one_hot", "clip", "sum", "nansum", "mean", "max", "min", "prod", "nanprod", "norm",
-           "argmax", "argmin", "argsort", "sort", "topk", "round", "rint", "fix", "floor",
-           "ceil", "trunc", "abs", "sign", "sqrt", "rsqrt", "cbrt", "rcbrt", "square",
-           "reciprocal", "exp", "expm1", "log", "log10", "log2", "log1p", "sin", "cos", "tan",
-           "arcsin", "arccos", "arctan", "degrees", "radians", "sinh", "cosh", "tanh",
-           "arcsinh", "arccosh", "arctanh", "sigmoid", "relu", "softmax", "log_softmax",
-           "softmin", "zeros_like", "ones_like", "diag", "dot", "shape_array", "size_array")
+# Fluent methods MXNet 1.9.1's Symbol has (``x.reshape(...)`` is ``symbol.reshape(x, ...)``),
+# plus agjit's ``dot``.  Only the names whose operator is registered become methods (bound
+# after symbol.api has built the operator functions, below), so no method advertises a
+# missing op; FLUENT_MISSING lists MXNet's names agjit lacks (test_fluent_api checks both).
+MXNET_FLUENT = (
+    "abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctanh", "argmax",
+    "argmax_channel", "argmin", "argsort", "broadcast_axes", "broadcast_like", "broadcast_to",
+    "cbrt", "ceil", "clip", "cos", "cosh", "degrees", "depth_to_space", "diag", "exp",
+    "expand_dims", "expm1", "fix", "flatten", "flip", "floor", "log", "log10", "log1p", "log2",
+    "log_softmax", "max", "mean", "min", "nanprod", "nansum", "norm", "one_hot", "ones_like",
+    "pad", "pick", "prod", "radians", "rcbrt", "reciprocal", "relu", "repeat", "reshape",
+    "reshape_like", "rint", "round", "rsqrt", "shape_array", "sigmoid", "sign", "sin", "sinh",
+    "size_array", "slice", "slice_axis", "slice_like", "softmax", "softmin", "sort",
+    "space_to_depth", "split", "split_v2", "sqrt", "square", "squeeze", "sum", "swapaxes",
+    "take", "tan", "tanh", "tile", "topk", "transpose", "trunc", "zeros_like")
+_FLUENT = MXNET_FLUENT + ("dot",)
+# op names behind fluent names that are not themselves op functions
+_FLUENT_OP = {"split_v2": "_split_v2"}
 
 
-def _make_fluent(fname):
-    def method(self, *args, **kwargs):
-        fn = _api.OP_FUNCTIONS.get(fname)
-        if fn is None:
-            raise MXNetError("Symbol.%s: operator %s is not registered" % (fname, fname))
-        return fn(self, *args, **kwargs)
+def _make_fluent(fname, opname):
+    if fname == "split_v2":       # a Python function in MXNet, not an op function
+        def method(self, *args, **kwargs):
+            import sys
+            return sys.modules[__package__].split_v2(self, *args, **kwargs)
+    else:
+        def method(self, *args, **kwargs):
+            return _api.OP_FUNCTIONS[opname](self, *args, **kwargs)
     method.__name__ = fname
     method.__qualname__ = "Symbol." + fname
     method.__doc__ = "Same as ``symbol.%s(self, *args, **kwargs)``." % fname
     return method
 
 
-for _f in _FLUENT:
-    setattr(Symbol, _f, _make_fluent(_f))
-del _f
+def _not_for_symbol(fname, alias=None):
+    def method(self, *args, **kwargs):
+        raise NotImplementedForSymbol(getattr(self, fname), alias)
+    method.__name__ = fname
+    method.__qualname__ = "Symbol." + fname
+    method.__doc__ = "Not available for Symbol (MXNet raises NotImplementedForSymbol)."
+    return method
+
+
+for _f in ("asnumpy", "asscalar", "as_in_context", "backward", "copy", "detach",
+           "wait_to_read"):
+    if not hasattr(Symbol, _f):
+        setattr(Symbol, _f, _not_for_symbol(_f))
 
 
 def _from_json(text):
@@ -636,3 +655,13 @@ def _compose(sym, kwargs):
 
 
 from . import api as _api  # noqa: E402  (api imports Symbol from this module)
+
+FLUENT_MISSING = []
+for _f in _FLUENT:
+    _o = _FLUENT_OP.get(_f, _f)
+    if _o in _api.OP_FUNCTIONS:
+        setattr(Symbol, _f, _make_fluent(_f, _o))
+    else:
+        FLUENT_MISSING.append(_f)
+del _f, _o
+

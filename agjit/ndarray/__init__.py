@@ -249,6 +249,7 @@ _populate(globals())
 from . import random  # noqa: E402,F401
 from . import sparse  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
+from . import contrib  # noqa: E402,F401  (mx.nd.contrib)
 from .sparse import CSRNDArray  # noqa: E402,F401
 from .utils import save, load, load_frombuffer  # noqa: E402,F401
 
@@ -264,3 +265,43 @@ def __getattr__(name):
         raise AttributeError(name)
     from symbol._missing import missing
     raise missing("mx.nd", name, [k for k in globals() if not k.startswith("_")])
+
+
+def _add_fluent_methods():
+    """The fluent methods MXNet's NDArray has (``x.sin()`` is ``nd.sin(x)``: the op
+    function with ``self`` as the first input) for every name in symbol.symbol's
+    MXNET_FLUENT whose operator is registered and that NDArray does not define itself;
+    FLUENT_MISSING lists the rest (test_fluent_api checks both)."""
+    from symbol.symbol import MXNET_FLUENT, _FLUENT_OP
+    from symbol.registry import has_op
+    missing = []
+    for name in MXNET_FLUENT:
+        if hasattr(NDArray, name):
+            continue
+        opname = _FLUENT_OP.get(name, name)
+        if not has_op(opname):
+            missing.append(name)
+            continue
+
+        def method(self, *args, _op=opname, **kwargs):
+            return globals()[_op](self, *args, **kwargs)
+        method.__name__ = name
+        method.__qualname__ = "NDArray." + name
+        method.__doc__ = "Same as ``nd.%s(self, *args, **kwargs)``." % name
+        setattr(NDArray, name, method)
+    return missing
+
+
+FLUENT_MISSING = _add_fluent_methods()
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Split ``ary`` into ``indices_or_sections`` equal parts (an int) or at the given cut
+    points (a tuple), MXNet's ``split_v2`` (op ``_split_v2``)."""
+    from symbol.ops.fluent_extra import split_v2_attrs
+    return globals()["_split_v2"](ary, **split_v2_attrs(indices_or_sections, axis, squeeze_axis))
+
+
+NDArray.split_v2 = lambda self, *args, **kwargs: split_v2(self, *args, **kwargs)
+NDArray.split_v2.__doc__ = "Same as ``nd.split_v2(self, *args, **kwargs)``."
+FLUENT_MISSING = [n for n in FLUENT_MISSING if n != "split_v2"]

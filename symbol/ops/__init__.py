@@ -16,3 +16,5 @@ from . import rnn  # noqa: F401
 from . import ctc  # noqa: F401
 from . import image  # noqa: F401
 from . import nn_extra  # noqa: F401
+from . import contrib_detection  # noqa: F401
+from . import fluent_extra  # noqa: F401

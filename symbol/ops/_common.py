@@ -56,6 +56,8 @@ def same_shape(op, shapes, names=None):
 
 
 def broadcast_shapes(op, a, b):
+    """NumPy broadcasting of two shapes; a dimension unknown (0) on either side stays
+    unknown (MXNet's BinaryBroadcastShape)."""
     if a is None or b is None:
         return None
     la, lb = len(a), len(b)
@@ -64,7 +66,9 @@ def broadcast_shapes(op, a, b):
     bp = (1,) * (n - lb) + tuple(b)
     out = []
     for x, y in zip(ap, bp):
-        if x == y or y == 1:
+        if x == 0 or y == 0:
+            out.append(0)
+        elif x == y or y == 1:
             out.append(x)
         elif x == 1:
             out.append(y)
@@ -99,21 +103,33 @@ def norm_axes(op, axis, ndim, exclude=False):
 
 
 def unary_infer(op):
-    def infer(attrs, ins):
-        return ins, [ins[0]]
+    """One input, one output of the same shape, inferred either way (MXNet's
+    ElemwiseShape<1, 1>)."""
+    def infer(attrs, ins, outs=None):
+        s = same_shape(op, [ins[0]] + list(outs or [])[:1], ["data", "output"])
+        return [s] + list(ins[1:]), [s]
     return infer
 
 
 def elemwise_infer(op, names=None):
-    def infer(attrs, ins):
-        s = same_shape(op, ins, names)
+    """Inputs and the output share one shape, inferred either way (ElemwiseShape)."""
+    def infer(attrs, ins, outs=None):
+        o = list(outs or [])[:1]
+        s = same_shape(op, list(ins) + o, (list(names) + ["output"]) if names else None)
         return [s] * len(ins), [s]
     return infer
 
 
 def broadcast_infer(op):
-    def infer(attrs, ins):
-        return ins, [broadcast_shapes(op, ins[0], ins[1])]
+    """NumPy broadcasting; nothing is inferred until both ranks are known, and the
+    inputs are never inferred from the output (MXNet's BinaryBroadcastShape)."""
+    def infer(attrs, ins, outs=None):
+        a, b = ins[0], ins[1]
+        if a is None or b is None:
+            return ins, [None]
+        if tuple(a) == tuple(b):
+            return ins, [tuple(a)]
+        return ins, [broadcast_shapes(op, a, b)]
     return infer
 
 

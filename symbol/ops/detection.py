@@ -18,7 +18,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._common import fmt
+from ._common import fmt, unary_infer
 
 
 def _rand(rng, shape):
@@ -40,7 +40,7 @@ def _sl1_grad_fwd(attrs, ins, ctx):
 
 
 register("smooth_l1", inputs=("data",), attrs={"scalar": Attr("float")},
-         infer_shape=lambda attrs, ins: (ins, [ins[0]]), forward=_sl1_fwd,
+         infer_shape=unary_infer("smooth_l1"), forward=_sl1_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.elemwise_mul(og[0], F._smooth_l1_derivative(ins[0], scalar=attrs["scalar"]))],
          lowerable=False, second_order=False,

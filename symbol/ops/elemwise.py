@@ -333,8 +333,8 @@ for _n, (_f, _o) in _CMP.items():
 # ---------------------------------------------------------------------------------------
 # n-ary and identity-like ops
 # ---------------------------------------------------------------------------------------
-def _add_n_infer(attrs, ins):
-    s = same_shape("add_n", ins)
+def _add_n_infer(attrs, ins, outs=None):
+    s = same_shape("add_n", list(ins) + list(outs or [])[:1])
     return [s] * len(ins), [s]
 
 
@@ -352,8 +352,9 @@ register("add_n", inputs=(), variadic="num_args", attrs={"num_args": Attr("int")
          samples=lambda rng: [Sample([_rand(rng), _rand(rng), _rand(rng)], {"num_args": 3})])
 
 
-def _identity_infer(attrs, ins):
-    return ins, [ins[0]]
+def _identity_infer(attrs, ins, outs=None):
+    s = same_shape("identity", [ins[0]] + list(outs or [])[:1], ["data", "output"])
+    return [s], [s]
 
 
 register("BlockGrad", inputs=("data",), infer_shape=_identity_infer,
@@ -432,9 +433,11 @@ register("clip", inputs=("data",), attrs={"a_min": Attr("float"), "a_max": Attr(
          samples=lambda rng: [Sample([_rand(rng)], {"a_min": -0.5, "a_max": 0.7})])
 
 
-def _where_infer(attrs, ins):
+def _where_infer(attrs, ins, outs=None):
     c, x, y = ins
-    s = same_shape("where", [x, y], ["x", "y"])
+    if c is None or 0 in c:    # WhereOpShape waits for the whole condition shape
+        return ins, [None]
+    s = same_shape("where", [x, y] + list(outs or [])[:1], ["x", "y", "output"])
     if c is not None and s is not None and tuple(c) != tuple(s) and not (len(c) == 1 and c[0] == s[0]):
         from ..base import MXNetError
         raise MXNetError("where: condition shape %s must equal x/y shape %s (or be 1-D of the "

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._common import fmt
+from ._common import fmt, unary_infer
 
 
 def _rand(rng, shape):
@@ -114,7 +114,7 @@ def _sa_grad(F, attrs, ins, outs, og, ctx):
 
 register("SoftmaxActivation", inputs=("data",),
          attrs={"mode": Attr("str", "instance", choices=("instance", "channel"))},
-         infer_shape=lambda attrs, ins: (ins, [ins[0]]), forward=_sa_fwd, gradient=_sa_grad,
+         infer_shape=unary_infer("SoftmaxActivation"), forward=_sa_fwd, gradient=_sa_grad,
          lowerable=False,
          doc="Softmax over each instance (mode='instance') or over axis 1 (mode='channel').",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))]),

@@ -76,6 +76,20 @@ def _merge(op, what, a, b):
     return merge_shape(op, what, a, b)
 
 
+def _data_led_type(op, names):
+    """MXNet's type rule of Convolution, SoftmaxOutput and the like: every input takes the
+    data's dtype (checked where given), or the output's while the data's is unknown;
+    nothing is inferred from the other inputs alone."""
+    def infer(attrs, ins, outs=None):
+        from ..registry import check_uniform
+        t = ins[0] if ins[0] is not None else (outs or [None])[0]
+        if t is None:
+            return ins, [None]
+        check_uniform(op, names, ins, expected=t)
+        return [t] * len(ins), [t]
+    return infer
+
+
 def _shape_of(x):
     """The shape of an eager gradient operand, or None for a symbolic one."""
     s = getattr(x, "shape", None)
@@ -367,10 +381,26 @@ def _bdot_out(a, b, ta, tb):
 
 
 def _bdot_infer(attrs, ins):
+    """MXNet's BatchDotShape: nothing before both ranks, lhs's last and rhs's
+    second-to-last dimensions are known; then the batch and contraction sizes must be
+    equal as given (an unknown size does not match a known one)."""
     a, b = ins
     if a is None or b is None:
         return ins, [None]
-    return ins, [_bdot_out(a, b, attrs["transpose_a"], attrs["transpose_b"])]
+    if _known(a) and _known(b):
+        return ins, [_bdot_out(a, b, attrs["transpose_a"], attrs["transpose_b"])]
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    if len(a) < 3 or len(a) != len(b):
+        return ins, [_bdot_out(a, b, ta, tb)]     # raises its rank error
+    if not a[-1] or not b[-2]:
+        return ins, [None]
+    n = len(a)
+    lk, m = (a[n - 2], a[n - 1]) if ta else (a[n - 1], a[n - 2])
+    rk, nn = (b[n - 1], b[n - 2]) if tb else (b[n - 2], b[n - 1])
+    if tuple(a[:-2]) != tuple(b[:-2]) or lk != rk:
+        raise MXNetError("batch_dot: shape mismatch %s X %s (transpose_a=%s, transpose_b=%s)"
+                         % (fmt(a), fmt(b), ta, tb))
+    return ins, [tuple(a[:-2]) + (m, nn)]
 
 
 def _bdot_fwd(attrs, ins, ctx):
@@ -422,7 +452,7 @@ register("batch_dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape
 # ---------------------------------------------------------------------------------------
 # FullyConnected
 # ---------------------------------------------------------------------------------------
-def _fc_infer(attrs, ins):
+def _fc_infer(attrs, ins, outs=None):
     op = "FullyConnected"
     nh = attrs["num_hidden"]
     if nh <= 0:
@@ -460,6 +490,11 @@ def _fc_infer(attrs, ins):
                              % (op, fmt(ins[2]), nh)) from None
     elif len(ins) > 2:
         res.append(ins[2])
+    o = outs[0] if outs else None
+    if o is not None and len(o) == len(out):
+        # the batch size flows back from the output (FullyConnectedShape)
+        out = _merge(op, "output", out, o)
+        res[0] = _merge(op, "data", d, (o[0],) + tuple(d[1:]))
     return res, [out]
 
 
@@ -758,6 +793,7 @@ def _lower_softmax_output(ctx):
 
 
 register("SoftmaxOutput", inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_infer,
+         infer_type=_data_led_type("SoftmaxOutput", ["data", "label"]),
          forward=_so_fwd, gradient=_so_grad, aliases=("Softmax",), is_loss=True,
          lowering=KernelCall(_lower_softmax_output, uses=("softmax_rows",)), grad_check=False, second_order=False, samples=_so_samples,
          doc="Softmax forward; backward is (softmax - one_hot(label)) * grad_scale / normaliser, "
@@ -891,11 +927,14 @@ register("Dropout", inputs=("data",),
 def _bn_infer(attrs, ins):
     d = ins[0]
     if d is None:
+        # BatchNormShape infers nothing before the data shape is known; agjit still refuses
+        # channel parameters that disagree with each other (MXNet accepts them silently)
         c = None
         for s in ins[1:]:
             if s is not None:
-                c = _merge("BatchNorm", "channel parameters", c, s)
-        return [d] + [c] * 4, [None, c, c]
+                c = _merge("BatchNorm", "channel parameters (gamma, beta, moving_mean, "
+                           "moving_var)", c, s)
+        return list(ins), [None, None, None]
     ax = norm_axis("BatchNorm", attrs["axis"], len(d))
     c = (d[ax],)
     names = ("gamma", "beta", "moving_mean", "moving_var")
@@ -1047,12 +1086,10 @@ register("BatchNorm", inputs=("data", "gamma", "beta", "moving_mean", "moving_va
 
 def _ln_infer(attrs, ins):
     d = ins[0]
-    if d is None:
-        c = None
-        for s in ins[1:]:
-            if s is not None:
-                c = _merge("LayerNorm", "gamma/beta", c, s)
-        return [d, c, c], [None, None, None]
+    if d is None:   # LayerNormShape infers nothing before the data shape is known
+        if ins[1] is not None and ins[2] is not None:
+            _merge("LayerNorm", "gamma/beta", ins[1], ins[2])   # but they must agree
+        return list(ins), [None, None, None]
     ax = norm_axis("LayerNorm", attrs["axis"], len(d))
     c = (d[ax],)
     res = [d]
@@ -1117,11 +1154,17 @@ def _emb_infer(attrs, ins):
     return [d, w], [tuple(d) + (attrs["output_dim"],)]
 
 
-def _emb_type(attrs, ins):
+def _emb_type(attrs, ins, outs=None):
+    """EmbeddingOpType: the data dtype must be known; the weight and output share the
+    weight's (or output's) dtype, else the ``dtype`` attribute."""
     d, w = ins
-    if w is None:
-        w = attrs["dtype"]
-    return [d if d is not None else w, w], [w]
+    if d is None:
+        raise MXNetError("Embedding: the data (first input) must have a specified type")
+    o = (outs or [None])[0]
+    if w is not None and o is not None and w != o:
+        raise MXNetError("Embedding: weight dtype %s and output dtype %s must be equal" % (w, o))
+    t = w or o or attrs["dtype"]
+    return [d, t], [t]
 
 
 def _emb_index(data, n):
@@ -1252,14 +1295,15 @@ def _conv_layouts(fn):
     return kernel
 
 
-def _conv_infer(attrs, ins):
+def _conv_infer(attrs, ins, outs=None):
     if _conv_cl(attrs):
-        res, outs = _conv_infer_cf(dict(attrs, layout=None), [_to_cf_shape(s) for s in ins])
+        res, outs = _conv_infer_cf(dict(attrs, layout=None), [_to_cf_shape(s) for s in ins],
+                                   [_to_cf_shape(s) for s in outs or []])
         return [_to_cl_shape(s) for s in res], [_to_cl_shape(s) for s in outs]
-    return _conv_infer_cf(attrs, ins)
+    return _conv_infer_cf(attrs, ins, outs)
 
 
-def _conv_infer_cf(attrs, ins):
+def _conv_infer_cf(attrs, ins, outs=None):
     op = "Convolution"
     k, s, d, p = _conv_geom(attrs)
     nf, ng = attrs["num_filter"], attrs["num_group"]
@@ -1295,6 +1339,18 @@ def _conv_infer_cf(attrs, ins):
             raise MXNetError("%s: bias shape %s must be (%d,)" % (op, fmt(ins[2]), nf)) from None
     elif len(ins) > 2:
         res.append(ins[2])
+    o = outs[0] if outs else None
+    if o is not None and len(o) == len(out):
+        # ConvolutionShape's incomplete inference: the batch size, and each spatial size
+        # whose stride is 1, flow back from the output
+        out = _merge(op, "output", out, o)
+        back = [out[0], x[1]]
+        for i in range(len(k)):
+            if out[2 + i] and s[i] == 1:
+                back.append(out[2 + i] + d[i] * (k[i] - 1) - 2 * p[i])
+            else:
+                back.append(0)
+        res[0] = _merge(op, "data", x, tuple(back))
     return res, [out]
 
 
@@ -1449,8 +1505,11 @@ def _conv_samples(rng):
                                                "dilate": (2,), "layout": "NWC"})]
 
 
+_conv_type = _data_led_type("Convolution", ["data", "weight", "bias"])
+
+
 register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTRS),
-         infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
+         infer_type=_conv_type, infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
          lowerable=False, optional_inputs=("bias",), samples=_conv_samples,
          doc="N-D convolution (NCW/NCHW/NCDHW, or channel-last NWC/NHWC/NDHWC with weights "
              "(num_filter, *kernel, channels/num_group); note *conv-layouts*) with stride, "

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._common import fmt, same_shape
+from ._common import fmt, same_shape, merge_shape
 
 __all__ = ["resolve_reshape", "slice_ranges"]
 
@@ -176,13 +176,67 @@ def _reshape_target(attrs, src):
     raise MXNetError("Reshape: the target shape must be given (shape=...)")
 
 
-def _reshape_infer(attrs, ins):
+def _partial_reshape(src, shape):
+    """The target of ``shape`` (MXNet's special codes) for an input with unknown (0)
+    dimensions: what the codes copy stays unknown, and so does -1.  None where the codes
+    cannot be followed without the sizes (-4)."""
+    out, i, k = [], 0, 0
+    while k < len(shape):
+        c = shape[k]
+        if c > 0:
+            out.append(c)
+            i += 1
+        elif c == 0:
+            if i >= len(src):
+                return None
+            out.append(src[i])
+            i += 1
+        elif c == -1:
+            out.append(0)
+            i += 1
+        elif c == -2:
+            out.extend(src[i:])
+            i = len(src)
+        elif c == -3:
+            if i + 1 >= len(src):
+                return None
+            out.append(src[i] * src[i + 1])
+            i += 2
+        else:
+            return None
+        k += 1
+    return tuple(out)
+
+
+def _reshape_back(src, out):
+    """MXNet's ReverseReshapeInferShape: one unknown input dimension from a known output."""
+    if src is None or out is None or not _known(out) or _known(src):
+        return src
+    unknown = [i for i, d in enumerate(src) if d == 0]
+    if len(unknown) != 1:
+        return src
+    known = math.prod(d for d in src if d)
+    res = list(src)
+    res[unknown[0]] = math.prod(out) // known if known else 0
+    return tuple(res)
+
+
+def _reshape_infer(attrs, ins, outs=None):
+    """MXNet's ReshapeShape: nothing before the input's rank is known; the target from the
+    input (agjit keeps the size check that MXNet 1.9.1 compiles out, so a mismatch is an
+    error here, not a wrong shape); one unknown input dimension back from the output."""
     src = ins[0]
-    if not _known(src):
-        shape = attrs["shape"] or attrs["target_shape"]
-        if shape and all(d > 0 for d in shape):
-            return ins, [tuple(shape)]
+    o = outs[0] if outs else None
+    if src is None:
         return ins, [None]
+    if not _known(src):
+        shape = attrs["shape"]
+        out = _partial_reshape(src, shape) if shape and not attrs["reverse"] else None
+        if out is not None and o is not None and len(o) == len(out):
+            out = merge_shape("Reshape", "output", out, o)
+        elif o is not None and out is None:
+            out = o
+        return [_reshape_back(src, out)], [out]
     return ins, [_reshape_target(attrs, src)]
 
 
@@ -216,7 +270,7 @@ def _flatten_shape(s):
 
 
 register("Flatten", inputs=("data",), aliases=("flatten",),
-         infer_shape=lambda attrs, ins: (ins, [_flatten_shape(ins[0])]),
+         infer_shape=lambda attrs, ins: (ins, [_flatten_shape(ins[0]) if _known(ins[0]) else None]),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(_flatten_shape(ins[0].shape)).copy()],
          gradient=_reshape_like_grad, lowering="view",
          samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))]), Sample([_rand(rng, (3,))])],
@@ -278,12 +332,19 @@ def _perm(op, axes, ndim):
     return p
 
 
-def _transpose_infer(attrs, ins):
+def _transpose_infer(attrs, ins, outs=None):
+    """Both ways (MXNet's TransposeShape fills the input from the output too)."""
     s = ins[0]
-    if s is None:
+    o = outs[0] if outs else None
+    if s is None and o is None:
         return ins, [None]
-    p = _perm("transpose", attrs["axes"], len(s))
-    return ins, [tuple(s[i] for i in p)]
+    p = _perm("transpose", attrs["axes"], len(s if s is not None else o))
+    if o is not None:
+        back = [0] * len(o)
+        for k, i in enumerate(p):
+            back[i] = o[k]
+        s = merge_shape("transpose", "data", s, tuple(back))
+    return [s], [tuple(s[i] for i in p)]
 
 
 def _transpose_grad(F, attrs, ins, outs, og, ctx):
@@ -323,6 +384,16 @@ register("transpose", inputs=("data",),
          doc="Permute the axes (default: reverse them).")
 
 
+def _expand_infer(attrs, ins, outs=None):
+    """Both ways (ExpandDimShape fills the input from the output)."""
+    s = ins[0]
+    o = outs[0] if outs else None
+    if s is None and o is not None and len(o) >= 1:
+        a = _new_axis("expand_dims", attrs["axis"], len(o) - 1)
+        s = tuple(o[:a]) + tuple(o[a + 1:])
+    return [s], [_expand_shape("expand_dims", s, attrs["axis"])]
+
+
 def _expand_shape(op, s, axis):
     if s is None:
         return None
@@ -331,7 +402,7 @@ def _expand_shape(op, s, axis):
 
 
 register("expand_dims", inputs=("data",), attrs={"axis": Attr("int", doc="position of the new axis")},
-         infer_shape=lambda attrs, ins: (ins, [_expand_shape("expand_dims", ins[0], attrs["axis"])]),
+         infer_shape=lambda attrs, ins, outs=None: _expand_infer(attrs, ins, outs),
          forward=lambda attrs, ins, ctx: [ins[0].reshape(
              _expand_shape("expand_dims", ins[0].shape, attrs["axis"])).copy()],
          gradient=_reshape_like_grad, lowering="view",
@@ -700,10 +771,60 @@ def _concat_shape(op, shapes, dim):
     return tuple(out)
 
 
-def _concat_infer(attrs, ins):
+def _loose_merge(a, b):
+    """MXNet's shape_assign when its failure is ignored: the merge, or ``a`` on conflict."""
+    try:
+        return merge_shape("Concat", "shape", a, b)
+    except MXNetError:
+        return a
+
+
+def _concat_infer(attrs, ins, outs=None):
+    """MXNet's ConcatShape: the inputs and the output agree except on ``dim``; the known
+    parts flow between all of them, and the output's ``dim`` is the sum once every input's
+    is known."""
+    op = "Concat"
     if attrs["num_args"] != len(ins):
         raise MXNetError("Concat: num_args=%d but %d inputs given" % (attrs["num_args"], len(ins)))
-    return ins, [_concat_shape("Concat", ins, attrs["dim"])]
+    dim = attrs["dim"]
+    common, size, unknown, axis = None, 0, False, None
+    for x in ins:
+        if x is None:
+            continue
+        if not x:
+            raise MXNetError("%s: zero-dimensional arrays cannot be concatenated" % op)
+        axis = _axis(op, dim, len(x), "dim")
+        unknown = unknown or x[axis] == 0
+        size += x[axis]
+        t = list(x)
+        t[axis] = 0
+        common = _loose_merge(common, tuple(t))
+    o = outs[0] if outs else None
+    if o is not None:
+        axis = _axis(op, dim, len(o), "dim")
+        t = list(o)
+        t[axis] = 0
+        common = _loose_merge(common, tuple(t))
+    if common is None:
+        return ins, [None]
+    res = []
+    for x in ins:
+        try:
+            res.append(merge_shape(op, "input", x, common))
+        except MXNetError:
+            raise MXNetError("%s: input shapes must agree except on dim=%d, got %s"
+                             % (op, dim, ", ".join(fmt(v) for v in ins))) from None
+    out = list(common)
+    if not unknown:
+        out[axis] = size
+    out = tuple(out)
+    if o is not None:
+        try:
+            out = merge_shape(op, "output", o, out)
+        except MXNetError:
+            raise MXNetError("%s: incompatible output shape: expected %s, got %s"
+                             % (op, fmt(out), fmt(o))) from None
+    return res, [out]
 
 
 def _concat_fwd(attrs, ins, ctx):
@@ -797,6 +918,34 @@ def _split_shapes(attrs, s):
     return [tuple(part)] * n
 
 
+def _split_infer(attrs, ins, outs=None):
+    """SliceChannel's shape rule, with MXNet's back-calculation of the input from the
+    parts (the split axis from their sum, the other axes from the first part)."""
+    x = ins[0]
+    if x is None:
+        return ins, [None] * attrs["num_outputs"]
+    n = attrs["num_outputs"]
+    a = _axis("SliceChannel", attrs["axis"], len(x))
+    if x[a] == 0:
+        part = list(x)
+        if attrs["squeeze_axis"]:
+            del part[a]
+        parts = [tuple(part)] * n
+    else:
+        parts = _split_shapes(attrs, x)
+    if outs:
+        parts = [merge_shape("SliceChannel", "output %d" % i, p, o)
+                 for i, (p, o) in enumerate(zip(parts, list(outs) + [None] * n))]
+        squeezed = attrs["squeeze_axis"] and len(parts[0]) == len(x) - 1
+        for p in parts:
+            if squeezed:
+                back = tuple(p[:a]) + (n,) + tuple(p[a:])
+            else:
+                back = tuple(d * n if i == a else d for i, d in enumerate(p))
+            x = merge_shape("SliceChannel", "data", x, back)
+    return [x], parts
+
+
 def _split_fwd(attrs, ins, ctx):
     x = ins[0]
     shapes = _split_shapes(attrs, x.shape)
@@ -817,7 +966,7 @@ register("SliceChannel", inputs=("data",),
                 "axis": Attr("int", 1, doc="axis to split"),
                 "squeeze_axis": Attr("bool", False, doc="drop the split axis (needs parts of size 1)")},
          aliases=("split",), num_outputs=lambda attrs: attrs["num_outputs"],
-         infer_shape=lambda attrs, ins: (ins, _split_shapes(attrs, ins[0])),
+         infer_shape=lambda attrs, ins, outs=None: _split_infer(attrs, ins, outs),
          forward=_split_fwd, gradient=_split_grad, lowerable=False,
          samples=lambda rng: [Sample([_rand(rng, (2, 6))], {"num_outputs": 3}),
                               Sample([_rand(rng, (4, 3))], {"num_outputs": 2, "axis": 0}),
@@ -842,8 +991,9 @@ def _stack_shape(attrs, ins):
 
 
 def _stack_infer(attrs, ins):
-    ins2, out = _stack_shape(attrs, ins)
-    return ins2, [out]
+    """MXNet's StackOpShape merges the inputs into the output without writing back to them."""
+    _ins2, out = _stack_shape(attrs, ins)
+    return ins, [out]
 
 
 def _stack_fwd(attrs, ins, ctx):
@@ -949,7 +1099,8 @@ def _tile_shape(s, reps):
 
 
 register("tile", inputs=("data",), attrs={"reps": Attr("shape", doc="repetitions per axis")},
-         infer_shape=lambda attrs, ins: (ins, [_tile_shape(ins[0], attrs["reps"])]),
+         infer_shape=lambda attrs, ins: (ins, [_tile_shape(ins[0], attrs["reps"])
+                                               if _known(ins[0]) else None]),
          forward=lambda attrs, ins, ctx: [
              np.tile(ins[0], attrs["reps"]) if attrs["reps"] else ins[0].copy()],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._tile_sum(og[0], ins[0], reps=attrs["reps"])],
@@ -1108,6 +1259,17 @@ def _index_type(attrs, ins):
     return ins, [ins[0]]
 
 
+def _index_type_strict(op):
+    """take / pick: the output has the data's dtype (either way); MXNet refuses to infer
+    while the index dtype is unknown (TakeOpType / PickOpType)."""
+    def infer(attrs, ins, outs=None):
+        if ins[1] is None:
+            raise MXNetError("%s: the index type must be set" % op)
+        t = ins[0] if ins[0] is not None else (outs or [None])[0]
+        return [t, ins[1]], [t]
+    return infer
+
+
 def _pick_samples(rng):
     return [Sample([_rand(rng, (3, 4)), np.array([0., 3., 1.])], {"axis": 1}),
             Sample([_rand(rng, (3, 4)), np.array([[0.], [2.], [1.]])], {"axis": -1, "keepdims": True}),
@@ -1139,7 +1301,7 @@ def _lower_pick(ctx):
 
 
 register("pick", inputs=("data", "index"), attrs=dict(_PICK_ATTRS),
-         infer_shape=_pick_infer, infer_type=_index_type, forward=_pick_fwd,
+         infer_shape=_pick_infer, infer_type=_index_type_strict("pick"), forward=_pick_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._pick_scatter(og[0], ins[1], ins[0], **_pick_kw(attrs)), None],
          lowering=_lower_pick, samples=_pick_samples, aliases=("choose_element_0index",),
@@ -1192,7 +1354,7 @@ def _one_hot_infer(attrs, ins):
     if attrs["depth"] < 0:
         raise MXNetError("one_hot: depth=%d must be non-negative" % attrs["depth"])
     s = ins[0]
-    return ins, [None if s is None else tuple(s) + (attrs["depth"],)]
+    return ins, [tuple(s) + (attrs["depth"],) if _known(s) else None]
 
 
 def _one_hot_fwd(attrs, ins, ctx):
@@ -1228,7 +1390,7 @@ def _take_shape(attrs, a, idx):
 
 def _take_infer(attrs, ins):
     a, idx = ins
-    if a is None or idx is None:
+    if a is None or not _known(idx):
         if a is not None:
             _axis("take", attrs["axis"], len(a))
         return ins, [None]
@@ -1277,7 +1439,7 @@ def _take_samples(rng):
 
 
 register("take", inputs=("a", "indices"), attrs=dict(_TAKE_ATTRS),
-         infer_shape=_take_infer, infer_type=_index_type, forward=_take_fwd,
+         infer_shape=_take_infer, infer_type=_index_type_strict("take"), forward=_take_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._take_scatter(og[0], ins[1], ins[0], **_take_kw(attrs)), None],
          lowerable=False, samples=_take_samples,
