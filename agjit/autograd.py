@@ -367,7 +367,7 @@ def get_symbol(x, backward=False):
     from symbol.symbol import Symbol
     sym = Symbol([(e[0].sym, e[1])])
     if _has_jit_calls(e[0]):
-        from .compiler.runtime import inline_jit_calls
+        from .compiler.tape_bridge import inline_jit_calls
         sym = inline_jit_calls(sym)
     if not backward:
         return sym

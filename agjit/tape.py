@@ -27,7 +27,7 @@ class _State(threading.local):
     def __init__(self):
         self.recording = False
         self.training = False
-        self.tracer = None      # agjit.compiler.runtime.Tracer while tracing a jitted function
+        self.tracer = None      # agjit.compiler.trace.Tracer while tracing a jitted function
 
 
 state = _State()

@@ -275,7 +275,8 @@ class Executor:
     def _graph(self):
         """The compiled graph of this executor (built on first use; shapes are fixed)."""
         if self._compiled is None:
-            from agjit.compiler.runtime import CompiledGraph, KernelStats
+            from agjit.compiler.program import CompiledGraph
+            from agjit.compiler.signature import KernelStats
             nodes = [n for n in self._order if n.op is None]
             shapes = {(n, 0): self._array_of(self._var_source[n]).shape for n in nodes}
             dtypes = {(n, 0): self._array_of(self._var_source[n])._data.dtype.name

@@ -97,7 +97,7 @@ def safe_text(text, limit=_SAFE_LIMIT):
 
 
 _ALLOWED_IMPORTS = frozenset(["math", "numpy", "numba", "agjit.compiler.kernels",
-                              "agjit.compiler.vmath", "agjit.compiler.runtime",
+                              "agjit.compiler.vmath", "agjit.compiler.rt",
                               "agjit.compiler.numba_cache", "agjit.compiler"])
 _FORBIDDEN_NAMES = frozenset(["exec", "eval", "compile", "open", "getattr", "setattr",
                               "delattr", "globals", "locals", "vars", "input", "breakpoint",
@@ -474,7 +474,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
         "from agjit.compiler.kernels import (sqrt, sin, cos, tan, relu, sign, floor, ceil, round, "
         "log2, log10, mod)",
         "from agjit.compiler.vmath import exp, expm1, log, log1p, tanh, sigmoid, softrelu",
-        "from agjit.compiler.runtime import eager_op as _eager, PAR_LOCK as _PAR_LOCK",
+        "from agjit.compiler.rt import eager_op as _eager, PAR_LOCK as _PAR_LOCK",
         "",
     ]
     src = "\n".join(header) + "\n".join(eager_globals) + ("\n\n" if eager_globals else "\n") \
