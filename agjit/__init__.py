@@ -24,6 +24,7 @@ from . import model  # noqa: E402  (mx.model: checkpoints and Model)
 from symbol import name, attribute  # noqa: E402  (mx.name.Prefix, mx.attribute.AttrScope)
 from symbol.attribute import AttrScope  # noqa: E402
 from . import lr_scheduler, optimizer, metric, io, initializer  # noqa: E402  (training helpers)
+from . import executor  # noqa: E402  (mx.executor; installs Symbol.bind's executors)
 from . import initializer as init  # noqa: E402
 from .optimizer import Trainer  # noqa: E402
 from . import callback  # noqa: E402  (mx.callback)
