@@ -47,6 +47,7 @@ from . import ndarray as nd
 from .context import check_context
 from .initializer import init_array
 from .ndarray.ndarray import NDArray, _wrap
+from .tape import ONES
 
 __all__ = ["Executor", "bind", "simple_bind", "eval"]
 
@@ -56,13 +57,6 @@ __all__ = ["Executor", "bind", "simple_bind", "eval"]
 # ``AGJIT_EXECUTOR_COMPILE_AFTER=0`` compiles from the first forward.
 COMPILE_AFTER = int(os.environ.get("AGJIT_EXECUTOR_COMPILE_AFTER", "2"))
 
-
-class _NoGrad:
-    """Placeholder head gradient for loss outputs (their gradient ignores it)."""
-    _data = None
-
-
-_ZERO = _NoGrad()
 
 _GRAD_REQS = ("null", "write", "add")
 
@@ -368,7 +362,8 @@ class Executor:
             # forward ran in predict mode (or before gradients were wanted): rerun the
             # training forward so the backward kernel has what it needs
             self._run(True)
-        res = self._backward_node.backward(*[g if g is not None else _ZERO for g in grads],
+        # loss outputs without a head gradient: ones (their gradient ignores it)
+        res = self._backward_node.backward(*[g if g is not None else ONES for g in grads],
                                            train=bool(is_train))
         for n, r in zip(self._var_nodes, res):
             if r is None:

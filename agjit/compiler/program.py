@@ -52,6 +52,7 @@ class CompiledGraph(StepMode, BufferPlans):
         self.plans = {}
         self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
         self._step_why = {}         # grad mask -> why recorded calls do not use step mode
+        self.bwd_covers = {}        # backward kernel of some heads -> inputs it computes
         # graphs with ops whose forward or gradient depends on the training mode (Dropout,
         # BatchNorm) get their backward kernels per (forward mode, backward mode); see note
         # *modes*
@@ -84,7 +85,8 @@ class CompiledGraph(StepMode, BufferPlans):
             notes.extend(self.compiled.fwd.lowered.eager_notes)
         for (ft, _saved, bk, _h, _hooks) in self.compiled.bwd.values():
             notes.extend(ft.lowered.eager_notes)
-            notes.extend("backward: " + x for x in bk.lowered.eager_notes)
+            if bk is not None:
+                notes.extend("backward: " + x for x in bk.lowered.eager_notes)
         for st in self.compiled.step.values():
             if st is not None:
                 notes.extend("step: " + x for x in st[0].lowered.eager_notes)
@@ -95,7 +97,7 @@ class CompiledGraph(StepMode, BufferPlans):
         for (ft, _saved, bk, _h, _hooks) in self.compiled.bwd.values():
             ks += [ft, bk]
         ks += [st[0] for st in self.compiled.step.values() if st is not None]
-        return [k for k in ks if k is not None]
+        return list(dict.fromkeys(k for k in ks if k is not None))
 
     def run_forward(self, arrays, train, fresh=False, copy=True):
         """Forward-only kernel in training mode ``train``: returns the output arrays --
@@ -172,21 +174,57 @@ class CompiledGraph(StepMode, BufferPlans):
     #     run only in a training-mode backward and see the forward's mode, as in eager
     #     autograd.  Step mode, which speculates on a training-mode backward, is off for
     #     these graphs.  Other graphs have one backward graph whatever the modes.
-    def train_kernels(self, mask, train=True, bwd_train=True):
+    def train_kernels(self, mask, train=True, bwd_train=True, heads=None):
         """(forward kernel saving what backward needs, saved entries, backward kernel, head
-        grad var nodes, grad output index per input) for gradient mask ``mask``, a forward in
-        mode ``train`` and a backward in mode ``bwd_train`` (note *modes*)."""
+        grad var nodes, nodes with backward hooks) for gradient mask ``mask``, a forward in
+        mode ``train`` and a backward in mode ``bwd_train`` (note *modes*).  ``heads``: which
+        outputs have head gradients (None: all; see note *partial-heads*)."""
         c = self.compiled
         key = (tuple(mask), bool(train), bool(bwd_train)) if self.mode_dependent \
             else tuple(mask)
+        if heads is not None:
+            key = ("heads", key, tuple(heads))
         res = c.bwd.get(key)
         if res is None:
             with self._lock:
                 res = c.bwd.get(key)
                 if res is None:
-                    res = c.bwd[key] = self._train_kernels(mask, bool(train),
-                                                           bool(bwd_train))
+                    res = c.bwd[key] = (
+                        self._train_kernels(mask, bool(train), bool(bwd_train)) if heads is None
+                        else self._partial_kernels(mask, bool(train), bool(bwd_train), heads))
         return res
+
+    # Note: partial-heads
+    #     A backward from some outputs of a multi-output graph only (``y[1].backward()``)
+    #     runs a backward graph built from those heads alone, as eager autograd skips the
+    #     ops only absent heads reach: feeding zeros for the absent heads into the full
+    #     backward would multiply them with infinite partials (``d sqrt(x)/dx`` at 0) into
+    #     nan.  It reads what the full training forward saved; inputs only absent heads read
+    #     get no gradient (``bwd_covers``: which inputs a backward kernel computes).
+    def _partial_kernels(self, mask, train, bwd_train, heads):
+        from symbol import autodiff
+        fwd_train, saved, _bwd, _h, hooks = self.train_kernels(mask, train, bwd_train)
+        sub = Symbol([h for h, p in zip(self.heads, heads) if p])
+        sub_order = topo_order(sub._outputs)
+        reach = set(sub_order)
+        covers = [bool(m) and n in reach for n, m in zip(self.input_nodes, mask)]
+        hooks = [n for n in hooks if n in reach]
+        wrt = [n.name for n, c in zip(self.input_nodes, covers) if c]
+        if not wrt:
+            return (fwd_train, saved, None, [None] * len(self.heads), hooks)
+        gsym = autodiff.gradient(sub, wrt, train=bwd_train, forward_train=train) \
+            if self.mode_dependent else autodiff.gradient(sub, wrt)
+        border = topo_order(gsym._outputs)
+        head_nodes = self._head_grad_vars(border, set(self.order))
+        given_b = [(n, 0) for n in self.input_nodes] + \
+            [(h, 0) for h in head_nodes if h is not None] + saved
+        kind = "backward/heads-" + "".join("1" if p else "0" for p in heads)
+        if self.mode_dependent:
+            kind += "/%s-%s" % ("train" if train else "predict",
+                                "train" if bwd_train else "predict")
+        bwd = self._lower(list(gsym._outputs), given_b, kind, order=border, mask=mask)
+        self.bwd_covers[bwd] = covers
+        return (fwd_train, saved, bwd, head_nodes, hooks)
 
     def _train_kernels(self, mask, train, bwd_train):
         from symbol import autodiff

@@ -1,19 +1,19 @@
-"""The JIT on the autograd tape: a recorded jitted call is one tape node whose backward runs
-the compiled backward kernel (:class:`_JitNode`); its graph node carries the trace, so
-``autograd.get_symbol`` can inline the traced graph (:func:`inline_jit_calls`)."""
+"""The JIT on the autograd tape (agjit.tape note *compiled-calls*): a recorded jitted call is
+one tape node whose ``function`` is a :class:`_JitNode` (a ``tape.CompiledNode``: its backward
+runs the compiled backward kernel) and whose graph node is a :class:`_JitCallNode` (a
+``tape.CompiledCall``: it expands to the traced graph for ``autograd.get_symbol``)."""
 import numpy as np
 
-from symbol.graph import Node, topo_order, verify
+from symbol.graph import Node
 from symbol.registry import get_op
-from symbol.symbol import Symbol
-from ..tape import state
+from ..tape import state, CompiledNode, CompiledCall, ONES
 from ..ndarray.ndarray import _wrap
 from .buffers import _swappable
 
-__all__ = ["inline_jit_calls"]
+__all__ = []
 
 
-class _JitNode:
+class _JitNode(CompiledNode):
     """The backward of one recorded jitted call (a tape node's ``function``).  A step-mode
     call (note *step-mode*) carries ``stash``: the gradients for head gradients of ones.
     ``train``: the mode the forward ran in (note *modes*).  Its gradients are per recorded
@@ -43,18 +43,22 @@ class _JitNode:
             self.pool.append(self.bset)
 
     def _run(self, out_grads, bwd_train=None):
-        """Gradient arrays for head gradients ``out_grads`` (arrays; None means ones) in
-        backward mode ``bwd_train`` (default: the thread's training flag, which
-        autograd.backward sets to its ``train_mode``).  Returns (gradients per input of the
-        graph -- kernel buffers, None where the input needs no gradient --, the buffer set
-        they live in and its pool, or None, None for a step-mode stash); the caller gives
-        the set back once it has read the gradients."""
+        """Gradient arrays for head gradients ``out_grads`` (per output: an array, ``ONES``,
+        or None where no gradient flows from that output) in backward mode ``bwd_train``
+        (default: the thread's training flag, which autograd.backward sets to its
+        ``train_mode``).  Returns (gradients per input of the graph -- kernel buffers, None
+        where the input needs no gradient --, the buffer set they live in and its pool, or
+        None, None for a step-mode stash); the caller gives the set back once it has read
+        the gradients."""
         tr = self.trace
         if bwd_train is None:
             bwd_train = state.training
         bwd_train = bool(bwd_train)
+        present = [g is not None for g in out_grads]
+        if not any(present):
+            return [None] * len(self.mask), None, None
         if self.stash is not None:
-            if all(g is None or (g.size and (g == 1).all()) for g in out_grads):
+            if all(g is ONES or (g.size and (g == 1).all()) for g in out_grads):
                 return self.stash, None, None
             # other head gradients: give up speculating for this signature and run the
             # ordinary kernels on the recorded inputs
@@ -65,23 +69,31 @@ class _JitNode:
             self.saved, self.bwd, self.head_nodes, self.hooks = saved, bwd, head_nodes, hooks
             self.stash = None
         bwd, head_nodes, hooks = self.bwd, self.head_nodes, self.hooks
-        if tr.mode_dependent:
-            # the backward graph of this backward's mode (note *modes*); the forward saved
-            # what both modes need
-            _f, saved, bwd, head_nodes, hooks = tr.train_kernels(self.mask, self.train,
-                                                                 bwd_train)
+        covers = self.mask
+        if tr.mode_dependent or not all(present):
+            # the backward graph of this backward's mode (note *modes*) and of the heads
+            # that have gradients (an absent head's branch is not built: its zero gradient
+            # would multiply infinite partials into nan); the forward saved what every
+            # mode and head needs
+            _f, saved, bwd, head_nodes, hooks = tr.train_kernels(
+                self.mask, self.train, bwd_train, None if all(present) else tuple(present))
             assert saved == self.saved
-        hg = []
-        for g, h in zip(out_grads, head_nodes):
-            if h is not None:
-                if g is None:
-                    shp = tr.shapes[(h, 0)]
-                    g = np.ones(shp, dtype=tr.dtypes[(h, 0)])
-                hg.append(np.ascontiguousarray(g))
-        given = list(self.arrays) + hg + list(self.saved_vals)
-        V, bset, pool = tr._execute(bwd, given, fresh=False, train=bwd_train, pooled=True)
-        grads = iter(V[s] for s in bwd.lowered.out_slots)
-        res = [next(grads) if m else None for m in self.mask]
+            covers = tr.bwd_covers.get(bwd, self.mask) if bwd is not None else \
+                [False] * len(self.mask)
+        bset = pool = None
+        if bwd is not None:
+            hg = []
+            for g, h in zip(out_grads, head_nodes):
+                if h is not None:
+                    if g is ONES:
+                        g = np.ones(tr.shapes[(h, 0)], dtype=tr.dtypes[(h, 0)])
+                    hg.append(np.ascontiguousarray(g))
+            given = list(self.arrays) + hg + list(self.saved_vals)
+            V, bset, pool = tr._execute(bwd, given, fresh=False, train=bwd_train, pooled=True)
+            grads = iter(V[s] for s in bwd.lowered.out_slots)
+        # None for an input only absent heads read: no gradient reaches it (eager's
+        # backward from those heads does not see it either)
+        res = [next(grads) if c else None for c in covers]
         if hooks and bwd_train:
             # as eager autograd: only a training-mode backward runs the hooks, which see
             # the forward's mode (BatchNorm: the moving statistics move after a training
@@ -100,7 +112,8 @@ class _JitNode:
     def backward(self, *out_grads, train=None):
         """Gradients for every recorded input (fresh NDArrays; None where none is needed),
         in backward mode ``train`` (default: the thread's training flag)."""
-        res, bset, pool = self._run([g._data for g in out_grads], train)
+        res, bset, pool = self._run([g if g is None or g is ONES else g._data
+                                     for g in out_grads], train)
         tr = self.trace
         if not tr.all_used:
             res = [res[k] for k in tr.used_pos]
@@ -112,11 +125,11 @@ class _JitNode:
     def backward_into(self, out_grads, sinks, consume=False):
         """Compute the gradients and write (grad_req 'write') or add ('add') each one
         straight into its variable's gradient: ``sinks`` holds (gradient NDArray, grad_req)
-        or None per recorded input; ``out_grads`` arrays, None meaning ones.  The fast path
+        or None per recorded input; ``out_grads`` arrays, ONES or None.  The fast path
         of autograd.backward for a graph that is this one call; ``consume``: the graph is
         freed afterwards (no retain_graph), so the stash may be given away."""
         res, bset, pool = self._run(out_grads)
-        swap = consume and pool is None
+        swap = consume and pool is None and self.stash is not None
         tr = self.trace
         pos = range(len(res)) if tr.all_used else tr.used_pos
         for k, sink in zip(pos, sinks):
@@ -138,53 +151,28 @@ class _JitNode:
             pool.append(bset)
 
 
-class _JitCallNode(Node):
-    """The graph node of a recorded jitted call: a ``_jit_call`` node that knows its trace
-    (for get_symbol's inlining)."""
+class _JitCallNode(CompiledCall):
+    """The graph node of a recorded jitted call: a ``_jit_call`` node that knows its trace,
+    so ``autograd.get_symbol`` can inline the traced graph (tape note *compiled-calls*)."""
     __slots__ = ("trace",)
+
+    def expand(self, inputs):
+        tr = self.trace
+        sub = {v: e for v, e in zip(tr.rec_nodes, inputs)}
+        copies = {}
+
+        def sentry(s, i):
+            if s in sub:
+                return sub[s]
+            return (copies[s], i)
+
+        for m in tr.order:
+            if m.op is None:
+                continue
+            copies[m] = Node(m.op, "%s_%s" % (self.name, m.name), m.attrs,
+                             [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
+        return [sentry(h, i) for (h, i) in tr.heads]
 
 
 # the op of a recorded jitted call's tape node (symbol/ops/custom.py)
 _JIT_OP = get_op("_jit_call")
-
-
-def inline_jit_calls(sym):
-    """Replace every ``_jit_call`` node reachable from ``sym`` by the traced graph it ran."""
-    order = topo_order(sym._outputs)
-    if not any(n.op is _JIT_OP for n in order):
-        return sym
-    new = {}
-
-    def entry(src, i):
-        m = new.get(src)
-        if m is None:
-            return (src, i)
-        return m[i]
-
-    for n in order:
-        if n.op is None:
-            continue
-        ins = [entry(s, i) for (s, i, _v) in n.inputs]
-        if n.op is _JIT_OP:
-            tr = n.trace
-            sub = {v: e for v, e in zip(tr.rec_nodes, ins)}
-            copies = {}
-
-            def sentry(s, i):
-                if s in sub:
-                    return sub[s]
-                return (copies[s], i)
-
-            for m in tr.order:
-                if m.op is None:
-                    continue
-                copies[m] = Node(m.op, "%s_%s" % (n.name, m.name), m.attrs,
-                                 [sentry(s, i) + (0,) for (s, i, _v) in m.inputs])
-            new[n] = [sentry(h, i) for (h, i) in tr.heads]
-        elif any(e != (s, i) for e, (s, i, _v) in zip(ins, n.inputs)):
-            nn = Node(n.op, n.name, n.attrs, [e + (v,) for e, (_s, _i, v) in zip(ins, n.inputs)])
-            new[n] = [(nn, i) for i in range(n.num_outputs())]
-    out = Symbol([entry(n, i) for n, i in sym._outputs])
-    verify(out._outputs)
-    return out
-

@@ -12,7 +12,7 @@ from symbol.base import MXNetError
 from symbol.graph import Node
 from symbol.registry import format_attr
 from .. import tape
-from ..tape import state, entry_of, set_recording
+from ..tape import state, entry_of, set_recording, TapeObserver
 from ..ndarray.ndarray import NDArray, _wrap
 from .program import CompiledGraph
 from .tape_bridge import _JitCallNode, _JIT_OP
@@ -39,16 +39,39 @@ def _user_site():
     return ""
 
 
-class Tracer:
-    """Collects the ops of one traced call into a graph.
+class IdentityMap:
+    """A dict keyed by object identity that holds its keys, so no key's id can be reused by
+    another object while it is in the map (for NDArrays, whose ``==`` is elementwise)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self):
+        self._d = {}            # id(obj) -> (obj, value)
+
+    def get(self, obj, default=None):
+        v = self._d.get(id(obj))
+        return default if v is None else v[1]
+
+    def __setitem__(self, obj, value):
+        self._d[id(obj)] = (obj, value)
+
+    def __contains__(self, obj):
+        return id(obj) in self._d
+
+    def __len__(self):
+        return len(self._d)
+
+
+class Tracer(TapeObserver):
+    """Collects the ops of one traced call into a graph (installed as the thread's
+    ``tape.TapeObserver`` while the function runs).
 
     No table here is keyed by ``id()`` of an object that can die (ids are reused once an
     object is freed): entry tables are keyed by the graph nodes themselves, and the table of
-    traced arrays, keyed by ``id(array)`` because NDArray's ``==`` is elementwise, holds each
-    array in its value, so a key's object lives as long as its entry."""
+    traced arrays is an :class:`IdentityMap`, which holds its arrays."""
 
     def __init__(self):
-        self.values = {}        # id(NDArray) -> (Node, index, the NDArray)
+        self.values = IdentityMap()     # NDArray -> (Node, index)
         self.inputs = []        # [(NDArray or None, Node)] positional first, then captures
         self.shapes = {}        # (node, i) -> shape
         self.dtypes = {}        # (node, i) -> dtype name
@@ -58,12 +81,11 @@ class Tracer:
 
     def entry(self, arr):
         """The traced entry (Node, index) of ``arr``, or None."""
-        v = self.values.get(id(arr))
-        return None if v is None else (v[0], v[1])
+        return self.values.get(arr)
 
     def add_input(self, arr, name):
         node = Node(None, name)
-        self.values[id(arr)] = (node, 0, arr)
+        self.values[arr] = (node, 0)
         self.inputs.append((arr, node))
         self.shapes[(node, 0)] = arr.shape
         self.dtypes[(node, 0)] = arr._data.dtype.name
@@ -72,20 +94,21 @@ class Tracer:
     def on_op(self, op, given, inputs, results):
         entries = []
         for x in inputs:
-            e = self.values.get(id(x))
-            e = self.add_input(x, "capture%d" % (len(self.inputs))) if e is None else e[:2]
+            e = self.values.get(x)
+            if e is None:
+                e = self.add_input(x, "capture%d" % (len(self.inputs)))
             entries.append(e)
         attrs = {k: format_attr(v) for k, v in given.items()}
         node = Node(op, "n%d" % self.n_ops, attrs, [(n, i, 0) for n, i in entries])
         self.n_ops += 1
         self.provenance[node] = _user_site()
         for i, r in enumerate(results):
-            self.values[id(r)] = (node, i, r)
+            self.values[r] = (node, i)
             self.shapes[(node, i)] = r.shape
             self.dtypes[(node, i)] = r._data.dtype.name
 
     def frozen(self, arr, what):
-        if id(arr) in self.values and what not in self.warned:
+        if arr in self.values and what not in self.warned:
             self.warned.add(what)
             warnings.warn("agjit.jit: %s() on a traced array during tracing: its value is frozen "
                           "into the graph as a constant (data-dependent Python control flow is "
@@ -109,8 +132,7 @@ class _Trace(CompiledGraph):
                 self.arg_positions.append(i)
                 k += 1
         n_pos = len(tracer.inputs)
-        prev_tracer = state.tracer
-        state.tracer = tracer
+        prev_tracer = tape.set_tracer(tracer)
         prev_rec = set_recording(False)
         # the traced (eager) run must not consume random numbers: the replay that follows
         # draws them, so a seeded program gives the same masks on its first call as later
@@ -121,7 +143,7 @@ class _Trace(CompiledGraph):
             out = jf._fn(*args, **kwargs)
         finally:
             set_recording(prev_rec)
-            state.tracer = prev_tracer
+            tape.set_tracer(prev_tracer)
             gen.bit_generator.state = rng_state
         self.single = isinstance(out, NDArray)
         outs = [out] if self.single else out
@@ -153,11 +175,25 @@ class _Trace(CompiledGraph):
         self.call_attrs = {"num_args": str(nin), "num_outputs": str(len(heads))}
         self.call_parsed = {"num_args": nin, "num_outputs": len(heads)}
         self.bindings = self._bindings()
+        # per output, the inputs it depends on: an output that depends on no recorded input
+        # gets no autograd entry, as an eager op on unrecorded inputs (a backward from it
+        # raises as in eager mode and MXNet)
+        self.head_deps = None
+        if len(heads) > 1:
+            deps = {n: frozenset([k]) for k, n in enumerate(self.input_nodes)}
+            for n in self.order:
+                if n.op is not None:
+                    deps[n] = frozenset().union(*[deps[s] for s, _i, _v in n.inputs])
+            hd = [deps[h] for h, _i in heads]
+            if any(d != frozenset(self.used_pos) for d in hd):
+                self.head_deps = hd
 
     def _bindings(self):
         """Closure cells and globals the function reads that hold captured arrays."""
         fn = self.jf._fn
-        ids = set(id(a) for a in self.captures)
+        caps = IdentityMap()
+        for a in self.captures:
+            caps[a] = True
         out = []
         code = getattr(fn, "__code__", None)
         if code is None:
@@ -168,12 +204,12 @@ class _Trace(CompiledGraph):
                     v = cell.cell_contents
                 except ValueError:
                     continue
-                if isinstance(v, NDArray) and id(v) in ids:
+                if isinstance(v, NDArray) and v in caps:
                     out.append(("closure", name, cell, v))
         g = getattr(fn, "__globals__", {})
         for name in code.co_names:
             v = g.get(name)
-            if isinstance(v, NDArray) and id(v) in ids:
+            if isinstance(v, NDArray) and v in caps:
                 out.append(("global", name, g, v))
         return out
 
@@ -220,9 +256,14 @@ class _Trace(CompiledGraph):
         # one tape node (agjit.tape note *tape-model*); its graph node carries the trace for
         # get_symbol's inlining
         rec = inputs if self.all_used else [inputs[k] for k in self.used_pos]
+        live = None if self.head_deps is None else [entry_of(a) is not None for a in inputs]
         tn = tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
                          function=node, node_cls=_JitCallNode)
         tn.sym.trace = self
+        if live is not None:
+            for o, d in zip(outs, self.head_deps):
+                if not any(live[k] for k in d):
+                    o._entry = None
         return outs[0] if self.single else self._pack(outs)
 
     def _pack(self, outs):
