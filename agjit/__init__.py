@@ -39,11 +39,11 @@ __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context"
 
 
 def jit(fn=None, **options):
-    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.compiler.jit.jit`.
+    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.compiler.decorator.jit`.
 
     Numba is imported on first use, so ``import agjit`` stays light.
     """
-    from .compiler.jit import jit as _jit
+    from .compiler.decorator import jit as _jit
     return _jit(fn, **options)
 
 

@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(cache.__file__))
 
 # the runtime modules: none of them may be hashed into the kernel cache key, and generated
 # code imports none of them (it imports agjit.compiler.rt)
-RUNTIME = ("jit.py", "signature.py", "trace.py", "program.py", "step.py", "buffers.py",
+RUNTIME = ("decorator.py", "signature.py", "trace.py", "program.py", "step.py", "buffers.py",
            "tape_bridge.py", "shapes.py")
 
 
@@ -33,7 +33,7 @@ def test_rewording_explain_invalidates_no_cached_kernel(tmp_path, monkeypatch):
         if f.endswith(".py"):
             shutil.copy(os.path.join(HERE, f), tmp_path / f)
     before = _hash_of(monkeypatch, str(tmp_path))
-    for f, phrase in (("jit.py", "eager segments in the replay:"),
+    for f, phrase in (("decorator.py", "eager segments in the replay:"),
                       ("signature.py", "closest previous differs in")):
         text = (tmp_path / f).read_text()
         assert phrase in text, (f, phrase)
@@ -68,7 +68,7 @@ def test_runtime_is_only_a_thin_compatibility_shim():
     import importlib
     runtime = importlib.import_module("agjit.compiler.runtime")
     rt = importlib.import_module("agjit.compiler.rt")
-    jit_module = importlib.import_module("agjit.compiler.jit")
+    jit_module = importlib.import_module("agjit.compiler.decorator")
     assert runtime.eager_op is rt.eager_op and runtime.jit is jit_module.jit
 
 

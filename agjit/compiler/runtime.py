@@ -7,7 +7,7 @@ from .shapes import infer_graph  # noqa: F401
 from .signature import CacheInfo, KernelStats  # noqa: F401
 from .trace import Tracer  # noqa: F401
 from .program import CompiledGraph  # noqa: F401
-from .jit import jit, JitFunction  # noqa: F401
+from .decorator import jit, JitFunction  # noqa: F401
 
 __all__ = ["eager_op", "PAR_LOCK", "infer_graph", "CacheInfo", "KernelStats", "Tracer",
            "CompiledGraph", "jit", "JitFunction"]

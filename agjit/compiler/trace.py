@@ -1,6 +1,6 @@
 """Tracing a jitted call: the :class:`Tracer` that agjit.ndarray.invoke reports every op to,
 and :class:`_Trace`, one traced signature -- its graph (a CompiledGraph), the captured arrays
-and the guards that tell a replay whether they still hold (see agjit.compiler.jit note
+and the guards that tell a replay whether they still hold (see agjit.compiler.decorator note
 *jit-runtime*)."""
 import os
 import sys
