@@ -142,7 +142,7 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                              "differentiate the same graph twice, you need to pass "
                              "retain_graph=True to backward.")
         entries.append(e)
-    order = _collect([e[0] for e in entries])
+    order = _prune_compiled(_collect([e[0] for e in entries]), entries)
     if variables is None:
         targets = [n for n in order if n.is_var and n.grad_req != "null"]
         if not targets:
@@ -241,6 +241,28 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
     return targets, results
 
 
+def _prune_compiled(order, entries):
+    """``order`` without the nodes the heads reach only through outputs of compiled calls
+    that do not read them (``CompiledNode.inputs_of``: an output of a jitted call may read
+    some of its inputs only; an eager op's outputs read all)."""
+    if not any(isinstance(n.function, tape.CompiledNode) and n.function.inputs_of(0) is not None
+               for n in order):
+        return order
+    reached = set()
+    seen = set()
+    stack = list(entries)
+    while stack:
+        n, i = stack.pop()
+        if (n, i) in seen:
+            continue
+        seen.add((n, i))
+        reached.add(n)
+        fn = n.function
+        ks = fn.inputs_of(i) if isinstance(fn, tape.CompiledNode) else None
+        stack.extend(n.inputs if ks is None else [n.inputs[k] for k in ks])
+    return [n for n in order if n in reached]
+
+
 class pause_all:
     def __enter__(self):
         self._r = set_recording(False)
@@ -285,6 +307,9 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
             sinks.append((src.grad, src.grad_req))
         else:
             sinks.append(None)
+    reads = fn.inputs_of(idx)
+    if reads is not None:       # this output reads some of the call's inputs only
+        any_target = any(sinks[k] is not None for k in reads)
     if not any_target or (len(inputs) > 1 and len({s for s, _i in inputs}) != len(inputs)):
         return False
     outs = node.out_arrays

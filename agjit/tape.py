@@ -26,6 +26,8 @@ Note: compiled-calls
       head gradient per output: an array, :data:`ONES` (a head gradient of ones, the default
       of ``backward()``) or None (no gradient flows from that output: its branch of the
       backward graph is not built, so an absent head never multiplies a partial by zero).
+      ``inputs_of(k)`` says which inputs output ``k`` reads, so a backward from an output
+      reaches only the variables that output depends on, as eager.
     * :class:`CompiledCall` -- the graph node (a :class:`symbol.graph.Node`) of such a tape
       node; ``expand`` copies the graph the call ran, so :func:`inline_compiled_calls` (used
       by ``autograd.get_symbol``) returns a Symbol of registered ops only.
@@ -218,6 +220,11 @@ class CompiledNode(abc.ABC):
         """Write ('write') or add ('add') the gradients straight into the variables'
         gradient buffers: ``sinks`` holds (gradient NDArray, grad_req) or None per recorded
         input.  ``consume``: the graph is freed afterwards (no retain_graph)."""
+
+    def inputs_of(self, k):
+        """Indices of the inputs output ``k`` depends on, or None: all of them (as an eager
+        op).  Autograd's targets are the variables the heads reach through these."""
+        return None
 
 
 class CompiledCall(Node):

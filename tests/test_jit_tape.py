@@ -143,3 +143,34 @@ def test_identity_map_holds_its_keys():
     del a
     b = [mx.nd.ones((2,)) for _ in range(50)]     # ids of freed arrays would be reused
     assert all(x not in m for x in b) and len(m) == 1
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["fast", "tape-walk"])
+def test_a_backward_reaches_only_the_inputs_its_output_reads(general):
+    """As eager: a backward from one output of a jitted call targets only the variables that
+    output depends on (``CompiledNode.inputs_of``); the others keep their gradients, and an
+    output of constants only raises eager's error."""
+    def g(a, b, k):
+        return a * 2, b * 3, mx.nd.one_hot(k, 3) * 1
+    f = mx.jit(g)
+    got = {}
+    for name, fn in (("eager", g), ("jit", f)):
+        a, b = mx.nd.ones((2,)), mx.nd.ones((2,))
+        a.attach_grad()
+        b.attach_grad()
+        b.grad[:] = 7.0
+        k = mx.nd.array([0.0, 2.0])
+        with mx.autograd.record():
+            _ = a * k                           # k becomes a recorded constant (null<k>)
+            ys = fn(a, b, k)
+            h = ys[0] * 1 if general else ys[0]
+            c = ys[2] * 1 if general else ys[2]
+        with pytest.raises(mx.MXNetError) as e:
+            c.backward(retain_graph=True)
+        h.backward()
+        got[name] = (a.grad.asnumpy(), b.grad.asnumpy(), str(e.value))
+    assert "no inputs in computation graph that require gradients" in got["eager"][2]
+    assert got["jit"][2] == got["eager"][2]
+    np.testing.assert_array_equal(got["jit"][0], got["eager"][0])
+    np.testing.assert_array_equal(got["jit"][1], [7.0, 7.0])
+    np.testing.assert_array_equal(got["eager"][1], [7.0, 7.0])

@@ -53,6 +53,7 @@ class CompiledGraph(StepMode, BufferPlans):
         self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
         self._step_why = {}         # grad mask -> why recorded calls do not use step mode
         self.bwd_covers = {}        # backward kernel of some heads -> inputs it computes
+        self.rec_deps = None        # per head, the recorded inputs it reads (None: all)
         # graphs with ops whose forward or gradient depends on the training mode (Dropout,
         # BatchNorm) get their backward kernels per (forward mode, backward mode); see note
         # *modes*

@@ -42,6 +42,10 @@ class _JitNode(CompiledNode):
         if self.pool is not None:
             self.pool.append(self.bset)
 
+    def inputs_of(self, k):
+        d = self.trace.rec_deps
+        return None if d is None else d[k]
+
     def _run(self, out_grads, bwd_train=None):
         """Gradient arrays for head gradients ``out_grads`` (per output: an array, ``ONES``,
         or None where no gradient flows from that output) in backward mode ``bwd_train``

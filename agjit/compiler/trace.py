@@ -187,6 +187,8 @@ class _Trace(CompiledGraph):
             hd = [deps[h] for h, _i in heads]
             if any(d != frozenset(self.used_pos) for d in hd):
                 self.head_deps = hd
+                self.rec_deps = [frozenset(j for j, p in enumerate(self.used_pos) if p in d)
+                                 for d in hd]
 
     def _bindings(self):
         """Closure cells and globals the function reads that hold captured arrays."""
