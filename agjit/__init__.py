@@ -26,6 +26,7 @@ from . import model  # noqa: E402  (mx.model: checkpoints and Model)
 from symbol import name, attribute  # noqa: E402  (mx.name.Prefix, mx.attribute.AttrScope)
 from symbol.attribute import AttrScope  # noqa: E402
 from . import lr_scheduler, optimizer, metric, io, initializer  # noqa: E402  (training helpers)
+from . import executor  # noqa: E402  (mx.executor; installs Symbol.bind's executors)
 from . import initializer as init  # noqa: E402
 from .optimizer import Trainer  # noqa: E402
 from . import callback  # noqa: E402  (mx.callback)
@@ -41,11 +42,11 @@ __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context"
 
 
 def jit(fn=None, **options):
-    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.compiler.runtime.jit`.
+    """``mx.jit`` -- trace, lower to Numba, cache and replay; see :func:`agjit.compiler.decorator.jit`.
 
     Numba is imported on first use, so ``import agjit`` stays light.
     """
-    from .compiler.runtime import jit as _jit
+    from .compiler.decorator import jit as _jit
     return _jit(fn, **options)
 
 

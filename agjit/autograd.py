@@ -142,13 +142,13 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                              "differentiate the same graph twice, you need to pass "
                              "retain_graph=True to backward.")
         entries.append(e)
-    order = _collect([e[0] for e in entries])
+    order = _prune_compiled(_collect([e[0] for e in entries]), entries)
     if variables is None:
         targets = [n for n in order if n.is_var and n.grad_req != "null"]
         if not targets:
             raise MXNetError("There are no inputs in computation graph that require gradients.")
     else:
-        in_graph = set(id(n) for n in order)
+        in_graph = set(order)
         targets = []
         for v in variables:
             e = entry_of(v)
@@ -156,16 +156,17 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                 raise MXNetError("Cannot differentiate with respect to an array that is not a "
                                  "variable marked with attach_grad()/mark_variables() "
                                  "(grad_req must not be 'null')")
-            if id(e[0]) not in in_graph:
+            if e[0] not in in_graph:
                 raise MXNetError("Cannot differentiate with respect to variable %s because it is "
                                  "unreachable from the outputs" % e[0].sym.name)
             targets.append(e[0])
     # which nodes lead to a target (prune everything else)
-    target_ids = set(id(n) for n in targets)
+    # tables keyed by the tape nodes themselves (identity-hashed; ``order`` holds them all)
+    target_set = set(targets)
     useful = set()
     for n in order:
-        if id(n) in target_ids or any(id(i[0]) in useful for i in n.inputs):
-            useful.add(id(n))
+        if n in target_set or any(i[0] in useful for i in n.inputs):
+            useful.add(n)
     nd = _nd
 
     prev_rec = set_recording(create_graph)
@@ -183,14 +184,23 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
             elif hg.shape != heads[entries.index(e)].shape:
                 raise MXNetError("backward: head gradient shape %s does not match head shape %s"
                                  % (hg.shape, heads[entries.index(e)].shape))
-            _accumulate(grads, (id(node), idx), hg)
+            _accumulate(grads, (node, idx), hg)
         train_mode = bool(train_mode)
         for node in reversed(order):
-            if node.is_var or id(node) not in useful:
+            if node.is_var or node not in useful:
                 continue
             nout = len(node.out_arrays)
-            og = [grads.pop((id(node), i), None) for i in range(nout)]
+            og = [grads.pop((node, i), None) for i in range(nout)]
             if all(g is None for g in og):
+                continue
+            if isinstance(node.function, tape.CompiledNode):
+                # a compiled call: absent head gradients stay None, its backward skips
+                # them (agjit.tape note *compiled-calls*)
+                with pause_all():
+                    in_grads = node.function.backward(*og)
+                for (src, idx), g in zip(node.inputs, in_grads):
+                    if g is not None and src in useful:
+                        _accumulate(grads, (src, idx), g)
                 continue
             og = [g if g is not None else _wrap(np.zeros_like(node.out_arrays[i]._data))
                   for i, g in enumerate(og)]
@@ -208,12 +218,12 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                         op.backward_hook(node.attrs, [a._data for a in node.in_arrays],
                                          [a._data for a in node.out_arrays], node.train)
             for (src, idx), g in zip(node.inputs, in_grads):
-                if g is None or id(src) not in useful:
+                if g is None or src not in useful:
                     continue
-                _accumulate(grads, (id(src), idx), g)
+                _accumulate(grads, (src, idx), g)
         results = []
         for t in targets:
-            g = grads.get((id(t), 0))
+            g = grads.get((t, 0))
             if g is None:
                 g = _wrap(np.zeros(t.grad.shape, dtype=t.grad._data.dtype))
             results.append(g)
@@ -229,6 +239,28 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
             n.out_arrays = None
             n.function = None
     return targets, results
+
+
+def _prune_compiled(order, entries):
+    """``order`` without the nodes the heads reach only through outputs of compiled calls
+    that do not read them (``CompiledNode.inputs_of``: an output of a jitted call may read
+    some of its inputs only; an eager op's outputs read all)."""
+    if not any(isinstance(n.function, tape.CompiledNode) and n.function.inputs_of(0) is not None
+               for n in order):
+        return order
+    reached = set()
+    seen = set()
+    stack = list(entries)
+    while stack:
+        n, i = stack.pop()
+        if (n, i) in seen:
+            continue
+        seen.add((n, i))
+        reached.add(n)
+        fn = n.function
+        ks = fn.inputs_of(i) if isinstance(fn, tape.CompiledNode) else None
+        stack.extend(n.inputs if ks is None else [n.inputs[k] for k in ks])
+    return [n for n in order if n in reached]
 
 
 class pause_all:
@@ -262,8 +294,7 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
     fn = node.function
     if node.cleared or fn is None or node.out_arrays is None:
         return False
-    backward_into = getattr(fn, "backward_into", None)
-    if backward_into is None:
+    if not isinstance(fn, tape.CompiledNode):
         return False
     inputs = node.inputs
     sinks = []
@@ -276,22 +307,25 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
             sinks.append((src.grad, src.grad_req))
         else:
             sinks.append(None)
-    if not any_target or (len(inputs) > 1 and len({id(s) for s, _i in inputs}) != len(inputs)):
+    reads = fn.inputs_of(idx)
+    if reads is not None:       # this output reads some of the call's inputs only
+        any_target = any(sinks[k] is not None for k in reads)
+    if not any_target or (len(inputs) > 1 and len({s for s, _i in inputs}) != len(inputs)):
         return False
     outs = node.out_arrays
     if head_grads is None:
-        g = None                                    # ones
+        g = tape.ONES
     elif type(head_grads) is NDArray and head_grads.shape == outs[idx]._data.shape:
         g = head_grads._data
     else:
         return False
-    og = [g] if len(outs) == 1 else \
-        [g if k == idx else np.zeros_like(o._data) for k, o in enumerate(outs)]
+    # the other outputs have no head gradient: None (their branch of the backward is skipped)
+    og = [g] if len(outs) == 1 else [g if k == idx else None for k in range(len(outs))]
     st = tape.state
     prev_rec, prev_train = st.recording, st.training
     st.recording, st.training = False, bool(train_mode)
     try:
-        backward_into(og, sinks, consume=not retain_graph)
+        fn.backward_into(og, sinks, consume=not retain_graph)
     finally:
         st.recording, st.training = prev_rec, prev_train
     for src, _i in inputs:
@@ -366,9 +400,8 @@ def get_symbol(x, backward=False):
                          "retain_graph=True)")
     from symbol.symbol import Symbol
     sym = Symbol([(e[0].sym, e[1])])
-    if _has_jit_calls(e[0]):
-        from .compiler.runtime import inline_jit_calls
-        sym = inline_jit_calls(sym)
+    # compiled calls (mx.jit) become the graphs they ran (tape note *compiled-calls*)
+    sym = tape.inline_compiled_calls(sym)
     if not backward:
         return sym
     wrt = [n.sym.name for n in _collect([e[0]]) if n.is_var and n.grad_req != "null"]
@@ -377,10 +410,6 @@ def get_symbol(x, backward=False):
                          "marked with attach_grad()/mark_variables() to differentiate w.r.t.")
     from symbol.autodiff import gradient
     return gradient(sym, wrt)
-
-
-def _has_jit_calls(root):
-    return any(n.op is not None and n.op.name == "_jit_call" for n in _collect([root]))
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,21 +13,41 @@ Note: tape-model
 
     Each tape node owns the immutable :class:`symbol.graph.Node` built when it was recorded,
     so ``get_symbol`` is just a Symbol over those nodes.
+
+Note: compiled-calls
+    The JIT meets the tape through three small protocols defined here, never by duck typing
+    or op names:
+
+    * :class:`TapeObserver` -- what ``state.tracer`` holds while a jitted function is traced
+      (:func:`set_tracer`): ``agjit.ndarray.invoke`` reports every op to ``on_op`` and
+      conversions of arrays to Python values to ``frozen``.
+    * :class:`CompiledNode` -- the ``function`` of a tape node that stands for a whole
+      compiled call.  Autograd calls its ``backward`` (or the fast ``backward_into``) with one
+      head gradient per output: an array, :data:`ONES` (a head gradient of ones, the default
+      of ``backward()``) or None (no gradient flows from that output: its branch of the
+      backward graph is not built, so an absent head never multiplies a partial by zero).
+      ``inputs_of(k)`` says which inputs output ``k`` reads, so a backward from an output
+      reaches only the variables that output depends on, as eager.
+    * :class:`CompiledCall` -- the graph node (a :class:`symbol.graph.Node`) of such a tape
+      node; ``expand`` copies the graph the call ran, so :func:`inline_compiled_calls` (used
+      by ``autograd.get_symbol``) returns a Symbol of registered ops only.
 """
+import abc
 import itertools
 import threading
 
-from symbol.graph import Node
+from symbol.graph import Node, topo_order, verify
 
 __all__ = ["state", "TapeNode", "is_recording", "is_training", "set_recording", "set_training",
-           "new_variable", "new_constant", "entry_of"]
+           "new_variable", "new_constant", "entry_of", "TapeObserver", "set_tracer",
+           "CompiledNode", "CompiledCall", "ONES", "inline_compiled_calls"]
 
 
 class _State(threading.local):
     def __init__(self):
         self.recording = False
         self.training = False
-        self.tracer = None      # agjit.compiler.runtime.Tracer while tracing a jitted function
+        self.tracer = None      # a TapeObserver (agjit.compiler.trace.Tracer) while tracing
 
 
 state = _State()
@@ -146,3 +166,99 @@ def needs_record(inputs):
         if e is not None and not e[0].cleared:
             return True
     return False
+
+
+# ---------------------------------------------------------------------------------------------
+# the JIT on the tape (note *compiled-calls*)
+# ---------------------------------------------------------------------------------------------
+class TapeObserver(abc.ABC):
+    """Sees every op run while installed as ``state.tracer`` (:func:`set_tracer`)."""
+
+    @abc.abstractmethod
+    def on_op(self, op, given, inputs, results):
+        """``op`` (an OpDef) ran with attrs ``given`` on NDArrays ``inputs``, giving ``results``."""
+
+    @abc.abstractmethod
+    def frozen(self, arr, what):
+        """``arr`` was converted to a Python value by ``what`` (e.g. ``asnumpy``)."""
+
+
+def set_tracer(observer):
+    """Install ``observer`` (a :class:`TapeObserver`, or None) for this thread; returns the
+    previous one."""
+    if observer is not None and not isinstance(observer, TapeObserver):
+        raise TypeError("set_tracer: expected a TapeObserver, got %s" % type(observer).__name__)
+    prev = state.tracer
+    state.tracer = observer
+    return prev
+
+
+class _Ones:
+    """The head gradient of ones (``backward()`` without head gradients)."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "ONES"
+
+
+ONES = _Ones()
+
+
+class CompiledNode(abc.ABC):
+    """The ``function`` of a tape node that stands for one compiled call (note
+    *compiled-calls*).  ``out_grads`` has one entry per output of the call: an array (NDArray
+    for ``backward``, NumPy for ``backward_into``), :data:`ONES`, or None for an output no
+    gradient flows from."""
+
+    @abc.abstractmethod
+    def backward(self, *out_grads, train=None):
+        """Gradients per recorded input (fresh NDArrays; None where none is needed) in
+        backward mode ``train`` (default: the thread's training flag)."""
+
+    @abc.abstractmethod
+    def backward_into(self, out_grads, sinks, consume=False):
+        """Write ('write') or add ('add') the gradients straight into the variables'
+        gradient buffers: ``sinks`` holds (gradient NDArray, grad_req) or None per recorded
+        input.  ``consume``: the graph is freed afterwards (no retain_graph)."""
+
+    def inputs_of(self, k):
+        """Indices of the inputs output ``k`` depends on, or None: all of them (as an eager
+        op).  Autograd's targets are the variables the heads reach through these."""
+        return None
+
+
+class CompiledCall(Node):
+    """The graph node of a :class:`CompiledNode`'s tape node."""
+    __slots__ = ()
+
+    def expand(self, inputs):
+        """The entries of this call's outputs in a copy of the graph it ran, whose inputs
+        are ``inputs`` (entries ``(Node, index)``, one per input of this node)."""
+        raise NotImplementedError
+
+
+def inline_compiled_calls(sym):
+    """``sym`` with every :class:`CompiledCall` reachable from it replaced by the graph it
+    ran (``sym`` itself when there is none)."""
+    from symbol.symbol import Symbol
+    order = topo_order(sym._outputs)
+    if not any(isinstance(n, CompiledCall) for n in order):
+        return sym
+    new = {}
+
+    def entry(src, i):
+        m = new.get(src)
+        return (src, i) if m is None else m[i]
+
+    for n in order:
+        if n.op is None:
+            continue
+        ins = [entry(s, i) for (s, i, _v) in n.inputs]
+        if isinstance(n, CompiledCall):
+            new[n] = n.expand(ins)
+        elif any(e != (s, i) for e, (s, i, _v) in zip(ins, n.inputs)):
+            nn = Node(n.op, n.name, n.attrs, [e + (v,) for e, (_s, _i, v) in zip(ins, n.inputs)])
+            new[n] = [(nn, i) for i in range(n.num_outputs())]
+    out = Symbol([entry(n, i) for n, i in sym._outputs])
+    verify(out._outputs)
+    return out

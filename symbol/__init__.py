@@ -4,7 +4,8 @@
 ``load``/``load_json``, every registered operator as a function (``FullyConnected``,
 ``broadcast_add``, ...), ``maximum``/``minimum``/``power``, and the :class:`Symbol` methods.
 
-Importable on its own: it never imports agjit's runtime (JIT, Numba) at module level.
+Importable on its own: it never imports agjit, not even inside functions (executors and custom
+ops reach agjit through hooks agjit installs: symbol.executor, symbol.ops.custom).
 
 >>> import symbol as sym
 >>> net = sym.Activation(sym.FullyConnected(sym.Variable('data'), num_hidden=4, name='fc'),

@@ -504,7 +504,7 @@ def test_backward_of_a_single_jitted_call_keeps_autograd_semantics():
         z.backward()
 
 
-# --- step mode (runtime note *step-mode*), parallel variants (lower note *parallel-loops*) ---
+# --- step mode (agjit.compiler.step note *step-mode*), parallel variants (lower note *parallel-loops*) ---
 def _w2_loss(x, a, b):
     return mx.nd.sum(mx.nd.tanh(x * a + b) * mx.nd.sigmoid(x) + x * x)
 
@@ -674,7 +674,7 @@ _PAR_THREADS_CHILD = textwrap.dedent("""
 
 def test_parallel_kernels_from_several_threads_with_the_workqueue_layer():
     # Numba's workqueue layer aborts the process on concurrent parallel launches; agjit
-    # serialises its parallel segment variants (runtime.PAR_LOCK)
+    # serialises its parallel segment variants (rt.PAR_LOCK)
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
     out = subprocess.run([sys.executable, "-c", _PAR_THREADS_CHILD], env=env,
                          capture_output=True, text=True, timeout=300)

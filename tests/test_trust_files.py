@@ -292,7 +292,7 @@ def test_fuzz_json_files():
 
 def _lower_symbol(sym, **shapes):
     from symbol.graph import topo_order
-    from agjit.compiler.runtime import infer_graph
+    from agjit.compiler.shapes import infer_graph
     from agjit.compiler.lower import lower_graph
     heads = list(sym._outputs)
     order = topo_order(heads)

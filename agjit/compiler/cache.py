@@ -54,6 +54,13 @@ def _version():
 
 _LIB_HASH = []
 
+# the files whose code generated kernels run, inline or are written by: the kernel library,
+# vmath, the lowering stages (lower, oplower, schedule, codegen, names) and rt.py (what
+# generated modules import from the runtime) -- not the rest of the JIT runtime, so
+# rewording explain() invalidates no cached kernel
+LIBRARY_FILES = ("kernels.py", "vmath.py", "lower.py", "oplower.py", "schedule.py",
+                 "codegen.py", "names.py", "rt.py")
+
 
 def library_hash():
     """Hash of the kernel library, vmath and the lowering (their source files): Numba's cache of
@@ -61,7 +68,7 @@ def library_hash():
     if not _LIB_HASH:
         h = hashlib.sha256()
         here = os.path.dirname(os.path.abspath(__file__))
-        for f in ("kernels.py", "vmath.py", "lower.py", "runtime.py"):
+        for f in LIBRARY_FILES:
             with open(os.path.join(here, f), "rb") as fh:
                 h.update(fh.read())
         _LIB_HASH.append(h.hexdigest()[:16])

@@ -64,8 +64,8 @@ MAX_FUSED_NODES = 500
 #     float32 partial sums of the serial variant.  Segments with BLAS/row-kernel calls or
 #     broadcasting loop nests never run in parallel (Numba's parallel array analysis
 #     rejects some of their shape patterns), and a parallel variant that fails to compile
-#     falls back to the serial one (runtime, KernelStats.run_counted).  Parallel variants
-#     run one at a time per process (runtime.PAR_LOCK): with Numba's workqueue threading
+#     falls back to the serial one (signature.KernelStats.run_counted).  Parallel variants
+#     run one at a time per process (rt.PAR_LOCK): with Numba's workqueue threading
 #     layer -- the fallback when neither TBB nor OpenMP loads -- concurrent launches from
 #     several Python threads abort the process.
 BLOCK = 4096
@@ -105,9 +105,9 @@ def safe_text(text, limit=_SAFE_LIMIT):
 
 
 # the module generated code imports eager_op / PAR_LOCK from
-RUNTIME_MODULE = "agjit.compiler.runtime"
+RUNTIME_MODULE = "agjit.compiler.rt"
 _ALLOWED_IMPORTS = frozenset(["math", "numpy", "numba", "agjit.compiler.kernels",
-                              "agjit.compiler.vmath", "agjit.compiler.runtime",
+                              "agjit.compiler.vmath", "agjit.compiler.rt",
                               "agjit.compiler.numba_cache", "agjit.compiler"])
 _FORBIDDEN_NAMES = frozenset(["exec", "eval", "compile", "open", "getattr", "setattr",
                               "delattr", "globals", "locals", "vars", "input", "breakpoint",

@@ -1,0 +1,162 @@
+"""``mx.jit``: trace a function into a graph, lower it to Numba kernels, cache and replay.
+
+The public decorator :func:`jit` and :class:`JitFunction` (cache of traces per signature,
+introspection).  agjit/compiler/README.md follows one call through every module.
+
+Note: jit-runtime
+    *Tracing.*  The first call for a signature runs the function eagerly with a tracer
+    installed (agjit.ndarray.invoke reports every op to it; autograd recording is paused).
+    Positional NDArrays become graph inputs; any other NDArray an op reads (closure, global,
+    a parameter) becomes an input *by reference*, so in-place parameter updates are seen at
+    replay.  The traced graph is an ordinary :class:`symbol.Symbol`.
+
+    *Signatures.*  A call's signature is the shapes and dtypes of the positional arrays, the
+    static (non-array and keyword) arguments and the training flag.  A new signature
+    retraces; the retrace is explained (``explain()`` and the ``agjit.jit`` logger) against
+    the closest previous signature.  A replay also checks that captured arrays kept their
+    shape/dtype and that the closure/global names the function read still hold the same
+    arrays, and retraces otherwise.
+
+    *Kernels.*  Forward graphs, and for recorded calls a training forward plus the backward
+    graph (``symbol.autodiff.gradient``), are lowered (agjit.compiler.lower note *lowering*) and
+    loaded through the kernel cache (agjit.compiler.cache note *kernel-cache*).  Kernels do not
+    depend on shapes, so a new batch size costs a retrace and a new buffer plan but no Numba
+    compile.
+
+    *Autograd.*  Inside ``record()`` a call is ONE tape node: its backward runs the compiled
+    backward kernel and returns gradients for every input that needs one; the ordinary
+    autograd machinery then writes or adds them per grad_req.  ``autograd.get_symbol`` on a
+    jitted output inlines the traced graph.  Higher-order gradients through a jitted call are
+    not supported (the backward kernel is not recorded).
+"""
+import functools
+import inspect
+import os
+import threading
+
+from symbol.base import MXNetError
+from ..ndarray.ndarray import NDArray
+from .signature import CacheInfo, KernelStats, signature, explain_retrace, log
+from .trace import _Trace, _user_site
+
+__all__ = ["jit", "JitFunction", "CacheInfo"]
+
+
+class JitFunction:
+    """A function compiled by :func:`jit`.  See the module note *jit-runtime*."""
+
+    def __init__(self, fn, strict=None, reuse_outputs=False, name=None):
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
+        self._reuse = reuse_outputs
+        self._traces = {}
+        self._history = []          # (signature, callsite) of each trace
+        self._explanations = []
+        self._lock = threading.RLock()
+        self._hits = self._misses = self._ntraces = 0
+        self.stats = KernelStats()
+        self._last = None
+        try:
+            self._params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._params = []
+
+    # -- introspection --------------------------------------------------------------------
+    def cache_info(self):
+        st = self.stats
+        return CacheInfo(self._hits, self._misses, self._ntraces, st.compiles,
+                         round(st.compile_seconds, 6), st.disk_hits)
+
+    def explain(self):
+        """Why each retrace happened, and which ops run eagerly inside the replay."""
+        lines = list(self._explanations)
+        tr = self._last
+        if tr is not None:
+            notes = tr.eager_notes()
+            if notes:
+                lines.append("eager segments in the replay:")
+                lines.extend("  " + s for s in notes)
+            else:
+                lines.append("every op of the last traced graph is compiled (no eager segments)")
+            for mask, why in tr.step_notes():
+                lines.append("recorded calls with gradients for %s: %s" % (mask, why))
+        return "\n".join(lines)
+
+    def source(self):
+        """The generated source of the last traced signature's kernels."""
+        tr = self._require_trace()
+        return "\n".join("# ---- %s kernel ----\n%s" % (k.kind, k.lowered.source)
+                         for k in tr.kernels())
+
+    def symbol(self):
+        """The traced forward graph of the last signature, as a Symbol."""
+        return self._require_trace().sym
+
+    def _require_trace(self):
+        if self._last is None:
+            raise MXNetError("%s has not been called yet: nothing is traced" % self.__name__)
+        return self._last
+
+    # -- calls ------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        sig = signature(self.__name__, args, kwargs)
+        tr = self._traces.get(sig)
+        if tr is not None and tr.still_valid():
+            self._hits += 1
+        else:
+            with self._lock:
+                # another thread may have traced this signature while we waited
+                tr = self._traces.get(sig)
+                if tr is not None and tr.still_valid():
+                    self._hits += 1
+                else:
+                    self._misses += 1
+                    tr = self._trace(sig, args, kwargs, stale=tr)
+        self._last = tr
+        return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
+                       else list(args))
+
+    def _trace(self, sig, args, kwargs, stale=None):
+        site = _user_site()
+        msg = explain_retrace(self.__name__, self._params, self._history, sig, site, stale)
+        if msg is not None:
+            self._explanations.append(msg)
+            log.info(msg)
+            if self._strict:
+                raise MXNetError("strict mode: %s" % msg)
+        tr = _Trace(self, sig, args, kwargs)
+        self._traces[sig] = tr
+        self._history.append((sig, site))
+        self._ntraces += 1
+        return tr
+
+
+def jit(fn=None, *, strict=None, reuse_outputs=False):
+    """Trace ``fn`` once per signature, lower it to Numba kernels, cache and replay.
+
+    Usable as ``@mx.jit`` or ``mx.jit(fn, strict=True)``.  See the module note
+    *jit-runtime* for what is traced, what retraces and how it composes with autograd.
+
+    Parameters
+    ----------
+    strict : bool, optional
+        Raise MXNetError on any retrace after the first trace (default: the environment
+        variable ``AGJIT_STRICT``).
+    reuse_outputs : bool
+        Return the kernel's output buffers instead of fresh copies (they are overwritten by
+        the next call).
+
+    Examples
+    --------
+    >>> @mx.jit
+    ... def f(x):
+    ...     return mx.nd.tanh(x) * 2 + 1
+    >>> f(mx.nd.ones((2, 3))).shape
+    (2, 3)
+    """
+    if fn is None:
+        return lambda f: JitFunction(f, strict=strict, reuse_outputs=reuse_outputs)
+    if not callable(fn):
+        raise MXNetError("jit: expected a callable, got %s" % type(fn).__name__)
+    return JitFunction(fn, strict=strict, reuse_outputs=reuse_outputs)

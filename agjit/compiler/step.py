@@ -1,0 +1,163 @@
+"""Step mode: one forward+backward kernel for a recorded call of a single-output jitted
+function, speculating on a head gradient of ones.
+
+Note: step-mode
+    Inside record(), a call of a single-output jitted function runs ONE kernel that
+    computes the forward and, speculatively, the gradients of every input needing one
+    for a head gradient of ones -- what ``loss.backward()`` asks for.  The forward and
+    backward loops over the same shape fuse into one pass (no saved intermediates,
+    one dispatch).  The gradients wait in the call's buffer set until the backward:
+    with head gradients of ones it hands them over (swapping buffers with a 'write'
+    gradient nobody else references, else copying or adding); any other head gradient
+    runs the ordinary training forward + backward kernels on the recorded inputs and
+    turns step mode off for this signature.  Graphs drawing random numbers, mutating
+    inputs or with backward hooks (BatchNorm's running statistics) never use it.
+"""
+import numpy as np
+
+from symbol.graph import topo_order
+from ..ndarray.ndarray import _TRAIN, _PREDICT
+from .buffers import _take, _parallel_flags
+from .tape_bridge import _JitNode
+
+__all__ = ["StepMode"]
+
+
+class StepMode:
+    """Mixin of :class:`agjit.compiler.program.CompiledGraph`: step kernels, step plans and
+    what explain() says about them (``self._step_plans``, ``self._step_why``)."""
+
+    def run_step(self, arrays, mask, train=True):
+        """Speculative training step (note *step-mode*): forward and the backward for a head
+        gradient of ones in one kernel.  Returns (outputs, backward closure) or None when
+        the graph is not eligible."""
+        key = tuple(mask)
+        sp = self._step_plans.get(key)
+        if sp is None:
+            if key in self._step_plans:
+                return None
+            with self._lock:
+                if key in self._step_plans:
+                    sp = self._step_plans[key]
+                else:
+                    st = self.step_kernel(mask)
+                    sp = self._step_plans[key] = None if st is None else \
+                        _StepPlan(self, st, mask)
+            if sp is None:
+                return None
+        self.runs += 1
+        pool = sp.pool
+        V = _take(pool, sp.new_slots)
+        V[:sp.n_given] = arrays + sp.ones
+        ctx = _TRAIN if train else _PREDICT
+        if sp.kernel.counted:
+            sp.run(V, sp.P, ctx)
+        else:
+            self._first_run(sp.kernel, V, sp.P, ctx)
+        outs = [V[s].copy() for s in sp.head_slots]
+        stash = [None if s is None else V[s] for s in sp.grad_slots]
+        node = _JitNode(self, mask, arrays, None, None, None, None, None, stash=stash,
+                        bset=V, pool=pool, swap_slots=sp.swappable, train=train)
+        return outs, node
+
+
+    def step_kernel(self, mask):
+        c = self.compiled
+        key = tuple(mask)
+        if key in c.step:
+            return c.step[key]
+        with self._lock:
+            if key in c.step:
+                return c.step[key]
+            return self._step_kernel(mask, c, key)
+
+    def _step_kernel(self, mask, c, key):
+        res = None
+        special = sorted(set(n.op.name for n in self.order if n.op is not None and (
+            n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs
+            or n.op.train_dependent)))
+        if len(self.heads) != 1:
+            self._step_why[key] = ("ordinary training forward + backward kernels (step mode "
+                                   "needs a single output)")
+        elif special:
+            self._step_why[key] = ("ordinary training forward + backward kernels (step mode is "
+                                   "off for graphs with %s)" % ", ".join(special))
+        else:
+            from symbol import autodiff
+            wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
+            gsym = autodiff.gradient(self.sym, wrt)
+            heads = list(self.heads) + list(gsym._outputs)
+            order = topo_order(heads)
+            fwd_nodes = set(self.order)
+            head_vars = [hv for hv in self._head_grad_vars(order, fwd_nodes) if hv is not None]
+            known = fwd_nodes | set(self.input_nodes) | set(head_vars)
+            free = [n for n in order if n.op is None and n not in known]
+            if not free:
+                ones = [np.ones(self.shapes[(hv, 0)], self.dtypes[(hv, 0)])
+                        for hv in head_vars]
+                given = [(n, 0) for n in self.input_nodes] + [(hv, 0) for hv in head_vars]
+                res = (self._lower(heads, given, "step", order=order, mask=mask,
+                                   ones=[(hv, 0) for hv in head_vars]), ones)
+        c.step[key] = res
+        return res
+
+    def step_missed(self, mask):
+        """A backward asked for other head gradients than ones: stop speculating."""
+        self.compiled.step[tuple(mask)] = None
+        self._step_plans[tuple(mask)] = None
+        self._step_why[tuple(mask)] = ("ordinary training forward + backward kernels (step mode "
+                                       "switched off: a backward asked for head gradients "
+                                       "other than ones)")
+
+    def step_notes(self):
+        """(inputs needing gradients, how recorded calls run) per gradient mask seen."""
+        out = []
+        names = [n.name for n in self.input_nodes]
+        for mask, sp in self._step_plans.items():
+            who = ", ".join(nm for nm, m in zip(names, mask) if m) or "none"
+            if sp is not None:
+                par = _parallel_flags(sp.P)
+                why = "step mode (one forward+backward kernel%s)" % (
+                    ", parallel loops in " + ", ".join("seg" + k[3:] for k in par) if par else "")
+            else:
+                why = self._step_why.get(mask, "ordinary training forward + backward kernels")
+            out.append((who, why))
+        return out
+
+
+class _StepPlan:
+    """What a step-mode call needs at hand (note *step-mode*): the kernel, its head-gradient
+    ones, slot numbers, and a pool of slot lists whose buffer slots hold preallocated
+    buffers (one list per call in flight; see note *buffer-plan*)."""
+
+    __slots__ = ("kernel", "run", "ones", "n_given", "n_slots", "bufs", "P", "pool",
+                 "head_slots", "grad_slots", "swappable")
+
+    def __init__(self, graph, st, mask):
+        kernel, ones = st
+        low = kernel.lowered
+        self.kernel = kernel
+        self.run = kernel.run
+        self.ones = ones
+        self.n_given = len(low.given_slots)
+        assert list(low.given_slots) == list(range(self.n_given))
+        self.n_slots = low.n_slots
+        self.bufs, self.P, _pool = graph._plan(kernel)
+        self.pool = []
+        nh = len(graph.heads)
+        self.head_slots = list(low.out_slots[:nh])
+        grads = iter(low.out_slots[nh:])
+        self.grad_slots = [next(grads) if m else None for m in mask]
+        # gradients held in preallocated buffers (not views, inputs or eager results) may
+        # be handed over to a variable's gradient
+        buf = set(s for s, _shape, _dt in self.bufs)
+        outs = [x for x in self.grad_slots if x is not None] + self.head_slots
+        self.swappable = [s if s in buf and outs.count(s) == 1 else None
+                          for s in self.grad_slots]
+
+    def new_slots(self):
+        V = [None] * self.n_slots
+        for s, shape, dt in self.bufs:
+            V[s] = np.empty(shape, dtype=dt)
+        return V
+
