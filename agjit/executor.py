@@ -42,6 +42,7 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.graph import topo_order
+from symbol.infer import infer_graph as _infer_graph
 from symbol import executor as _hook
 from . import ndarray as nd
 from .context import check_context
@@ -127,24 +128,10 @@ def _check_ctx(ctx, where):
 
 
 def _infer_forward(order, var_shapes, var_types):
-    """Propagate shapes and dtypes forward through the graph from fully known variables.
-    Raises MXNetError (from the op's inference) on inconsistent shapes."""
-    shapes, types = {}, {}
-    for node in order:
-        if node.op is None:
-            shapes[(node, 0)] = var_shapes[node]
-            types[(node, 0)] = var_types[node]
-            continue
-        parsed = node.parsed
-        in_shapes = [shapes[(s, i)] for s, i, _ in node.inputs]
-        in_types = [types[(s, i)] for s, i, _ in node.inputs]
-        _ins, outs = node.op.infer_shape(parsed, in_shapes)
-        _tins, touts = node.op.infer_type(parsed, in_types)
-        for i, s in enumerate(outs):
-            shapes[(node, i)] = None if s is None else tuple(s)
-        for i, t in enumerate(touts):
-            types[(node, i)] = t
-    return shapes, types
+    """Shapes and dtypes of every entry from fully known variables, by the one inference
+    engine (``symbol.infer.infer_graph``).  Raises MXNetError on inconsistent shapes."""
+    return _infer_graph(order, {(n, 0): tuple(s) for n, s in var_shapes.items()},
+                        {(n, 0): t for n, t in var_types.items()}, use_attrs=False)
 
 
 class Executor:

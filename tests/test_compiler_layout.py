@@ -58,6 +58,24 @@ def test_generated_code_imports_only_rt_from_the_runtime():
     assert "agjit.compiler.runtime" not in src
 
 
+def test_source_names_the_cache_file_each_kernel_was_loaded_from():
+    f = mx.jit(lambda x: mx.nd.sigmoid(x) * 3 - 1)
+    f(mx.nd.array(np.linspace(-2, 2, 5, dtype=np.float32)))
+    src = f.source()
+    heads = re.findall(r"^# ---- (\S+) kernel \((.*)\) ----$", src, re.M)
+    assert heads, src[:200]
+    for kind, path in heads:
+        if path == "in memory":
+            continue
+        assert os.path.isfile(path), path
+        assert os.path.realpath(path).startswith(
+            os.path.realpath(os.environ["AGJIT_CACHE_DIR"])), path
+        with open(path) as fh:
+            body = fh.read()
+        text = src.split("# ---- %s kernel (%s) ----\n" % (kind, path), 1)[1]
+        assert text.split("\n# ---- ")[0].strip() in body
+
+
 def test_runtime_is_only_a_thin_compatibility_shim():
     """agjit/compiler/runtime.py (the old 1,216-line runtime) only re-exports names."""
     import ast

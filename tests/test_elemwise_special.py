@@ -181,6 +181,8 @@ def test_the_generator_lists_every_elementwise_op():
     kinds = {"_unary.": "UNARY", "_binary.": "BINARY", "_scalar.": "SCALAR"}
     found = {v: set() for v in kinds.values()}
     for op in set(all_ops()):
+        if op.name.startswith("_backward_"):     # gradient helpers: checked through the
+            continue                             # gradients of the ops that use them
         q = getattr(op.forward, "__qualname__", "")
         for prefix, k in kinds.items():
             if q.startswith(prefix):

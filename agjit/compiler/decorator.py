@@ -84,10 +84,13 @@ class JitFunction:
         return "\n".join(lines)
 
     def source(self):
-        """The generated source of the last traced signature's kernels."""
+        """The generated source of the last traced signature's kernels, each under a line
+        naming its kind and the cache file it was loaded from (``in memory`` when the disk
+        cache is off or unusable)."""
         tr = self._require_trace()
-        return "\n".join("# ---- %s kernel ----\n%s" % (k.kind, k.lowered.source)
-                         for k in tr.kernels())
+        return "\n".join("# ---- %s kernel (%s) ----\n%s" % (
+            k.kind, getattr(k.module, "__file__", None) or "in memory", k.lowered.source)
+            for k in tr.kernels())
 
     def symbol(self):
         """The traced forward graph of the last signature, as a Symbol."""

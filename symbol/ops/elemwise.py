@@ -108,16 +108,15 @@ _unary("tanh", np.tanh, _g(lambda F, x, y, g: F.elemwise_mul(g, F._rminus_scalar
 _unary("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)),
        _g(lambda F, x, y, g: F.elemwise_mul(g, F.elemwise_mul(y, F._rminus_scalar(y, scalar=1.0)))),
        "sigmoid({0})")
-def _relu_slope(F, x):
-    """d relu / dx as MXNet computes it: 1 for x > 0, 0 for x <= 0 and nan for nan (its
-    relu_grad passes nan through).  ``clip(x, -1, 1) * 0`` is 0 for every number (+-inf
-    included) and nan for nan."""
-    return F.elemwise_add(F._greater_scalar(x, scalar=0.0),
-                          F._mul_scalar(F.clip(x, a_min=-1.0, a_max=1.0), scalar=0.0))
-
-
-_unary("relu", lambda x: np.maximum(x, 0), _g(lambda F, x, y, g: F.elemwise_mul(g, _relu_slope(F, x))),
+_unary("relu", lambda x: np.maximum(x, 0), _g(lambda F, x, y, g: F._backward_relu(g, y)),
        "relu({0})")
+
+
+def _relu_slope(F, x):
+    """d relu / dx as MXNet's relu_grad computes it: 1 for x > 0, 0 for x <= 0, nan for nan."""
+    return F._backward_relu(F.ones_like(x), x)
+
+
 _unary("softsign", lambda x: x / (1.0 + np.abs(x)),
        _g(lambda F, x, y, g: F.elemwise_div(g, F.square(F._plus_scalar(F.abs(x), scalar=1.0)))),
        "({0} / (1.0 + abs({0})))")
@@ -192,6 +191,18 @@ def _div(F, u, v, broadcast):
 
 def _zeros(F, a, b, y, g):
     return F.zeros_like(g)
+
+
+def _backward_relu_np(g, y):
+    # g * relu_grad(y), relu_grad(y) = y for nan (MXNet passes nan through), else (y > 0)
+    return g * np.where(y != y, y, (y > 0).astype(y.dtype))
+
+
+# MXNet's name for relu's gradient (ograd, relu's output); one loop op in compiled code
+# instead of the comparison + nan-passing arithmetic it replaces
+_binary("_backward_relu", _backward_relu_np,
+        _bg(lambda F, a, b, y, g: F._backward_relu(g, b), _zeros, False),
+        "({0} * ({1} if {1} != {1} else (1.0 if {1} > 0.0 else 0.0)))", False)
 
 
 def _mod_np(a, b):
