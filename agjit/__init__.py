@@ -15,18 +15,18 @@ import symbol  # noqa: E402,F401
 from . import base  # noqa: E402
 from .base import MXNetError  # noqa: E402
 from . import context  # noqa: E402
-from .context import Context, cpu, gpu, cpu_pinned, num_gpus  # noqa: E402
-from . import util  # noqa: E402  (mx.util: np_shape switches)
+from .context import Context, cpu, gpu, cpu_pinned, num_gpus  # noqa: E402,F401
+from . import util  # noqa: E402,F401  (mx.util: np_shape switches)
 from .util import np_shape, is_np_shape, set_np_shape, use_np_shape  # noqa: E402,F401
 from . import random  # noqa: E402
 from . import ndarray  # noqa: E402
 from . import ndarray as nd  # noqa: E402
 from . import autograd  # noqa: E402
-from . import model  # noqa: E402  (mx.model: checkpoints and Model)
+from . import model  # noqa: E402,F401  (mx.model: checkpoints and Model)
 from symbol import name, attribute  # noqa: E402  (mx.name.Prefix, mx.attribute.AttrScope)
 from symbol.attribute import AttrScope  # noqa: E402
 from . import lr_scheduler, optimizer, metric, io, initializer  # noqa: E402  (training helpers)
-from . import executor  # noqa: E402  (mx.executor; installs Symbol.bind's executors)
+from . import executor  # noqa: E402,F401  (mx.executor; installs Symbol.bind's executors)
 from . import initializer as init  # noqa: E402
 from .optimizer import Trainer  # noqa: E402
 from . import callback  # noqa: E402  (mx.callback)

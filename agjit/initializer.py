@@ -17,7 +17,6 @@ global initializer for that variable.  Random draws come from ``mx.random``'s ge
 """
 import json
 import re
-import warnings
 
 import numpy as np
 

@@ -35,6 +35,10 @@ def _delegate(name):
     return fn
 
 
-for _name in ("uniform", "normal", "randn", "randint", "exponential", "gamma", "poisson"):
-    globals()[_name] = _delegate(_name)
-del _name
+uniform = _delegate("uniform")
+normal = _delegate("normal")
+randn = _delegate("randn")
+randint = _delegate("randint")
+exponential = _delegate("exponential")
+gamma = _delegate("gamma")
+poisson = _delegate("poisson")

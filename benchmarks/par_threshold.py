@@ -9,10 +9,8 @@ parallel starts to win clearly (the W2 loop costs ~60).
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/par_threshold.py
 """
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 CHILD = r"""
 import sys, time, statistics, numpy as np

@@ -255,7 +255,6 @@ def child_alloc(args):
     net_count = sum(s.count_diff for s in net) / n
     # (2) reference cycles: what only the cyclic GC frees (GC stays disabled meanwhile)
     gc.collect()
-    m0 = tracemalloc.get_traced_memory()[0]
     sc0 = tracemalloc.take_snapshot().filter_traces(not_tm)
     for _ in range(n):
         case.step()

@@ -80,8 +80,8 @@ def _export_ops(namespace):
 _export_ops(globals())
 
 
-def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
+def __getattr__(attr):
+    if attr.startswith("__"):
+        raise AttributeError(attr)
     from ._missing import missing
-    raise missing("mx.sym", name, [k for k in globals() if not k.startswith("_")])
+    raise missing("mx.sym", attr, [k for k in globals() if not k.startswith("_")])

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import agjit as mx
-from symbol import executor
 from symbol.autodiff import gradient
 from symbol.base import MXNetError
 from symbol.graph import Node

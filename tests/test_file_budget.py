@@ -8,7 +8,6 @@ the op, the attribute and the size -- at once and in bounded memory (measured wi
 tracemalloc) -- while exported model-zoo networks still load, infer and run.
 """
 import json
-import os
 import time
 import tracemalloc
 

@@ -201,8 +201,8 @@ def _describe(g):
     lines = ["dtype=%s seed=%d" % (dtype, seed)]
     for i, (shape, lo, hi, kind) in enumerate(leaves):
         lines.append("  leaf%d %s %s" % (i, kind, shape if kind == "const" else (shape, lo, hi)))
-    for j, (op, given, refs, outs) in enumerate(nodes):
-        lines.append("  node%d = %s(%s, %s) -> %s" % (j, op.name, ", ".join(map(str, refs)), given, outs))
+    for j, (op, op_attrs, refs, outs) in enumerate(nodes):
+        lines.append("  node%d = %s(%s, %s) -> %s" % (j, op.name, ", ".join(map(str, refs)), op_attrs, outs))
     lines.append("  returns %s" % (returned,))
     return "\n".join(lines)
 
@@ -227,9 +227,9 @@ def _evaluate(g, F_invoke, args):
     """Run the graph with ``F_invoke(op, inputs, given)`` over leaf values ``args``."""
     dtype, leaves, nodes, returned, seed = g
     vals = {}
-    for j, (op, given, refs, outs) in enumerate(nodes):
+    for j, (op, op_attrs, refs, outs) in enumerate(nodes):
         ins = [args[r[1]] if r[0] == "leaf" else vals[(r[1], r[2])] for r in refs]
-        res = F_invoke(op, ins, dict(given))
+        res = F_invoke(op, ins, dict(op_attrs))
         res = res if isinstance(res, (list, tuple)) else [res]
         for i, r in enumerate(res):
             vals[(j, i)] = r
@@ -328,8 +328,8 @@ def _prune(g):
 
     def remap(r):
         return r if r[0] == "leaf" else ("node", new[r[1]], r[2])
-    nodes2 = [(op, given, [remap(r) for r in refs], outs)
-              for j, (op, given, refs, outs) in enumerate(nodes) if j in keep]
+    nodes2 = [(op, op_attrs, [remap(r) for r in refs], outs)
+              for j, (op, op_attrs, refs, outs) in enumerate(nodes) if j in keep]
     return dtype, leaves, nodes2, [remap(r) for r in returned], seed
 
 

@@ -18,7 +18,6 @@ import inspect
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -26,7 +25,6 @@ import pytest
 
 import agjit as mx
 from symbol.base import MXNetError
-from symbol.registry import get_op
 from symbol.ops.rnn import rnn_param_size
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -3,7 +3,6 @@ introspection, inference and export.  MXNet's expected values come from the orac
 import copy
 import json
 import pickle
-import warnings
 
 import numpy as np
 import pytest

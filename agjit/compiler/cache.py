@@ -99,7 +99,7 @@ class KernelKey:
         return hashlib.sha256(repr(dataclasses.astuple(self)).encode()).hexdigest()
 
 
-from .numba_cache import cache_enabled, cache_dir  # noqa: E402  (one definition)
+from .numba_cache import cache_dir  # noqa: E402  (one definition)
 from . import numba_cache as _nbc  # noqa: E402
 
 _mem_lock = threading.Lock()

@@ -24,7 +24,6 @@ Note: verified-cache
 import errno
 import hashlib
 import hmac
-import inspect
 import os
 import pickle
 import stat

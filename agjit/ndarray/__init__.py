@@ -5,7 +5,6 @@ then its attributes in declaration order (as MXNet's generated signatures do), k
 arguments naming an input pass an array, ``out=`` writes in place, ``name=`` is accepted and
 ignored, and only explicitly given attributes are recorded.
 """
-import sys
 
 import numpy as np
 
@@ -15,7 +14,7 @@ from symbol.ops._common import quiet_call
 from .ndarray import (NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT,
                       KERNEL_REFUSALS)
 from ..tape import state as _state
-from ..context import check_context, cpu
+from ..context import check_context
 
 __all__ = ["NDArray", "array", "zeros", "ones", "full", "empty", "arange", "waitall",
            "concatenate", "maximum", "minimum", "invoke"]

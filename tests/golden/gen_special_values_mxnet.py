@@ -3,7 +3,7 @@
     /work/mxenv/bin/python tests/golden/gen_special_values_mxnet.py > tests/golden/special_values_mxnet.json
 
 Used by tests/test_special_values.py (agjit eager and compiled must give these numbers)."""
-import numpy as np, mxnet as mx, json
+import mxnet as mx, json
 inf, nan = float('inf'), float('nan')
 X = [float("-inf"), float("inf"), float("nan"), -0.0, 0.0, 0.5, 1.5, 2.5, -0.5, -2.5, 3.5, -3.5,
      0.49999997, 3.7, -3.7, 1e30, -1e30, 1e-40, 100.0, -100.0, 1000.0, -1000.0]

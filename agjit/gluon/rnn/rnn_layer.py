@@ -18,7 +18,6 @@ Note: gluon-rnn-layers
 import re
 
 from symbol.symbol import Symbol
-import symbol as _symbol
 from ... import ndarray as _nd
 from ...ndarray.ndarray import NDArray
 from ..block import HybridBlock

@@ -17,6 +17,19 @@ from .squeezenet import *  # noqa: F401,F403
 from .vgg import *  # noqa: F401,F403
 from .mobilenet import *  # noqa: F401,F403
 
+# the constructors get_model's table names (the star imports above export the classes too)
+from .alexnet import alexnet  # noqa: E402
+from .densenet import densenet121, densenet161, densenet169, densenet201  # noqa: E402
+from .inception import inception_v3  # noqa: E402
+from .resnet import (resnet18_v1, resnet34_v1, resnet50_v1, resnet101_v1,  # noqa: E402
+                     resnet152_v1, resnet18_v2, resnet34_v2, resnet50_v2, resnet101_v2,
+                     resnet152_v2)
+from .squeezenet import squeezenet1_0, squeezenet1_1  # noqa: E402
+from .vgg import vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn  # noqa: E402
+from .mobilenet import (mobilenet1_0, mobilenet0_75, mobilenet0_5,  # noqa: E402
+                        mobilenet0_25, mobilenet_v2_1_0, mobilenet_v2_0_75, mobilenet_v2_0_5,
+                        mobilenet_v2_0_25)
+
 # get_model's names (MXNet 1.9.1's table: dots in squeezenet/mobilenet versions)
 _models = {
     "resnet18_v1": resnet18_v1, "resnet34_v1": resnet34_v1, "resnet50_v1": resnet50_v1,
