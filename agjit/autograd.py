@@ -12,7 +12,7 @@ from symbol.graph import topo_order
 from symbol.registry import get_op
 from . import tape
 from .tape import state, entry_of, is_recording, is_training, set_recording, set_training
-from .ndarray.ndarray import NDArray, _wrap, GRAD_CTX
+from .ndarray.ndarray import NDArray, _wrap, OpCtx
 from . import ndarray as _nd
 
 __all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
@@ -97,6 +97,17 @@ def mark_variables(variables, gradients, grad_reqs="write"):
             raise MXNetError("mark_variables: gradient buffer shape %s differs from variable shape %s"
                              % (g.shape, v.shape))
         v._entry = (tape.new_variable(r, g), 0)
+
+
+class _GradCtx(OpCtx):
+    """A gradient rule's ``ctx``: the modes (OpCtx) plus ``needs``, one bool per input of the
+    node, False where the input leads to no variable being differentiated (the rule may
+    return None for it: ``symbol.ops._common.grad_needed``)."""
+    __slots__ = ("needs",)
+
+    def __init__(self, is_train, forward_train, needs):
+        OpCtx.__init__(self, is_train, forward_train)
+        self.needs = needs
 
 
 def _parse_heads(heads, head_grads):
@@ -211,7 +222,8 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                 if not op.differentiable:
                     raise MXNetError("Operator %s is non-differentiable" % op.name)
                 # the rule sees the backward's mode and the mode its forward ran in
-                ctx = GRAD_CTX[(train_mode, bool(node.train))]
+                ctx = _GradCtx(train_mode, bool(node.train),
+                               tuple(src in useful for src, _ in node.inputs))
                 in_grads = op.gradient(nd, node.attrs, node.in_arrays, node.out_arrays, og, ctx)
                 if op.backward_hook is not None and train_mode:
                     with pause_all():

@@ -101,11 +101,14 @@ def _attr_input_names(op, kwargs):
 
 class _SymCtx:
     """The ``ctx`` handed to gradient rules while building a backward graph: the backward's
-    mode (``is_train``) and the mode the forward ran in (``forward_train``)."""
+    mode (``is_train``), the mode the forward ran in (``forward_train``) and ``needs``, one
+    bool per input of the node: False where the input leads to no variable in ``wrt`` (the
+    rule may return None for it; ``symbol.ops._common.grad_needed``)."""
 
     def __init__(self, is_train=True, forward_train=None):
         self.is_train = bool(is_train)
         self.forward_train = self.is_train if forward_train is None else bool(forward_train)
+        self.needs = None
 
     @property
     def rng(self):
@@ -300,6 +303,7 @@ def gradient(sym, wrt, train=True, forward_train=None):
         outs = [Symbol([(node, i)]) for i in range(nout)]
         og = [g if g is not None else F.zeros_like(outs[i]) for i, g in enumerate(og)]
         ins = [Symbol([(s, i)]) for s, i, _ in node.inputs]
+        ctx.needs = tuple(s in useful for s, _, _ in node.inputs)
         in_grads = op.gradient(F, node.parsed, ins, outs, og, ctx)
         if len(in_grads) < len(node.inputs):
             raise MXNetError("gradient rule of %s returned %d gradients for %d inputs"

@@ -9,7 +9,7 @@ from ..base import MXNetError
 
 __all__ = ["fmt", "merge_shape", "same_shape", "broadcast_shapes", "norm_axis", "norm_axes",
            "unary_infer", "elemwise_infer", "broadcast_infer", "ctx_train", "ctx_forward_train",
-           "fail"]
+           "grad_needed", "fail"]
 
 
 def fmt(shape):
@@ -143,6 +143,16 @@ def ctx_forward_train(ctx):
     if ctx is None:
         return False
     return bool(getattr(ctx, "forward_train", getattr(ctx, "is_train", False)))
+
+
+def grad_needed(ctx, k):
+    """In a gradient rule: whether input ``k`` needs a gradient.  The backward walks (eager
+    ``agjit.autograd`` and ``symbol.autodiff``) set ``ctx.needs``, one bool per input: False
+    where the input leads to no differentiated variable, so the rule may return None for it
+    instead of computing a gradient nobody reads.  Without a mask every input is needed (a
+    rule that ignores the mask stays correct: its extra gradients are dropped)."""
+    needs = getattr(ctx, "needs", None)
+    return needs is None or k >= len(needs) or bool(needs[k])
 
 
 def float_types(op):

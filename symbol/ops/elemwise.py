@@ -11,7 +11,7 @@ import numpy as np
 
 from ..registry import register, Attr, Sample, get_op as _get_op
 from ._lowering import Elementwise
-from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape, quiet_call
+from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape, quiet_call, grad_needed
 
 _F = Attr("float")
 
@@ -172,8 +172,8 @@ def _bg(fa, fb, broadcast):
     def grad(F, attrs, ins, outs, og, ctx):
         a, b = ins
         y, g = outs[0], og[0]
-        ga = fa(F, a, b, y, g) if fa is not None else None
-        gb = fb(F, a, b, y, g) if fb is not None else None
+        ga = fa(F, a, b, y, g) if fa is not None and grad_needed(ctx, 0) else None
+        gb = fb(F, a, b, y, g) if fb is not None and grad_needed(ctx, 1) else None
         if broadcast:
             ga = None if ga is None else F._reduce_sum_like(ga, a)
             gb = None if gb is None else F._reduce_sum_like(gb, b)

@@ -52,7 +52,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._lowering import KernelCall
-from ._common import fmt, merge_shape, norm_axis, ctx_train, ctx_forward_train
+from ._common import fmt, merge_shape, norm_axis, ctx_train, ctx_forward_train, grad_needed
 
 _BOOL_F = Attr("bool", False)
 
@@ -231,7 +231,8 @@ def _tflags(attrs):
 def _dot_grad(F, attrs, ins, outs, og, ctx):
     a, b = ins
     t = _tflags(attrs)
-    return [F._backward_dot_lhs(og[0], a, b, **t), F._backward_dot_rhs(og[0], a, b, **t)]
+    return [F._backward_dot_lhs(og[0], a, b, **t) if grad_needed(ctx, 0) else None,
+            F._backward_dot_rhs(og[0], a, b, **t) if grad_needed(ctx, 1) else None]
 
 
 def _dot_samples(rng):
@@ -311,13 +312,15 @@ def _bwd_dot_type(which):
 def _bwd_dot_lhs_grad(F, attrs, ins, outs, og, ctx):
     g, a, b = ins
     t = _tflags(attrs)
-    return [F.dot(og[0], b, **t), None, F._backward_dot_rhs(g, og[0], b, **t)]
+    return [F.dot(og[0], b, **t) if grad_needed(ctx, 0) else None, None,
+            F._backward_dot_rhs(g, og[0], b, **t) if grad_needed(ctx, 2) else None]
 
 
 def _bwd_dot_rhs_grad(F, attrs, ins, outs, og, ctx):
     g, a, b = ins
     t = _tflags(attrs)
-    return [F.dot(a, og[0], **t), F._backward_dot_lhs(g, a, og[0], **t), None]
+    return [F.dot(a, og[0], **t) if grad_needed(ctx, 0) else None,
+            F._backward_dot_lhs(g, a, og[0], **t) if grad_needed(ctx, 1) else None, None]
 
 
 def _bwd_dot_samples(rng):
@@ -417,13 +420,15 @@ def _bdot_grad(F, attrs, ins, outs, og, ctx):
     g = og[0]
     bd = F.batch_dot
     ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    na, nb = grad_needed(ctx, 0), grad_needed(ctx, 1)
     if ta and tb:
-        return [bd(b, g, transpose_a=True, transpose_b=True), bd(g, a, transpose_a=True, transpose_b=True)]
+        return [bd(b, g, transpose_a=True, transpose_b=True) if na else None,
+                bd(g, a, transpose_a=True, transpose_b=True) if nb else None]
     if tb:
-        return [bd(g, b), bd(g, a, transpose_a=True)]
+        return [bd(g, b) if na else None, bd(g, a, transpose_a=True) if nb else None]
     if ta:
-        return [bd(b, g, transpose_b=True), bd(a, g)]
-    return [bd(g, b, transpose_b=True), bd(a, g, transpose_a=True)]
+        return [bd(b, g, transpose_b=True) if na else None, bd(a, g) if nb else None]
+    return [bd(g, b, transpose_b=True) if na else None, bd(a, g, transpose_a=True) if nb else None]
 
 
 def _lower_batch_dot(ctx):
@@ -513,15 +518,20 @@ def _fc_fwd(attrs, ins, ctx):
 def _fc_grad(F, attrs, ins, outs, og, ctx):
     x, w = ins[0], ins[1]
     g = og[0]
+    gx = gw = None
     if attrs["flatten"]:
-        gx = _like(F, F.dot(g, w), x)
-        gw = _like(F, F.dot(g, x, transpose_a=True), w)
+        if grad_needed(ctx, 0):
+            gx = _like(F, F.dot(g, w), x)
+        if grad_needed(ctx, 1):
+            gw = _like(F, F.dot(g, x, transpose_a=True), w)
     else:
-        gx = F.dot(g, w)
-        gw = F._backward_dot_rhs(g, x, w, transpose_b=True)
+        if grad_needed(ctx, 0):
+            gx = F.dot(g, w)
+        if grad_needed(ctx, 1):
+            gw = F._backward_dot_rhs(g, x, w, transpose_b=True)
     res = [gx, gw]
     if len(ins) > 2:
-        res.append(F._reduce_sum_like(g, ins[2]))
+        res.append(F._reduce_sum_like(g, ins[2]) if grad_needed(ctx, 2) else None)
     return res
 
 
@@ -1177,7 +1187,7 @@ register("Embedding", inputs=("data", "weight"),
          infer_shape=_emb_infer, infer_type=_emb_type,
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(ins[1][_emb_index(ins[0], ins[1].shape[0])])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [
-             None, F._backward_Embedding(og[0], ins[0], ins[1])],
+             None, F._backward_Embedding(og[0], ins[0], ins[1]) if grad_needed(ctx, 1) else None],
          lowerable=False,
          samples=lambda rng: [Sample([np.array([[0.0, 2.0], [2.0, 4.0]]), _rand(rng, (5, 3))],
                                      {"input_dim": 5, "output_dim": 3, "dtype": "float64"})],
@@ -1193,7 +1203,7 @@ def _emb_bwd_fwd(attrs, ins, ctx):
 
 def _emb_bwd_grad(F, attrs, ins, outs, og, ctx):
     g, d, w = ins
-    return [F._nn_embedding_lookup(d, og[0]), None, None]
+    return [F._nn_embedding_lookup(d, og[0]) if grad_needed(ctx, 0) else None, None, None]
 
 
 register("_backward_Embedding", inputs=("ograd", "data", "weight"),
@@ -1210,7 +1220,8 @@ register("_nn_embedding_lookup", inputs=("data", "weight"),
                                                else tuple(ins[0]) + (ins[1][1],)]),
          infer_type=lambda attrs, ins: (ins, [ins[1]]),
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(ins[1][_emb_index(ins[0], ins[1].shape[0])])],
-         gradient=lambda F, attrs, ins, outs, og, ctx: [None, F._backward_Embedding(og[0], ins[0], ins[1])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             None, F._backward_Embedding(og[0], ins[0], ins[1]) if grad_needed(ctx, 1) else None],
          lowerable=False,
          samples=lambda rng: [Sample([np.array([[0.0, 2.0], [2.0, 4.0]]), _rand(rng, (5, 3))])],
          doc="Embedding without its attrs (the table's shape decides): used by the second-order "
@@ -1482,9 +1493,11 @@ def _conv_grad(F, attrs, ins, outs, og, ctx):
     x, w = ins[0], ins[1]
     g = og[0]
     kw = _conv_kw(attrs)
-    res = [F._backward_Convolution_data(g, x, w, **kw), F._backward_Convolution_weight(g, x, w, **kw)]
+    res = [F._backward_Convolution_data(g, x, w, **kw) if grad_needed(ctx, 0) else None,
+           F._backward_Convolution_weight(g, x, w, **kw) if grad_needed(ctx, 1) else None]
     if len(ins) > 2:
-        res.append(F.sum(g, axis=-1 if _conv_cl(attrs) else 1, exclude=True))
+        res.append(F.sum(g, axis=-1 if _conv_cl(attrs) else 1, exclude=True)
+                   if grad_needed(ctx, 2) else None)
     return res
 
 
@@ -1527,15 +1540,15 @@ def _conv_bwd_infer(which):
 def _conv_bwd_data_grad(F, attrs, ins, outs, og, ctx):
     g, x, w = ins
     kw = _conv_kw(attrs)
-    return [F.Convolution(og[0], w, no_bias=True, **kw), None,
-            F._backward_Convolution_weight(g, og[0], w, **kw)]
+    return [F.Convolution(og[0], w, no_bias=True, **kw) if grad_needed(ctx, 0) else None, None,
+            F._backward_Convolution_weight(g, og[0], w, **kw) if grad_needed(ctx, 2) else None]
 
 
 def _conv_bwd_weight_grad(F, attrs, ins, outs, og, ctx):
     g, x, w = ins
     kw = _conv_kw(attrs)
-    return [F.Convolution(x, og[0], no_bias=True, **kw),
-            F._backward_Convolution_data(g, x, og[0], **kw), None]
+    return [F.Convolution(x, og[0], no_bias=True, **kw) if grad_needed(ctx, 0) else None,
+            F._backward_Convolution_data(g, x, og[0], **kw) if grad_needed(ctx, 1) else None, None]
 
 
 def _conv_bwd_samples(rng):

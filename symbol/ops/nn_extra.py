@@ -30,7 +30,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._common import fmt, merge_shape, unary_infer
+from ._common import fmt, merge_shape, unary_infer, grad_needed
 from .nn import (_conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS,
                  _bwd_dot_type)
 
@@ -189,9 +189,10 @@ def _dc_grad(F, attrs, ins, outs, og, ctx):
     x, w = ins[0], ins[1]
     g = og[0]
     kw = _dc_kw(attrs)
-    res = [F._backward_Deconvolution_data(g, x, w, **kw), F._backward_Deconvolution_weight(g, x, w, **kw)]
+    res = [F._backward_Deconvolution_data(g, x, w, **kw) if grad_needed(ctx, 0) else None,
+           F._backward_Deconvolution_weight(g, x, w, **kw) if grad_needed(ctx, 1) else None]
     if len(ins) > 2:
-        res.append(F.sum(g, axis=1, exclude=True))
+        res.append(F.sum(g, axis=1, exclude=True) if grad_needed(ctx, 2) else None)
     return res
 
 
@@ -240,13 +241,15 @@ def _dc_bwd_weight_np(g, x, w, attrs):
 def _dc_bwd_data_grad(F, attrs, ins, outs, og, ctx):
     g, x, w = ins
     kw = _dc_kw(attrs)
-    return [F.Deconvolution(og[0], w, **kw), None, F._backward_Deconvolution_weight(g, og[0], w, **kw)]
+    return [F.Deconvolution(og[0], w, **kw) if grad_needed(ctx, 0) else None, None,
+            F._backward_Deconvolution_weight(g, og[0], w, **kw) if grad_needed(ctx, 2) else None]
 
 
 def _dc_bwd_weight_grad(F, attrs, ins, outs, og, ctx):
     g, x, w = ins
     kw = _dc_kw(attrs)
-    return [F.Deconvolution(x, og[0], **kw), F._backward_Deconvolution_data(g, x, og[0], **kw), None]
+    return [F.Deconvolution(x, og[0], **kw) if grad_needed(ctx, 0) else None,
+            F._backward_Deconvolution_data(g, x, og[0], **kw) if grad_needed(ctx, 1) else None, None]
 
 
 def _dc_bwd_samples(rng):
