@@ -16,11 +16,11 @@ GROUPS = ["ag_*", "gs_*,sym_*,err_*", "gl_*", "mod_*,api_*"]
 
 # case -> why agjit's answer is not MXNet's (every other case must PASS)
 KNOWN = {
-    "mod_checkpoint": "MXNet 1.9.1's MKLDNN BatchNorm leaves the executor's moving statistics "
-                      "unchanged during the first Module's training step but updates them in the "
-                      "reloaded Module's (reproduced by hand: simple_bind executors update them "
-                      "or not depending on how the aux arrays were written); agjit updates them "
-                      "in every training backward, as MXNet's autograd and reference kernels do",
+    "mod_checkpoint": "recorded with MXNet 1.9.1's MKLDNN backend, whose Module.get_params() "
+                      "returns BatchNorm moving statistics that lag behind the executor (unchanged "
+                      "after the first training step, one step behind after the second); with "
+                      "MXNET_MKLDNN_ENABLED=0 (MXNet's own kernels) the same program gives agjit's "
+                      "numbers at every step -- tests/test_module_batchnorm_reference.py checks that",
 }
 
 
