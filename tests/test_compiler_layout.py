@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 
+import pytest
 import numpy as np
 
 import agjit as mx
@@ -198,3 +199,43 @@ def test_bind_reaches_the_executor_through_the_hook():
     ex = (a * 2).bind(mx.cpu(), {"a": mx.nd.array([1.0, 2.0])})
     assert isinstance(ex, executor.Executor)
     np.testing.assert_allclose(ex.forward()[0].asnumpy(), [2.0, 4.0])
+
+
+class _Picky(mx.operator.CustomOp):
+    """Doubles its input; refuses (at run time, inside a compiled replay) a large sum."""
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        if in_data[0].asnumpy().sum() > 100:
+            raise ValueError("picky: sum too large")
+        self.assign(out_data[0], req[0], in_data[0] * 2)
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        self.assign(in_grad[0], req[0], out_grad[0] * 2)
+
+
+@mx.operator.register("layout_picky")
+class _PickyProp(mx.operator.CustomOpProp):
+    def list_arguments(self):
+        return ["data"]
+
+    def infer_shape(self, in_shape):
+        return in_shape, in_shape, []
+
+    def create_operator(self, ctx, shapes, dtypes):
+        return _Picky()
+
+
+def test_an_error_inside_a_replay_names_the_running_node_through_the_line_map():
+    f = mx.jit(lambda x: mx.nd.relu(mx.nd.Custom(mx.nd.exp(x), op_type="layout_picky")) + 1)
+    np.testing.assert_allclose(f(mx.nd.ones((3,))).asnumpy(), 2 * np.e + 1, rtol=1e-6)
+    with pytest.raises(ValueError, match="picky") as ei:
+        f(mx.nd.ones((3,)) * 10)                 # same signature: the cached replay raises
+    notes = getattr(ei.value, "__notes__", [])
+    assert len(notes) == 1, notes
+    assert re.search(r"forward kernel at node n\d+ \(Custom\), generated line \d+ of ", notes[0]), notes
+    # the line named is the one running the Custom node in the kernel file
+    line = int(re.search(r"generated line (\d+)", notes[0]).group(1))
+    path = notes[0].rsplit(" of ", 1)[1]
+    if os.path.isfile(path):
+        with open(path) as fh:
+            assert "forward(" in fh.read().splitlines()[line - 1]

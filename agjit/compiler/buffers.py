@@ -79,7 +79,12 @@ class BufferPlans:
             V[s] = b
         ctx = _TRAIN if train else _PREDICT
         if kernel.counted:
-            kernel.run(V, P, ctx)
+            try:
+                kernel.run(V, P, ctx)
+            except Exception as e:      # name the running node (zero cost when nothing raises)
+                from .signature import annotate_error
+                annotate_error(kernel, e)
+                raise
         else:
             self._first_run(kernel, V, P, ctx)
         if pooled:

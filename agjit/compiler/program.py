@@ -7,6 +7,7 @@ import threading
 from symbol.graph import topo_order
 from symbol.symbol import Symbol
 from .buffers import BufferPlans
+from .signature import run_kernel
 from .shapes import infer_graph
 from .step import StepMode
 from .tape_bridge import _JitNode
@@ -135,7 +136,7 @@ class CompiledGraph(StepMode, BufferPlans):
             if not kernel.counted:
                 self.stats.run_counted(kernel, V, P, ctx)
                 return
-        kernel.run(V, P, ctx)
+        run_kernel(kernel, V, P, ctx)
 
     # -- kernels --------------------------------------------------------------------------------
     def _lower(self, heads, given, kind, order=None, mask=(), ones=()):

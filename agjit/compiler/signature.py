@@ -106,6 +106,46 @@ class _Kernel:
         self.kind = kind
 
 
+# lines cache.load_module puts above the generated source (kernel key, code digest)
+_HEADER_LINES = 2
+
+
+def annotate_error(kernel, exc):
+    """Name, on an exception raised while ``kernel`` ran, the graph node whose generated code
+    was running (the deepest frame of the kernel's module), through the lowering's line ->
+    node map: a note on the exception (shown under its traceback), once per exception."""
+    try:
+        g = vars(kernel.module)
+        line, tb = None, exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_globals is g:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is None or getattr(exc, "_agjit_annotated", False):
+            return
+        node = kernel.lowered.node_at(line, offset=_HEADER_LINES)
+        where = getattr(kernel.module, "__file__", None) or "in memory"
+        if node is None:
+            what = "generated line %d" % line
+        else:
+            from .lower import safe_text
+            op = node.op.name if node.op is not None else "variable"
+            what = "node %s (%s), generated line %d" % (safe_text(node.name), op, line)
+        exc.add_note("agjit: raised in the %s kernel at %s of %s" % (kernel.kind, what, where))
+        exc._agjit_annotated = True
+    except Exception:       # never let the annotation hide the error itself
+        pass
+
+
+def run_kernel(kernel, V, P, ctx):
+    """``kernel.run(V, P, ctx)``, naming the running node on an error (annotate_error)."""
+    try:
+        kernel.run(V, P, ctx)
+    except Exception as e:
+        annotate_error(kernel, e)
+        raise
+
+
 class KernelStats:
     """Compile counters shared by a JitFunction's traces or by one executor."""
 
@@ -135,6 +175,7 @@ class KernelStats:
         except Exception as e:
             par = _parallel_flags(P)
             if not par:
+                annotate_error(kernel, e)
                 raise
             # a parallel variant Numba cannot compile: serial from now on (lower note
             # *parallel-loops*); the first run is simply redone
@@ -142,7 +183,7 @@ class KernelStats:
                      type(e).__name__, str(e).splitlines()[0] if str(e) else "")
             for k in par:
                 P[k] = False
-            kernel.run(V, P, ctx)
+            run_kernel(kernel, V, P, ctx)
         loaded = False
         for d, (n0, h0) in zip(disps, before):
             n1 = len(d.overloads)

@@ -51,7 +51,12 @@ class StepMode:
         V[:sp.n_given] = arrays + sp.ones
         ctx = _TRAIN if train else _PREDICT
         if sp.kernel.counted:
-            sp.run(V, sp.P, ctx)
+            try:
+                sp.run(V, sp.P, ctx)
+            except Exception as e:      # name the running node (zero cost when nothing raises)
+                from .signature import annotate_error
+                annotate_error(sp.kernel, e)
+                raise
         else:
             self._first_run(sp.kernel, V, sp.P, ctx)
         outs = [V[s].copy() for s in sp.head_slots]
