@@ -1,12 +1,12 @@
 """Test-only reference: the loop-of-einsum Convolution and loop-over-window Pooling kernels as
-they were before the im2col/BLAS rewrite (symbol/ops/nn.py, Dec 2026), kept verbatim so
+they were before the im2col/BLAS rewrite (symbol/ops/nn_conv.py, Dec 2026), kept verbatim so
 tests/test_fast_kernels.py can compare the fast kernels against them over random shapes.
 The geometry helpers (_conv_setup, _pool_geom) are imported: they did not change."""
 import itertools
 
 import numpy as np
 
-from symbol.ops.nn import _conv_setup, _pool_geom
+from symbol.ops.nn_conv import _conv_setup, _pool_geom
 
 
 def _win(start, dil, size, stride):

@@ -10,7 +10,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 import _kernel_reference as ref  # noqa: E402
-from symbol.ops import nn, nn_extra  # noqa: E402
+from symbol.ops import nn_conv, nn_norm, nn_extra  # noqa: E402
 
 TOL = {np.float64: 1e-10, np.float32: 2e-5, np.float16: 3e-3}
 
@@ -53,11 +53,11 @@ def test_conv_kernels_match_reference(case):
     G = attrs["num_group"]
     x = rng.uniform(-2, 2, (n, c) + sp).astype(dtype)
     w = rng.uniform(-2, 2, (f, c // G) + attrs["kernel"]).astype(dtype)
-    y = nn._conv_np(x, w, attrs)
+    y = nn_conv._conv_np(x, w, attrs)
     _close(y, ref.conv_np(x, w, attrs), dtype)
     g = rng.uniform(-2, 2, y.shape).astype(dtype)
-    _close(nn._conv_bwd_data_np(g, x, w, attrs), ref.conv_bwd_data_np(g, x, w, attrs), dtype)
-    _close(nn._conv_bwd_weight_np(g, x, w, attrs), ref.conv_bwd_weight_np(g, x, w, attrs), dtype)
+    _close(nn_conv._conv_bwd_data_np(g, x, w, attrs), ref.conv_bwd_data_np(g, x, w, attrs), dtype)
+    _close(nn_conv._conv_bwd_weight_np(g, x, w, attrs), ref.conv_bwd_weight_np(g, x, w, attrs), dtype)
 
 
 def test_conv_kernels_noncontiguous_and_int_inputs():
@@ -66,16 +66,16 @@ def test_conv_kernels_noncontiguous_and_int_inputs():
              "layout": None}
     x = rng.uniform(-2, 2, (2, 7, 9, 4)).transpose(0, 3, 1, 2)        # (2, 4, 7, 9) strided
     w = rng.uniform(-2, 2, (6, 4, 3, 6))[:, ::2, :, ::3]               # (6, 2, 3, 2) strided
-    y = nn._conv_np(x, w, attrs)
+    y = nn_conv._conv_np(x, w, attrs)
     np.testing.assert_allclose(y, ref.conv_np(x, w, attrs), rtol=1e-12, atol=1e-12)
     g = rng.uniform(-2, 2, y.shape)[..., ::-1]
-    np.testing.assert_allclose(nn._conv_bwd_data_np(g, x, w, attrs),
+    np.testing.assert_allclose(nn_conv._conv_bwd_data_np(g, x, w, attrs),
                                ref.conv_bwd_data_np(g, x, w, attrs), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(nn._conv_bwd_weight_np(g, x, w, attrs),
+    np.testing.assert_allclose(nn_conv._conv_bwd_weight_np(g, x, w, attrs),
                                ref.conv_bwd_weight_np(g, x, w, attrs), rtol=1e-12, atol=1e-12)
     xi = rng.integers(-3, 4, x.shape).astype(np.int32)
     wi = rng.integers(-3, 4, w.shape).astype(np.int32)
-    yi = nn._conv_np(xi, wi, attrs)
+    yi = nn_conv._conv_np(xi, wi, attrs)
     assert yi.dtype == np.int32
     np.testing.assert_array_equal(yi, ref.conv_np(xi, wi, attrs))
 
@@ -130,13 +130,13 @@ def test_pool_kernels_match_reference(case):
     shape, attrs, dtype, ties, seed = case
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, shape) if ties else rng.uniform(-2, 2, shape)).astype(dtype)
-    y = nn._pool_fwd(attrs, [x], None)[0]
+    y = nn_conv._pool_fwd(attrs, [x], None)[0]
     _close(y, ref.pool_fwd(attrs, x), dtype)
     g = rng.uniform(-2, 2, y.shape).astype(dtype)
-    _close(nn._pool_bwd_np(g, x, attrs), ref.pool_bwd_np(g, x, attrs), dtype)
+    _close(nn_conv._pool_bwd_np(g, x, attrs), ref.pool_bwd_np(g, x, attrs), dtype)
     if attrs["pool_type"] == "max":
         g2 = rng.uniform(-2, 2, x.shape).astype(dtype)
-        _close(nn._pool_select_np(g2, x, attrs), ref.pool_select_np(g2, x, attrs), dtype)
+        _close(nn_conv._pool_select_np(g2, x, attrs), ref.pool_select_np(g2, x, attrs), dtype)
 
 
 def _pool_attrs(**kw):
@@ -151,15 +151,15 @@ def test_max_pool_ties_follow_mxnet():
     of each window in row-major order gets the gradient, padding never does."""
     x = np.array([[[[1, 1, 0, 0], [1, 1, 0, 0], [2, 0, 3, 3], [0, 2, 3, 3]]]], np.float32)
     a = _pool_attrs(kernel=(2, 2), stride=(2, 2))
-    gx = nn._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
+    gx = nn_conv._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
     np.testing.assert_array_equal(gx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
     x = np.array([[[[1, 2, 2, 1, 2]]]], np.float32)
     a = _pool_attrs(kernel=(1, 3), stride=(1, 1))
-    gx = nn._pool_bwd_np(np.ones((1, 1, 1, 3), np.float32), x, a)
+    gx = nn_conv._pool_bwd_np(np.ones((1, 1, 1, 3), np.float32), x, a)
     np.testing.assert_array_equal(gx[0, 0, 0], [0, 2, 1, 0, 0])
     x = -np.ones((1, 1, 3, 3), np.float32)
     a = _pool_attrs(kernel=(3, 3), stride=(2, 2), pad=(1, 1))
-    gx = nn._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
+    gx = nn_conv._pool_bwd_np(np.ones((1, 1, 2, 2), np.float32), x, a)
     np.testing.assert_array_equal(gx[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
 
 
@@ -183,7 +183,7 @@ def test_batchnorm_forward_matches_reference(shape, data):
     x = (rng.uniform(-2, 2, shape) * 3 + 1).astype(dtype)
     ins = [x, rng.uniform(0.5, 1.5, c).astype(pt), rng.uniform(-1, 1, c).astype(pt),
            rng.uniform(-0.5, 0.5, c).astype(pt), rng.uniform(0.5, 1.5, c).astype(pt)]
-    got = nn._bn_fwd(attrs, ins, _Ctx(train))
+    got = nn_norm._bn_fwd(attrs, ins, _Ctx(train))
     want = ref.bn_fwd(attrs, ins, train and not attrs["use_global_stats"])
     for gv, wv in zip(got, want):
         _close(gv, wv, dtype)
@@ -199,8 +199,8 @@ def test_conv_data_grad_full_convolution_path(monkeypatch, G, dil):
     w = rng.uniform(-2, 2, (4, 4 // G, 3, 3))
     g = rng.uniform(-2, 2, (2, 4, 6, 5))
     calls = []
-    orig = nn._conv_np
-    monkeypatch.setattr(nn, "_conv_np", lambda *a: calls.append(1) or orig(*a))
-    got = nn._conv_bwd_data_np(g, x, w, attrs)
+    orig = nn_conv._conv_np
+    monkeypatch.setattr(nn_conv, "_conv_np", lambda *a: calls.append(1) or orig(*a))
+    got = nn_conv._conv_bwd_data_np(g, x, w, attrs)
     assert calls, "full-convolution path not taken"
     np.testing.assert_allclose(got, ref.conv_bwd_data_np(g, x, w, attrs), rtol=1e-12, atol=1e-12)

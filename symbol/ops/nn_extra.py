@@ -1,4 +1,4 @@
-"""More neural-network operators, the ones Gluon's layers need beyond symbol/ops/nn.py:
+"""More neural-network operators, the ones Gluon's layers need beyond symbol/ops/nn_*.py:
 erf, Deconvolution, InstanceNorm, GroupNorm, L2Normalization, Pad, UpSampling.
 
 Every gradient is written with registered ops through ``F`` (registry note
@@ -31,8 +31,8 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, unary_infer, grad_needed
-from .nn import (_conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS,
-                 _bwd_dot_type)
+from .nn_conv import _conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS
+from .nn_dense import _bwd_dot_type
 
 _BOOL_F = Attr("bool", False)
 

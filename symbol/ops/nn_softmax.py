@@ -1,0 +1,324 @@
+"""The softmax family and its losses: softmax, log_softmax, SoftmaxOutput,
+softmax_cross_entropy.
+
+Every gradient is written with registered ops through ``F`` (registry note
+*one-definition-per-op*).  Where a gradient needs something no public MXNet op does, a small
+internal op named with a leading underscore is declared here with its own forward, gradient
+and samples.
+"""
+import numpy as np
+from ..base import MXNetError
+from ..registry import register, Attr, Sample
+from ._lowering import KernelCall
+from ._common import fmt, norm_axis
+from ._nn_util import _BOOL_F, _data_led_type, _merge, _prod, _rand
+
+
+# ---------------------------------------------------------------------------------------
+# softmax / log_softmax
+# ---------------------------------------------------------------------------------------
+_SM_ATTRS = {"axis": Attr("int", -1), "temperature": Attr("float_or_none", None),
+             "dtype": Attr("dtype", None), "use_length": Attr("bool", False)}
+
+
+def _sm_infer(name):
+    def infer(attrs, ins):
+        if attrs["use_length"]:
+            raise MXNetError("%s: use_length=True is not supported" % name)
+        d = ins[0]
+        if d is not None:
+            norm_axis(name, attrs["axis"], len(d))
+        return ins, [d]
+    return infer
+
+
+def _sm_type(attrs, ins):
+    t = ins[0]
+    return ins, [attrs["dtype"] if attrs["dtype"] is not None else t]
+
+
+def _softmax_np(x, axis, temp, log):
+    z = x / temp if temp is not None and temp != 1.0 else x
+    z = z - np.max(z, axis=axis, keepdims=True)
+    e = np.exp(z)
+    s = np.sum(e, axis=axis, keepdims=True)
+    return z - np.log(s) if log else e / s
+
+
+def _sm_fwd(log):
+    def forward(attrs, ins, ctx):
+        x = ins[0]
+        y = _softmax_np(x, attrs["axis"], attrs["temperature"], log)
+        dt = attrs["dtype"] if attrs["dtype"] is not None else x.dtype
+        return [y.astype(dt, copy=False)]
+    return forward
+
+
+def _temp_scale(F, attrs, gx):
+    t = attrs["temperature"]
+    if t is not None and t != 1.0:
+        gx = F._div_scalar(gx, scalar=t)
+    return gx
+
+
+def _softmax_grad(F, attrs, ins, outs, og, ctx):
+    y, g = outs[0], og[0]
+    s = F.sum(F.elemwise_mul(g, y), axis=attrs["axis"], keepdims=True)
+    gx = F.elemwise_mul(F.broadcast_sub(g, s), y)
+    gx = _temp_scale(F, attrs, gx)
+    if attrs["dtype"] is not None:
+        gx = F._cast_like(gx, ins[0])
+    return [gx]
+
+
+def _log_softmax_grad(F, attrs, ins, outs, og, ctx):
+    y, g = outs[0], og[0]
+    s = F.sum(g, axis=attrs["axis"], keepdims=True)
+    gx = F.elemwise_sub(g, F.broadcast_mul(F.exp(y), s))
+    gx = _temp_scale(F, attrs, gx)
+    if attrs["dtype"] is not None:
+        gx = F._cast_like(gx, ins[0])
+    return [gx]
+
+
+def _sm_samples(rng):
+    return [Sample([_rand(rng, (2, 4))]), Sample([_rand(rng, (3, 2))], {"axis": 0}),
+            Sample([_rand(rng, (2, 3))], {"temperature": 2.0}),
+            Sample([_rand(rng, (2, 3, 2))], {"axis": 1, "temperature": 0.5})]
+
+
+def _lower_softmax(log):
+    """Row kernels over the last axis (the data viewed as (rows, n))."""
+    def lower(ctx):
+        a = ctx.attrs
+        nd = ctx.in_ndim[0]
+        if nd < 1 or a["axis"] not in (-1, nd - 1) or a["use_length"] or \
+                (a["dtype"] is not None and a["dtype"] != ctx.dtype):
+            return None
+        x, out = ctx.ins[0], ctx.outs[0]
+        t = a["temperature"]
+        inv = "1.0" if t is None else repr(1.0 / float(t))
+        c = ctx.tmp("c")
+        return ["%s = %s.shape[%d]" % (c, x, nd - 1),
+                "%s(%s.reshape((-1, %s)), %s.reshape((-1, %s)), %s)"
+                % (ctx.fn("log_softmax_rows" if log else "softmax_rows"), x, c, out, c, inv)]
+    return lower
+
+
+register("softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("softmax"),
+         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=KernelCall(_lower_softmax(False), uses=("softmax_rows",)),
+         samples=_sm_samples, doc="softmax(data / temperature) along ``axis`` (default -1).")
+register("log_softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("log_softmax"),
+         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=KernelCall(_lower_softmax(True), uses=("log_softmax_rows",)),
+         samples=_sm_samples, doc="log(softmax(data / temperature)) along ``axis`` (default -1).")
+
+# ---------------------------------------------------------------------------------------
+# SoftmaxOutput / softmax_cross_entropy
+# ---------------------------------------------------------------------------------------
+_SO_ATTRS = {"grad_scale": Attr("float", 1.0), "ignore_label": Attr("float", -1.0),
+             "multi_output": _BOOL_F, "use_ignore": _BOOL_F, "preserve_shape": _BOOL_F,
+             "normalization": Attr("str", "null", choices=("null", "batch", "valid")),
+             "out_grad": _BOOL_F, "smooth_alpha": Attr("float", 0.0)}
+
+
+def _so_label_shapes(attrs, d):
+    """Label shapes SoftmaxOutput accepts for data shape ``d``; the first is the inferred one."""
+    if attrs["multi_output"]:
+        return [(d[0], _prod(d[2:])), (d[0],) + tuple(d[2:])]
+    if attrs["preserve_shape"]:
+        return [tuple(d[:-1]), tuple(d)]
+    return [(d[0],), tuple(d)]
+
+
+def _so_infer(attrs, ins):
+    d, l = ins
+    if d is None:
+        return ins, [None]
+    if len(d) < 2 and not attrs["preserve_shape"]:
+        raise MXNetError("SoftmaxOutput: data must have at least 2 dimensions, got %s" % fmt(d))
+    if attrs["multi_output"] and len(d) < 2:
+        raise MXNetError("SoftmaxOutput: multi_output needs data of at least 2 dimensions")
+    cands = _so_label_shapes(attrs, d)
+    if l is None:
+        l = cands[0]
+    else:
+        for c in cands:
+            try:
+                l = _merge("SoftmaxOutput", "label", l, c)
+                break
+            except MXNetError:
+                continue
+        else:
+            raise MXNetError("SoftmaxOutput: label shape %s does not match data shape %s "
+                             "(expected %s)" % (fmt(l), fmt(d), fmt(cands[0])))
+    return [d, l], [d]
+
+
+def _so_view(attrs, x):
+    """Data as (rows, classes, inner) with softmax over axis 1."""
+    if attrs["multi_output"]:
+        return x.reshape(x.shape[0], x.shape[1], -1)
+    if attrs["preserve_shape"]:
+        return x.reshape(-1, x.shape[-1], 1)
+    return x.reshape(x.shape[0], -1, 1)
+
+
+def _so_fwd(attrs, ins, ctx):
+    x = ins[0]
+    y = _softmax_np(_so_view(attrs, x), 1, None, False)
+    return [y.reshape(x.shape).astype(x.dtype, copy=False)]
+
+
+def _so_target_np(attrs, data, label):
+    """Target distribution (smoothed one-hot, or the label itself for probability labels)
+    and the per-element gradient scale (grad_scale / normaliser, zero where ignored)."""
+    v = _so_view(attrs, data)
+    n, k, inner = v.shape
+    if label.size == data.size and label.shape == data.shape and not attrs["multi_output"]:
+        tgt = label.astype(data.dtype).reshape(v.shape)
+        scale = np.full(v.shape, attrs["grad_scale"], dtype=data.dtype)
+        if attrs["normalization"] == "batch":
+            scale /= data.shape[0]
+        return tgt.reshape(data.shape), scale.reshape(data.shape)
+    lab = label.reshape(n, inner)
+    li = lab.astype(np.int64)
+    alpha = attrs["smooth_alpha"]
+    onehot = (li[:, None, :] == np.arange(k)[None, :, None])
+    if alpha:
+        tgt = np.where(onehot, 1.0 - alpha, alpha / max(k - 1, 1))
+    else:
+        tgt = onehot.astype(np.float64)
+    keep = np.ones((n, 1, inner))
+    if attrs["use_ignore"]:
+        keep = (li != int(attrs["ignore_label"]))[:, None, :].astype(np.float64)
+    norm = attrs["normalization"]
+    # multi_output: MXNet divides 'null' by the spatial size d and 'batch' by N*d
+    spatial = float(inner) if attrs["multi_output"] else 1.0
+    if norm == "batch":
+        cnt = float(n) * spatial
+    elif norm == "valid":
+        if attrs["use_ignore"]:
+            cnt = float(max(int(keep.sum()), 1))
+        else:
+            cnt = float(max(int((li != int(attrs["ignore_label"])).sum()), 1))
+    else:
+        cnt = spatial
+    scale = np.broadcast_to(keep * (attrs["grad_scale"] / cnt), v.shape)
+    return (tgt.astype(data.dtype).reshape(data.shape),
+            np.ascontiguousarray(scale, dtype=data.dtype).reshape(data.shape))
+
+
+def _so_grad(F, attrs, ins, outs, og, ctx):
+    x, label = ins
+    y = outs[0]
+    kw = {k: attrs[k] for k in _SO_ATTRS if attrs[k] != _SO_ATTRS[k].default}
+    tgt = F._softmax_output_target(y, label, **kw)
+    scale = F._softmax_output_scale(y, label, **kw)
+    gx = F.elemwise_mul(F.elemwise_sub(y, tgt), scale)
+    if attrs["out_grad"]:
+        gx = F.elemwise_mul(gx, og[0])
+    return [gx, F.zeros_like(label)]
+
+
+def _so_samples(rng):
+    return [Sample([_rand(rng, (3, 4)), np.array([1.0, 0.0, 3.0])]),
+            Sample([_rand(rng, (3, 4)), np.array([1.0, 2.0, 3.0])],
+                   {"normalization": "batch", "grad_scale": 2.0}),
+            Sample([_rand(rng, (2, 3, 2)), np.array([[0.0, 2.0], [1.0, 1.0]])], {"multi_output": True}),
+            Sample([_rand(rng, (2, 2, 3)), np.array([[0.0, 2.0], [1.0, -1.0]])],
+                   {"preserve_shape": True, "use_ignore": True, "normalization": "valid"}),
+            Sample([_rand(rng, (3, 4)), np.array([1.0, 0.0, 3.0])], {"smooth_alpha": 0.1})]
+
+
+def _lower_softmax_output(ctx):
+    """Forward of SoftmaxOutput on (batch, classes) data: a softmax row kernel."""
+    a = ctx.attrs
+    if ctx.in_ndim[0] != 2 or a["multi_output"] or a["preserve_shape"]:
+        return None
+    return ["%s(%s, %s, 1.0)" % (ctx.fn("softmax_rows"), ctx.ins[0], ctx.outs[0])]
+
+
+register("SoftmaxOutput", inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_infer,
+         infer_type=_data_led_type("SoftmaxOutput", ["data", "label"]),
+         forward=_so_fwd, gradient=_so_grad, aliases=("Softmax",), is_loss=True,
+         lowering=KernelCall(_lower_softmax_output, uses=("softmax_rows",)), grad_check=False, second_order=False, samples=_so_samples,
+         doc="Softmax forward; backward is (softmax - one_hot(label)) * grad_scale / normaliser, "
+             "ignoring the head gradient (unless out_grad=True).  The label gets a zero gradient.")
+
+
+def _so_helper_infer(attrs, ins):
+    d, l = ins
+    return ins, [d]
+
+
+def _lower_so_target(ctx):
+    """One-hot targets of integer class labels for (batch, classes) data (no smoothing,
+    ignore label or probability labels: those run eagerly)."""
+    a = ctx.attrs
+    ds, ls = ctx.in_shapes
+    if ctx.in_ndim != [2, 1] or a["smooth_alpha"] or a["multi_output"] or \
+            a["preserve_shape"] or a["use_ignore"] or ds[0] * ds[1] == ls[0]:
+        return None
+    lab, out = ctx.ins[1], ctx.outs[0]
+    i, j, k = ctx.tmp("i"), ctx.tmp("i"), ctx.tmp("k")
+    return ["for %s in range(%s.shape[0]):" % (i, out),
+            "    %s = int(%s[%s])" % (k, lab, i),
+            "    for %s in range(%s.shape[1]):" % (j, out),
+            "        %s[%s, %s] = %s if %s == %s else %s" % (out, i, j, ctx.const(1.0), j, k,
+                                                        ctx.const(0.0))]
+
+
+def _so_helper(name, idx, doc, lowering=None):
+    register(name, inputs=("data", "label"), attrs=dict(_SO_ATTRS), infer_shape=_so_helper_infer,
+             forward=lambda attrs, ins, ctx: [_so_target_np(attrs, ins[0], ins[1])[idx]],
+             gradient=lambda F, attrs, ins, outs, og, ctx: [None, None],
+             lowering=lowering, lowerable=lowering is not None, grad_check=False, doc=doc,
+             samples=_so_samples)
+
+
+_so_helper("_softmax_output_target", 0,
+           "SoftmaxOutput's target distribution (smoothed one-hot of label) in data's shape; a "
+           "constant of the label, so it passes no gradient.", lowering=_lower_so_target)
+_so_helper("_softmax_output_scale", 1,
+           "SoftmaxOutput's per-element gradient scale (grad_scale / normaliser, 0 where the "
+           "label is ignored) in data's shape; passes no gradient.")
+
+
+def _sce_infer(attrs, ins):
+    d, l = ins
+    if d is not None:
+        if len(d) != 2:
+            raise MXNetError("softmax_cross_entropy: data must be 2-D (batch, classes), got %s" % fmt(d))
+        try:
+            l = _merge("softmax_cross_entropy", "label", l, (d[0],))
+        except MXNetError:
+            raise MXNetError("softmax_cross_entropy: label shape %s must be (%d,) for data %s"
+                             % (fmt(l), d[0], fmt(d))) from None
+    return [d, l], [(1,)]
+
+
+def _sce_fwd(attrs, ins, ctx):
+    x, label = ins
+    lp = _softmax_np(x, -1, None, True)
+    li = np.clip(label.astype(np.int64), 0, x.shape[1] - 1)
+    return [np.asarray([-lp[np.arange(x.shape[0]), li].sum()], dtype=x.dtype)]
+
+
+def _sce_grad(F, attrs, ins, outs, og, ctx):
+    x, label = ins
+    tgt = F._softmax_output_target(x, label)
+    return [F.broadcast_mul(F.elemwise_sub(F.softmax(x), tgt), og[0]), None]
+
+
+def _lower_sce(ctx):
+    if ctx.in_ndim != [2, 1]:
+        return None
+    return ["%s(%s, %s, %s)" % (ctx.fn("softmax_cross_entropy_rows"), ctx.ins[0], ctx.ins[1],
+                                ctx.outs[0])]
+
+
+register("softmax_cross_entropy", inputs=("data", "label"), infer_shape=_sce_infer,
+         forward=_sce_fwd, gradient=_sce_grad,
+         lowering=KernelCall(_lower_sce, uses=("softmax_cross_entropy_rows",)),
+         samples=lambda rng: [Sample([_rand(rng, (3, 4)), np.array([1.0, 0.0, 3.0])])],
+         doc="Softmax cross-entropy summed over the batch; output shape (1,).")
