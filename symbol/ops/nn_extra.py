@@ -15,7 +15,7 @@ Note: deconvolution-as-adjoint
     ``t = s(in-1) + d(k-1) + 1 - target``, ``adj = t % 2``, ``pad = (t + 1) // 2``.
     ``adj`` must stay below the stride (as MXNet checks), which makes the adjoint
     convolution's output size equal to the input size.  The two ``_backward_Deconvolution_*``
-    helpers form a closed bilinear set (nn.py note *bilinear-backward-ops*).
+    helpers form a closed bilinear set (nn_dense.py note *bilinear-backward-ops*).
 
 Note: grouped-norm-gradient
     InstanceNorm and GroupNorm normalise ``x`` viewed as (N, G, M) over its last axis and
