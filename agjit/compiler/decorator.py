@@ -28,6 +28,19 @@ Note: jit-runtime
     autograd machinery then writes or adds them per grad_req.  ``autograd.get_symbol`` on a
     jitted output inlines the traced graph.  Higher-order gradients through a jitted call are
     not supported (the backward kernel is not recorded).
+
+Note: dispatch
+    A replay should cost little more than its kernel.  A call whose arguments are all plain
+    NDArrays (no static or keyword arguments) is looked up by ``((shape, dtype) per
+    argument, training flag)`` in ``JitFunction._fast``, which holds only traces of such
+    calls and is emptied whenever a trace is made (so a retrace is never hidden by it); a
+    trace with no captured arrays and no closure/global bindings (``unguarded``) skips the
+    guard check.  Everything else -- static arguments, keywords, NDArray subclasses -- takes
+    the full :func:`signature` path, which also fills the fast table.  A step-mode call
+    builds its tape node's backward object without keyword handling
+    (``_JitNode.for_step``), and a backward with head gradients of ones hands the stash over
+    before any other check; a recorded call's ones head gradient is allocated once per
+    head (``CompiledGraph.head_ones``).
 """
 import functools
 import inspect

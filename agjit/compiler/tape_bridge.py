@@ -110,8 +110,14 @@ class _JitNode(CompiledNode):
             for g, h in zip(out_grads, head_nodes):
                 if h is not None:
                     if g is ONES:
-                        g = np.ones(tr.shapes[(h, 0)], dtype=tr.dtypes[(h, 0)])
-                    hg.append(np.ascontiguousarray(g))
+                        # one array of ones per head, reused (kernels never write their
+                        # given arrays; step mode's head ones are shared the same way)
+                        g = tr.head_ones.get(h)
+                        if g is None:
+                            g = tr.head_ones[h] = np.ascontiguousarray(
+                                np.ones(tr.shapes[(h, 0)], dtype=tr.dtypes[(h, 0)]))
+                    # (ascontiguousarray makes a 0-d array 1-d, as the kernels expect)
+                    hg.append(g if g.ndim and g.flags.c_contiguous else np.ascontiguousarray(g))
             given = list(self.arrays) + hg + list(self.saved_vals)
             V, bset, pool = tr._execute(bwd, given, fresh=False, train=bwd_train, pooled=True)
             grads = iter(V[s] for s in bwd.lowered.out_slots)
