@@ -28,6 +28,19 @@ Note: jit-runtime
     autograd machinery then writes or adds them per grad_req.  ``autograd.get_symbol`` on a
     jitted output inlines the traced graph.  Higher-order gradients through a jitted call are
     not supported (the backward kernel is not recorded).
+
+Note: dispatch
+    A replay should cost little more than its kernel.  A call whose arguments are all plain
+    NDArrays (no static or keyword arguments) is looked up by ``((shape, dtype) per
+    argument, training flag)`` in ``JitFunction._fast``, which holds only traces of such
+    calls and is emptied whenever a trace is made (so a retrace is never hidden by it); a
+    trace with no captured arrays and no closure/global bindings (``unguarded``) skips the
+    guard check.  Everything else -- static arguments, keywords, NDArray subclasses -- takes
+    the full :func:`signature` path, which also fills the fast table.  A step-mode call
+    builds its tape node's backward object without keyword handling
+    (``_JitNode.for_step``), and a backward with head gradients of ones hands the stash over
+    before any other check; a recorded call's ones head gradient is allocated once per
+    head (``CompiledGraph.head_ones``).
 """
 import functools
 import inspect
@@ -36,6 +49,7 @@ import threading
 
 from symbol.base import MXNetError
 from ..ndarray.ndarray import NDArray
+from ..tape import state
 from .signature import CacheInfo, KernelStats, signature, explain_retrace, log
 from .trace import _Trace, _user_site
 
@@ -51,6 +65,7 @@ class JitFunction:
         self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
         self._reuse = reuse_outputs
         self._traces = {}
+        self._fast = {}             # ((shape, dtype) per array argument, training) -> trace
         self._history = []          # (signature, callsite) of each trace
         self._explanations = []
         self._lock = threading.RLock()
@@ -103,6 +118,21 @@ class JitFunction:
 
     # -- calls ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        # fast path (note *dispatch*): positional NDArrays only -- the key is the tuple of
+        # their numpy arrays' (shape, dtype) and the training flag, looked up in a table
+        # that holds only traces of such calls and is cleared whenever a trace is made
+        key = None
+        if not kwargs and args:
+            for a in args:
+                if type(a) is not NDArray:
+                    break
+            else:
+                key = (tuple([(a._data.shape, a._data.dtype) for a in args]), state.training)
+                tr = self._fast.get(key)
+                if tr is not None and (tr.unguarded or tr.still_valid()):
+                    self._hits += 1
+                    self._last = tr
+                    return tr.call(self, list(args))
         sig = signature(self.__name__, args, kwargs)
         tr = self._traces.get(sig)
         if tr is not None and tr.still_valid():
@@ -116,6 +146,8 @@ class JitFunction:
                 else:
                     self._misses += 1
                     tr = self._trace(sig, args, kwargs, stale=tr)
+        if key is not None:
+            self._fast[key] = tr
         self._last = tr
         return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
                        else list(args))
@@ -129,6 +161,9 @@ class JitFunction:
             if self._strict:
                 raise MXNetError("strict mode: %s" % msg)
         tr = _Trace(self, sig, args, kwargs)
+        # no captured array and no closure/global binding to re-check on a replay
+        tr.unguarded = not tr.captures and not tr.bindings
+        self._fast.clear()
         self._traces[sig] = tr
         self._history.append((sig, site))
         self._ntraces += 1

@@ -53,6 +53,7 @@ class CompiledGraph(StepMode, BufferPlans):
         self.plans = {}
         self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
         self._step_why = {}         # grad mask -> why recorded calls do not use step mode
+        self.head_ones = {}         # head-gradient node -> its ones, reused (tape_bridge)
         self.bwd_covers = {}        # backward kernel of some heads -> inputs it computes
         self.rec_deps = None        # per head, the recorded inputs it reads (None: all)
         # graphs with ops whose forward or gradient depends on the training mode (Dropout,

@@ -17,7 +17,7 @@ import numpy as np
 
 from symbol.graph import topo_order
 from ..ndarray.ndarray import _TRAIN, _PREDICT
-from .buffers import _take, _parallel_flags
+from .buffers import _parallel_flags
 from .tape_bridge import _JitNode
 
 __all__ = ["StepMode"]
@@ -47,24 +47,23 @@ class StepMode:
                 return None
         self.runs += 1
         pool = sp.pool
-        V = _take(pool, sp.new_slots)
-        V[:sp.n_given] = arrays + sp.ones
-        ctx = _TRAIN if train else _PREDICT
+        try:
+            V = pool.pop()              # atomic under the GIL (buffers note *threads*)
+        except IndexError:
+            V = sp.new_slots()
+        V[:sp.n_given] = arrays + sp.ones if sp.ones else arrays
         if sp.kernel.counted:
             try:
-                sp.run(V, sp.P, ctx)
+                sp.run(V, sp.P, _TRAIN if train else _PREDICT)
             except Exception as e:      # name the running node (zero cost when nothing raises)
                 from .signature import annotate_error
                 annotate_error(sp.kernel, e)
                 raise
         else:
-            self._first_run(sp.kernel, V, sp.P, ctx)
+            self._first_run(sp.kernel, V, sp.P, _TRAIN if train else _PREDICT)
         outs = [V[s].copy() for s in sp.head_slots]
         stash = [None if s is None else V[s] for s in sp.grad_slots]
-        node = _JitNode(self, mask, arrays, None, None, None, None, None, stash=stash,
-                        bset=V, pool=pool, swap_slots=sp.swappable, train=train)
-        return outs, node
-
+        return outs, _JitNode.for_step(self, mask, arrays, stash, V, pool, sp.swappable, train)
 
     def step_kernel(self, mask):
         c = self.compiled

@@ -12,6 +12,8 @@ from .buffers import _swappable
 
 __all__ = []
 
+_new = object.__new__
+
 
 class _JitNode(CompiledNode):
     """The backward of one recorded jitted call (a tape node's ``function``).  A step-mode
@@ -38,6 +40,22 @@ class _JitNode(CompiledNode):
         self.swap_slots = swap_slots
         self.train = train
 
+    @classmethod
+    def for_step(cls, trace, mask, arrays, stash, bset, pool, swap_slots, train):
+        """The node of a step-mode call (no saved values yet; note *step-mode*), without the
+        keyword handling of ``__init__`` (note *dispatch*)."""
+        self = _new(cls)
+        self.trace = trace
+        self.mask = mask
+        self.arrays = arrays
+        self.saved_vals = self.head_nodes = self.bwd = self.hooks = self.saved = None
+        self.stash = stash
+        self.bset = bset
+        self.pool = pool
+        self.swap_slots = swap_slots
+        self.train = train
+        return self
+
     def __del__(self):
         if self.pool is not None:
             self.pool.append(self.bset)
@@ -54,6 +72,8 @@ class _JitNode(CompiledNode):
         where the input needs no gradient --, the buffer set they live in and its pool, or
         None, None for a step-mode stash); the caller gives the set back once it has read
         the gradients."""
+        if self.stash is not None and len(out_grads) == 1 and out_grads[0] is ONES:
+            return self.stash, None, None       # the step-mode call's speculation held
         tr = self.trace
         if bwd_train is None:
             bwd_train = state.training
@@ -90,8 +110,14 @@ class _JitNode(CompiledNode):
             for g, h in zip(out_grads, head_nodes):
                 if h is not None:
                     if g is ONES:
-                        g = np.ones(tr.shapes[(h, 0)], dtype=tr.dtypes[(h, 0)])
-                    hg.append(np.ascontiguousarray(g))
+                        # one array of ones per head, reused (kernels never write their
+                        # given arrays; step mode's head ones are shared the same way)
+                        g = tr.head_ones.get(h)
+                        if g is None:
+                            g = tr.head_ones[h] = np.ascontiguousarray(
+                                np.ones(tr.shapes[(h, 0)], dtype=tr.dtypes[(h, 0)]))
+                    # (ascontiguousarray makes a 0-d array 1-d, as the kernels expect)
+                    hg.append(g if g.ndim and g.flags.c_contiguous else np.ascontiguousarray(g))
             given = list(self.arrays) + hg + list(self.saved_vals)
             V, bset, pool = tr._execute(bwd, given, fresh=False, train=bwd_train, pooled=True)
             grads = iter(V[s] for s in bwd.lowered.out_slots)
@@ -136,6 +162,7 @@ class _JitNode(CompiledNode):
         swap = consume and pool is None and self.stash is not None
         tr = self.trace
         pos = range(len(res)) if tr.all_used else tr.used_pos
+        swap_slots = self.swap_slots
         for k, sink in zip(pos, sinks):
             r = res[k]
             if r is None or sink is None:
@@ -144,7 +171,7 @@ class _JitNode(CompiledNode):
             buf = holder._data
             if req == "add":
                 buf += r
-            elif swap and self.swap_slots[k] is not None and _swappable(buf, r):
+            elif swap and swap_slots[k] is not None and _swappable(buf, r):
                 # hand the computed buffer over; the old one becomes the call's buffer
                 self.bset[self.swap_slots[k]] = buf
                 holder._data = r

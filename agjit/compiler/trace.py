@@ -232,14 +232,16 @@ class _Trace(CompiledGraph):
     # -- a call -----------------------------------------------------------------------------------
     def call(self, jf, pos_arrays):
         inputs = pos_arrays + self.captures if self.captures else pos_arrays
-        arrays = [a._data if a._data.flags.c_contiguous else np.ascontiguousarray(a._data)
-                  for a in inputs]
+        arrays = [a._data for a in inputs]
+        for k, d in enumerate(arrays):
+            if not d.flags.c_contiguous:
+                arrays[k] = np.ascontiguousarray(d)
         mask = None
         if state.recording:
             used = self.used
             for k, a in enumerate(inputs):
                 e = a._entry
-                if e is not None and not e[0].cleared and used[k]:
+                if e is not None and used[k] and not e[0].cleared:
                     if mask is None:
                         mask = [False] * len(inputs)
                     # a variable with a gradient buffer, or an op output (its graph may lead
