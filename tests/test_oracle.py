@@ -16,11 +16,11 @@ GROUPS = ["ag_*", "gs_*,sym_*,err_*", "gl_*", "mod_*,api_*"]
 
 # case -> why agjit's answer is not MXNet's (every other case must PASS)
 KNOWN = {
-    "mod_checkpoint": "recorded with MXNet 1.9.1's MKLDNN backend, whose Module.get_params() "
-                      "returns BatchNorm moving statistics that lag behind the executor (unchanged "
-                      "after the first training step, one step behind after the second); with "
-                      "MXNET_MKLDNN_ENABLED=0 (MXNet's own kernels) the same program gives agjit's "
-                      "numbers at every step -- tests/test_module_batchnorm_reference.py checks that",
+    "mod_checkpoint": "a race in MXNet 1.9.1's threaded engine, recorded in the golden: "
+                      "Module.get_params() may copy BatchNorm's moving statistics before the "
+                      "backward that updates them has written them (unchanged after the first "
+                      "step); with MXNET_ENGINE_TYPE=NaiveEngine MXNet gives agjit's numbers at "
+                      "every step -- tests/test_module_batchnorm_reference.py checks that",
 }
 
 
