@@ -216,12 +216,17 @@ class Optimizer(object):
                     self.lr_mult[name] = float(attr[name]['__lr_mult__'])
         self.lr_mult.update(args_lr_mult)
 
+    @staticmethod
+    def _decayed_by_default(name):
+        """Whether a named parameter keeps weight decay unless told otherwise."""
+        return name.endswith('_weight') or name.endswith('_gamma')
+
     def set_wd_mult(self, args_wd_mult):
         """Per-parameter weight-decay multipliers, keyed by index or by name.  With
         ``param_idx2name``, names not ending in ``_weight``/``_gamma`` default to 0."""
         self.wd_mult = {}
         for n in self.idx2name.values():
-            if not (n.endswith('_weight') or n.endswith('_gamma')):
+            if not self._decayed_by_default(n):
                 self.wd_mult[n] = 0.0
         if self.sym_info:
             attr, arg_names = self.sym_info
@@ -1009,18 +1014,11 @@ class LARS(Optimizer):
         self.last_lr = None
         self.cur_lr = None
 
-    def set_wd_mult(self, args_wd_mult):
-        """As the base class, but only names ending in ``_weight`` keep weight decay."""
-        self.wd_mult = {}
-        for n in self.idx2name.values():
-            if not n.endswith('_weight'):
-                self.wd_mult[n] = 0.0
-        if self.sym_info:
-            attr, arg_names = self.sym_info
-            for name in arg_names:
-                if name in attr and '__wd_mult__' in attr[name]:
-                    self.wd_mult[name] = float(attr[name]['__wd_mult__'])
-        self.wd_mult.update(args_wd_mult)
+    @staticmethod
+    def _decayed_by_default(name):
+        """As the base class's set_wd_mult, but only names ending in ``_weight`` keep weight
+        decay (MXNet's LARS)."""
+        return name.endswith('_weight')
 
     def _get_lrs(self, indices):
         if self.cur_lr is not None:

@@ -32,6 +32,17 @@ from .parameter import Parameter, ParameterDict
 __all__ = ["Trainer"]
 
 
+
+def _stale_grad(param, context):
+    """MXNet's error for a parameter whose gradient no backward wrote since the last step."""
+    return UserWarning(
+        "Gradient of Parameter `%s` on context %s has not been updated by "
+        "backward since last `step`. This could mean a bug in your model "
+        "that made it only use a subset of the Parameters (Blocks) for this "
+        "iteration. If you are intentionally only using a subset, call step "
+        "with ignore_stale_grad=True to suppress this warning and skip "
+        "updating of Parameters with stale gradient" % (param.name, str(context)))
+
 class Trainer(object):
     """Apply an optimizer to a set of Parameters; call :meth:`step` after ``backward``.
 
@@ -233,14 +244,7 @@ class Trainer(object):
         for i in idx:
             param = self._params[i]
             if not param._fresh_grad() and not ignore_stale_grad:
-                raise UserWarning(
-                    "Gradient of Parameter `%s` on context %s has not been updated by "
-                    "backward since last `step`. This could mean a bug in your model "
-                    "that made it only use a subset of the Parameters (Blocks) for this "
-                    "iteration. If you are intentionally only using a subset, call step "
-                    "with ignore_stale_grad=True to suppress this warning and skip "
-                    "updating of Parameters with stale gradient"
-                    % (param.name, str(param._data[0].context)))
+                raise _stale_grad(param, param._data[0].context)
         if not idx:
             return
         kv = self._kvstore
@@ -273,14 +277,7 @@ class Trainer(object):
             e = data._entry
             if e is None or not e[0].fresh:
                 if not ignore_stale_grad:
-                    raise UserWarning(
-                        "Gradient of Parameter `%s` on context %s has not been updated by "
-                        "backward since last `step`. This could mean a bug in your model "
-                        "that made it only use a subset of the Parameters (Blocks) for this "
-                        "iteration. If you are intentionally only using a subset, call step "
-                        "with ignore_stale_grad=True to suppress this warning and skip "
-                        "updating of Parameters with stale gradient"
-                        % (param.name, str(data.context)))
+                    raise _stale_grad(param, data.context)
                 continue
             indices.append(i)
             datas.append(data)
