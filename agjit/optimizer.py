@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 
 from symbol.base import MXNetError
+from .base import register_class
 from .ndarray.ndarray import NDArray
 from .lr_scheduler import LRScheduler
 
@@ -167,15 +168,7 @@ class Optimizer(object):
         >>> type(mx.optimizer.create('myopt')).__name__
         'MyOpt'
         """
-        assert isinstance(klass, type)
-        name = klass.__name__.lower()
-        if name in Optimizer.opt_registry:
-            warnings.warn('WARNING: New optimizer %s.%s is overriding existing optimizer %s.%s'
-                          % (klass.__module__, klass.__name__,
-                             Optimizer.opt_registry[name].__module__,
-                             Optimizer.opt_registry[name].__name__))
-        Optimizer.opt_registry[name] = klass
-        return klass
+        return register_class(Optimizer.opt_registry, klass, "optimizer")
 
     @staticmethod
     def create_optimizer(name, **kwargs):

@@ -12,6 +12,7 @@ Note: kv-create
     that is not a string (TypeError, as MXNet).
 """
 from symbol.base import MXNetError
+from ..base import register_class
 
 __all__ = ["KVStoreBase", "create"]
 
@@ -56,16 +57,7 @@ class KVStoreBase(object):
     def register(klass):
         """Register a KVStore class under its lower-case class name (a decorator, as in
         MXNet); ``create(name)`` then returns ``klass()``."""
-        assert isinstance(klass, type)
-        name = klass.__name__.lower()
-        if name in KVStoreBase.kv_registry:
-            import warnings
-            warnings.warn('WARNING: New kvstore %s.%s is overriding existing kvstore %s.%s'
-                          % (klass.__module__, klass.__name__,
-                             KVStoreBase.kv_registry[name].__module__,
-                             KVStoreBase.kv_registry[name].__name__))
-        KVStoreBase.kv_registry[name] = klass
-        return klass
+        return register_class(KVStoreBase.kv_registry, klass, "kvstore")
 
 
 _DIST_NAMES = ("dist_sync", "dist_device_sync", "dist_sync_device", "horovod")
