@@ -636,18 +636,66 @@ def test_symbolic_layer_in_parent_and_export(tmp_path):
     np.testing.assert_allclose(back(x).asnumpy(), eager, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "a hybridized PARENT infers its children's deferred shapes by graph inference alone; "
-    "MXNet infers the layer's i2h input size back through _rnn_param_concat and Reshape "
-    "(output -> input), which symbol/infer.py does not do (ops only see their inputs). "
-    "The layer alone, or with input_size=, works."))
-def test_deferred_input_size_inside_hybridized_parent():
-    net = mx.gluon.nn.HybridSequential()
-    with net.name_scope():
-        net.add(rnn.LSTM(4, layout="NTC"))
-    net.initialize()
+@pytest.mark.parametrize("bidirectional,num_layers", [(False, 1), (False, 2), (True, 1), (True, 2)])
+def test_deferred_input_size_inside_hybridized_parent(bidirectional, num_layers):
+    """A fused layer without input_size inside a hybridized parent: graph inference alone
+    finds the i2h input size (RNN -> _rnn_param_concat's backward rule -> Reshape's), as in
+    MXNet 1.9.1 (its shapes recorded by hand: l0/r0 (16, 3), l1/r1 (16, 4 or 8)); the
+    outputs equal the same layer run eagerly with the same parameters."""
+    def build():
+        net = mx.gluon.nn.HybridSequential()
+        with net.name_scope():
+            net.add(rnn.LSTM(4, num_layers=num_layers, layout="NTC", bidirectional=bidirectional))
+        return net
+    x = mx.nd.array(np.random.default_rng(3).uniform(-1, 1, (2, 5, 3)).astype(np.float32))
+    net = build()
+    net.initialize(mx.init.Uniform(0.5))
     net.hybridize()
-    assert net(mx.nd.ones((2, 5, 3))).shape == (2, 5, 4)
+    out = net(x)
+    D = 2 if bidirectional else 1
+    assert out.shape == (2, 5, 4 * D)
+    shapes = {k.split("lstm0_")[1]: v.shape for k, v in net.collect_params().items()
+              if "i2h_weight" in k}
+    want = {"l0_i2h_weight": (16, 3)}
+    if bidirectional:
+        want["r0_i2h_weight"] = (16, 3)
+    if num_layers == 2:
+        want["l1_i2h_weight"] = (16, 4 * D)
+        if bidirectional:
+            want["r1_i2h_weight"] = (16, 4 * D)
+    assert shapes == want
+    ref = build()
+    ref.initialize()
+    ref(x)                                  # eager deferred init
+    for (k, p), (_k2, q) in zip(sorted(net.collect_params().items()),
+                                sorted(ref.collect_params().items())):
+        q.set_data(p.data())
+    np.testing.assert_allclose(out.asnumpy(), ref(x).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shapes,out,want", [
+    # MXNet 1.9.1's answers (infer_shape_partial of _rnn_param_concat + a (16,) operand)
+    ([(0,), (6,), (4,)], (16,), [(6,), (6,), (4,)]),
+    ([(0,), (0,), (4,)], (16,), [(6,), (6,), (4,)]),
+    ([(0, 3), (0, 3)], (8, 3), [(4, 3), (4, 3)]),
+])
+def test_rnn_param_concat_infers_unknown_inputs_from_output(shapes, out, want):
+    vs = [mx.sym.var("v%d" % i, shape=s) for i, s in enumerate(shapes)]
+    o = mx.sym._internal._rnn_param_concat(*vs, num_args=len(vs), dim=0)
+    args, outs, _ = (o + mx.sym.var("d", shape=out)).infer_shape_partial()
+    assert args[:len(vs)] == want and outs == [out]
+
+
+@pytest.mark.parametrize("shapes,msg", [
+    ([(0,), (0,), (0,)], "at most 2 can be inferred"),
+    ([(0,), (0,), (5,)], "cannot be split over 2"),    # MXNet 1.9.1 silently gives (5,)x3
+    ([(0,), (20,)], "cannot be split over 1"),
+])
+def test_rnn_param_concat_backward_inference_errors(shapes, msg):
+    vs = [mx.sym.var("v%d" % i, shape=s) for i, s in enumerate(shapes)]
+    o = mx.sym._internal._rnn_param_concat(*vs, num_args=len(vs), dim=0)
+    with pytest.raises(mx.base.MXNetError, match=msg):
+        (o + mx.sym.var("d", shape=(16,))).infer_shape_partial()
 
 
 class _UnrollNet(mx.gluon.HybridBlock):

@@ -682,35 +682,65 @@ register("_backward_RNN", inputs=_bwd_inputs, attrs=dict(_ATTRS),
 # ---------------------------------------------------------------------------------------
 # _rnn_param_concat
 # ---------------------------------------------------------------------------------------
-def _rpc_infer(attrs, ins):
-    """As Concat.  (MXNet's version also infers one or two unknown inputs back from a known
-    output; graph inference here passes an op only its inputs, so Gluon's fused layers set
-    their i2h weights' shapes themselves, see agjit.gluon.rnn.rnn_layer.)"""
+def _rpc_infer(attrs, ins, outs=None):
+    """As Concat, plus MXNet's backward rule: with the output's size along ``dim`` known, one
+    or two inputs of unknown size there get the remainder (split evenly between two -- the
+    two directions' first-layer i2h weights of a bidirectional layer), which is how a fused
+    Gluon RNN layer inside a hybridized parent learns its input size from the data (RNN
+    infers ``parameters``, this op hands the rest to the unknown i2h weight, Reshape turns it
+    into the weight's missing dimension)."""
     op = "_rnn_param_concat"
     n = attrs["num_args"]
     if n != len(ins):
         raise MXNetError("%s: num_args=%d but %d inputs given" % (op, n, len(ins)))
-    if any(s is None for s in ins):
+    o = outs[0] if outs else None
+    ranked = [s for s in ins if s is not None] + ([o] if o is not None else [])
+    if not ranked:
         return list(ins), [None]
-    nd = len(ins[0])
+    nd = len(ranked[0])
     dim = attrs["dim"]
-    if any(len(s) != nd for s in ins) or not -nd <= dim < nd:
-        raise MXNetError("%s: inputs %s cannot be concatenated along dim=%d"
-                         % (op, ", ".join(fmt(x) for x in ins), dim))
+    if any(len(s) != nd for s in ranked) or not -nd <= dim < nd:
+        raise MXNetError("%s: inputs %s (output %s) cannot be concatenated along dim=%d"
+                         % (op, ", ".join(fmt(x) for x in ins), fmt(o), dim))
     ax = dim % nd
-    out = list(ins[0])
-    out[ax] = 0
-    for s in ins:
+    common = [0] * nd               # every dimension but ax, shared by inputs and output
+    for s in ranked:
         for i in range(nd):
-            if i == ax:
+            if i == ax or s[i] == 0:
                 continue
-            if out[i] == 0:
-                out[i] = s[i]
-            elif s[i] != 0 and s[i] != out[i]:
-                raise MXNetError("%s: input shapes must agree except on dim=%d, got %s"
-                                 % (op, dim, ", ".join(fmt(x) for x in ins)))
-    out[ax] = 0 if any(s[ax] == 0 for s in ins) else sum(s[ax] for s in ins)
-    return list(ins), [tuple(out)]
+            if common[i] == 0:
+                common[i] = s[i]
+            elif s[i] != common[i]:
+                raise MXNetError("%s: input shapes must agree except on dim=%d, got %s "
+                                 "(output %s)" % (op, dim, ", ".join(fmt(x) for x in ins),
+                                                  fmt(o)))
+
+    def with_axis(size):
+        t = list(common)
+        t[ax] = size
+        return tuple(t)
+
+    sizes = [None if s is None else s[ax] for s in ins]
+    unknown = [i for i, z in enumerate(sizes) if not z]
+    new_ins = [None if s is None and common.count(0) == nd else with_axis(z or 0)
+               for s, z in zip(ins, sizes)]
+    total = o[ax] if o is not None and o[ax] else 0
+    if unknown and total:
+        if len(unknown) > 2:
+            raise MXNetError("%s: the output has size %d along dim=%d but %d inputs have an "
+                             "unknown size there; at most 2 can be inferred (inputs %s)"
+                             % (op, total, dim, len(unknown), ", ".join(fmt(x) for x in ins)))
+        rest = total - sum(z for z in sizes if z)
+        if rest <= 0 or rest % len(unknown):
+            raise MXNetError("%s: the output has size %d along dim=%d; the known inputs %s "
+                             "leave %d, which cannot be split over %d unknown input(s)"
+                             % (op, total, dim, ", ".join(fmt(x) for x in ins), rest,
+                                len(unknown)))
+        for i in unknown:
+            new_ins[i] = with_axis(rest // len(unknown))
+        unknown = []
+    out = with_axis(0 if unknown else sum(s[ax] for s in new_ins))
+    return new_ins, [out]
 
 
 def _rpc_fwd(attrs, ins, ctx):

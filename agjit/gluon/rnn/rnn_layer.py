@@ -12,8 +12,10 @@ Note: gluon-rnn-layers
     returns ``(output, states)``.  ``layout='NTC'`` swaps axes 0 and 1 around the op.
 
     Deferred initialisation: the i2h weights of layer 0 have an unknown input size until the
-    first call; :meth:`infer_shape` sets it from the data's last axis (MXNet infers it back
-    through _rnn_param_concat and Reshape, which graph inference here does not do).
+    first call.  The layer itself (:meth:`infer_shape`) sets it from the data's last axis;
+    inside a hybridized parent graph inference finds it as MXNet does: RNN infers the flat
+    ``parameters`` size from the data, ``_rnn_param_concat`` hands the remainder back to the
+    one or two unknown i2h weights and Reshape turns it into their missing dimension.
 """
 import re
 
