@@ -93,7 +93,8 @@ _unary("log", np.log, _g(lambda F, x, y, g: F.elemwise_div(g, x)), "log({0})", l
 _unary("sqrt", np.sqrt, _g(lambda F, x, y, g: F.elemwise_div(F._mul_scalar(g, scalar=0.5), y)),
        "sqrt({0})", lo=0.2, hi=3.0)
 _unary("rsqrt", lambda x: 1.0 / np.sqrt(x),
-       _g(lambda F, x, y, g: F.elemwise_mul(g, F._mul_scalar(F.elemwise_mul(F.square(y), y), scalar=-0.5))),
+       # -0.5 / (sqrt(x) * x), MXNet's form: it keeps the sign of zero (rsqrt'(-0) = -inf)
+       _g(lambda F, x, y, g: F.elemwise_mul(g, F._rdiv_scalar(F.elemwise_mul(F.sqrt(x), x), scalar=-0.5))),
        "(1.0 / sqrt({0}))", lo=0.2, hi=3.0)
 _unary("square", np.square, _g(lambda F, x, y, g: F.elemwise_mul(g, F._mul_scalar(x, scalar=2.0))),
        "({0} * {0})")

@@ -50,12 +50,23 @@ _unary("rcbrt", lambda x: 1.0 / np.cbrt(x), _g(lambda F, x, y, g: F.elemwise_mul
     g, _F(F, F.elemwise_div(y, x), -1.0 / 3.0))), lo=0.3, hi=3.0)
 _unary("gamma", special.gamma, _g(lambda F, x, y, g: F.elemwise_mul(
     g, F.elemwise_mul(y, F._digamma(x)))), lo=0.3, hi=3.0, second_order=False)
-_unary("gammaln", special.gammaln, _g(lambda F, x, y, g: F.elemwise_mul(g, F._digamma(x))),
+_unary("gammaln", lambda x: np.where(x == -np.inf, np.inf, special.gammaln(x)), _g(lambda F, x, y, g: F.elemwise_mul(g, F._digamma(x))),
        lo=0.3, hi=3.0, second_order=False)
 _unary("erfinv", special.erfinv, _g(lambda F, x, y, g: F.elemwise_mul(
     g, _F(F, F.exp(F.square(y)), float(np.sqrt(np.pi) / 2.0)))), lo=-0.9, hi=0.9,
     second_order=False)
-_unary("_digamma", special.digamma, None, lo=0.3, hi=3.0, differentiable=False,
+def _digamma_np(x):
+    """digamma with MXNet's values at its poles (0, -0, the negative integers and -inf):
+    +inf in float32 (and float16), the largest double in float64, where SciPy gives -inf/nan."""
+    y = special.digamma(x)
+    pole = (x <= 0) & (np.floor(x) == x)
+    if not pole.any():
+        return y
+    big = np.finfo(np.float64).max if x.dtype == np.float64 else np.inf
+    return np.where(pole, big, y)
+
+
+_unary("_digamma", _digamma_np, None, lo=0.3, hi=3.0, differentiable=False,
        doc="The digamma function (the derivative of gammaln), a gradient helper.")
 _unary("logical_not", lambda x: (x == 0), _g(lambda F, x, y, g: F.zeros_like(x)),
        "(1.0 if {0} == 0 else 0.0)", grad_check=False)
