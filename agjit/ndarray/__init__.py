@@ -304,3 +304,16 @@ def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
 NDArray.split_v2 = lambda self, *args, **kwargs: split_v2(self, *args, **kwargs)
 NDArray.split_v2.__doc__ = "Same as ``nd.split_v2(self, *args, **kwargs)``."
 FLUENT_MISSING = [n for n in FLUENT_MISSING if n != "split_v2"]
+
+
+def histogram(a, bins=10, range=None):      # noqa: A002  (MXNet's argument name)
+    """Histogram of the flattened ``a`` (MXNet's ``mx.nd.histogram``, op ``_histogram``):
+    ``bins`` an int (equal bins over ``range``, default the data's min/max) or an NDArray of
+    bin edges.  Returns ``(counts as int64, edges)``."""
+    if isinstance(bins, NDArray):
+        return globals()["_histogram"](a, bins)
+    if isinstance(bins, (int, np.integer)):
+        kw = {} if range is None else {"range": tuple(range)}
+        return globals()["_histogram"](a, bin_cnt=int(bins), **kw)
+    raise MXNetError("histogram: bins must be an int or an NDArray of edges, got %s"
+                     % type(bins).__name__)

@@ -12,7 +12,8 @@ from .. import random as _random
 from symbol.base import dtype_name, MXNetError
 from symbol.registry import get_op
 
-__all__ = ["uniform", "normal", "randn", "randint", "exponential", "gamma", "poisson"]
+__all__ = ["uniform", "normal", "randn", "randint", "exponential", "gamma", "poisson",
+           "multinomial", "shuffle"]
 
 
 def _shape(shape):
@@ -94,3 +95,17 @@ def randint(low, high, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     check_context(ctx, "random.randint")
     a = _random.generator().integers(low, high, size=_shape(shape)).astype(_dt(dtype, "int32"))
     return _out(_wrap(a), out)
+
+
+def multinomial(data, shape=None, get_prob=False, out=None, dtype="int32", **kwargs):
+    """Samples indices from the categorical distributions along ``data``'s last axis (op
+    ``_sample_multinomial``); with ``get_prob`` also returns their log-probabilities."""
+    given = {"get_prob": bool(get_prob), "dtype": dtype}
+    if shape is not None:
+        given["shape"] = shape if not isinstance(shape, (int, np.integer)) else (int(shape),)
+    return invoke(get_op("_sample_multinomial"), [data], given, out=out)
+
+
+def shuffle(data, **kwargs):
+    """A random permutation of ``data`` along its first axis (op ``_shuffle``)."""
+    return invoke(get_op("_shuffle"), [data], {}, out=kwargs.get("out"))

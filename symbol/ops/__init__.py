@@ -18,3 +18,4 @@ from . import image  # noqa: F401
 from . import nn_extra  # noqa: F401
 from . import contrib_detection  # noqa: F401
 from . import fluent_extra  # noqa: F401
+from . import nn_misc  # noqa: F401

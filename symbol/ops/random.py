@@ -121,3 +121,111 @@ _sample("_sample_uniform", ("low", "high"),
 _sample("_sample_normal", ("mu", "sigma"),
         lambda g, p, s: g.normal(p[0], p[1], size=s), aliases=("sample_normal",),
         doc="Per-element normal samples N(mu[i], sigma[i]^2); output shape mu.shape + shape.")
+
+
+# -- _sample_multinomial / _shuffle ---------------------------------------------------------
+_OP_MULTI = "_sample_multinomial"
+
+
+def _multi_infer(attrs, ins):
+    d = ins[0]
+    if d is None:
+        return ins, [None] * (2 if attrs["get_prob"] else 1)
+    if len(d) < 1:
+        raise MXNetError("%s: data must hold probabilities along its last axis, got shape ()"
+                         % _OP_MULTI)
+    s = tuple(d[:-1]) + tuple(attrs["shape"])
+    s = s or (1,)
+    return ins, [s, s] if attrs["get_prob"] else [s]
+
+
+def _multi_type(attrs, ins):
+    t = attrs["dtype"] or "int32"
+    if t not in ("int32", "int64", "float16", "float32", "float64", "uint8"):
+        raise MXNetError("%s: dtype must be an integer or float type, got %s" % (_OP_MULTI, t))
+    return ins, [t, ins[0]] if attrs["get_prob"] else [t]
+
+
+def _multi_fwd(attrs, ins, ctx):
+    p = np.asarray(ins[0], dtype=np.float64)
+    if p.ndim < 1 or p.shape[-1] == 0:
+        raise MXNetError("%s: data must have a non-empty last axis, got shape %s"
+                         % (_OP_MULTI, p.shape))
+    if np.any(p < 0) or not np.all(np.isfinite(p)):
+        raise MXNetError("%s: probabilities must be finite and non-negative" % _OP_MULTI)
+    extra = tuple(attrs["shape"])
+    rows = p.reshape(-1, p.shape[-1])
+    total = rows.sum(axis=1, keepdims=True)
+    if np.any(total <= 0):
+        raise MXNetError("%s: every distribution must have a positive total probability"
+                         % _OP_MULTI)
+    cdf = np.cumsum(rows / total, axis=1)
+    cdf[:, -1] = 1.0
+    n = int(np.prod(extra)) if extra else 1
+    u = ctx.rng.uniform(0.0, 1.0, size=(rows.shape[0], n))
+    idx = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows.shape[0])])
+    idx = np.minimum(idx, p.shape[-1] - 1)
+    shape = _multi_infer(attrs, [p.shape])[1][0]
+    out = [idx.reshape(shape).astype(_multi_type(attrs, [None])[1][0])]
+    if attrs["get_prob"]:
+        lp = np.log(np.take_along_axis(rows, idx, axis=1))
+        out.append(lp.reshape(shape).astype(ins[0].dtype))
+    return out
+
+
+def _multi_grad(F, attrs, ins, outs, og, ctx):
+    # d log p[k] / d p[k] = 1 / p[k] at every sampled k (MXNet's rule: the total is not
+    # differentiated)
+    if not attrs["get_prob"]:
+        return [F.zeros_like(ins[0])]
+    return [F._sample_multinomial_grad(og[1], outs[0], ins[0], shape=attrs["shape"])]
+
+
+def _multi_grad_np(attrs, g, idx, p):
+    K = p.shape[-1]
+    rows = p.reshape(-1, K).astype(np.float64)
+    n = idx.size // rows.shape[0]
+    ii = idx.reshape(rows.shape[0], n).astype(np.int64)
+    gg = g.reshape(rows.shape[0], n).astype(np.float64)
+    out = np.zeros_like(rows)
+    for r in range(rows.shape[0]):
+        np.add.at(out[r], ii[r], gg[r] / rows[r, ii[r]])
+    return out.reshape(p.shape).astype(p.dtype)
+
+
+register(_OP_MULTI, inputs=("data",),
+         attrs={"shape": Attr("shape", ()), "get_prob": Attr("bool", False),
+                "dtype": Attr("dtype", "int32")},
+         aliases=("sample_multinomial",), infer_shape=_multi_infer, infer_type=_multi_type,
+         forward=_multi_fwd, gradient=_multi_grad, needs_rng=True, lowerable=False,
+         grad_check=False, second_order=False,
+         num_outputs=lambda attrs: 2 if attrs["get_prob"] else 1,
+         output_names=("sample", "log_prob"),
+         samples=lambda rng: [Sample([np.array([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]])], {"shape": (4,)}),
+                              Sample([np.array([0.1, 0.9])], {"get_prob": True})],
+         doc="Samples indices from the categorical distributions along data's last axis "
+             "(probabilities, normalised per row); output data.shape[:-1] + shape; with "
+             "get_prob also the log-probability of each sample (differentiable in data).")
+register("_sample_multinomial_grad", inputs=("ograd", "sample", "data"),
+         attrs={"shape": Attr("shape", ())},
+         infer_shape=lambda attrs, ins: (ins, [ins[2]]),
+         infer_type=lambda attrs, ins: (ins, [ins[2]]),
+         forward=lambda attrs, ins, ctx: [_multi_grad_np(attrs, ins[0], ins[1], ins[2])],
+         differentiable=False, lowerable=False,
+         samples=lambda rng: [Sample([rng.uniform(-1, 1, (2, 3)), np.array([[0, 2, 2], [1, 1, 0]]),
+                                      rng.uniform(0.2, 1.0, (2, 4))], {"shape": (3,)})],
+         doc="_sample_multinomial's data gradient for the log-probability output.")
+
+
+def _shuffle_fwd(attrs, ins, ctx):
+    x = ins[0]
+    if x.ndim == 0:
+        return [x.copy()]
+    return [np.ascontiguousarray(x[ctx.rng.permutation(x.shape[0])])]
+
+
+register("_shuffle", inputs=("data",), aliases=("shuffle",),
+         infer_shape=lambda attrs, ins: (ins, [ins[0]]), forward=_shuffle_fwd,
+         differentiable=False, needs_rng=True, lowerable=False,
+         samples=lambda rng: [Sample([rng.uniform(-1, 1, (5, 2))])],
+         doc="A random permutation of data along its first axis.")
