@@ -31,6 +31,7 @@ from . import initializer as init  # noqa: E402
 from .optimizer import Trainer  # noqa: E402
 from . import callback  # noqa: E402  (mx.callback)
 from . import operator  # noqa: E402  (mx.operator: CustomOp)
+from . import recordio  # noqa: E402  (mx.recordio: .rec/.idx files)
 from symbol import visualization  # noqa: E402
 from symbol import visualization as viz  # noqa: E402  (mx.viz)
 
@@ -38,7 +39,7 @@ __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context"
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
            "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer",
            "callback", "operator", "test_utils", "viz", "visualization", "alias_as_mxnet",
-           "kv", "kvstore"]
+           "kv", "kvstore", "recordio"]
 
 
 def jit(fn=None, **options):
