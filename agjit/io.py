@@ -27,6 +27,7 @@ from symbol.base import MXNetError
 from .ndarray.ndarray import NDArray, _wrap
 
 __all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter", "CSVIter", "LibSVMIter",
+           "MNISTIter",
            "PrefetchingIter"]
 
 
@@ -595,6 +596,107 @@ class LibSVMIter(_RowStreamIter):
             raise MXNetError("LibSVMIter: cannot read %s: %s" % (path, e.strerror or e)) from None
         return np.asarray(rows, dtype=np.float32).reshape(len(rows), width), \
             np.asarray(labels, dtype=np.float32)
+
+
+def read_idx_file(path, what, magic_ndim):
+    """An MNIST-style idx file (big-endian magic ``0x08 0x0N`` with N dimensions, then the
+    dimensions as uint32, then uint8 data), also gzip-compressed (``.gz``)."""
+    import gzip
+    import struct
+    try:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise MXNetError("MNISTIter: cannot read the %s file %s: %s" % (what, path, e.strerror or e)) from None
+    if len(raw) < 4:
+        raise MXNetError("MNISTIter: %s file %s is too short to be an idx file" % (what, path))
+    magic = struct.unpack(">I", raw[:4])[0]
+    ndim = magic & 0xff
+    if magic >> 8 != 0x08 or ndim != magic_ndim:
+        raise MXNetError("MNISTIter: %s is not an idx%d-ubyte %s file (magic 0x%08x)"
+                         % (path, magic_ndim, what, magic))
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        raise MXNetError("MNISTIter: %s file %s is truncated" % (what, path))
+    dims = struct.unpack(">%dI" % ndim, raw[4:head])
+    n = int(np.prod(dims))
+    if len(raw) - head < n:
+        raise MXNetError("MNISTIter: %s file %s is truncated: %s needs %d bytes of data, it has %d"
+                         % (what, path, dims, n, len(raw) - head))
+    return np.frombuffer(raw, dtype=np.uint8, count=n, offset=head).reshape(dims)
+
+
+class MNISTIter(DataIter):
+    """MXNet's ``mx.io.MNISTIter``: batches of the MNIST idx files ``image`` (idx3-ubyte) and
+    ``label`` (idx1-ubyte), optionally gzipped.  Pixels are scaled by 1/256 as MXNet does;
+    data shape ``(batch, 1, 28, 28)``, or ``(batch, 784)`` with ``flat``; float32 labels
+    ``(batch,)`` named ``softmax_label``.  An epoch ends before an incomplete last batch (it is
+    dropped, as in MXNet).  ``shuffle`` permutes the images once, with ``seed`` (agjit's own
+    generator, so the order differs from MXNet's); ``num_parts``/``part_index`` take one
+    contiguous part of the images.  Nothing is downloaded: the files must exist."""
+
+    def __init__(self, image="./train-images-idx3-ubyte", label="./train-labels-idx1-ubyte",
+                 batch_size=128, shuffle=True, flat=False, seed=0, silent=False, num_parts=1,
+                 part_index=0, dtype="float32", **kwargs):
+        super(MNISTIter, self).__init__(int(batch_size))
+        if self.batch_size <= 0:
+            raise MXNetError("MNISTIter: batch_size must be positive, got %r" % (batch_size,))
+        img = read_idx_file(image, "image", 3)
+        lab = read_idx_file(label, "label", 1)
+        if len(img) != len(lab):
+            raise MXNetError("MNISTIter: %s has %d images but %s has %d labels"
+                             % (image, len(img), label, len(lab)))
+        if not 0 <= part_index < num_parts:
+            raise MXNetError("MNISTIter: part_index=%d must be in [0, num_parts=%d)"
+                             % (part_index, num_parts))
+        n = len(img)
+        lo, hi = n * part_index // num_parts, n * (part_index + 1) // num_parts
+        img, lab = img[lo:hi], lab[lo:hi]
+        if shuffle:
+            order = np.random.default_rng(int(seed)).permutation(len(img))
+            img, lab = img[order], lab[order]
+        data = img.astype(np.float32) * np.float32(1.0 / 256.0)
+        self._data = data.reshape(len(img), -1) if flat else data.reshape(len(img), 1, *img.shape[1:])
+        self._data = self._data.astype(dtype, copy=False)
+        self._label = lab.astype(np.float32)
+        self._cursor = 0
+        self._batch = None
+        if not silent:
+            import logging
+            logging.info("MNISTIter: load %d images, shuffle=%d, shape=%s", len(img), int(shuffle),
+                         (self.batch_size,) + self._data.shape[1:])
+
+    @property
+    def provide_data(self):
+        return [DataDesc("data", (self.batch_size,) + self._data.shape[1:], self._data.dtype)]
+
+    @property
+    def provide_label(self):
+        return [DataDesc("softmax_label", (self.batch_size,), np.float32)]
+
+    def reset(self):
+        self._cursor = 0
+
+    def iter_next(self):
+        if self._cursor + self.batch_size > len(self._data):
+            return False
+        sl = slice(self._cursor, self._cursor + self.batch_size)
+        self._batch = (self._data[sl].copy(), self._label[sl].copy())
+        self._cursor += self.batch_size
+        return True
+
+    def getdata(self):
+        return [_wrap(self._batch[0])]
+
+    def getlabel(self):
+        return [_wrap(self._batch[1])]
+
+    def getpad(self):
+        return 0
+
+    def getindex(self):
+        return np.zeros(self.batch_size, dtype=np.uint64)
 
 
 class PrefetchingIter(_WrappedBatch, DataIter):
