@@ -32,6 +32,7 @@ from .optimizer import Trainer  # noqa: E402
 from . import callback  # noqa: E402  (mx.callback)
 from . import operator  # noqa: E402  (mx.operator: CustomOp)
 from . import recordio  # noqa: E402  (mx.recordio: .rec/.idx files)
+from . import rnn  # noqa: E402  (mx.rnn: symbolic cells of MXNet 1.x)
 from symbol import visualization  # noqa: E402
 from symbol import visualization as viz  # noqa: E402  (mx.viz)
 
@@ -39,7 +40,7 @@ __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context"
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
            "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer",
            "callback", "operator", "test_utils", "viz", "visualization", "alias_as_mxnet",
-           "kv", "kvstore", "recordio"]
+           "kv", "kvstore", "recordio", "rnn"]
 
 
 def jit(fn=None, **options):

@@ -42,7 +42,7 @@ import numpy as np
 
 from symbol.base import MXNetError, dtype_name
 from symbol.graph import topo_order
-from symbol.infer import infer_graph as _infer_graph
+from symbol.infer import infer_graph as _infer_graph, concretize_creation_shapes
 from symbol import executor as _hook
 from . import ndarray as nd
 from .context import check_context
@@ -181,6 +181,8 @@ class Executor:
             self._order,
             {k: self._array_of(v).shape for k, v in self._var_source.items()},
             {k: self._array_of(v)._data.dtype.name for k, v in self._var_source.items()})
+        # creation ops with 0 (unknown) dims run with the shape inference gave them
+        self._run_outputs = concretize_creation_shapes(sym._outputs, shapes)
         self.outputs = []
         for node, i in sym._outputs:
             s, t = shapes.get((node, i)), types.get((node, i))
@@ -262,7 +264,7 @@ class Executor:
             dtypes = {(n, 0): self._array_of(self._var_source[n])._data.dtype.name
                       for n in nodes}
             self._var_nodes = nodes
-            self._compiled = CompiledGraph(KernelStats(), self._symbol._outputs, nodes, shapes,
+            self._compiled = CompiledGraph(KernelStats(), self._run_outputs, nodes, shapes,
                                            dtypes, compile_after=COMPILE_AFTER)
         return self._compiled
 

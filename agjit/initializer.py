@@ -428,3 +428,45 @@ class MSRAPrelu(Xavier):
         super(MSRAPrelu, self).__init__("gaussian", factor_type, magnitude)
         self._kwargs = {'factor_type': factor_type, 'slope': slope}
 
+
+
+@register
+class FusedRNN(Initializer):
+    """Initializer of a fused RNN's flat ``parameters`` vector (``mx.rnn.FusedRNNCell``): the
+    vector is split into its per-layer, per-gate weights and biases (as
+    ``FusedRNNCell.unpack_weights`` names them), each initialised by ``init`` -- or, when it
+    is None, by the global initializer -- except the LSTM forget-gate biases, set to
+    ``forget_bias``; then packed back."""
+
+    def __init__(self, init, num_hidden, num_layers, mode, bidirectional=False, forget_bias=1.0):
+        if isinstance(init, str):
+            init = create(init)
+        super(FusedRNN, self).__init__(init=init.dumps() if init is not None else None,
+                                       num_hidden=num_hidden, num_layers=num_layers, mode=mode,
+                                       bidirectional=bidirectional, forget_bias=forget_bias)
+        self._init = init
+        self._num_hidden = num_hidden
+        self._num_layers = num_layers
+        self._mode = mode
+        self._bidirectional = bidirectional
+        self._forget_bias = forget_bias
+
+    def _init_weight(self, desc, arr):
+        from .rnn.rnn_cell import FusedRNNCell
+        cell = FusedRNNCell(self._num_hidden, self._num_layers, mode=self._mode,
+                            bidirectional=self._bidirectional, forget_bias=self._forget_bias,
+                            prefix="", initializer=self)
+        parts = cell.unpack_weights({"parameters": arr})
+        glob = getattr(desc, "global_init", None)
+        for name, a in parts.items():
+            d = InitDesc(name, global_init=glob)
+            if self._mode == "lstm" and name.endswith("_f_bias"):
+                _fill(a, self._forget_bias)
+            elif self._init is not None:
+                self._init(d, a)
+            elif glob is not None:
+                glob(d, a)
+            else:
+                raise MXNetError("FusedRNN: no initializer for %s: give init= or initialise "
+                                 "through a global initializer" % name)
+        arr._data[...] = cell.pack_weights(parts)["parameters"]._data

@@ -440,3 +440,30 @@ def infer_type(sym, args, kwargs, partial=False):
                       "as input:\n\t" + "\n\t".join(unknowns), stacklevel=3)
         return None, None, None
     return [conv(t) for t in arg], [conv(t) for t in out], [conv(t) for t in aux]
+
+
+def concretize_creation_shapes(heads, shapes):
+    """The graph of ``heads`` with every creation op whose ``shape`` attr has unknown (0)
+    dimensions given the shape inference found for it (symbol.ops.creation note
+    *creation-shape-inference*), so that running a node makes the inferred array.  Nodes
+    that need no change -- every variable among them -- are kept, so a caller's maps keyed by
+    variable nodes stay valid.  ``shapes``: entries ``(node, index)`` -> shape."""
+    from .graph import Node, topo_order
+    from .ops.creation import CREATION_OPS
+    new = {}
+    for node in topo_order(heads):
+        if node.op is None:
+            new[node] = node
+            continue
+        ins = tuple((new[s], i, v) for (s, i, v) in node.inputs)
+        attrs = node.attrs
+        if node.op.name in CREATION_OPS:
+            want = shapes.get((node, 0))
+            have = tuple(node.parsed.get("shape") or ())
+            if 0 in have and want is not None and len(want) == len(have) and 0 not in want:
+                attrs = dict(attrs, shape=str(tuple(int(d) for d in want)))
+        if attrs is node.attrs and all(a[0] is b[0] for a, b in zip(ins, node.inputs)):
+            new[node] = node
+        else:
+            new[node] = Node(node.op, node.name, attrs, ins)
+    return [(new[n], i) for n, i in heads]

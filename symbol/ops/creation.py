@@ -10,11 +10,26 @@ from ..registry import register, Attr, Sample
 _DT = Attr("dtype", "float32")
 
 
+# Note: creation-shape-inference
+#     As in MXNet, a 0 in a creation op's ``shape`` is an unknown dimension for graph inference:
+#     the consumers fill it in (an RNN's begin state ``zeros(shape=(0, H))`` gets the batch
+#     size of the FullyConnected it feeds).  Executors run such a node with the inferred shape
+#     (symbol.infer.concretize_creation_shapes); what nothing infers stays 0 -- a dimension of
+#     size 0 when the node runs on its own (``mx.nd.zeros((0, 3))``).
+CREATION_OPS = frozenset(("_zeros", "_ones", "_full"))
+
+
 def _shape_infer(op):
-    def infer(attrs, ins):
+    def infer(attrs, ins, outs=None):
         shape = tuple(attrs["shape"])
         if any(d < 0 for d in shape):
             raise MXNetError("%s: shape must not have negative dimensions, got %s" % (op, shape))
+        o = outs[0] if outs else None
+        if o is not None and len(o) == len(shape) and 0 in shape:
+            bad = [k for k, (a, b) in enumerate(zip(shape, o)) if a and b and a != b]
+            if bad:
+                raise MXNetError("%s: shape %s conflicts with the inferred %s" % (op, shape, tuple(o)))
+            shape = tuple(a or b for a, b in zip(shape, o))
         return ins, [shape]
     return infer
 
