@@ -82,3 +82,61 @@ def test_case_matches_mxnet(case):
         warnings.simplefilter("ignore")
         got = json.loads(json.dumps(GEN.run_case(mx, case)))
     _compare(got, GOLD[case], case)
+
+
+def _mxnet_python():
+    root = os.path.dirname(HERE)
+    for c in [os.environ.get("AGJIT_MXNET_PYTHON"),
+              os.path.join(root, "..", "shared", "oracle", ".mxenv", "bin", "python"),
+              "/work/mxenv/bin/python"]:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def test_hybrid_stack_exports_to_mxnet(tmp_path):
+    """The hybridized contrib stack (the golden case's graph, so its compiled kernels are
+    reused) exports a symbol + params that real MXNet 1.9.1 imports and runs with agjit's
+    outputs; SyncBatchNorm exports as BatchNorm (agjit's registry has no
+    _contrib_SyncBatchNorm), which MXNet runs with the same numbers."""
+    import subprocess
+    import textwrap
+    py = _mxnet_python()
+    if py is None:
+        pytest.skip("no MXNet interpreter (set AGJIT_MXNET_PYTHON)")
+    with mx.name.NameManager():
+        net = GEN.hybrid_stack(mx)
+    net.initialize()
+    net.hybridize()
+    x = mx.nd.array(GEN._x((2, 8, 2, 2)) * 2)
+    with mx.autograd.record():
+        net(x)                          # train mode: moves the running statistics
+    GEN._set_params(net, seed=3)
+    prefix = str(tmp_path / "stack")
+    net.export(prefix, epoch=1)
+    with open(prefix + "-symbol.json") as f:
+        ops = [n["op"] for n in json.load(f)["nodes"]]
+    assert ops.count("Reshape") == 6 and ops.count("transpose") == 2 and "Concat" in ops
+    assert "BatchNorm" in ops
+    with mx.name.NameManager():
+        eager = GEN.hybrid_stack(mx)     # not hybridized: the eager reference
+    eager.initialize()
+    eager(x)
+    GEN._set_params(eager, seed=3)
+    want = eager(x).asnumpy()
+    np.save(str(tmp_path / "x.npy"), x.asnumpy())
+    script = textwrap.dedent("""
+        import sys, numpy as np, mxnet as mx
+        p = sys.argv[1]
+        net = mx.gluon.SymbolBlock.imports(p + '-symbol.json', ['data'], p + '-0001.params')
+        out = net(mx.nd.array(np.load(sys.argv[2]))).asnumpy()
+        np.save(sys.argv[3], out)
+    """)
+    env = dict(os.environ, MXNET_ENGINE_TYPE="NaiveEngine")
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run([py, "-c", script, prefix, str(tmp_path / "x.npy"),
+                        str(tmp_path / "out.npy")], capture_output=True, text=True,
+                       timeout=240, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = np.load(str(tmp_path / "out.npy"))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

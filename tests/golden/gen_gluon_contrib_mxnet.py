@@ -70,13 +70,25 @@ def case_hybridconcurrent(mx):
     return _run_block(mx, net, _x((2, 4)))
 
 
-def case_hybridconcurrent_hybridized(mx):
+def hybrid_stack(mx):
+    """SyncBatchNorm -> PixelShuffle2D -> HybridConcurrent(Identity, Conv2D) -> PixelShuffle1D
+    (after a reshape): every hybrid contrib.nn block in one graph."""
     from mxnet.gluon import nn
-    from mxnet.gluon.contrib.nn import HybridConcurrent, Identity
-    net = HybridConcurrent(axis=1, prefix='hc_')
+    from mxnet.gluon.contrib.nn import (HybridConcurrent, Identity, SyncBatchNorm,
+                                        PixelShuffle1D, PixelShuffle2D)
+    net = nn.HybridSequential(prefix='stack_')
     with net.name_scope():
-        net.add(nn.Dense(3), Identity())
-    return _run_block(mx, net, _x((2, 4)), hybridize=True)
+        net.add(SyncBatchNorm(in_channels=8, num_devices=1), PixelShuffle2D(2))
+        branch = HybridConcurrent(axis=1)
+        with branch.name_scope():
+            branch.add(Identity(), nn.Conv2D(2, 3, padding=1, in_channels=2))
+        net.add(branch, nn.HybridLambda(lambda F, x: F.reshape(x, (0, -3, 0))),
+                PixelShuffle1D(2))
+    return net
+
+
+def case_hybrid_stack_hybridized(mx):
+    return _run_block(mx, hybrid_stack(mx), _x((2, 8, 2, 2)) * 2, hybridize=True)
 
 
 def case_concurrent(mx):
@@ -269,14 +281,19 @@ def case_estimator_batches(mx):
     from mxnet import gluon
     from mxnet.gluon.contrib.estimator import Estimator
     X = _x((10, 4), seed=3)
-    y = _x((10, 2), seed=4)
+    y = _x((10, 3), seed=4)
     data = gluon.data.DataLoader(gluon.data.ArrayDataset(X, y), batch_size=3)
-    net = gluon.nn.Dense(2)
+    net = gluon.nn.Dense(3)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        est = Estimator(net, gluon.loss.L2Loss(), train_metrics=mx.metric.MAE())
+        net.initialize()
         net(mx.nd.array(X))
         _set_params(net)
+        # the same optimizer and shapes as estimator_fit: one compiled update in agjit
+        trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.2,
+                                                              'momentum': 0.9})
+        est = Estimator(net, gluon.loss.L2Loss(), train_metrics=mx.metric.MAE(),
+                        trainer=trainer)
         est.logger.handlers = []
         est.fit(data, batches=5)
     return {'weight': net.weight.data().asnumpy().tolist(),
