@@ -210,6 +210,12 @@ def case_conv2d_lstm(mx):
                      _x((2, 2, 2, 3, 3)))
 
 
+def case_conv1d_lstm_hybridized(mx):
+    from mxnet.gluon.contrib.rnn import Conv1DLSTMCell
+    return _run_cell(mx, Conv1DLSTMCell((2, 4), 2, 3, 3, i2h_pad=1), _x((2, 3, 2, 4)),
+                     hybridize=True)
+
+
 def case_conv1d_gru(mx):
     from mxnet.gluon.contrib.rnn import Conv1DGRUCell
     return _run_cell(mx, Conv1DGRUCell((3, 5), 2, 3, 1), _x((2, 2, 3, 5)))
