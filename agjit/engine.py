@@ -1,7 +1,16 @@
 """``mx.engine``: MXNet's engine knobs.  agjit runs every operator synchronously (there is no
 asynchronous dependency engine to bundle operators in), so the bulk size is only recorded:
 ``set_bulk_size`` returns the previous value and ``with mx.engine.bulk(n):`` sets it for the
-block and restores it after, as in MXNet, with no effect on execution."""
+block and restores it after, as in MXNet, with no effect on execution.
+
+>>> import agjit as mx
+>>> with mx.engine.bulk(10):
+...     x = mx.nd.zeros((1,))
+...     for _ in range(3):
+...         x += 1
+>>> x.asnumpy().tolist()
+[3.0]
+"""
 
 __all__ = ["set_bulk_size", "bulk"]
 

@@ -28,9 +28,18 @@ Note: profiler-model
     ends the output, so a further ``dump`` raises MXNetError until the profiler runs again.
     ``dumps(reset, format, sort_by, ascending)`` returns the aggregate table (or JSON) when
     ``aggregate_stats=True`` was configured, else ``''``; ``reset=True`` clears it.
+
+>>> import agjit as mx
+>>> mx.profiler.set_config(profile_imperative=True, aggregate_stats=True)
+>>> mx.profiler.set_state('run')
+>>> y = mx.nd.ones((2, 2)) * 3
+>>> mx.profiler.set_state('stop')
+>>> print(mx.profiler.dumps(reset=True).split('operator')[1].split()[-6])
+_mul_scalar
+>>> mx.profiler.set_config(aggregate_stats=False)
 """
+import itertools
 import json
-import os
 import threading
 import time
 import warnings
@@ -330,7 +339,7 @@ class _Range(object):
                                                                     self.name))
         t0, self._t0 = self._t0, None
         if _P.recording():
-            extra = {"id": id(self) & 0xffffffff} if self._phases == ("b", "e") else None
+            extra = {"id": self._id} if self._phases == ("b", "e") else None
             _P.duration(self._category, self.name, t0, time.perf_counter_ns(),
                         self._phases[0], self._phases[1], extra)
 
@@ -342,8 +351,11 @@ class Task(_Range):
     """A task of ``domain`` (trace phases b/e)."""
     _phases = ("b", "e")
 
+    _ids = itertools.count(1)
+
     def __init__(self, domain, name):
         super(Task, self).__init__(domain.name, name)
+        self._id = next(Task._ids)          # pairs the b/e events of one task
 
 
 class Frame(_Range):

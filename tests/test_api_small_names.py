@@ -166,3 +166,13 @@ def test_init_bilinear_and_lstmbias_registered():
     mx.init.Bilinear()(mx.init.InitDesc('up_weight'), w)
     # f = ceil(2/2) = 1, c = (2f - 1 - f % 2) / 2f = 0: only tap (0, 0) is 1 (MXNet's values)
     assert w.asnumpy().ravel().tolist() == [1, 0, 0, 0]
+
+
+def test_docstring_examples():
+    import doctest
+    import agjit.gluon.contrib.nn.basic_layers as contrib_nn
+    for module in (mx.runtime, mx.engine, mx.profiler, contrib_nn):
+        res = doctest.testmod(module, extraglobs={'mx': mx, 'np': np})
+        assert res.failed == 0 and res.attempted > 0, module.__name__
+    mx.profiler._P.__init__()
+    mx.profiler._P.sync_hook()

@@ -137,7 +137,13 @@ class PixelShuffle1D(HybridBlock):
 
 
 class PixelShuffle2D(HybridBlock):
-    """``(N, f1*f2*C, H, W) -> (N, C, H*f1, W*f2)``."""
+    """``(N, f1*f2*C, H, W) -> (N, C, H*f1, W*f2)``.
+
+    >>> import agjit as mx
+    >>> from agjit.gluon.contrib.nn import PixelShuffle2D
+    >>> PixelShuffle2D((2, 3))(mx.nd.zeros((1, 12, 3, 5))).shape
+    (1, 2, 6, 15)
+    """
 
     def __init__(self, factor):
         super(PixelShuffle2D, self).__init__()
