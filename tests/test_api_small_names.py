@@ -171,8 +171,23 @@ def test_init_bilinear_and_lstmbias_registered():
 def test_docstring_examples():
     import doctest
     import agjit.gluon.contrib.nn.basic_layers as contrib_nn
-    for module in (mx.runtime, mx.engine, mx.profiler, contrib_nn):
+    import agjit.gluon.contrib.data.sampler as contrib_sampler
+    for module in (mx.runtime, mx.engine, mx.profiler, contrib_nn, contrib_sampler):
         res = doctest.testmod(module, extraglobs={'mx': mx, 'np': np})
         assert res.failed == 0 and res.attempted > 0, module.__name__
     mx.profiler._P.__init__()
     mx.profiler._P.sync_hook()
+
+
+def test_interval_sampler_as_mxnet():
+    from agjit.gluon.contrib.data import IntervalSampler
+    # MXNet 1.9.1's docstring values
+    assert list(IntervalSampler(13, interval=3)) == [0, 3, 6, 9, 12, 1, 4, 7, 10, 2, 5, 8, 11]
+    s = IntervalSampler(13, interval=3, rollover=False)
+    assert list(s) == [0, 3, 6, 9, 12] and len(s) == 13
+    with pytest.raises(AssertionError, match="Interval 5 must be smaller than or equal to "
+                                             "length 4"):
+        IntervalSampler(4, 5)
+    loader = mx.gluon.data.DataLoader(mx.gluon.data.ArrayDataset(np.arange(6)),
+                                      sampler=IntervalSampler(6, 2), batch_size=3)
+    assert [b.asnumpy().tolist() for b in loader] == [[0, 2, 4], [1, 3, 5]]
