@@ -148,3 +148,35 @@ def test_hybrid_stack_exports_to_mxnet(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     got = np.load(str(tmp_path / "out.npy"))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("drop_states", [0.0, 0.5])
+def test_variational_dropout_one_mask_per_sequence(drop_states):
+    """Training mode: the output mask is drawn once and applied at every step (the same
+    zeros in every step), survivors scaled by 1/(1-p); predict mode: the base cell."""
+    from agjit.gluon import rnn
+    from agjit.gluon.contrib.rnn import VariationalDropoutCell
+    mx.random.seed(7)
+    base = rnn.RNNCell(40, input_size=3, prefix='r_')
+    cell = VariationalDropoutCell(base, drop_inputs=0.5 if drop_states else 0.0,
+                                  drop_states=drop_states, drop_outputs=0.5)
+    assert cell.prefix == 'r_vardrop' and sorted(cell.collect_params()) == [
+        'r_h2h_bias', 'r_h2h_weight', 'r_i2h_bias', 'r_i2h_weight']
+    cell.initialize()
+    x = mx.nd.array(np.random.RandomState(0).uniform(0.5, 1, (2, 5, 3)))
+    with mx.autograd.record():
+        out, _ = cell.unroll(5, x, merge_outputs=True)
+    out = out.asnumpy()
+    zero = out == 0
+    assert 0.2 < zero.mean() < 0.8
+    for t in range(1, 5):
+        assert (zero[:, t] == zero[:, 0]).all()      # one output mask for the sequence
+    # predict mode equals the plain cell on the same weights
+    cell.reset()
+    pred, _ = cell.unroll(5, x, merge_outputs=True)
+    base._modified = False
+    ref, _ = base.unroll(5, x, merge_outputs=True)
+    base._modified = True
+    np.testing.assert_allclose(pred.asnumpy(), ref.asnumpy(), rtol=1e-6)
+    if not drop_states:         # only the output mask: survivors are the cell's, doubled
+        np.testing.assert_allclose(out[~zero], 2 * ref.asnumpy()[~zero], rtol=1e-5)
