@@ -264,3 +264,35 @@ def test_gradient_update_handler_and_stopping_handler_defaults():
     assert LoggingHandler().priority == np.inf
     s = StoppingHandler(max_epoch=2)
     assert (s.max_epoch, s.max_batch, s.current_batch, s.stop_training) == (2, None, 0, False)
+
+
+def test_custom_batch_processor_val_net_and_val_loss():
+    from agjit.gluon.contrib.estimator import BatchProcessor
+    _, _, data = _data()
+    net = _net()
+    seen = []
+
+    class Counting(BatchProcessor):
+        def fit_batch(self, estimator, train_batch, batch_axis=0):
+            seen.append(('fit', train_batch[0].shape[0]))
+            return super(Counting, self).fit_batch(estimator, train_batch, batch_axis)
+
+        def evaluate_batch(self, estimator, val_batch, batch_axis=0):
+            seen.append(('eval', val_batch[0].shape[0]))
+            return super(Counting, self).evaluate_batch(estimator, val_batch, batch_axis)
+
+    val_net = _net(seed=5)
+    est = _quiet(Estimator(net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer=_trainer(net),
+                           val_net=val_net, val_loss=gluon.loss.SoftmaxCrossEntropyLoss(weight=2.0),
+                           batch_processor=Counting()))
+    w_val = val_net.weight.data().asnumpy().copy()
+    est.fit(data, val_data=data, epochs=1)
+    assert seen == [('fit', 4), ('fit', 4), ('fit', 2), ('eval', 4), ('eval', 4), ('eval', 2)]
+    # validation ran val_net (untrained) and the val loss metric saw val_loss's values
+    np.testing.assert_array_equal(val_net.weight.data().asnumpy(), w_val)
+    val_acc, val_loss = est.val_metrics
+    X, y, _ = _data()
+    out = val_net(mx.nd.array(X))
+    assert val_acc.get()[1] == float((out.asnumpy().argmax(1) == y).mean())
+    want = 2 * gluon.loss.SoftmaxCrossEntropyLoss()(out, mx.nd.array(y)).asnumpy().mean()
+    np.testing.assert_allclose(val_loss.get()[1], want, rtol=1e-6)
