@@ -15,7 +15,7 @@ import symbol  # noqa: E402,F401
 from . import base  # noqa: E402
 from .base import MXNetError  # noqa: E402
 from . import context  # noqa: E402
-from .context import Context, cpu, gpu, cpu_pinned, num_gpus  # noqa: E402,F401
+from .context import Context, cpu, gpu, cpu_pinned, num_gpus, current_context  # noqa: E402,F401
 from . import util  # noqa: E402,F401  (mx.util: np_shape switches)
 from .util import np_shape, is_np_shape, set_np_shape, use_np_shape  # noqa: E402,F401
 from . import random  # noqa: E402
@@ -40,7 +40,8 @@ __all__ = ["nd", "ndarray", "autograd", "sym", "symbol", "cpu", "gpu", "Context"
            "base", "random", "context", "num_gpus", "name", "attribute", "AttrScope",
            "lr_scheduler", "optimizer", "metric", "io", "init", "initializer", "Trainer",
            "callback", "operator", "test_utils", "viz", "visualization", "alias_as_mxnet",
-           "kv", "kvstore", "recordio", "rnn"]
+           "kv", "kvstore", "recordio", "rnn", "profiler", "runtime", "engine", "libinfo",
+           "library", "current_context"]
 
 
 def jit(fn=None, **options):
@@ -115,7 +116,8 @@ def alias_as_mxnet():
 
 # submodules imported on first use, so ``import agjit`` stays light (test_utils pulls in
 # numpy.testing; gluon is large)
-_LAZY = {"test_utils", "module", "gluon", "kvstore"}
+_LAZY = {"test_utils", "module", "gluon", "kvstore", "profiler", "runtime", "engine",
+         "libinfo", "library"}
 _ALIASES = {"mod": "module", "kv": "kvstore"}
 
 

@@ -1,5 +1,7 @@
 """Device contexts.  agjit runs on the CPU; ``mx.gpu()`` exists so MXNet programs import, and
 any attempt to place data on it raises a clear MXNetError."""
+import threading
+
 from symbol.base import MXNetError
 
 __all__ = ["Context", "cpu", "gpu", "cpu_pinned", "num_gpus", "current_context"]
@@ -28,10 +30,17 @@ class Context:
 
     __str__ = __repr__
 
+    # ``with ctx:`` makes ctx the current context (mx.current_context()), per thread
+    _default_ctx = threading.local()
+
     def __enter__(self):
+        if not hasattr(Context._default_ctx, "stack"):
+            Context._default_ctx.stack = []
+        Context._default_ctx.stack.append(self)
         return self
 
     def __exit__(self, *exc):
+        Context._default_ctx.stack.pop()
         return False
 
 
@@ -52,7 +61,10 @@ def num_gpus():
 
 
 def current_context():
-    return cpu(0)
+    """The context of the innermost ``with ctx:`` block of this thread (``cpu(0)`` outside
+    any)."""
+    stack = getattr(Context._default_ctx, "stack", None)
+    return stack[-1] if stack else cpu(0)
 
 
 def check_context(ctx, where="array"):

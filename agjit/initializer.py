@@ -431,6 +431,44 @@ class MSRAPrelu(Xavier):
 
 
 @register
+class Bilinear(Initializer):
+    """Bilinear-upsampling kernel for a ``(out, in, kh, kw)`` Deconvolution weight: every
+    ``(kh, kw)`` slice is ``(1 - |x/f - c|) * (1 - |y/f - c|)`` with ``f = ceil(kw / 2)``,
+    ``c = (2f - 1 - f % 2) / (2f)`` (MXNet's formula, ``kw`` used for both axes)."""
+
+    def __init__(self):
+        super(Bilinear, self).__init__()
+
+    def _init_weight(self, _, arr):
+        shape = arr.shape
+        f = np.ceil(shape[3] / 2.)
+        c = (2 * f - 1 - f % 2) / (2. * f)
+        x = np.arange(shape[3])
+        y = np.arange(shape[2])
+        kernel = np.outer(1 - np.abs(y / f - c), 1 - np.abs(x / f - c)).astype(np.float32)
+        _fill(arr, np.broadcast_to(kernel, shape))
+
+
+@register
+class LSTMBias(Initializer):
+    """Zero biases except the forget gate's (the second quarter, LSTM gate order i, f, c, o),
+    set to ``forget_bias``; meant as ``i2h_bias_initializer`` of an LSTM cell."""
+
+    def __init__(self, forget_bias=1.0):
+        super(LSTMBias, self).__init__(forget_bias=forget_bias)
+        self.forget_bias = forget_bias
+
+    def _init_weight(self, name, arr):
+        values = np.zeros(arr.shape, dtype=np.float32)
+        n = int(arr.shape[0] / 4)
+        values[n:2 * n] = self.forget_bias
+        _fill(arr, values)
+
+
+__all__ += ["Bilinear", "LSTMBias", "FusedRNN"]
+
+
+@register
 class FusedRNN(Initializer):
     """Initializer of a fused RNN's flat ``parameters`` vector (``mx.rnn.FusedRNNCell``): the
     vector is split into its per-layer, per-gate weights and biases (as

@@ -543,3 +543,38 @@ def download(url, fname=None, dirname=None, overwrite=False, retries=5):
         return fname
     raise MXNetError("download: cannot fetch %s: agjit has no network access here; obtain the "
                      "file by other means and place it at %s" % (url, os.path.abspath(fname)))
+
+
+_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def get_mnist(path=None):
+    """MNIST as MXNet's ``get_mnist()`` returns it: ``{'train_data', 'train_label',
+    'test_data', 'test_label'}``, images float32 ``(N, 1, 28, 28)`` scaled to [0, 1], labels
+    int8.  MXNet downloads the four idx files into the current directory; agjit cannot
+    download, so it reads them (gzipped or not) from ``path``, else the current directory,
+    else ``./data``, and raises MXNetError naming the files and where to put them."""
+    import os
+    roots = [path] if path is not None else [os.getcwd(), os.path.join(os.getcwd(), "data")]
+
+    def has_all(root):
+        return all(os.path.isfile(os.path.join(root, f)) or
+                   os.path.isfile(os.path.join(root, f[:-3])) for f in _MNIST_FILES)
+    root = next((r for r in roots if has_all(r)), None)
+    if root is None:
+        raise MXNetError("get_mnist: the MNIST files %s were not found in %s; agjit has no "
+                         "network access, so download them from http://yann.lecun.com/exdb/"
+                         "mnist/ (or http://data.mxnet.io/data/mnist/) and place them there "
+                         "(gzipped or not), or pass get_mnist(path=<directory>)"
+                         % (", ".join(_MNIST_FILES), " or ".join(os.path.abspath(r)
+                                                                for r in roots)))
+    from .gluon.data.vision import MNIST
+    out = {}
+    for split, train in (("train", True), ("test", False)):
+        ds = MNIST(root=root, train=train)
+        images = ds._data.asnumpy()
+        out[split + "_data"] = (images.reshape(images.shape[0], 1, 28, 28)
+                                .astype(np.float32) / 255)
+        out[split + "_label"] = np.asarray(ds._label).astype(np.int8)
+    return out

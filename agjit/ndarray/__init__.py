@@ -14,6 +14,8 @@ from symbol.ops._common import quiet_call
 from .ndarray import (NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT,
                       KERNEL_REFUSALS)
 from ..tape import state as _state
+
+_profiling = None   # mx.profiler's op recorder while it runs (see ndarray.ndarray._profiling)
 from ..context import check_context
 
 __all__ = ["NDArray", "array", "zeros", "ones", "full", "empty", "arange", "waitall",
@@ -140,7 +142,8 @@ def _make_op_function(op, fname):
 
     def fn(*args, **kwargs):
         st = _state
-        if len(args) == n_in and fast and st.tracer is None and not st.recording:
+        if len(args) == n_in and fast and st.tracer is None and not st.recording \
+                and _profiling is None:
             # eager fast path (see ndarray.fast_call, inlined here): the op's own kernel on
             # attrs given only by keyword and parsed once per distinct set
             if not kwargs:

@@ -20,6 +20,11 @@ __all__ = ["NDArray", "invoke", "OpCtx"]
 
 _DEFAULT_DTYPE = np.float32
 
+# mx.profiler's op recorder while it profiles imperative ops, else None (set by
+# agjit.profiler, which also sets agjit.ndarray._profiling): the eager fast paths step aside
+# to invoke, which times the kernel
+_profiling = None
+
 
 class OpCtx:
     """What a kernel may know about the call: training mode and the RNG.  A gradient rule
@@ -116,6 +121,9 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
                 if len(_INFER_OK) > 4096:
                     _INFER_OK.clear()
                 _INFER_OK.add(mk)
+    prof = _profiling
+    if prof is not None:
+        t0 = prof.clock()
     if forward_override is not None:
         outs = forward_override(arrays)
     else:
@@ -131,6 +139,8 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
             if not op.eager_infer:
                 op.infer_shape(parsed, [a.shape for a in arrays])
             raise MXNetError("%s: %s (input shapes: %s)" % (op.name, e, _fmt_shapes(arrays))) from None
+    if prof is not None:
+        prof.op(op.name, t0)
     if len(outs) == 1:
         res = _new(NDArray)
         res._data = outs[0]
@@ -538,7 +548,7 @@ class NDArray:
 
     # -- operators --------------------------------------------------------------------------------
     def _binary(self, other, bop, sop, rev=False):
-        if state.tracer is None and not state.recording:
+        if state.tracer is None and not state.recording and _profiling is None:
             # eager fast path (see fast_call): the op's own kernel without dispatch
             t = type(other)
             if t is NDArray:
