@@ -76,15 +76,7 @@ def _as_mxnet():
         sys.modules["mxnet"] = prev
 
 
-# a hybridized block returning one array twice (a cell's ``output, [output]``) fails to
-# lower its backward (IndexError in agjit/compiler/names.py; plain gluon.rnn.RNNCell too):
-# a compiler bug, reported; strict, so this flips to a failure once it is fixed
-_XFAIL = {"conv1d_lstm_hybridized": "compiler: duplicated graph output under backward"}
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(
-    reason=_XFAIL[c], strict=True, raises=IndexError)) if c in _XFAIL else c
-    for c in sorted(GEN.CASES)])
+@pytest.mark.parametrize("case", sorted(GEN.CASES))
 def test_case_matches_mxnet(case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

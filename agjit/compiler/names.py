@@ -30,32 +30,40 @@ class Namespace:
 
     def __init__(self, node_of_slot, named=None):
         """``named``: slot -> the entry to name it after (a returned gradient aliasing the
-        buffer that computes it is named ``w1_grad``, not after that buffer's node)."""
+        buffer that computes it is named ``w1_grad``, not after that buffer's node).
+        ``node_of_slot`` may still grow while code is generated (a schedule's slot_of gives
+        a slot to an entry first met there): such slots are named when first asked for."""
         from .kernels import LIBRARY
         from .lower import _FORBIDDEN_NAMES
-        reserved = _RESERVED | frozenset(LIBRARY) | _FORBIDDEN_NAMES
-        taken = set()
+        self._reserved = _RESERVED | frozenset(LIBRARY) | _FORBIDDEN_NAMES
+        self._taken = set()
+        self._named = named or {}
+        self._node_of_slot = node_of_slot
         self.names = []
-        named = named or {}
-        for s, ent in enumerate(node_of_slot):
-            n, i = named.get(s, ent)
-            try:
-                base = n.output_name(i)
-            except Exception:       # an op whose output names need attrs it lacks
-                base = "%s_out%d" % (n.name, i)
-            if base.endswith("_output"):
-                base = base[:-len("_output")] + "_out"
-            base = re.sub(r"[^A-Za-z0-9_]", "_", str(base)).lstrip("_")[:NAME_LIMIT]
-            if not base or base[0].isdigit():
-                base = "v" + base
-            if base in reserved or _SEG.match(base) or re.search(r"_f\d*\Z", base):
-                base += "_"
-            name, k = base, 1
-            while name in taken:
-                k += 1
-                name = "%s_%d" % (base, k)
-            taken.add(name)
-            self.names.append(name)
+        for s in range(len(node_of_slot)):
+            self._add(s)
+
+    def _add(self, s):
+        n, i = self._named.get(s, self._node_of_slot[s])
+        try:
+            base = n.output_name(i)
+        except Exception:       # an op whose output names need attrs it lacks
+            base = "%s_out%d" % (n.name, i)
+        if base.endswith("_output"):
+            base = base[:-len("_output")] + "_out"
+        base = re.sub(r"[^A-Za-z0-9_]", "_", str(base)).lstrip("_")[:NAME_LIMIT]
+        if not base or base[0].isdigit():
+            base = "v" + base
+        if base in self._reserved or _SEG.match(base) or re.search(r"_f\d*\Z", base):
+            base += "_"
+        name, k = base, 1
+        while name in self._taken:
+            k += 1
+            name = "%s_%d" % (base, k)
+        self._taken.add(name)
+        self.names.append(name)
 
     def __getitem__(self, slot):
+        while slot >= len(self.names) and slot < len(self._node_of_slot):
+            self._add(len(self.names))
         return self.names[slot]

@@ -2,6 +2,7 @@
 training forward + backward per gradient mask and mode, step) and their tiers.  Used by a
 traced signature of ``mx.jit`` (agjit.compiler.trace ``_Trace``) and by the executors
 (agjit.executor).  Buffer plans: agjit.compiler.buffers; step mode: agjit.compiler.step."""
+import re
 import threading
 
 from symbol.graph import topo_order
@@ -23,6 +24,9 @@ class _Compiled:
         self.train = None           # (kernel for forward+saved, saved entries)
         self.bwd = {}               # grad mask (+ modes, mode-dependent graphs) -> kernels
         self.step = {}              # grad mask -> (step kernel, head-grad arrays) or None
+
+
+_HEAD_GRAD_NAME = re.compile(r"_head_grad\d*\Z")
 
 
 class CompiledGraph(StepMode, BufferPlans):
@@ -218,7 +222,7 @@ class CompiledGraph(StepMode, BufferPlans):
         gsym = autodiff.gradient(sub, wrt, train=bwd_train, forward_train=train) \
             if self.mode_dependent else autodiff.gradient(sub, wrt)
         border = topo_order(gsym._outputs)
-        head_nodes = self._head_grad_vars(border, set(self.order))
+        head_nodes = self._head_grad_vars(border, set(self.order), heads)
         given_b = [(n, 0) for n in self.input_nodes] + \
             [(h, 0) for h in head_nodes if h is not None] + saved
         kind = "backward/heads-" + "".join("1" if p else "0" for p in heads)
@@ -274,14 +278,27 @@ class CompiledGraph(StepMode, BufferPlans):
         bwd = self._lower(list(gsym._outputs), given_b, kind, order=border, mask=mask)
         return (fwd_train, saved, bwd, head_nodes, hooks)
 
-    def _head_grad_vars(self, order, fwd_nodes):
+    def _head_grad_vars(self, order, fwd_nodes, present=None):
         """Per forward head, the ``<output>_head_grad`` variable of a backward graph (None
-        where the gradient does not read it), given the head's shape and dtype."""
+        where the gradient does not read it, or the head is not one of the ``present`` ones
+        the graph was built from), given the head's shape and dtype."""
         by_name = {n.name: n for n in order if n.op is None and n not in fwd_nodes
-                   and n.name.endswith("_head_grad")}
+                   and _HEAD_GRAD_NAME.search(n.name)}
         out = []
-        for (n, i) in self.heads:
-            hv = by_name.get(n.output_name(i) + "_head_grad")
+        used = set()
+        for k, (n, i) in enumerate(self.heads):
+            if present is not None and not present[k]:
+                out.append(None)
+                continue
+            # symbol.autodiff names a head returned twice (f returning (y, y)) "<out>_head_grad",
+            # then "<out>_head_grad1", ...: follow the same sequence
+            base = name = n.output_name(i) + "_head_grad"
+            k = 1
+            while name in used:
+                name = "%s%d" % (base, k)
+                k += 1
+            used.add(name)
+            hv = by_name.get(name)
             out.append(hv)
             if hv is not None:
                 self.shapes[(hv, 0)] = self.shapes[(n, i)]
