@@ -73,6 +73,9 @@ class JitFunction:
         functools.update_wrapper(self, fn)
         self._fn = fn
         self._tiered = tiered_default() if tiered is None else bool(tiered)
+        # interpreted calls of a signature before its background compile is requested (0:
+        # the first call; tests set it high to stay on the interpreted tier)
+        self._tier_start_after = 0
         self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
         self._reuse = reuse_outputs
         self._traces = {}
@@ -204,7 +207,7 @@ class JitFunction:
                 raise MXNetError("strict mode: %s" % msg)
         tr = _Trace(self, sig, args, kwargs)
         if self._tiered:
-            tr.enable_tiers()
+            tr.enable_tiers(self._tier_start_after)
         # no captured array and no closure/global binding to re-check on a replay
         tr.unguarded = not tr.captures and not tr.bindings
         self._fast.clear()
