@@ -86,17 +86,35 @@ class Interpreter:
     def forward(self, arrays, train):
         """(env of every forward value, output arrays) for input ``arrays``."""
         g = self.g
-        env = {(n, 0): a for n, a in zip(g.input_nodes, arrays)}
+        env = self._traced_env(g)
+        for n, a in zip(g.input_nodes, arrays):
+            env[(n, 0)] = a
+        traced = len(env) > len(arrays)
         self.run_nodes(g.order, env, _TRAIN if train else _PREDICT)
         outs = []
         for e in g.heads:
             o = np.asarray(env[e])
             # outputs are the caller's own arrays, as the compiled tier's copies
-            if any(np.may_share_memory(o, a) for a in arrays) or \
-                    sum(1 for x in outs if x is o):
+            if traced or any(np.may_share_memory(o, a) for a in arrays) or \
+                    any(x is o for x in outs):
                 o = o.copy()
             outs.append(o)
         return env, outs
+
+    @staticmethod
+    def _traced_env(g):
+        """For the call right after a trace (the same arguments): the values the traced
+        eager run computed, so the first call does not compute its forward twice -- unless
+        the graph draws random numbers (the trace restored the generator, the call draws
+        the masks itself) or mutates its inputs."""
+        tv = getattr(g, "traced_values", None)
+        if tv is None:
+            return {}
+        g.traced_values = None
+        if any(n.op is not None and (n.op.needs_rng or n.op.mutate_inputs) for n in g.order):
+            return {}
+        ops = set(n for n in g.order if n.op is not None)
+        return {e: a._data for a, e in tv._d.values() if e[0] in ops}
 
     def run_forward(self, arrays, train):
         return self.forward(arrays, train)[1]
@@ -376,6 +394,10 @@ class _Compiler:
             self.cv.notify()
 
     def _loop(self):
+        try:
+            self._start_worker()
+        except Exception:
+            self.worker = False
         while True:
             with self.cv:
                 while not self.queue and not self.stopped:
@@ -402,17 +424,32 @@ class _Compiler:
             job.t_done = time.perf_counter()
             job.event.set()
 
+    def prestart(self):
+        """Start the thread (and the worker process, which takes a while to import) before
+        the first compile is needed."""
+        with self.cv:
+            if self.thread is None and not self.stopped:
+                self.thread = threading.Thread(target=self._loop, name="agjit-compile",
+                                               daemon=True)
+                self.thread.start()
+
+    def _start_worker(self):
+        if self.worker is None and _worker_kind() == "process":
+            from . import tier_worker
+            self.worker = tier_worker.WorkerClient.start() or False
+
     def _precompile(self, tiers, job):
         """With a compile worker process: have it compile ``job``'s kernels into the disk
         cache first (the thread then loads them).  Returns how the job was compiled."""
-        if _worker_kind() != "process" or self.worker is False:
+        if _worker_kind() != "process":
             return "thread"
-        from . import tier_worker
-        if self.worker is None:
-            self.worker = tier_worker.WorkerClient.start() or False
-            if self.worker is False:
-                return "thread"
-        ok = self.worker.compile(tiers.g, job.need, job.arrays)
+        self._start_worker()
+        if self.worker is False:
+            return "thread"
+        sent = self.worker.send(tiers.g, job.need, job.arrays)
+        # meanwhile: Numba's one-time set-up here, which loading the kernels needs anyway
+        from . import cache, kernels  # noqa: F401
+        ok = sent and self.worker.receive(tiers.g)
         return "process" if ok else "thread (worker failed)"
 
     def stop(self):
@@ -436,3 +473,10 @@ def _compiler():
                 _COMPILER.append(_Compiler())
                 atexit.register(_COMPILER[0].stop)
     return _COMPILER[0]
+
+
+def prestart():
+    """Called when a tiered function is made: with a compile worker process, start it now
+    (its imports take a while) from the compile thread."""
+    if _worker_kind() == "process":
+        _compiler().prestart()

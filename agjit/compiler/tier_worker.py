@@ -17,7 +17,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import threading
 
 __all__ = ["WorkerClient"]
 
@@ -46,7 +45,6 @@ class WorkerClient:
 
     def __init__(self, proc):
         self.proc = proc
-        self.lock = threading.Lock()
 
     @classmethod
     def start(cls):
@@ -65,18 +63,25 @@ class WorkerClient:
             return None
         return cls(proc)
 
-    def compile(self, graph, need, arrays):
-        """Have the worker compile ``need`` of ``graph``; True when it did (same graph)."""
+    def send(self, graph, need, arrays):
+        """Ask the worker to compile ``need`` of ``graph`` (one request at a time: the
+        compile thread is the only caller); False when the pipe is broken."""
         req = {"json": graph.sym.tojson(), "inputs": [n.name for n in graph.input_nodes],
                "shapes": [graph.shapes[(n, 0)] for n in graph.input_nodes],
                "dtypes": [graph.dtypes[(n, 0)] for n in graph.input_nodes],
                "need": need, "arrays": arrays, "hash": graph.graph_hash}
-        with self.lock:
-            try:
-                _send(self.proc.stdin, req)
-                rep = _recv(self.proc.stdout)
-            except (OSError, ValueError, pickle.PickleError, EOFError):
-                rep = None
+        try:
+            _send(self.proc.stdin, req)
+            return True
+        except (OSError, ValueError, pickle.PickleError):
+            return False
+
+    def receive(self, graph):
+        """Wait for the answer to :meth:`send`; True when the worker compiled that graph."""
+        try:
+            rep = _recv(self.proc.stdout)
+        except (OSError, ValueError, pickle.PickleError, EOFError):
+            rep = None
         return bool(rep and rep.get("ok") and rep.get("hash") == graph.graph_hash)
 
     def close(self):
@@ -107,6 +112,7 @@ def _serve(fin, fout):
     from .signature import KernelStats
     from .tier import Tiers, _Job
     from .numba_cache import cache_root
+    from . import cache, kernels  # noqa: F401  (Numba's set-up before the first request)
     usable = cache_root() is not None
     while True:
         req = _recv(fin)
