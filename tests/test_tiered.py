@@ -168,6 +168,7 @@ def test_both_tiers_agree_and_switch():
     assert (info.interpreted_calls, info.compiled_calls) == (1, 1)
     assert info.compiles + info.disk_hits >= 1
     assert "compiled x1" in f.explain() and "compiled in" in f.explain()
+    assert "(process)" in f.explain()     # the default: a worker process compiled it
     np.testing.assert_allclose(got1[0], want[0], rtol=1e-6)
     np.testing.assert_allclose(got2[0], want[0], rtol=1e-5)
     np.testing.assert_allclose(got1[1], want[1], rtol=1e-6)
@@ -208,7 +209,8 @@ def _drop(x):
     return mx.nd.Dropout(x * 3, p=0.5) + 1
 
 
-def test_dropout_same_mask_on_both_tiers():
+def test_dropout_same_mask_on_both_tiers(monkeypatch):
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")   # in-process compile: cheaper here
     x = mx.nd.array(np.arange(1, 201, dtype=np.float32).reshape(10, 20))
     x.attach_grad()
 
@@ -266,7 +268,8 @@ def _loss2(x, w, b):
     return mx.nd.mean(mx.nd.sigmoid(mx.nd.dot(x, w) - b) * 3, axis=1)
 
 
-def test_two_threads_call_a_function_that_is_compiling():
+def test_two_threads_call_a_function_that_is_compiling(monkeypatch):
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")   # in-process compile: cheaper here
     x, w, b = _data(2)
     want = _loss2(x, w, b).asnumpy()
     f = mx.jit(_loss2, tiered=True)
@@ -300,6 +303,7 @@ def test_two_threads_call_a_function_that_is_compiling():
 
 def test_executor_is_tiered(monkeypatch):
     monkeypatch.setenv("AGJIT_TIERED", "1")
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")
     a = mx.sym.Variable("a")
     bb = mx.sym.Variable("b")
     s = mx.sym.sum(mx.sym.tanh(a * bb) + a)
@@ -326,6 +330,7 @@ def test_executor_is_tiered(monkeypatch):
 
 def test_hybridized_block_runs_tiered(monkeypatch):
     monkeypatch.setenv("AGJIT_TIERED", "1")
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")
     net = mx.gluon.nn.Dense(3, in_units=4)
     net.initialize(mx.init.Xavier())
     x = mx.nd.array(np.random.RandomState(5).rand(2, 4).astype(np.float32))
@@ -354,9 +359,28 @@ _EXIT_SCRIPT = textwrap.dedent("""
         y = g(x, w)
     y.backward()
     assert g.cache_info().compile_state == "compiling", g.cache_info()
+    from agjit.compiler import tier
+    end = time.time() + 30
+    while sys.argv[2] == "process" and tier._COMPILER[0].worker is None and time.time() < end:
+        time.sleep(0.05)
     time.sleep(float(sys.argv[1]))
-    print("exiting", g.cache_info().compile_state, flush=True)
+    w = tier._COMPILER[0].worker
+    print("exiting", g.cache_info().compile_state, w.proc.pid if w else 0, flush=True)
 """)
+
+
+def _gone(pid, timeout):
+    """Whether process ``pid`` ended (or is a zombie) within ``timeout`` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                if any(ln.startswith("State:") and "Z" in ln.split()[1] for ln in f):
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _verify_cache_dir(d):
@@ -387,12 +411,16 @@ def test_exit_mid_compile_is_clean(tmp_path, kind):
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     for delay in ("0.3",):
         t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, delay], env=env,
+        r = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, delay, kind], env=env,
                            capture_output=True, text=True, timeout=120)
         took = time.perf_counter() - t0
         assert r.returncode == 0, r.stderr
         assert "exiting" in r.stdout and "Traceback" not in r.stderr, r.stderr
         assert took < 60, took
+        pid = int(r.stdout.split()[-1])
+        assert (pid != 0) == (kind == "process")
+        if pid:     # the orphaned worker finishes its compile, then ends by itself
+            assert _gone(pid, 120)
         _verify_cache_dir(str(tmp_path / "cache"))
 
 

@@ -57,8 +57,11 @@ def tiered_default():
 
 
 def _worker_kind():
-    k = os.environ.get("AGJIT_TIER_WORKER", "thread")
-    return k if k in ("thread", "process") else "thread"
+    """``AGJIT_TIER_WORKER``: ``process`` (default: a compile worker process fills the disk
+    cache, the thread only loads) or ``thread`` (the thread compiles; also what ``process``
+    falls back to when the disk cache is off or the worker cannot start)."""
+    k = os.environ.get("AGJIT_TIER_WORKER", "process")
+    return k if k in ("thread", "process") else "process"
 
 
 # -- the interpreted tier --------------------------------------------------------------------

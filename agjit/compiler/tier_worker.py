@@ -2,7 +2,7 @@
 agjit.compiler.tier note *tiers*).
 
 The worker (``python -m agjit.compiler.tier_worker``, one per process that asks for it, at
-a lower CPU priority) reads compile requests from its stdin: a graph's JSON, its inputs'
+a slightly lower CPU priority: nice ``AGJIT_TIER_WORKER_NICE``, default 2) reads compile requests from its stdin: a graph's JSON, its inputs'
 names, shapes and dtypes, copies of the call's input arrays and the *need*.  It rebuilds the
 same CompiledGraph (the same graph hash, hence the same kernel keys), runs the compiled
 tier once as the compile thread would, so its kernels land in the shared, verified disk
@@ -10,7 +10,8 @@ cache (``AGJIT_CACHE_DIR``), and answers with the graph hash it built.  The call
 compile thread then loads the kernels from the disk cache, which costs a fraction of the
 compile.  Messages are length-prefixed pickles on the pipes between the two processes
 (nothing else can write to them).  The worker ends when its stdin closes (the parent
-exits or closes it; the parent's atexit hook also terminates it).
+exits or closes it at its exit; a compile in progress is finished first, so no cache entry is
+left half written, and the parent does not wait for it).
 """
 import os
 import pickle
@@ -85,20 +86,11 @@ class WorkerClient:
         return bool(rep and rep.get("ok") and rep.get("hash") == graph.graph_hash)
 
     def close(self):
+        """Close the worker's pipes without waiting for it: it finishes the compile it is
+        in (its cache files are complete when they appear, under their names or not at all)
+        and exits at the end of its input -- the caller never waits for a compile."""
         p = self.proc
-        try:
-            p.stdin.close()
-        except Exception:
-            pass
-        try:
-            p.terminate()
-            p.wait(timeout=2)
-        except Exception:
-            try:
-                p.kill()
-            except Exception:
-                pass
-        for f in (p.stdout,):
+        for f in (p.stdin, p.stdout):
             try:
                 f.close()
             except Exception:
@@ -136,13 +128,16 @@ def _serve(fin, fout):
             rep = {"ok": True, "hash": g.graph_hash}
         except Exception as e:
             rep = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-        _send(fout, rep)
+        try:
+            _send(fout, rep)
+        except OSError:         # the parent is gone
+            return
 
 
 def main():
     try:
-        os.nice(10)
-    except (AttributeError, OSError):
+        os.nice(int(os.environ.get("AGJIT_TIER_WORKER_NICE", "2")))
+    except (AttributeError, OSError, ValueError):
         pass
     fin = sys.stdin.buffer
     fout = sys.stdout.buffer
