@@ -412,6 +412,7 @@ class _Compiler:
             try:
                 job.how = self._precompile(tiers, job)
                 tiers.compile_need(job)
+                _hint(tiers.g, job.need)
             except BaseException as e:      # never let a compile kill the thread
                 if self.stopped:
                     return
@@ -446,6 +447,8 @@ class _Compiler:
         cache first (the thread then loads them).  Returns how the job was compiled."""
         if _worker_kind() != "process":
             return "thread"
+        if _hint(tiers.g, job.need, check=True):
+            return "thread (loaded from the disk cache)"
         self._start_worker()
         if self.worker is False:
             return "thread"
@@ -483,3 +486,28 @@ def prestart():
     (its imports take a while) from the compile thread."""
     if _worker_kind() == "process":
         _compiler().prestart()
+
+
+def _hint(graph, need, check=False):
+    """A hint in the disk cache that ``need`` of ``graph`` was compiled there before (an
+    empty file named by a hash of the graph, the need and the agjit version): with it the
+    compile thread loads the kernels itself instead of asking the worker, which would only
+    load them too.  ``check``: whether the hint exists; else write it.  A stale hint only
+    costs an in-thread compile."""
+    import hashlib
+    from .numba_cache import cache_root
+    from symbol.base import atomic_write
+    import agjit
+    root = cache_root()
+    if root is None:
+        return False
+    name = hashlib.sha256(repr((graph.graph_hash, need, agjit.__version__)).encode()).hexdigest()
+    path = os.path.join(root[0], "tier-hints", name[:32])
+    if check:
+        return os.path.exists(path)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        atomic_write(path, [b""], perm=0o600)
+    except OSError:
+        pass
+    return True
