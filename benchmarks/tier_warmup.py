@@ -34,7 +34,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.worker:
         os.environ["AGJIT_TIER_WORKER"] = a.worker
-    out = {"case": a.case, "worker": os.environ.get("AGJIT_TIER_WORKER", "thread"),
+    out = {"case": a.case, "worker": os.environ.get("AGJIT_TIER_WORKER", "process"),
            "load_start": os.getloadavg()[0]}
     t0 = time.perf_counter()
     import numpy as np

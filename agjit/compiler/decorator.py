@@ -134,6 +134,9 @@ class JitFunction:
             if notes:
                 lines.append("eager segments in the replay:")
                 lines.extend("  " + s for s in notes)
+            elif tr._tier is not None and not tr.kernels():
+                lines.append("the last traced graph has no compiled kernels yet (it runs on "
+                             "the interpreted tier)")
             else:
                 lines.append("every op of the last traced graph is compiled (no eager segments)")
             for mask, why in tr.step_notes():

@@ -269,6 +269,7 @@ class Tiers:
         self.ready = set()          # needs whose compiled kernels are built and run once
         self.failed = set()
         self.jobs = {}              # need -> _Job
+        self.pending = []           # jobs of the first call, submitted by the next one
         self.start_after = start_after   # interpreted calls before a compile is requested
         self.history = []           # [[tier, calls]]
         self.n_interp = 0
@@ -277,25 +278,40 @@ class Tiers:
 
     # calls --------------------------------------------------------------------------------
     def count(self, tier):
-        h = self.history
-        if h and h[-1][0] == tier:
-            h[-1][1] += 1
-        else:
-            h.append([tier, 1])
-        if tier == "compiled":
-            self.n_comp += 1
-        else:
-            self.n_interp += 1
+        with self._lock:
+            h = self.history
+            if h and h[-1][0] == tier:
+                h[-1][1] += 1
+            else:
+                h.append([tier, 1])
+            if tier == "compiled":
+                self.n_comp += 1
+            else:
+                self.n_interp += 1
+        if self.pending:
+            self._flush()
 
     def request(self, need, arrays):
-        """Queue the compile of ``need`` (once), from copies of the call's ``arrays``."""
+        """Queue the compile of ``need`` (once), from copies of the call's ``arrays``.  A
+        request of a graph's first call starts with its next call (or ``wait``): the first
+        call's backward does not share the GIL with the compile thread, and a function
+        called once compiles nothing."""
         if need in self.jobs or self.n_interp < self.start_after:
             return
         with self._lock:
             if need in self.jobs:
                 return
             job = self.jobs[need] = _Job(need, [np.array(a, copy=True) for a in arrays])
+            if self.n_interp + self.n_comp <= 1:
+                self.pending.append(job)
+                return
         _compiler().submit(self, job)
+
+    def _flush(self):
+        with self._lock:
+            jobs, self.pending = self.pending, []
+        for job in jobs:
+            _compiler().submit(self, job)
 
     # what the compile thread does -----------------------------------------------------------
     def compile_need(self, job):
@@ -352,6 +368,8 @@ class Tiers:
         """Block until every requested compile has finished (or failed); True when none is
         still running."""
         end = None if timeout is None else time.perf_counter() + timeout
+        if self.pending:
+            self._flush()
         for job in list(self.jobs.values()):
             left = None if end is None else max(0.0, end - time.perf_counter())
             if not job.event.wait(left):
