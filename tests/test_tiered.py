@@ -254,6 +254,7 @@ def test_background_compile_failure_warns_once_and_keeps_running(monkeypatch):
     msgs = [str(r.message) for r in rec if "background compile" in str(r.message)]
     assert len(msgs) == 1, msgs
     assert "training step" in msgs[0] and "injected compile failure" in msgs[0]
+    assert "(_loss, graph " in msgs[0]
     assert "interpreted tier" in msgs[0]
     info = f.cache_info()
     assert info.compile_state == "failed" and info.interpreted_calls == 4

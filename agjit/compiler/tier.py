@@ -42,6 +42,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -275,6 +276,7 @@ class Tiers:
         self.n_interp = 0
         self.n_comp = 0
         self._lock = threading.Lock()
+        _ALL.add(self)
 
     # calls --------------------------------------------------------------------------------
     def count(self, tier):
@@ -347,9 +349,11 @@ class Tiers:
                                        ", ".join(n.name for n, m in zip(self.g.input_nodes,
                                                                          job.need[1]) if m)
                                        or "none"))
-        warnings.warn("agjit.jit: the background compile of the %s kernel of graph %s failed "
+        jf = getattr(self.g, "jf", None)
+        owner = ("%s, graph" % jf.__name__) if jf is not None else "graph"
+        warnings.warn("agjit.jit: the background compile of the %s kernel (%s %s) failed "
                       "(%s: %s); this signature keeps running on the interpreted tier"
-                      % (what, self.g.graph_hash[:12], type(exc).__name__,
+                      % (what, owner, self.g.graph_hash[:12], type(exc).__name__,
                          str(exc).splitlines()[0] if str(exc) else ""), RuntimeWarning,
                       stacklevel=2)
 
@@ -488,6 +492,24 @@ class _Compiler:
 
 _COMPILER = []
 _COMPILER_LOCK = threading.Lock()
+_ALL = weakref.WeakSet()        # every Tiers, for the fork hook
+
+
+def _after_fork_in_child():
+    """A forked child has neither the compile thread nor its own worker: it gets new ones
+    on demand, and the compiles that were in flight are requested again by the next call
+    (their jobs are dropped)."""
+    _COMPILER.clear()
+    for t in list(_ALL):
+        t._lock = threading.Lock()
+        t.pending = []
+        for need, job in list(t.jobs.items()):
+            if not job.event.is_set():
+                del t.jobs[need]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _compiler():
