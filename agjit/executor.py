@@ -13,10 +13,13 @@ Note: compiled-executor
     (``symbol.autodiff``) and writes or adds into ``grad_arrays`` per ``grad_req``.  Ops the
     lowering cannot handle run their NumPy kernels inside the replay.
 
-    * Tiers: the first ``COMPILE_AFTER`` (default 2, env ``AGJIT_EXECUTOR_COMPILE_AFTER``)
-      forwards run *interpreted* kernels (the same generated glue with every op through its
-      NumPy kernel), so one-shot ``eval`` calls pay no Numba compile; later forwards run
-      compiled kernels.  Both tiers give the same numbers as eager mode.
+    * Tiers (agjit.compiler.tier note *tiers*): forwards run on the interpreted tier (every
+      op through its NumPy kernel) until the compiled kernels are ready; their background
+      compile is requested at the ``COMPILE_AFTER``-th forward (default 2, env
+      ``AGJIT_EXECUTOR_COMPILE_AFTER``), so one-shot ``eval`` calls never compile.  With
+      ``AGJIT_TIERED=0`` the first ``COMPILE_AFTER`` forwards run interpreted kernels and
+      the next one compiles on the calling thread.  Both tiers give the same numbers as
+      eager mode.
     * Executors never touch the autograd tape, so they do not consume the process-wide
       ``var<k>`` / ``null<k>`` counter that autograd symbols are named from (FINDINGS §2).
     * Argument, gradient and auxiliary buffers are the user's arrays (``bind`` does not
@@ -264,9 +267,16 @@ class Executor:
             dtypes = {(n, 0): self._array_of(self._var_source[n])._data.dtype.name
                       for n in nodes}
             self._var_nodes = nodes
+            from .compiler.tier import tiered_default
             self._compiled = CompiledGraph(KernelStats(), self._run_outputs, nodes, shapes,
-                                           dtypes, compile_after=COMPILE_AFTER)
+                                           dtypes, compile_after=COMPILE_AFTER,
+                                           tiered=tiered_default())
         return self._compiled
+
+    def _wait_compiled(self, timeout=None):
+        """Block until the background compiles of this executor's kernels are done (agjit
+        extension; agjit.compiler.tier note *tiers*).  True when none is still running."""
+        return self._compiled is None or self._compiled.wait_compiled(timeout)
 
     def _input_arrays(self):
         return [np.ascontiguousarray(self._array_of(self._var_source[n])._data)

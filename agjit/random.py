@@ -9,6 +9,7 @@ __all__ = ["seed", "generator", "uniform", "normal", "randn", "randint", "expone
 _lock = threading.Lock()
 _gen = [np.random.default_rng()]
 _seed_value = [None]
+_local = threading.local()      # a thread's private generator (see private())
 
 
 def seed(seed_state, ctx="all"):
@@ -22,7 +23,23 @@ def seed(seed_state, ctx="all"):
 
 
 def generator():
-    return _gen[0]
+    g = getattr(_local, "gen", None)
+    return _gen[0] if g is None else g
+
+
+class private:
+    """``with private():`` -- this thread draws from a generator of its own, leaving the
+    shared stream untouched (the JIT's background compile runs kernels on copies this way:
+    agjit.compiler.tier note *tiers*)."""
+
+    def __enter__(self):
+        self._prev = getattr(_local, "gen", None)
+        _local.gen = np.random.default_rng(0)
+        return _local.gen
+
+    def __exit__(self, *exc):
+        _local.gen = self._prev
+        return False
 
 
 def _delegate(name):

@@ -20,6 +20,7 @@ cores compare with one process on one core.
 import argparse
 import json
 import os
+os.environ.setdefault("AGJIT_TIERED", "0")   # compiled speed: today's blocking compile (agjit.compiler.tier)
 import shutil
 import subprocess
 import sys

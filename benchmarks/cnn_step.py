@@ -29,6 +29,7 @@ ratio to the fastest of PyTorch eager / MXNet, first call) and writes results.js
 results.md into ``--out`` when given.
 """
 import os
+os.environ.setdefault("AGJIT_TIERED", "0")   # compiled speed: today's blocking compile (agjit.compiler.tier)
 import sys
 
 _BAD_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

@@ -31,6 +31,7 @@ minimum per step over all rounds, and each median over the ``jit`` median (targe
 for ``gluon_hybrid``, from the issue).  The BLAS in use is printed (threadpoolctl).
 """
 import os
+os.environ.setdefault("AGJIT_TIERED", "0")   # compiled speed: today's blocking compile (agjit.compiler.tier)
 import sys
 
 _BAD_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

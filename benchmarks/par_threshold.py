@@ -9,6 +9,7 @@ parallel starts to win clearly (the W2 loop costs ~60).
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/par_threshold.py
 """
 import os
+os.environ.setdefault("AGJIT_TIERED", "0")   # compiled speed: today's blocking compile (agjit.compiler.tier)
 import subprocess
 import sys
 

@@ -17,7 +17,11 @@ runs one synchronous forward+backward, ``fetch()`` returns ``{"loss": float, nam
 with the grads in the layouts above (W1: ``W0, b0, W1, b1, ...``; W2: ``x, a, b``; W3:
 ``x, p``).  Nothing here times anything; see run.py.
 """
+import os
+
 import numpy as np
+
+os.environ.setdefault("AGJIT_TIERED", "0")   # compiled speed: today's blocking compile (agjit.compiler.tier)
 
 SEED = 1234
 W1_SIZES = {

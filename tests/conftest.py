@@ -28,6 +28,10 @@ if not _KERNEL_CACHE or not os.path.isdir(_KERNEL_CACHE):
     atexit.register(shutil.rmtree, _KERNEL_CACHE, True)
 os.environ["AGJIT_CACHE_DIR"] = os.path.join(_KERNEL_CACHE, "agjit")
 os.environ["NUMBA_CACHE_DIR"] = os.path.join(_KERNEL_CACHE, "numba")
+# The compiled-path tests expect a signature's first call to run compiled kernels: tiered
+# execution (agjit.compiler.tier) is off unless a test turns it on (tests/test_tiered*.py)
+# or the run sets AGJIT_TIERED=1.
+os.environ.setdefault("AGJIT_TIERED", "0")
 
 import agjit as mx
 from agjit import tape

@@ -42,26 +42,43 @@ Note: dispatch
     before any other check; a recorded call's ones head gradient is allocated once per
     head (``CompiledGraph.head_ones``).
 """
+import collections
 import functools
 import inspect
 import os
 import threading
+import time
 
 from symbol.base import MXNetError
 from ..ndarray.ndarray import NDArray
 from ..tape import state
-from .signature import CacheInfo, KernelStats, signature, explain_retrace, log
+from .signature import KernelStats, signature, explain_retrace, log
 from .trace import _Trace, _user_site
+from .tier import tiered_default
 
 __all__ = ["jit", "JitFunction", "CacheInfo"]
+
+# the compile counters, and the tiers (agjit.compiler.tier note *tiers*): how many calls ran
+# interpreted / compiled, and the compile state ('off' when untiered, 'idle' before the first
+# call, else 'compiling', 'compiled', 'failed' or several of them joined by '/')
+CacheInfo = collections.namedtuple(
+    "CacheInfo", "hits misses traces compiles compile_seconds disk_hits interpreted_calls "
+                 "compiled_calls compile_state", defaults=(0, 0, "off"))
 
 
 class JitFunction:
     """A function compiled by :func:`jit`.  See the module note *jit-runtime*."""
 
-    def __init__(self, fn, strict=None, reuse_outputs=False, name=None):
+    def __init__(self, fn, strict=None, reuse_outputs=False, name=None, tiered=None):
         functools.update_wrapper(self, fn)
         self._fn = fn
+        self._tiered = tiered_default() if tiered is None else bool(tiered)
+        # interpreted calls of a signature before its background compile is requested (0:
+        # the first call; tests set it high to stay on the interpreted tier)
+        self._tier_start_after = 0
+        if self._tiered:
+            from .tier import prestart
+            prestart()
         self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
         self._reuse = reuse_outputs
         self._traces = {}
@@ -80,8 +97,33 @@ class JitFunction:
     # -- introspection --------------------------------------------------------------------
     def cache_info(self):
         st = self.stats
+        n_i = n_c = 0
+        states = set()
+        for tr in list(self._traces.values()):
+            t = tr._tier
+            if t is not None:
+                n_i += t.n_interp
+                n_c += t.n_comp
+                for x in t.state().split("/"):
+                    if x != "interpreted":
+                        states.add(x)
+        if not self._tiered:
+            cstate = "off"
+        else:
+            cstate = "/".join(sorted(states)) or ("idle" if not n_i else "interpreted")
         return CacheInfo(self._hits, self._misses, self._ntraces, st.compiles,
-                         round(st.compile_seconds, 6), st.disk_hits)
+                         round(st.compile_seconds, 6), st.disk_hits, n_i, n_c, cstate)
+
+    def wait_compiled(self, timeout=None):
+        """Block until the background compiles of every traced signature are done (compiled
+        or failed; agjit.compiler.tier note *tiers*), at most ``timeout`` seconds (None:
+        no limit).  Returns True when no compile is still running."""
+        end = None if timeout is None else time.perf_counter() + timeout
+        for tr in list(self._traces.values()):
+            left = None if end is None else max(0.0, end - time.perf_counter())
+            if not tr.wait_compiled(left):
+                return False
+        return True
 
     def explain(self):
         """Why each retrace happened, and which ops run eagerly inside the replay."""
@@ -92,10 +134,19 @@ class JitFunction:
             if notes:
                 lines.append("eager segments in the replay:")
                 lines.extend("  " + s for s in notes)
+            elif tr._tier is not None and not tr.kernels():
+                lines.append("the last traced graph has no compiled kernels yet (it runs on "
+                             "the interpreted tier)")
             else:
                 lines.append("every op of the last traced graph is compiled (no eager segments)")
             for mask, why in tr.step_notes():
                 lines.append("recorded calls with gradients for %s: %s" % (mask, why))
+        if not self._tiered:
+            lines.append("tiers: off (every signature compiles on its first call)")
+        else:
+            for k, t in enumerate(list(self._traces.values())):
+                if t._tier is not None:
+                    lines.append("signature %d %s" % (k, t._tier.describe()))
         return "\n".join(lines)
 
     def source(self):
@@ -161,6 +212,8 @@ class JitFunction:
             if self._strict:
                 raise MXNetError("strict mode: %s" % msg)
         tr = _Trace(self, sig, args, kwargs)
+        if self._tiered:
+            tr.enable_tiers(self._tier_start_after)
         # no captured array and no closure/global binding to re-check on a replay
         tr.unguarded = not tr.captures and not tr.bindings
         self._fast.clear()
@@ -170,7 +223,7 @@ class JitFunction:
         return tr
 
 
-def jit(fn=None, *, strict=None, reuse_outputs=False):
+def jit(fn=None, *, strict=None, reuse_outputs=False, tiered=None):
     """Trace ``fn`` once per signature, lower it to Numba kernels, cache and replay.
 
     Usable as ``@mx.jit`` or ``mx.jit(fn, strict=True)``.  See the module note
@@ -184,6 +237,10 @@ def jit(fn=None, *, strict=None, reuse_outputs=False):
     reuse_outputs : bool
         Return the kernel's output buffers instead of fresh copies (they are overwritten by
         the next call).
+    tiered : bool, optional
+        Run a new signature's first calls on the interpreted tier while its kernels compile
+        in the background (agjit.compiler.tier note *tiers*); False compiles on the first
+        call (default: the environment variable ``AGJIT_TIERED``, on unless ``0``).
 
     Examples
     --------
@@ -194,7 +251,8 @@ def jit(fn=None, *, strict=None, reuse_outputs=False):
     (2, 3)
     """
     if fn is None:
-        return lambda f: JitFunction(f, strict=strict, reuse_outputs=reuse_outputs)
+        return lambda f: JitFunction(f, strict=strict, reuse_outputs=reuse_outputs,
+                                     tiered=tiered)
     if not callable(fn):
         raise MXNetError("jit: expected a callable, got %s" % type(fn).__name__)
-    return JitFunction(fn, strict=strict, reuse_outputs=reuse_outputs)
+    return JitFunction(fn, strict=strict, reuse_outputs=reuse_outputs, tiered=tiered)

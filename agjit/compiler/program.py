@@ -15,6 +15,8 @@ from .tape_bridge import _JitNode
 
 __all__ = ["CompiledGraph"]
 
+_FWD = ("forward",)
+
 
 class _Compiled:
     """Everything for one traced signature: graph, kernels, buffer plan."""
@@ -38,11 +40,15 @@ class CompiledGraph(StepMode, BufferPlans):
     """
 
     def __init__(self, stats, heads, input_nodes, shapes, dtypes, provenance=None,
-                 compile_after=0):
+                 compile_after=0, tiered=False):
         self.stats = stats
-        # tiering: the first ``compile_after`` runs use interpreted kernels (every op through
-        # its NumPy kernel, no Numba compile); later runs use compiled ones
-        self.compile_after = compile_after
+        # untiered: the first ``compile_after`` runs use interpreted kernels (generated glue
+        # with every op through its NumPy kernel), later runs compile on the calling thread;
+        # tiered (agjit.compiler.tier note *tiers*): calls run on the interpreted tier until
+        # a background compile of their kernels is done (requested at the
+        # ``compile_after``-th call)
+        self.compile_after = 0 if tiered else compile_after
+        self._tier = None
         self.runs = 0
         self._tiers = {True: _Compiled(), False: _Compiled()}
         self.heads = list(heads)
@@ -71,6 +77,16 @@ class CompiledGraph(StepMode, BufferPlans):
         self.used_pos = list(range(len(self.input_nodes)))
         # kernels, plans and step plans are built once under this lock (note *threads*)
         self._lock = threading.RLock()
+        if tiered:
+            self.enable_tiers(compile_after)
+
+    def enable_tiers(self, start_after=0):
+        """Run on the interpreted tier until the compiled kernels of a call's need are built
+        off the calling thread (agjit.compiler.tier note *tiers*); the compile is requested
+        at the ``start_after``-th call (0 or 1: the first)."""
+        from .tier import Tiers
+        self.compile_after = 0
+        self._tier = Tiers(self, start_after)
 
     @property
     def interpreted(self):
@@ -106,10 +122,61 @@ class CompiledGraph(StepMode, BufferPlans):
         ks += [st[0] for st in self.compiled.step.values() if st is not None]
         return list(dict.fromkeys(k for k in ks if k is not None))
 
+    # -- calls: the interpreted tier until the compiled kernels are ready -----------------
     def run_forward(self, arrays, train, fresh=False, copy=True):
         """Forward-only kernel in training mode ``train``: returns the output arrays --
         copies, or with ``copy=False`` the kernel's buffers, which the next call (from any
         thread) may overwrite; with ``fresh`` the buffers are this call's own."""
+        t = self._tier
+        if t is not None:
+            if _FWD not in t.ready:
+                t.count("interpreted")
+                outs = t.interp.run_forward(arrays, train)
+                t.request(_FWD, arrays)
+                return outs
+            t.count("compiled")
+        return self._compiled_forward(arrays, train, fresh, copy)
+
+    def run_train(self, arrays, mask, train=True):
+        """Forward in mode ``train`` saving what the backward kernel needs; returns
+        (outputs, backward closure)."""
+        t = self._tier
+        if t is not None:
+            need = ("train", tuple(mask), bool(train))
+            if need not in t.ready:
+                t.count("interpreted")
+                r = t.interp.run_train(arrays, mask, train)
+                t.request(need, arrays)
+                return r
+            t.count("compiled")
+        return self._compiled_train(arrays, mask, train)
+
+    def run_step(self, arrays, mask, train=True):
+        """A recorded call of a jitted function: the step kernel (agjit.compiler.step note
+        *step-mode*), or None when the graph is not eligible (the caller then runs
+        :meth:`run_train`); on the interpreted tier (outputs, backward closure)."""
+        t = self._tier
+        if t is not None:
+            need = ("step", tuple(mask), bool(train))
+            if need not in t.ready:
+                t.count("interpreted")
+                r = t.interp.run_train(arrays, mask, train)
+                t.request(need, arrays)
+                return r
+            r = StepMode.run_step(self, arrays, mask, train)
+            if r is not None:
+                t.count("compiled")
+            return r
+        return StepMode.run_step(self, arrays, mask, train)
+
+    def _compiled_step(self, arrays, mask, train=True):
+        return StepMode.run_step(self, arrays, mask, train)
+
+    def wait_compiled(self, timeout=None):
+        """Block until the requested background compiles are done; True when none runs."""
+        return True if self._tier is None else self._tier.wait(timeout)
+
+    def _compiled_forward(self, arrays, train, fresh=False, copy=True):
         k = self.forward_kernel()
         self.runs += 1
         if fresh:
@@ -120,9 +187,7 @@ class CompiledGraph(StepMode, BufferPlans):
         pool.append(bset)
         return outs
 
-    def run_train(self, arrays, mask, train=True):
-        """Forward in mode ``train`` saving what the backward kernel needs; returns
-        (outputs, backward closure)."""
+    def _compiled_train(self, arrays, mask, train=True):
         fwd_train, saved, bwd, head_nodes, hooks = self.train_kernels(mask, train)
         self.runs += 1
         V, bset, pool = self._execute(fwd_train, arrays, fresh=False, train=train, pooled=True)

@@ -164,6 +164,9 @@ class _Trace(CompiledGraph):
         self.capture_sigs = [(a._data.shape, a._data.dtype) for a in self.captures]
         CompiledGraph.__init__(self, jf.stats, heads, [n for _, n in tracer.inputs],
                                tracer.shapes, tracer.dtypes, tracer.provenance)
+        # the traced run's values: the interpreted tier's first call reuses them
+        # (agjit.compiler.tier note *tiers*)
+        self.traced_values = tracer.values if getattr(jf, "_tiered", False) else None
         # inputs the graph does not read (an unused argument) are no inputs of the recorded
         # call, as in eager mode: their gradient buffers are left alone
         order = set(self.order)

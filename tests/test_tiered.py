@@ -1,0 +1,450 @@
+"""Tiered execution (agjit.compiler.tier note *tiers*): the interpreted tier equals eager for
+every registry op sample (forward and backward; the compiled tier is checked against eager
+op by op in tests/test_jit.py), both tiers agree on small graphs, Dropout draws the same
+mask on both, a failing background compile warns once and keeps the function running,
+interpreter exit mid-compile neither hangs nor leaves a partial cache file, two threads
+call a function that is compiling, executors and hybridized blocks are tiered, and
+``tiered=False`` compiles on the first call.
+
+The whole-table tests stay on the interpreted tier (no compile is requested:
+``_tier_start_after``); the graphs that do compile are tiny (one or two Numba segments).
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import agjit as mx
+from symbol.registry import all_ops
+
+_SKIP = {"_CustomFunction": "exists only in recorded histories",
+         "_jit_call": "exists only in recorded histories"}
+
+
+def _table():
+    ops = []
+    rs = np.random.RandomState(7)
+    for op in all_ops():
+        if op.name in _SKIP or op.samples is None:
+            continue
+        s = op.samples(rs)
+        if s:
+            ops.append((op, s[0]))
+    return ops
+
+
+TABLE = _table()
+
+
+def _apply_all(*arrays):
+    outs = []
+    k = 0
+    for op, sample in TABLE:
+        n = len(sample.inputs)
+        r = mx.nd.invoke(op, list(arrays[k:k + n]), dict(sample.attrs))
+        k += n
+        outs.extend(r if isinstance(r, list) else [r])
+    return tuple(outs)
+
+
+def _inputs():
+    return [mx.nd.array(a, dtype="float64" if np.asarray(a).dtype.kind == "f"
+                        else np.asarray(a).dtype) for _op, s in TABLE for a in s.inputs]
+
+
+def _interpreted(fn):
+    """A tiered jitted ``fn`` that never requests a compile (stays interpreted)."""
+    f = mx.jit(fn, tiered=True)
+    f._tier_start_after = 1 << 30
+    return f
+
+
+def _close(a, b, what):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype, (what, a.shape, b.shape, a.dtype, b.dtype)
+    if a.dtype.kind in "fc":
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=what)
+
+
+def _owner_of_outputs():
+    names = []
+    for op, sample in TABLE:
+        attrs = op.parse_attrs(dict(sample.attrs, **({op.variadic: len(sample.inputs)}
+                                                     if op.variadic else {})))
+        names += [op.name] * op.num_visible(attrs)
+    return names
+
+
+def test_interpreted_tier_forward_equals_eager_every_op():
+    f = _interpreted(_apply_all)
+    ins = _inputs()
+    mx.random.seed(11)
+    eager = _apply_all(*ins)
+    mx.random.seed(11)
+    interp = f(*ins)
+    info = f.cache_info()
+    assert info.interpreted_calls == 1 and info.compiled_calls == 0 and info.compiles == 0
+    assert len(interp) == len(eager)
+    for name, e, i in zip(_owner_of_outputs(), eager, interp):
+        _close(i.asnumpy(), e.asnumpy(), name)
+
+
+def test_interpreted_tier_backward_equals_eager_every_op():
+    rs = np.random.RandomState(3)
+    diff_in = [op.differentiable and np.asarray(a).dtype.kind == "f"
+               for op, s in TABLE for a in s.inputs]
+
+    def run(fn, keep=None):
+        ins = _inputs()
+        for a, d in zip(ins, diff_in):
+            if d:
+                a.attach_grad()
+        with mx.autograd.record():
+            mx.random.seed(11)
+            outs = fn(*ins)
+        heads = [mx.nd.array(rs.uniform(-1, 1, size=o.shape), dtype=o.dtype) for o in outs]
+        if keep is None:
+            keep = [o._entry is not None for o in outs]
+        mx.autograd.backward([o for o, k in zip(outs, keep) if k],
+                             head_grads=[h for h, k in zip(heads, keep) if k])
+        return [a.grad.asnumpy() if d else None for a, d in zip(ins, diff_in)], keep
+
+    st = rs.get_state()
+    g_eager, keep = run(_apply_all)
+    rs.set_state(st)
+    f = _interpreted(_apply_all)
+    g_interp, _ = run(f, keep)
+    assert f.cache_info().interpreted_calls == 1
+    owners = [op.name for op, s in TABLE for _a in s.inputs]
+    for name, e, i in zip(owners, g_eager, g_interp):
+        if e is not None:
+            np.testing.assert_allclose(i, e, rtol=1e-5, atol=1e-8, equal_nan=True, err_msg=name)
+
+
+# -- a tiny graph that compiles on both tiers --------------------------------------------------
+def _loss(x, w, b):
+    return mx.nd.sum(mx.nd.tanh(mx.nd.dot(x, w) + b) * 2)
+
+
+def _data(seed=0):
+    r = np.random.RandomState(seed)
+    x = mx.nd.array(r.rand(4, 3).astype(np.float32))
+    w = mx.nd.array(r.rand(3, 5).astype(np.float32))
+    b = mx.nd.array(r.rand(5).astype(np.float32))
+    return x, w, b
+
+
+def _step(f, x, w, b):
+    with mx.autograd.record():
+        y = f(x, w, b)
+    y.backward()
+    return y.asnumpy(), w.grad.asnumpy().copy(), b.grad.asnumpy().copy()
+
+
+def test_both_tiers_agree_and_switch():
+    x, w, b = _data()
+    w.attach_grad()
+    b.attach_grad(grad_req="add")
+    want = _step(_loss, x, w, b)
+    b.grad[:] = 0
+    f = mx.jit(_loss, tiered=True)
+    got1 = _step(f, x, w, b)
+    info = f.cache_info()
+    assert (info.interpreted_calls, info.compiled_calls) == (1, 0)
+    assert info.compiles == 0 and info.compile_state in ("compiling", "compiled")
+    assert "interpreted x1" in f.explain()
+    assert f.wait_compiled(120)
+    assert f.cache_info().compile_state == "compiled"
+    got2 = _step(f, x, w, b)
+    info = f.cache_info()
+    assert (info.interpreted_calls, info.compiled_calls) == (1, 1)
+    assert info.compiles + info.disk_hits >= 1
+    assert "compiled x1" in f.explain() and "compiled in" in f.explain()
+    assert "(process)" in f.explain()     # the default: a worker process compiled it
+    np.testing.assert_allclose(got1[0], want[0], rtol=1e-6)
+    np.testing.assert_allclose(got2[0], want[0], rtol=1e-5)
+    np.testing.assert_allclose(got1[1], want[1], rtol=1e-6)
+    np.testing.assert_allclose(got2[1], want[1], rtol=1e-5)
+    # grad_req 'add' accumulated over the two tiered calls
+    np.testing.assert_allclose(got1[2], want[2], rtol=1e-6)
+    np.testing.assert_allclose(got2[2], 2 * want[2], rtol=1e-5)
+    # forward-only calls: their own need, interpreted until compiled
+    y = f(x, w, b)
+    np.testing.assert_allclose(y.asnumpy(), want[0], rtol=1e-5)
+    assert f.wait_compiled(120)
+    np.testing.assert_allclose(f(x, w, b).asnumpy(), want[0], rtol=1e-5)
+    assert f.cache_info().compiled_calls == 2
+
+
+def _loss3(x, w, b):
+    return mx.nd.exp(mx.nd.dot(x, w) * 0.5) - b
+
+
+def test_untiered_compiles_on_first_call(monkeypatch):
+    x, w, b = _data()
+    f = mx.jit(_loss3, tiered=False)
+    f(x, w, b)
+    info = f.cache_info()
+    assert info.compile_state == "off" and info.interpreted_calls == 0
+    assert info.compiles + info.disk_hits >= 1
+    monkeypatch.setenv("AGJIT_TIERED", "0")
+    g = mx.jit(_loss3)
+    g(x, w, b)
+    assert g.cache_info().compile_state == "off" and "tiers: off" in g.explain()
+    monkeypatch.setenv("AGJIT_TIERED", "1")
+    h = _interpreted(_loss3)
+    h(x, w, b)
+    assert h.cache_info().compile_state == "interpreted"
+
+
+def _drop(x):
+    return mx.nd.Dropout(x * 3, p=0.5) + 1
+
+
+def test_dropout_same_mask_on_both_tiers(monkeypatch):
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")   # in-process compile: cheaper here
+    x = mx.nd.array(np.arange(1, 201, dtype=np.float32).reshape(10, 20))
+    x.attach_grad()
+
+    def run(fn):
+        mx.random.seed(5)
+        with mx.autograd.record():
+            y = fn(x)
+        y.backward()
+        return y.asnumpy(), x.grad.asnumpy().copy()
+
+    want = run(_drop)
+    f = mx.jit(_drop, tiered=True)
+    got1 = run(f)
+    assert f.cache_info().interpreted_calls == 1
+    assert f.wait_compiled(120)
+    got2 = run(f)
+    assert f.cache_info().compiled_calls == 1
+    for g in (got1, got2):
+        np.testing.assert_array_equal(g[0], want[0])
+        np.testing.assert_array_equal(g[1], want[1])
+    assert 0 < (want[1] == 0).sum() < want[1].size       # a real mask
+
+
+def test_background_compile_failure_warns_once_and_keeps_running(monkeypatch):
+    from agjit.compiler import tier
+
+    def boom(self, job):
+        raise RuntimeError("injected compile failure")
+    monkeypatch.setattr(tier.Tiers, "compile_need", boom)
+    x, w, b = _data(1)
+    w.attach_grad()
+    b.attach_grad()
+    want = _step(_loss, x, w, b)
+    f = mx.jit(_loss, tiered=True)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        got = _step(f, x, w, b)
+        assert f.wait_compiled(60)
+        for _ in range(3):
+            got = _step(f, x, w, b)
+    msgs = [str(r.message) for r in rec if "background compile" in str(r.message)]
+    assert len(msgs) == 1, msgs
+    assert "training step" in msgs[0] and "injected compile failure" in msgs[0]
+    assert "(_loss, graph " in msgs[0]
+    assert "interpreted tier" in msgs[0]
+    info = f.cache_info()
+    assert info.compile_state == "failed" and info.interpreted_calls == 4
+    assert info.compiled_calls == 0
+    assert "failed (RuntimeError: injected compile failure)" in f.explain()
+    for a, b_ in zip(got, want):
+        np.testing.assert_allclose(a, b_, rtol=1e-6)
+
+
+def _loss2(x, w, b):
+    # a graph of its own: its kernels are not compiled by the other tests
+    return mx.nd.mean(mx.nd.sigmoid(mx.nd.dot(x, w) - b) * 3, axis=1)
+
+
+def test_two_threads_call_a_function_that_is_compiling(monkeypatch):
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")   # in-process compile: cheaper here
+    x, w, b = _data(2)
+    want = _loss2(x, w, b).asnumpy()
+    f = mx.jit(_loss2, tiered=True)
+    errors = []
+    results = []
+
+    def worker():
+        try:
+            for _ in range(30):
+                results.append(f(x, w, b).asnumpy())
+            f.wait_compiled(120)
+            for _ in range(5):
+                results.append(f(x, w, b).asnumpy())
+        except Exception as e:      # pragma: no cover - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=worker) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(180)
+    assert not any(t.is_alive() for t in ts)
+    assert not errors, errors
+    assert len(results) == 70
+    for r in results:
+        np.testing.assert_allclose(r, want, rtol=1e-5)
+    info = f.cache_info()
+    assert info.compile_state == "compiled" and info.compiled_calls >= 10
+    assert info.interpreted_calls + info.compiled_calls == 70
+
+
+def test_executor_is_tiered(monkeypatch):
+    monkeypatch.setenv("AGJIT_TIERED", "1")
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")
+    a = mx.sym.Variable("a")
+    bb = mx.sym.Variable("b")
+    s = mx.sym.sum(mx.sym.tanh(a * bb) + a)
+    r = np.random.RandomState(4)
+    av = r.rand(3, 4).astype(np.float32)
+    bv = r.rand(3, 4).astype(np.float32)
+    ga = mx.nd.zeros((3, 4))
+    ex = s.bind(mx.cpu(), {"a": mx.nd.array(av), "b": mx.nd.array(bv)}, args_grad={"a": ga})
+    want_y = (np.tanh(av * bv) + av).sum()
+    want_g = (1 - np.tanh(av * bv) ** 2) * bv + 1
+    for k in range(4):
+        ex.forward(is_train=True)
+        ex.backward(mx.nd.ones((1,)))
+        np.testing.assert_allclose(ex.outputs[0].asnumpy(), want_y, rtol=1e-5)
+        np.testing.assert_allclose(ga.asnumpy(), want_g, rtol=1e-5)
+        if k == 1:          # the compile is requested at the second forward
+            assert ex._wait_compiled(120)
+    t = ex._compiled._tier
+    assert t.n_interp == 2 and t.n_comp == 2
+    # a one-shot eval never compiles
+    out = s.eval(ctx=mx.cpu(), a=mx.nd.array(av), b=mx.nd.array(bv))
+    np.testing.assert_allclose(out[0].asnumpy(), want_y, rtol=1e-5)
+
+
+def test_hybridized_block_runs_tiered(monkeypatch):
+    monkeypatch.setenv("AGJIT_TIERED", "1")
+    monkeypatch.setenv("AGJIT_TIER_WORKER", "thread")
+    net = mx.gluon.nn.Dense(3, in_units=4)
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.array(np.random.RandomState(5).rand(2, 4).astype(np.float32))
+    want = net(x).asnumpy()
+    net.hybridize()
+    got = net(x).asnumpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert net._jit.cache_info().interpreted_calls == 1
+    assert net._jit.wait_compiled(120)
+
+
+_EXIT_SCRIPT = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import agjit as mx
+
+    def f(x, w):
+        h = mx.nd.relu(mx.nd.dot(x, w))
+        return mx.nd.sum(mx.nd.log_softmax(h * 3 + 1) * mx.nd.sigmoid(h))
+
+    x = mx.nd.array(np.random.rand(8, 6).astype(np.float32))
+    w = mx.nd.array(np.random.rand(6, 7).astype(np.float32))
+    w.attach_grad()
+    g = mx.jit(f, tiered=True)
+    for _ in range(2):          # the first call's compile starts with the second call
+        with mx.autograd.record():
+            y = g(x, w)
+        y.backward()
+    assert g.cache_info().compile_state == "compiling", g.cache_info()
+    from agjit.compiler import tier
+    end = time.time() + 30
+    while sys.argv[2] == "process" and tier._COMPILER[0].worker is None and time.time() < end:
+        time.sleep(0.05)
+    time.sleep(float(sys.argv[1]))
+    w = tier._COMPILER[0].worker
+    print("exiting", g.cache_info().compile_state, w.proc.pid if w else 0, flush=True)
+""")
+
+
+def _gone(pid, timeout):
+    """Whether process ``pid`` ended (or is a zombie) within ``timeout`` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                if any(ln.startswith("State:") and "Z" in ln.split()[1] for ln in f):
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _verify_cache_dir(d):
+    """Every file in the disk cache is complete: no temporaries, kernel sources and Numba
+    frames pass their MAC."""
+    from agjit.compiler import numba_cache as nbc, cache
+    if not os.path.isdir(d):
+        return 0
+    key = open(os.path.join(d, ".key"), "rb").read()
+    n = 0
+    for root, _dirs, files in os.walk(d):
+        for fn in files:
+            p = os.path.join(root, fn)
+            assert not fn.endswith(".tmp"), p
+            if fn.startswith("k_") and fn.endswith(".py"):
+                assert cache._read_kernel(p, key) not in (None, False), p
+                n += 1
+            elif fn.endswith((".nbi", ".nbc")):
+                assert nbc.read_verified(p, key) is not None, p
+                n += 1
+    return n
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_exit_mid_compile_is_clean(tmp_path, kind):
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "cache"), AGJIT_TIER_WORKER=kind,
+               AGJIT_TIERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    for delay in ("0.3",):
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, delay, kind], env=env,
+                           capture_output=True, text=True, timeout=120)
+        took = time.perf_counter() - t0
+        assert r.returncode == 0, r.stderr
+        assert "exiting" in r.stdout and "Traceback" not in r.stderr, r.stderr
+        assert took < 60, took
+        pid = int(r.stdout.split()[-1])
+        assert (pid != 0) == (kind == "process")
+        if pid:     # the orphaned worker finishes its compile, then ends by itself
+            assert _gone(pid, 120)
+        _verify_cache_dir(str(tmp_path / "cache"))
+
+
+def test_first_call_does_not_import_numba(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import agjit as mx
+        f = mx.jit(lambda x: mx.nd.sum(mx.nd.exp(x) * 2), tiered=True)
+        f._tier_start_after = 1 << 30
+        x = mx.nd.array(np.ones((3, 4), np.float32))
+        x.attach_grad()
+        with mx.autograd.record():
+            y = f(x)
+        y.backward()
+        assert abs(float(y.asnumpy().reshape(-1)[0]) - 24 * np.e) < 1e-3
+        assert np.allclose(x.grad.asnumpy(), 2 * np.e)
+        print("numba" in sys.modules)
+    """)
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
