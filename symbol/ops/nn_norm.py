@@ -428,11 +428,46 @@ def _ln_grad(F, attrs, ins, outs, og, ctx):
     return [gx, ggamma, gbeta]
 
 
+def _lower_rownorm(kind):
+    """LayerNorm ('ln': over ``axis``, gamma per position along it), InstanceNorm ('in':
+    per sample and channel over the rest, gamma per channel) and GroupNorm ('gn': per sample
+    and group, gamma per group): one kernel normalising axis 1 of a (pre, C, post) view."""
+    def lower(ctx):
+        a = ctx.attrs
+        nd = ctx.in_ndim[0]
+        if nd < (1 if kind == "ln" else 2):
+            return None
+        x, gamma, beta = ctx.ins
+        out, mean, dev = ctx.outs
+        lines = []
+        if kind == "ln":
+            ax = a["axis"] % nd
+            x3 = _view3(ctx, lines, x, nd, ax)
+            o3 = _view3(ctx, lines, out, nd, ax)
+            groups, per_row = "np.int64(1)", "False"
+        else:
+            rows = ctx.tmp("r")
+            g = "%s.shape[1]" % x if kind == "in" else "np.int64(%d)" % a["num_groups"]
+            lines.append("%s = %s.shape[0] * %s" % (rows, x, g))
+            x3, o3 = ctx.tmp("v"), ctx.tmp("v")
+            lines += ["%s = %s.reshape((%s, %s.size // max(%s, 1), 1))" % (v, y, rows, y, rows)
+                      for v, y in ((x3, x), (o3, out))]
+            groups, per_row = g, "True"
+        m2, d2 = ctx.tmp("m"), ctx.tmp("d")
+        lines += ["%s = %s.reshape((%s.shape[0], %s.shape[2]))" % (v, y, x3, x3)
+                  for v, y in ((m2, mean), (d2, dev))]
+        lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
+            ctx.fn("rownorm_fwd"), x3, gamma, beta, o3, m2, d2, _f64(a["eps"]), per_row,
+            groups, "False" if kind == "in" else "True"))
+        return lines
+    return KernelCall(lower, uses=("rownorm_fwd",))
+
+
 register("LayerNorm", inputs=("data", "gamma", "beta"),
          attrs={"axis": Attr("int", -1), "eps": Attr("float", 1e-5), "output_mean_var": _BOOL_F},
          infer_shape=_ln_infer, forward=_ln_fwd, gradient=_ln_grad,
          num_outputs=3, num_visible=lambda attrs: 3 if attrs["output_mean_var"] else 1,
-         output_names=("output", "mean", "std"), lowerable=False,
+         output_names=("output", "mean", "std"), lowering=_lower_rownorm("ln"),
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), _rand(rng, (4,), 0.5, 1.5), _rand(rng, (4,))]),
                               Sample([_rand(rng, (2, 3, 2)), _rand(rng, (3,), 0.5, 1.5), _rand(rng, (3,))],
                                      {"axis": 1, "eps": 1e-3})],
