@@ -21,6 +21,20 @@ Note: batchnorm-modes
     normalises with the statistics the forward used, so after a predict-mode forward it
     uses the moving statistics.  Dropout's gradient is its forward mask whatever the
     backward's mode (identity after a predict-mode forward).
+
+Note: compiled-norm-ops
+    Inside ``mx.jit`` (agjit.compiler.kernels_norm): BatchNorm's forward is one kernel over
+    the data viewed as (pre, C, post), reading the run's training mode
+    (``LowerCtx.runtime("train")``) to pick batch or moving statistics; its gradient is one
+    op, ``_backward_BatchNorm`` (three passes: statistics, per-channel sums, gx), which like
+    MXNet's has no gradient of its own; the moving statistics still move in the backward
+    hook, on the host, as eager.  Dropout draws its mask inside the kernel from the
+    ``mx.random`` generator itself (``LowerCtx.runtime("rng")``: Numba drives NumPy's
+    ``Generator`` bit generator with NumPy's own ``random()`` algorithm), one double per
+    mask element in C order compared with ``1 - p`` exactly as the eager kernel does, so a
+    seed gives the same mask compiled or eager and the stream moves on by the same amount.
+    LayerNorm (and InstanceNorm / GroupNorm, nn_extra.py) share one row-normalisation
+    kernel.
 """
 import numpy as np
 from ..base import MXNetError
