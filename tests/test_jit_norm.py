@@ -20,7 +20,8 @@ from symbol.registry import get_op
 # forward table here runs the samples that take other paths through the lowerings (other
 # axes, modes, ranks, label shapes) and every Dropout sample, in both modes; the gradient
 # table the samples whose backward graphs take other paths (BatchNorm's axes and modes,
-# Dropout's axes, grouped norms, L2Normalization by channel/spatial, softmax on axis 0).
+# Dropout's axes, grouped norms, LayerNorm on axis 1, L2Normalization by channel/spatial,
+# softmax on axis 0).
 # The elementwise templates (erf, erfinv, cbrt, rcbrt, smooth_l1, MakeLoss...) have one
 # path: their first sample is the test.
 FWD_SAMPLES = {"BatchNorm": (1, 2, 3, 4), "_backward_BatchNorm": (1, 2, 3), "LayerNorm": (1,),
@@ -29,7 +30,7 @@ FWD_SAMPLES = {"BatchNorm": (1, 2, 3, 4), "_backward_BatchNorm": (1, 2, 3), "Lay
                "softmin": (1,), "SoftmaxActivation": (1,), "LinearRegressionOutput": (1,),
                "LogisticRegressionOutput": (1,), "MAERegressionOutput": (1,),
                "_regression_output_grad": (1,), "smooth_l1": (1,)}
-GRAD_SAMPLES = {"BatchNorm": (1, 2, 3, 4), "Dropout": (1,), "GroupNorm": (1,),
+GRAD_SAMPLES = {"BatchNorm": (1, 2, 3, 4), "Dropout": (1,), "GroupNorm": (1,), "LayerNorm": (1,),
                 "L2Normalization": (2,), "softmax": (1,)}
 
 

@@ -437,9 +437,20 @@ def _ln_grad(F, attrs, ins, outs, og, ctx):
     inner = F.elemwise_sub(F.broadcast_sub(gg, F.mean(gg, axis=ax, keepdims=True)),
                            F.broadcast_mul(xhat, F.mean(F.elemwise_mul(gg, xhat), axis=ax, keepdims=True)))
     gx = F.broadcast_mul(inner, rstd)
-    ggamma = F.sum(F.elemwise_mul(g, xhat), axis=ax, exclude=True)
-    gbeta = F.sum(g, axis=ax, exclude=True)
+    ggamma = _sum_but(F, F.elemwise_mul(g, xhat), ax)
+    gbeta = _sum_but(F, g, ax)
     return [gx, ggamma, gbeta]
+
+
+def _sum_but(F, v, ax):
+    """Sum over every axis but ``ax`` as two sums over contiguous axes (the JIT lowers
+    those; the rank is unknown here, so the axes are counted from ax's side): for ax >= 0
+    the leading axes then all but axis 0, for ax < 0 the trailing ones then all but -1."""
+    if ax >= 0:
+        v = F.sum(v, axis=tuple(range(ax))) if ax > 0 else v
+        return F.sum(v, axis=0, exclude=True)
+    v = F.sum(v, axis=tuple(range(ax + 1, 0))) if ax < -1 else v
+    return F.sum(v, axis=-1, exclude=True)
 
 
 def _lower_rownorm(kind):
