@@ -17,7 +17,10 @@ from .schedule import Segment
 __all__ = ["generate"]
 
 _FLOAT_LIT = re.compile(r"(?<![\w.{])(\d+\.\d+)")
-_PLACE = re.compile(r"__(IN|OUT)(\d+)__|__T(\d+)_([a-z]+)__")
+_PLACE = re.compile(r"__(IN|OUT)(\d+)__|__T(\d+)_([a-z]+)__|__R_([a-z]+)__")
+# a KernelCall's per-run values (symbol.ops._lowering ``LowerCtx.runtime``): the segment
+# parameter that holds it, and what the run function passes for it
+RUNTIME_ARGS = {"train": ("_rt_train", "ctx.is_train"), "rng": ("_rt_rng", "ctx.rng")}
 
 
 class Out:
@@ -62,6 +65,7 @@ class _Gen:
         self.lib = set()        # kernel-library names the module imports
         self.mods = set()       # np / math
         self.counter = 0        # segment-wide counter of a KernelCall's locals
+        self.runtime = set()    # per-run values (RUNTIME_ARGS) the segment's calls read
 
     def name(self, e):
         return self.ns[self.sc.slot_of(e)]
@@ -208,6 +212,9 @@ class _Gen:
         def sub(m):
             if m.group(1):
                 return names[(m.group(1), int(m.group(2)))]
+            if m.group(5):
+                self.runtime.add(m.group(5))
+                return RUNTIME_ARGS[m.group(5)][0]
             key = (m.group(3), m.group(4))
             if key not in tmps:
                 self.counter += 1
@@ -279,9 +286,11 @@ class _Module:
         gen, sc = self.gen, self.gen.sc
         fname = "seg%d" % seg.index
         gen.counter = 0
+        gen.runtime = set()
         body = gen.segment(seg, False)
         args = _seg_args(gen, seg)
-        params = ", ".join(gen.ns[s] for s in args)
+        extra = sorted(gen.runtime)
+        params = ", ".join([gen.ns[s] for s in args] + [RUNTIME_ARGS[r][0] for r in extra])
         # an accumulator only vectorises if LLVM may reassociate the sum (vmath functions
         # keep their own flags when inlined, so special values stay right)
         fm = ", fastmath={'reassoc'}" if any(
@@ -291,7 +300,7 @@ class _Module:
         self._define("# segment %d: %s" % (seg.index, safe_text(what)),
                      "@njit(cache=True, nogil=True, error_model='numpy'%s)" % fm,
                      "def %s(%s):" % (fname, params), body)
-        call_args = ", ".join("V[%d]" % s for s in args)
+        call_args = ", ".join(["V[%d]" % s for s in args] + [RUNTIME_ARGS[r][1] for r in extra])
         self.run.add("    # %s(%s)" % (fname, safe_text(params, 200)))
         if not seg.parallel:
             self.run.add("    %s(%s)" % (fname, call_args))

@@ -258,3 +258,8 @@ LIBRARY = {
     "softmax_cross_entropy_rows": (softmax_cross_entropy_rows, None),
     "reduce_sum_3d": (reduce_sum_3d, None), "copy_into": (copy_into, None),
 }
+
+# the normalisation / NN ops' kernels (BatchNorm, LayerNorm, Dropout, Embedding...)
+from .kernels_norm import LIBRARY_NORM  # noqa: E402
+globals().update({_k: _v[0] for _k, _v in LIBRARY_NORM.items()})
+LIBRARY.update(LIBRARY_NORM)

@@ -12,6 +12,7 @@ __all__ = ["LowerCtx", "loop_nest", "index_expr", "typed_const", "Lowering", "El
 
 # placeholders in emitted statements, replaced by generated names in code generation
 TMP_FMT = "__T%d_%s__"
+RUNTIME_FMT = "__R_%s__"
 
 
 class LowerCtx:
@@ -25,7 +26,10 @@ class LowerCtx:
     const(v):          a typed literal for value v (np.float32(...) for float32 kernels);
     tmp(prefix):       a fresh local variable name (prefix: lower-case letters);
     fn(name):          the name to call kernel-library function ``name`` by; it must be
-                       listed in the KernelCall's ``uses`` (symbol.lowering note).
+                       listed in the KernelCall's ``uses`` (symbol.lowering note);
+    runtime(what):     a value of the run, passed to the segment: ``"train"`` (bool, the
+                       run's training mode) or ``"rng"`` (the ``mx.random`` generator, a
+                       ``np.random.Generator`` the kernel draws from as eager code would).
     """
 
     def __init__(self, node, ins, outs, in_shapes, out_shapes, dtype, counter, uses=()):
@@ -48,6 +52,11 @@ class LowerCtx:
     def tmp(self, prefix="t"):
         self._counter[0] += 1
         return TMP_FMT % (self._counter[0], prefix)
+
+    def runtime(self, what):
+        if what not in ("train", "rng"):
+            raise ValueError("LowerCtx.runtime: unknown run value %r" % (what,))
+        return RUNTIME_FMT % what
 
     def fn(self, name):
         if name not in self.uses:

@@ -101,7 +101,7 @@ register("_nn_channel_view", inputs=("data", "like"), attrs={"axis": Attr("int",
          forward=lambda attrs, ins, ctx: [ins[0].reshape(
              _cv_shape("_nn_channel_view", attrs, ins[0].shape, ins[1].shape)).copy()],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._nn_reshape_like(og[0], ins[0]), None],
-         lowerable=False,
+         lowering="view",
          doc="View a per-channel vector (C,) as (1,..,C,..,1) broadcastable against ``like``.",
          samples=lambda rng: [Sample([_rand(rng, (3,)), _rand(rng, (2, 3, 2))], {"axis": 1}),
                               Sample([_rand(rng, (2,)), _rand(rng, (3, 2))], {"axis": -1})])

@@ -19,6 +19,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, unary_infer
+from ._lowering import KernelCall
 
 
 def _rand(rng, shape):
@@ -39,18 +40,30 @@ def _sl1_grad_fwd(attrs, ins, ctx):
     return [np.where(np.abs(x) < 1.0 / s2, s2 * x, np.sign(x)).astype(x.dtype)]
 
 
+def _lower_sl1(deriv):
+    """Elementwise with sigma^2 folded into typed constants (the eager kernel's formula)."""
+    def lower(ctx):
+        s2 = ctx.attrs["scalar"] ** 2
+        c = ctx.const
+        if deriv:
+            return "(%s * {0} if abs({0}) < %s else sign({0}))" % (c(s2), c(1.0 / s2))
+        return "(%s * {0} * {0} if abs({0}) < %s else abs({0}) - %s)" % (
+            c(0.5 * s2), c(1.0 / s2), c(0.5 / s2))
+    return KernelCall(lower, uses=("sign",))
+
+
 register("smooth_l1", inputs=("data",), attrs={"scalar": Attr("float")},
          infer_shape=unary_infer("smooth_l1"), forward=_sl1_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.elemwise_mul(og[0], F._smooth_l1_derivative(ins[0], scalar=attrs["scalar"]))],
-         lowerable=False, second_order=False,
+         lowering=_lower_sl1(False), second_order=False,
          doc="Smooth L1: quadratic below 1/sigma^2, linear above (sigma = scalar).",
          samples=lambda rng: [Sample([np.array([-2.0, -0.6, -0.1, 0.3, 0.9, 1.5])], {"scalar": 1.0}),
                               Sample([_rand(rng, (3, 4))], {"scalar": 2.0})])
 
 register("_smooth_l1_derivative", inputs=("data",), attrs={"scalar": Attr("float")},
          infer_shape=lambda attrs, ins: (ins, [ins[0]]), forward=_sl1_grad_fwd,
-         gradient=None, differentiable=False, lowerable=False, grad_check=False,
+         gradient=None, differentiable=False, lowering=_lower_sl1(True), grad_check=False,
          doc="d smooth_l1 / dx: sigma^2 x inside, sign(x) outside.",
          samples=lambda rng: [Sample([np.array([-2.0, -0.1, 0.3, 1.5])], {"scalar": 1.0})])
 

@@ -13,6 +13,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, unary_infer
+from .nn_softmax import softmax_activation_lowering
 
 
 def _rand(rng, shape):
@@ -115,7 +116,7 @@ def _sa_grad(F, attrs, ins, outs, og, ctx):
 register("SoftmaxActivation", inputs=("data",),
          attrs={"mode": Attr("str", "instance", choices=("instance", "channel"))},
          infer_shape=unary_infer("SoftmaxActivation"), forward=_sa_fwd, gradient=_sa_grad,
-         lowerable=False,
+         lowering=softmax_activation_lowering,
          doc="Softmax over each instance (mode='instance') or over axis 1 (mode='channel').",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))]),
                               Sample([_rand(rng, (2, 3, 2))], {"mode": "channel"})])

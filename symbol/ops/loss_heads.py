@@ -21,6 +21,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt
+from ._lowering import KernelCall, typed_const
 
 
 def _rand(rng, shape, lo=-2.0, hi=2.0):
@@ -62,12 +63,40 @@ def _regression_grad_np(attrs, ins, ctx):
     return [(diff * (attrs["grad_scale"] / m)).astype(out.dtype)]
 
 
+def _lower_regression(kind, mode=None):
+    """Regression heads (kind 'fwd': identity or sigmoid of the data; the label is not
+    read) and their gradient ('grad': (out - label) or its sign, times grad_scale / outputs
+    per sample, a constant of the label's trace shape).  Elementwise where the label has the
+    data's shape, else a flat loop (a (N,) label of (N, 1) data)."""
+    def lower(ctx):
+        a = ctx.attrs
+        if kind == "fwd":
+            expr = "sigmoid({0})" if mode == "logistic" else "{0}"
+        else:
+            ls = ctx.in_shapes[1]
+            m = _prod(ls) / ls[0] if len(ls) and ls[0] else 1.0
+            d = "({0} - {1})"
+            expr = "%s * %s" % ("sign(%s)" % d if a["mode"] == "mae" else d,
+                               ctx.const(a["grad_scale"] / m))
+        if tuple(ctx.in_shapes[1]) == tuple(ctx.out_shapes[0]):
+            return expr
+        for f in ("sigmoid", "sign"):
+            if f + "(" in expr:
+                ctx.fn(f)
+        i, n = ctx.tmp("i"), ctx.tmp("n")
+        ops = ["%s.reshape(-1)[%s]" % (v, i) for v in ctx.ins]
+        return ["%s = %s.size" % (n, ctx.outs[0]),
+                "for %s in range(%s):" % (i, n),
+                "    %s.reshape(-1)[%s] = %s" % (ctx.outs[0], i, expr.format(*ops))]
+    return KernelCall(lower, uses=("sigmoid", "sign"))
+
+
 register("_regression_output_grad", inputs=("out", "label"),
          attrs={"mode": Attr("str", "linear", choices=_REG_MODES), "grad_scale": Attr("float", 1.0)},
          infer_shape=lambda attrs, ins: (ins, [ins[0]]),
          infer_type=lambda attrs, ins: (ins, [ins[0]]),
          forward=_regression_grad_np, gradient=lambda F, attrs, ins, outs, og, ctx: [None, None],
-         lowerable=False, grad_check=False, second_order=False,
+         lowering=_lower_regression("grad"), grad_check=False, second_order=False,
          doc="Gradient of a regression head: (out - label) (or its sign) * grad_scale / outputs "
              "per sample.",
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), _rand(rng, (3, 4))], {"mode": "mae"}),
@@ -81,8 +110,8 @@ def _regression_head(name, mode, fwd, doc):
                 F.zeros_like(ins[1])]
     register(name, inputs=("data", "label"), attrs={"grad_scale": Attr("float", 1.0)},
              infer_shape=_label_like_data(name), forward=lambda attrs, ins, ctx: [fwd(ins[0])],
-             gradient=grad, is_loss=True, lowerable=False, grad_check=False, second_order=False,
-             doc=doc,
+             gradient=grad, is_loss=True, lowering=_lower_regression("fwd", mode), grad_check=False,
+             second_order=False, doc=doc,
              samples=lambda rng: [Sample([_rand(rng, (3, 4)), _rand(rng, (3, 4), 0, 1)]),
                                   Sample([_rand(rng, (4, 1)), _rand(rng, (4,), 0, 1)],
                                          {"grad_scale": 3.0})])
@@ -114,10 +143,32 @@ def _makeloss_grad_np(attrs, ins, ctx):
     return [np.full(x.shape, scale, dtype=x.dtype)]
 
 
+def _lower_makeloss_grad(ctx):
+    """grad_scale everywhere, divided by the batch size or by the count above valid_thresh
+    (both read at run time)."""
+    a = ctx.attrs
+    x, out = ctx.ins[0], ctx.outs[0]
+    n, i, c = ctx.tmp("n"), ctx.tmp("i"), ctx.tmp("c")
+    lines = ["%s = %s.size" % (n, x), "%s = %s" % (c, typed_const(a["grad_scale"], "float64"))]
+    if a["normalization"] == "batch":
+        lines.append("%s = %s / max(%s.shape[0], 1)" % (c, c, x) if ctx.in_ndim[0] else "pass")
+    elif a["normalization"] == "valid":
+        k = ctx.tmp("k")
+        lines += ["%s = 0" % k,
+                  "for %s in range(%s):" % (i, n),
+                  "    if %s.reshape(-1)[%s] > %s:" % (x, i, ctx.const(a["valid_thresh"])),
+                  "        %s += 1" % k,
+                  "%s = %s / max(%s, 1)" % (c, c, k)]
+    lines += ["for %s in range(%s):" % (i, n),
+              "    %s.reshape(-1)[%s] = %s" % (out, i, c)]
+    return lines
+
+
 register("_makeloss_grad", inputs=("data",), attrs=dict(_ML_ATTRS),
          infer_shape=lambda attrs, ins: (ins, [ins[0]]), forward=_makeloss_grad_np,
-         gradient=lambda F, attrs, ins, outs, og, ctx: [None], lowerable=False, grad_check=False,
-         second_order=False, doc="MakeLoss's gradient: grad_scale / normaliser everywhere.",
+         gradient=lambda F, attrs, ins, outs, og, ctx: [None], grad_check=False,
+         lowering=KernelCall(_lower_makeloss_grad), second_order=False,
+         doc="MakeLoss's gradient: grad_scale / normaliser everywhere.",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))], {"normalization": "valid",
                                                             "valid_thresh": 0.5})])
 
@@ -128,7 +179,7 @@ def _makeloss(name, output_name, doc):
     register(name, inputs=("data",), attrs=dict(_ML_ATTRS),
              infer_shape=lambda attrs, ins: (ins, [ins[0]]),
              forward=lambda attrs, ins, ctx: [ins[0].copy()], gradient=grad, is_loss=True,
-             output_names=(output_name,), lowerable=False, grad_check=False,
+             output_names=(output_name,), lowering="{0}", grad_check=False,
              second_order=False, doc=doc,
              samples=lambda rng: [Sample([_rand(rng, (3, 4))]),
                                   Sample([_rand(rng, (3, 4))], {"normalization": "batch",

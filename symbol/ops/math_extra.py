@@ -11,6 +11,7 @@ from scipy import special
 from ..registry import register, Attr, Sample
 from ._common import unary_infer, broadcast_infer
 from .elemwise import _unary, _g, _keep, _bin_samples
+from .nn_softmax import softmax_lowering
 
 
 def _F(F, x, s):
@@ -45,15 +46,15 @@ _unary("degrees", np.degrees, _g(lambda F, x, y, g: _F(F, g, float(180.0 / np.pi
 _unary("radians", np.radians, _g(lambda F, x, y, g: _F(F, g, float(np.pi / 180.0))),
        "({0} * %r)" % float(np.pi / 180.0))
 _unary("cbrt", np.cbrt, _g(lambda F, x, y, g: F.elemwise_div(
-    g, _F(F, F.square(y), 3.0))), lo=0.3, hi=3.0)
+    g, _F(F, F.square(y), 3.0))), "np.cbrt({0})", lo=0.3, hi=3.0)
 _unary("rcbrt", lambda x: 1.0 / np.cbrt(x), _g(lambda F, x, y, g: F.elemwise_mul(
-    g, _F(F, F.elemwise_div(y, x), -1.0 / 3.0))), lo=0.3, hi=3.0)
+    g, _F(F, F.elemwise_div(y, x), -1.0 / 3.0))), "(1.0 / np.cbrt({0}))", lo=0.3, hi=3.0)
 _unary("gamma", special.gamma, _g(lambda F, x, y, g: F.elemwise_mul(
     g, F.elemwise_mul(y, F._digamma(x)))), lo=0.3, hi=3.0, second_order=False)
 _unary("gammaln", lambda x: np.where(x == -np.inf, np.inf, special.gammaln(x)), _g(lambda F, x, y, g: F.elemwise_mul(g, F._digamma(x))),
        lo=0.3, hi=3.0, second_order=False)
 _unary("erfinv", special.erfinv, _g(lambda F, x, y, g: F.elemwise_mul(
-    g, _F(F, F.exp(F.square(y)), float(np.sqrt(np.pi) / 2.0)))), lo=-0.9, hi=0.9,
+    g, _F(F, F.exp(F.square(y)), float(np.sqrt(np.pi) / 2.0)))), "erfinv({0})", lo=-0.9, hi=0.9,
     second_order=False)
 def _digamma_np(x):
     """digamma with MXNet's values at its poles (0, -0, the negative integers and -inf):
@@ -112,7 +113,7 @@ register("softmin", inputs=("data",),
                 "dtype": Attr("dtype", None), "use_length": Attr("bool", False)},
          infer_shape=unary_infer("softmin"),
          infer_type=lambda attrs, ins: (ins, [attrs["dtype"] or ins[0]]),
-         forward=_softmin_fwd, gradient=_softmin_grad, lowerable=False,
+         forward=_softmin_fwd, gradient=_softmin_grad, lowering=softmax_lowering(sign=-1.0),
          doc="softmax(-data / temperature) along axis.",
          samples=lambda rng: [Sample([rng.uniform(-2, 2, (3, 4))]),
                               Sample([rng.uniform(-2, 2, (3, 4))], {"axis": 0, "temperature": 2.0})])

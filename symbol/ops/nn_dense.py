@@ -17,6 +17,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, grad_needed
+from ._lowering import KernelCall
 from ._nn_util import _BOOL_F, _known, _like, _merge, _prod, _rand
 
 
@@ -468,6 +469,28 @@ def _emb_index(data, n):
     return np.clip(data, 0, n - 1).astype(np.int64)
 
 
+def _lower_emb_lookup(ctx):
+    """Rows of the table copied by index (indices clipped into the table as eager); the
+    indices flat, the output as (indices, output_dim)."""
+    if ctx.in_ndim[1] != 2:
+        return None
+    d, w, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
+    return ["%s(%s.reshape(-1), %s, %s.reshape((%s.size, %s.shape[1])))"
+            % (ctx.fn("embedding_fwd"), d, w, out, d, w)]
+
+
+def _lower_emb_bwd(ctx):
+    """The weight gradient: a zero table, rows of ograd added at their (clipped) indices."""
+    if ctx.in_ndim[2] != 2:
+        return None
+    g, d, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
+    return ["%s(%s.reshape((%s.size, %s.shape[1])), %s.reshape(-1), %s)"
+            % (ctx.fn("embedding_bwd"), g, d, out, d, out)]
+
+
+_EMB_LOWERING = KernelCall(_lower_emb_lookup, uses=("embedding_fwd",))
+
+
 register("Embedding", inputs=("data", "weight"),
          attrs={"input_dim": Attr("int"), "output_dim": Attr("int"),
                 "dtype": Attr("dtype", "float32"), "sparse_grad": _BOOL_F},
@@ -475,9 +498,11 @@ register("Embedding", inputs=("data", "weight"),
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(ins[1][_emb_index(ins[0], ins[1].shape[0])])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              None, F._backward_Embedding(og[0], ins[0], ins[1]) if grad_needed(ctx, 1) else None],
-         lowerable=False,
+         lowering=_EMB_LOWERING,
          samples=lambda rng: [Sample([np.array([[0.0, 2.0], [2.0, 4.0]]), _rand(rng, (5, 3))],
-                                     {"input_dim": 5, "output_dim": 3, "dtype": "float64"})],
+                                     {"input_dim": 5, "output_dim": 3, "dtype": "float64"}),
+                              Sample([np.array([1.0, 7.0, -2.0, 1.0]), _rand(rng, (5, 2))],
+                                     {"input_dim": 5, "output_dim": 2, "dtype": "float64"})],
          doc="Row lookup: out[...] = weight[int(data[...])] (indices clipped to the table).")
 
 
@@ -496,7 +521,8 @@ def _emb_bwd_grad(F, attrs, ins, outs, og, ctx):
 register("_backward_Embedding", inputs=("ograd", "data", "weight"),
          infer_shape=lambda attrs, ins: (ins, [ins[2]]),
          infer_type=lambda attrs, ins: (ins, [ins[2] or ins[0]]),
-         forward=_emb_bwd_fwd, gradient=_emb_bwd_grad, lowerable=False,
+         forward=_emb_bwd_fwd, gradient=_emb_bwd_grad,
+         lowering=KernelCall(_lower_emb_bwd, uses=("embedding_bwd",)),
          samples=lambda rng: [Sample([_rand(rng, (2, 2, 3)), np.array([[0.0, 2.0], [2.0, 4.0]]),
                                       _rand(rng, (5, 3))])],
          doc="Embedding weight gradient: rows of ograd summed into a zero table shaped like "
@@ -509,7 +535,7 @@ register("_nn_embedding_lookup", inputs=("data", "weight"),
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(ins[1][_emb_index(ins[0], ins[1].shape[0])])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              None, F._backward_Embedding(og[0], ins[0], ins[1]) if grad_needed(ctx, 1) else None],
-         lowerable=False,
+         lowering=_EMB_LOWERING,
          samples=lambda rng: [Sample([np.array([[0.0, 2.0], [2.0, 4.0]]), _rand(rng, (5, 3))])],
          doc="Embedding without its attrs (the table's shape decides): used by the second-order "
              "gradient of _backward_Embedding.")

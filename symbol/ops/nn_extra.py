@@ -33,6 +33,8 @@ from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, unary_infer, grad_needed
 from .nn_conv import _conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS
 from .nn_dense import _bwd_dot_type
+from .nn_norm import _lower_rownorm, _f64
+from ._lowering import KernelCall
 
 _BOOL_F = Attr("bool", False)
 
@@ -55,7 +57,7 @@ register("erf", inputs=("data",), infer_shape=unary_infer("erf"),
          forward=lambda attrs, ins, ctx: [_erf_np(ins[0])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.elemwise_mul(og[0], F._mul_scalar(
              F.exp(F.negative(F.square(ins[0]))), scalar=_TWO_OVER_SQRT_PI))],
-         lowerable=False, eager_infer=False,
+         lowering="math.erf({0})", eager_infer=False,
          samples=lambda rng: [Sample([_rand(rng, (2, 3))]), Sample([_rand(rng, (4,))])],
          doc="Gauss error function, elementwise.")
 
@@ -298,8 +300,9 @@ def _rows_norm_grad(F, x3, g3, gamma, eps):
     inner = F.elemwise_sub(F.broadcast_sub(gg, F.mean(gg, axis=2, keepdims=True)),
                            F.broadcast_mul(xhat, F.mean(F.elemwise_mul(gg, xhat), axis=2, keepdims=True)))
     gx3 = F.broadcast_mul(inner, rstd)
-    ggamma = F.sum(F.elemwise_mul(g3, xhat), axis=1, exclude=True)
-    gbeta = F.sum(g3, axis=1, exclude=True)
+    # sums over axes 2 then 0 (two contiguous reductions the JIT lowers)
+    ggamma = F.sum(F.sum(F.elemwise_mul(g3, xhat), axis=2), axis=0)
+    gbeta = F.sum(F.sum(g3, axis=2), axis=0)
     return gx3, ggamma, gbeta
 
 
@@ -347,7 +350,8 @@ def _in_grad(F, attrs, ins, outs, og, ctx):
 
 register("InstanceNorm", inputs=("data", "gamma", "beta"), attrs={"eps": Attr("float", 1e-3)},
          infer_shape=_in_infer, forward=_in_fwd, gradient=_in_grad,
-         num_outputs=3, num_visible=1, output_names=("output", "mean", "var"), lowerable=False,
+         num_outputs=3, num_visible=1, output_names=("output", "mean", "var"),
+         lowering=_lower_rownorm("in"),
          samples=lambda rng: [
              Sample([_rand(rng, (2, 3, 2, 2)), _rand(rng, (3,), 0.5, 1.5), _rand(rng, (3,))]),
              Sample([_rand(rng, (2, 2, 5)), _rand(rng, (2,), 0.5, 1.5), _rand(rng, (2,))], {"eps": 0.1})],
@@ -404,7 +408,7 @@ register("GroupNorm", inputs=("data", "gamma", "beta"),
          attrs={"num_groups": Attr("int", 1), "eps": Attr("float", 1e-5), "output_mean_var": _BOOL_F},
          infer_shape=_gn_infer, forward=_gn_fwd, gradient=_gn_grad,
          num_outputs=3, num_visible=lambda attrs: 3 if attrs["output_mean_var"] else 1,
-         output_names=("output", "mean", "std"), lowerable=False,
+         output_names=("output", "mean", "std"), lowering=_lower_rownorm("gn"),
          samples=lambda rng: [
              Sample([_rand(rng, (2, 4, 3)), _rand(rng, (2,), 0.5, 1.5), _rand(rng, (2,))], {"num_groups": 2}),
              Sample([_rand(rng, (2, 3, 2, 2)), _rand(rng, (1,), 0.5, 1.5), _rand(rng, (1,))], {"eps": 0.01}),
@@ -470,11 +474,33 @@ def _l2_grad(F, attrs, ins, outs, og, ctx):
     return [F.broadcast_div(F.elemwise_sub(g, F.broadcast_mul(y, s)), n)]
 
 
+def _lower_l2(ctx):
+    """One kernel over the data viewed as (pre, reduced, post): instance (N, rest, 1),
+    channel (N, C, rest), spatial (N*C, rest, 1)."""
+    nd = ctx.in_ndim[0]
+    mode = ctx.attrs["mode"]
+    if nd < (2 if mode == "instance" else 3):
+        return None
+    x, out, norm = ctx.ins[0], ctx.outs[0], ctx.outs[1]
+
+    def dims(ks):
+        return " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in ks])
+    pre, mid, post = {"instance": ([0], range(1, nd), []), "channel": ([0], [1], range(2, nd)),
+                      "spatial": ([0, 1], range(2, nd), [])}[mode]
+    sh = ctx.tmp("s")
+    x3, o3, n2 = ctx.tmp("v"), ctx.tmp("v"), ctx.tmp("v")
+    return ["%s = (%s, %s, %s)" % (sh, dims(pre), dims(mid), dims(post)),
+            "%s = %s.reshape(%s)" % (x3, x, sh), "%s = %s.reshape(%s)" % (o3, out, sh),
+            "%s = %s.reshape((%s[0], %s[2]))" % (n2, norm, sh, sh),
+            "%s(%s, %s, %s, %s)" % (ctx.fn("l2norm_fwd"), x3, o3, n2, _f64(ctx.attrs["eps"]))]
+
+
 register("L2Normalization", inputs=("data",),
          attrs={"eps": Attr("float", 1e-10),
                 "mode": Attr("str", "instance", choices=("channel", "instance", "spatial"))},
          infer_shape=_l2_infer, forward=_l2_fwd, gradient=_l2_grad,
-         num_outputs=2, num_visible=1, output_names=("output", "norm"), lowerable=False,
+         num_outputs=2, num_visible=1, output_names=("output", "norm"),
+         lowering=KernelCall(_lower_l2, uses=("l2norm_fwd",)),
          samples=lambda rng: [Sample([_rand(rng, (2, 3, 2))], {"mode": m}) for m in
                               ("instance", "channel", "spatial")] + [
              Sample([_rand(rng, (3, 4))], {"eps": 0.5})],

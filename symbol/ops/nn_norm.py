@@ -21,12 +21,48 @@ Note: batchnorm-modes
     normalises with the statistics the forward used, so after a predict-mode forward it
     uses the moving statistics.  Dropout's gradient is its forward mask whatever the
     backward's mode (identity after a predict-mode forward).
+
+Note: compiled-norm-ops
+    Inside ``mx.jit`` (agjit.compiler.kernels_norm): BatchNorm's forward is one kernel over
+    the data viewed as (pre, C, post), reading the run's training mode
+    (``LowerCtx.runtime("train")``) to pick batch or moving statistics; its gradient is one
+    op, ``_backward_BatchNorm`` (three passes: statistics, per-channel sums, gx), which like
+    MXNet's has no gradient of its own; the moving statistics still move in the backward
+    hook, on the host, as eager.  Dropout draws its mask inside the kernel from the
+    ``mx.random`` generator itself (``LowerCtx.runtime("rng")``: Numba drives NumPy's
+    ``Generator`` bit generator with NumPy's own ``random()`` algorithm), one double per
+    mask element in C order compared with ``1 - p`` exactly as the eager kernel does, so a
+    seed gives the same mask compiled or eager and the stream moves on by the same amount.
+    LayerNorm (and InstanceNorm / GroupNorm, nn_extra.py) share one row-normalisation
+    kernel.
 """
 import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, norm_axis, ctx_train, ctx_forward_train
+from ._lowering import KernelCall, typed_const
 from ._nn_util import _BOOL_F, _merge, _prod, _rand
+
+
+def _dims(x, ks):
+    """Source of the product of ``x``'s dims ``ks`` (``1`` for none)."""
+    return " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in ks])
+
+
+def _view3(ctx, lines, x, nd, ax):
+    """Lines viewing ``x`` (ndim ``nd``) as (pre, dims[ax], post); returns the view's name."""
+    v = ctx.tmp("v")
+    lines.append("%s = %s.reshape((%s, %s.shape[%d], %s))" % (
+        v, x, _dims(x, range(ax)), x, ax, _dims(x, range(ax + 1, nd))))
+    return v
+
+
+def _f64(v):
+    return typed_const(v, "float64")
+
+
+def _flag(v):
+    return "True" if v else "False"
 
 
 # ---------------------------------------------------------------------------------------
@@ -58,13 +94,52 @@ def _dropout_fwd(attrs, ins, ctx):
     return [x * mask, mask]
 
 
+def _lower_dropout(ctx):
+    """The mask drawn inside the kernel from the ``mx.random`` generator, in the order and
+    with the comparisons of the eager kernel (same numbers for the same seed), then
+    ``out = x * mask`` over the data (the mask broadcast along ``axes``)."""
+    a = ctx.attrs
+    nd = ctx.in_ndim[0]
+    if nd == 0:
+        return None
+    x, out, mask = ctx.ins[0], ctx.outs[0], ctx.outs[1]
+    n, i = ctx.tmp("n"), ctx.tmp("i")
+    off = ["%s = %s.size" % (n, x),
+           "for %s in range(%s):" % (i, n),
+           "    %s.reshape(-1)[%s] = %s.reshape(-1)[%s]" % (out, i, x, i),
+           "    %s.reshape(-1)[%s] = %s" % (mask, i, ctx.const(1.0))]
+    p = a["p"]
+    if p == 0.0:
+        return off
+    axes = set(k % nd for k in a["axes"])
+    m = ctx.tmp("m")
+    mshape = "(%s,)" % ", ".join("1" if k in axes else "%s.shape[%d]" % (x, k) for k in range(nd))
+    scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+    idx = [ctx.tmp("i") for _ in range(nd)]
+    lines = ["if %s:" % ("True" if a["mode"] == "always" else ctx.runtime("train")),
+             "    %s = np.empty(%s, dtype=np.%s)" % (m, mshape, ctx.dtype),
+             "    %s(%s, %s.reshape(-1), %s, %s)" % (ctx.fn("dropout_draw"), ctx.runtime("rng"), m,
+                                                  _f64(1.0 - p), _f64(scale))]
+    ind = "    "
+    for k in range(nd):
+        lines.append("%sfor %s in range(%s.shape[%d]):" % (ind, idx[k], x, k))
+        ind += "    "
+    full = ", ".join(idx)
+    part = ", ".join("0" if k in axes else idx[k] for k in range(nd))
+    lines += ["%s%s[%s] = %s[%s]" % (ind, mask, full, m, part),
+              "%s%s[%s] = %s[%s] * %s[%s]" % (ind, out, full, x, full, mask, full),
+              "else:"] + ["    " + ln for ln in off]
+    return lines
+
+
 register("Dropout", inputs=("data",),
          attrs={"p": Attr("float", 0.5), "mode": Attr("str", "training", choices=("training", "always")),
                 "axes": Attr("shape", ()), "cudnn_off": _BOOL_F},
          infer_shape=_dropout_infer, forward=_dropout_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.elemwise_mul(og[0], outs[1])],
          num_outputs=2, num_visible=1, output_names=("output", "mask"),
-         train_dependent=True, needs_rng=True, lowerable=False,
+         train_dependent=True, needs_rng=True,
+         lowering=KernelCall(_lower_dropout, uses=("dropout_draw",)),
          samples=lambda rng: [Sample([_rand(rng, (3, 4))], {"p": 0.5}),
                               Sample([_rand(rng, (2, 3, 2))], {"p": 0.3, "axes": (1,)}),
                               Sample([_rand(rng, (4,))], {"p": 0.0, "mode": "always"})],
@@ -150,50 +225,135 @@ def _bn_fwd(attrs, ins, ctx):
     return [xc.reshape(x.shape).astype(dt, copy=False), np.array(mean, dtype=dt), np.array(var, dtype=dt)]
 
 
-def _dtype_of(F, v, like):
-    """``v`` cast to the dtype of ``like`` where both are known and differ (BatchNorm's
-    float32 parameters of float16 data; every other op refuses mixed dtypes)."""
-    dv, dl = getattr(v, "dtype", None), getattr(like, "dtype", None)
-    if dv is not None and dl is not None and dv != dl:
-        return F._cast_like(v, like)
-    return v
-
-
 def _bn_grad(F, attrs, ins, outs, og, ctx):
-    """Training backward (``ctx.is_train``, i.e. backward's train_mode): the batch-statistics
-    formula, over the statistics the forward normalised with -- the batch's after a training
-    forward, the moving ones after a predict-mode forward (MXNet 1.9.1 reads the forward's
-    saved mean/variance; note *batchnorm-modes*).  Predict backward: the moving-statistics
+    """One fused op, ``_backward_BatchNorm`` (MXNet's backward of BatchNorm, which has no
+    gradient of its own either), with the modes decided here (note *batchnorm-modes*):
+    a training backward (``ctx.is_train``) uses the batch-statistics formula, over the
+    statistics the forward normalised with -- the batch's after a training forward, the
+    moving ones after a predict-mode forward; a predict backward uses the moving-statistics
     formula whatever the forward did."""
     x, gamma, beta, mm, mv = ins
-    g = og[0]
-    ax, eps = attrs["axis"], attrs["eps"]
-    red = {"axis": ax, "exclude": True}
-    if _bn_training(attrs, ctx) and ctx_forward_train(ctx):
-        mu = F.mean(x, keepdims=True, **red)
-        xc = F.broadcast_sub(x, mu)
-        var = F.mean(F.square(xc), keepdims=True, **red)
-        rstd = F.rsqrt(F._plus_scalar(var, scalar=eps))
-        xhat = F.broadcast_mul(xc, rstd)
+    batch_formula = _bn_training(attrs, ctx)
+    gx, gg, gb = F._backward_BatchNorm(og[0], x, gamma, mm, mv, eps=attrs["eps"],
+                                       fix_gamma=attrs["fix_gamma"], axis=attrs["axis"],
+                                       batch_stats=batch_formula and ctx_forward_train(ctx),
+                                       batch_formula=batch_formula)
+    return [gx, gg, gb, None, None]
+
+
+def _bn_bwd_np(attrs, ins, ctx):
+    """gx, ggamma, gbeta of BatchNorm on the (pre, C, post) view: statistics from the batch
+    (``batch_stats``) or the moving inputs, per-channel sums of g and g * xhat, then the
+    batch-statistics formula (``batch_formula``) or g * gamma * rstd."""
+    g, x, gamma, mm, mv = ins
+    ax = attrs["axis"] % x.ndim
+    ct = np.result_type(x.dtype, gamma.dtype)
+    if ct.kind != "f":
+        ct = np.dtype(np.float64)
+    C = x.shape[ax]
+    shp = (_prod(x.shape[:ax]), C, _prod(x.shape[ax + 1:]))
+    x3 = x.reshape(shp).astype(ct, copy=False)
+    g3 = g.reshape(shp).astype(ct, copy=False)
+    m = max(shp[0] * shp[2], 1)
+    if attrs["batch_stats"]:
+        mean = x3.sum(axis=(0, 2)) / m
+        xc = x3 - mean[None, :, None]
+        var = np.einsum("pcq,pcq->c", xc, xc) / m
     else:
-        xc = F.broadcast_sub(x, F._nn_channel_view(_dtype_of(F, mm, x), x, axis=ax))
-        rstd = F._nn_channel_view(F.rsqrt(F._plus_scalar(_dtype_of(F, mv, x), scalar=eps)), x, axis=ax)
-        xhat = F.broadcast_mul(xc, rstd)
-    gbeta = F.sum(g, **red)
-    if attrs["fix_gamma"]:
-        ggamma = F.zeros_like(gamma)
-        scale = rstd
+        mean, var = np.asarray(mm, dtype=ct), np.asarray(mv, dtype=ct)
+        xc = x3 - mean[None, :, None]
+    rstd = 1.0 / np.sqrt(var + attrs["eps"])
+    xhat = xc * rstd[None, :, None]
+    sg = g3.sum(axis=(0, 2))
+    sgx = np.einsum("pcq,pcq->c", g3, xhat)
+    sc = rstd if attrs["fix_gamma"] else rstd * np.asarray(gamma, dtype=ct)
+    if attrs["batch_formula"]:
+        gx = (g3 - (sg / m)[None, :, None] - xhat * (sgx / m)[None, :, None]) * sc[None, :, None]
     else:
-        ggamma = F.sum(F.elemwise_mul(g, xhat), **red)
-        scale = F.broadcast_mul(rstd, F._nn_channel_view(_dtype_of(F, gamma, x), x, axis=ax))
-    if _bn_training(attrs, ctx):
-        gm = F.mean(g, keepdims=True, **red)
-        gxm = F.mean(F.elemwise_mul(g, xhat), keepdims=True, **red)
-        inner = F.elemwise_sub(F.broadcast_sub(g, gm), F.broadcast_mul(xhat, gxm))
-        gx = F.broadcast_mul(inner, scale)
-    else:
-        gx = F.broadcast_mul(g, scale)
-    return [gx, ggamma, gbeta, None, None]
+        gx = g3 * sc[None, :, None]
+    gg = np.zeros(C, dtype=ct) if attrs["fix_gamma"] else sgx
+    return [gx.reshape(x.shape).astype(x.dtype, copy=False), gg.astype(gamma.dtype),
+            sg.astype(gamma.dtype)]
+
+
+def _lower_bn(ctx):
+    """Forward: statistics, normalisation, scale and shift in one kernel over the data
+    viewed as (pre, C, post); the run's training mode picks batch or moving statistics."""
+    a = ctx.attrs
+    nd = ctx.in_ndim[0]
+    if nd < 1:
+        return None
+    lines = []
+    x3 = _view3(ctx, lines, ctx.ins[0], nd, a["axis"] % nd)
+    o3 = _view3(ctx, lines, ctx.outs[0], nd, a["axis"] % nd)
+    train = "False" if a["use_global_stats"] else ctx.runtime("train")
+    lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
+        ctx.fn("bn_fwd"), x3, ctx.ins[1], ctx.ins[2], ctx.ins[3], ctx.ins[4], o3, ctx.outs[1],
+        ctx.outs[2], _f64(a["eps"]), _flag(a["fix_gamma"]), train))
+    return lines
+
+
+def _lower_bn_bwd(ctx):
+    a = ctx.attrs
+    nd = ctx.in_ndim[1]
+    if nd < 1 or ctx.in_ndim[0] != nd:
+        return None
+    ax = a["axis"] % nd
+    lines = []
+    g3 = _view3(ctx, lines, ctx.ins[0], nd, ax)
+    x3 = _view3(ctx, lines, ctx.ins[1], nd, ax)
+    gx3 = _view3(ctx, lines, ctx.outs[0], nd, ax)
+    lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
+        ctx.fn("bn_bwd"), g3, x3, ctx.ins[2], ctx.ins[3], ctx.ins[4], gx3, ctx.outs[1],
+        ctx.outs[2], _f64(a["eps"]), _flag(a["fix_gamma"]), _flag(a["batch_stats"]),
+        _flag(a["batch_formula"])))
+    return lines
+
+
+def _bn_bwd_infer(attrs, ins):
+    g, x, gamma, mm, mv = ins
+    if x is None:
+        x = g
+    c = None
+    if x is not None:
+        c = (x[norm_axis("_backward_BatchNorm", attrs["axis"], len(x))],)
+    for s in (gamma, mm, mv):
+        if s is not None:
+            c = _merge("_backward_BatchNorm", "channel parameters", c, s)
+    return [x, x, c, c, c], [x, c, c]
+
+
+def _bn_bwd_type(attrs, ins):
+    g, x, gamma, mm, mv = ins
+    d = x or g
+    pt = gamma or mm or mv or (None if d is None else
+                               ("float32" if np.dtype(d).name == "float16" else d))
+    return [d, d, pt, pt, pt], [d, pt, pt]
+
+
+def _bn_bwd_samples(rng):
+    def ins(shape, c):
+        return [_rand(rng, shape), _rand(rng, shape), _rand(rng, (c,), 0.5, 1.5),
+                _rand(rng, (c,), -0.5, 0.5), _rand(rng, (c,), 0.5, 1.5)]
+    return [Sample(ins((4, 3), 3), {"fix_gamma": False, "batch_stats": True,
+                                    "batch_formula": True}),
+            Sample(ins((2, 3, 2, 2), 3), {"batch_stats": True, "batch_formula": True}),
+            Sample(ins((2, 2, 3), 3), {"fix_gamma": False, "axis": -1, "eps": 1e-4,
+                                       "batch_formula": True}),
+            Sample(ins((3, 2), 2), {"fix_gamma": False})]
+
+
+register("_backward_BatchNorm", inputs=("ograd", "data", "gamma", "moving_mean", "moving_var"),
+         attrs={"eps": Attr("float", 1e-3), "fix_gamma": Attr("bool", True),
+                "axis": Attr("int", 1), "batch_stats": _BOOL_F, "batch_formula": _BOOL_F},
+         infer_shape=_bn_bwd_infer, infer_type=_bn_bwd_type, forward=_bn_bwd_np,
+         gradient=None, differentiable=False, num_outputs=3,
+         output_names=("data_grad", "gamma_grad", "beta_grad"),
+         lowering=KernelCall(_lower_bn_bwd, uses=("bn_bwd",)), samples=_bn_bwd_samples,
+         doc="BatchNorm's gradients (data, gamma, beta) for head gradient ``ograd``: batch "
+             "statistics of ``data`` (``batch_stats``) or the moving ones, the batch-statistics "
+             "formula (``batch_formula``) or ``ograd * gamma / sqrt(moving_var + eps)``.  Not "
+             "differentiable, as in MXNet 1.9.1.")
 
 
 def _bn_hook(attrs, ins, outs, was_train):
@@ -228,7 +388,8 @@ register("BatchNorm", inputs=("data", "gamma", "beta", "moving_mean", "moving_va
          backward_hook=_bn_hook,
          num_outputs=3, num_visible=lambda attrs: 3 if attrs["output_mean_var"] else 1,
          output_names=("output", "mean", "var"), mutate_inputs=(3, 4),
-         train_dependent=True, lowerable=False, samples=_bn_samples,
+         train_dependent=True, lowering=KernelCall(_lower_bn, uses=("bn_fwd",)),
+         second_order=False, samples=_bn_samples,
          doc="Batch normalisation over every axis but ``axis``; training uses the batch mean and "
              "biased variance, prediction (or use_global_stats) the moving statistics, which "
              "the backward pass updates (note *batchnorm-moving-stats*).")
@@ -276,16 +437,62 @@ def _ln_grad(F, attrs, ins, outs, og, ctx):
     inner = F.elemwise_sub(F.broadcast_sub(gg, F.mean(gg, axis=ax, keepdims=True)),
                            F.broadcast_mul(xhat, F.mean(F.elemwise_mul(gg, xhat), axis=ax, keepdims=True)))
     gx = F.broadcast_mul(inner, rstd)
-    ggamma = F.sum(F.elemwise_mul(g, xhat), axis=ax, exclude=True)
-    gbeta = F.sum(g, axis=ax, exclude=True)
+    ggamma = _sum_but(F, F.elemwise_mul(g, xhat), ax)
+    gbeta = _sum_but(F, g, ax)
     return [gx, ggamma, gbeta]
+
+
+def _sum_but(F, v, ax):
+    """Sum over every axis but ``ax`` as two sums over contiguous axes (the JIT lowers
+    those; the rank is unknown here, so the axes are counted from ax's side): for ax >= 0
+    the leading axes then all but axis 0, for ax < 0 the trailing ones then all but -1."""
+    if ax >= 0:
+        v = F.sum(v, axis=tuple(range(ax))) if ax > 0 else v
+        return F.sum(v, axis=0, exclude=True)
+    v = F.sum(v, axis=tuple(range(ax + 1, 0))) if ax < -1 else v
+    return F.sum(v, axis=-1, exclude=True)
+
+
+def _lower_rownorm(kind):
+    """LayerNorm ('ln': over ``axis``, gamma per position along it), InstanceNorm ('in':
+    per sample and channel over the rest, gamma per channel) and GroupNorm ('gn': per sample
+    and group, gamma per group): one kernel normalising axis 1 of a (pre, C, post) view."""
+    def lower(ctx):
+        a = ctx.attrs
+        nd = ctx.in_ndim[0]
+        if nd < (1 if kind == "ln" else 2):
+            return None
+        x, gamma, beta = ctx.ins
+        out, mean, dev = ctx.outs
+        lines = []
+        if kind == "ln":
+            ax = a["axis"] % nd
+            x3 = _view3(ctx, lines, x, nd, ax)
+            o3 = _view3(ctx, lines, out, nd, ax)
+            groups, per_row = "np.int64(1)", "False"
+        else:
+            rows = ctx.tmp("r")
+            g = "%s.shape[1]" % x if kind == "in" else "np.int64(%d)" % a["num_groups"]
+            lines.append("%s = %s.shape[0] * %s" % (rows, x, g))
+            x3, o3 = ctx.tmp("v"), ctx.tmp("v")
+            lines += ["%s = %s.reshape((%s, %s.size // max(%s, 1), 1))" % (v, y, rows, y, rows)
+                      for v, y in ((x3, x), (o3, out))]
+            groups, per_row = g, "True"
+        m2, d2 = ctx.tmp("m"), ctx.tmp("d")
+        lines += ["%s = %s.reshape((%s.shape[0], %s.shape[2]))" % (v, y, x3, x3)
+                  for v, y in ((m2, mean), (d2, dev))]
+        lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
+            ctx.fn("rownorm_fwd"), x3, gamma, beta, o3, m2, d2, _f64(a["eps"]), per_row,
+            groups, "False" if kind == "in" else "True"))
+        return lines
+    return KernelCall(lower, uses=("rownorm_fwd",))
 
 
 register("LayerNorm", inputs=("data", "gamma", "beta"),
          attrs={"axis": Attr("int", -1), "eps": Attr("float", 1e-5), "output_mean_var": _BOOL_F},
          infer_shape=_ln_infer, forward=_ln_fwd, gradient=_ln_grad,
          num_outputs=3, num_visible=lambda attrs: 3 if attrs["output_mean_var"] else 1,
-         output_names=("output", "mean", "std"), lowerable=False,
+         output_names=("output", "mean", "std"), lowering=_lower_rownorm("ln"),
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), _rand(rng, (4,), 0.5, 1.5), _rand(rng, (4,))]),
                               Sample([_rand(rng, (2, 3, 2)), _rand(rng, (3,), 0.5, 1.5), _rand(rng, (3,))],
                                      {"axis": 1, "eps": 1e-3})],

@@ -9,7 +9,7 @@ and samples.
 import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._lowering import KernelCall
+from ._lowering import KernelCall, typed_const
 from ._common import fmt, norm_axis
 from ._nn_util import _BOOL_F, _data_led_type, _merge, _prod, _rand
 
@@ -87,29 +87,66 @@ def _sm_samples(rng):
             Sample([_rand(rng, (2, 3, 2))], {"axis": 1, "temperature": 0.5})]
 
 
-def _lower_softmax(log):
-    """Row kernels over the last axis (the data viewed as (rows, n))."""
+def _lower_softmax(log, sign=1.0):
+    """Row kernels over the last axis (the data viewed as (rows, n)); another axis: the data
+    viewed as (pre, n, post) (``softmax_mid``).  ``sign`` -1: softmin."""
     def lower(ctx):
         a = ctx.attrs
         nd = ctx.in_ndim[0]
-        if nd < 1 or a["axis"] not in (-1, nd - 1) or a["use_length"] or \
-                (a["dtype"] is not None and a["dtype"] != ctx.dtype):
+        if nd < 1 or a["use_length"] or (a["dtype"] is not None and a["dtype"] != ctx.dtype):
             return None
         x, out = ctx.ins[0], ctx.outs[0]
         t = a["temperature"]
-        inv = "1.0" if t is None else repr(1.0 / float(t))
+        inv = sign * (1.0 if t is None else 1.0 / float(t))
+        ax = norm_axis("softmax", a["axis"], nd)
+        if ax != nd - 1 or sign != 1.0:
+            return _mid_call(ctx, x, out, [list(range(ax)), [ax], list(range(ax + 1, nd))],
+                             inv, log)
         c = ctx.tmp("c")
         return ["%s = %s.shape[%d]" % (c, x, nd - 1),
                 "%s(%s.reshape((-1, %s)), %s.reshape((-1, %s)), %s)"
-                % (ctx.fn("log_softmax_rows" if log else "softmax_rows"), x, c, out, c, inv)]
+                % (ctx.fn("log_softmax_rows" if log else "softmax_rows"), x, c, out, c, repr(inv))]
     return lower
 
 
+def _mid_call(ctx, x, out, groups, scale, log):
+    """``softmax_mid`` over ``x`` viewed as (pre, mid, post), the dims of each in ``groups``."""
+    def dims(ks):
+        return " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in ks])
+    sh = ctx.tmp("s")
+    return ["%s = (%s, %s, %s)" % ((sh,) + tuple(dims(g) for g in groups)),
+            "%s(%s.reshape(%s), %s.reshape(%s), %s, %s)" % (
+                ctx.fn("softmax_mid"), x, sh, out, sh, typed_const(scale, "float64"),
+                "True" if log else "False")]
+
+
+def softmax_lowering(log=False, sign=1.0):
+    """The KernelCall of softmax / log_softmax / softmin (math_extra.py)."""
+    return KernelCall(_lower_softmax(log, sign),
+                      uses=("log_softmax_rows" if log else "softmax_rows", "softmax_mid"))
+
+
+def _lower_softmax_activation(ctx):
+    """SoftmaxActivation: 'instance' over every axis but 0, 'channel' over axis 1."""
+    nd = ctx.in_ndim[0]
+    x, out = ctx.ins[0], ctx.outs[0]
+    if ctx.attrs["mode"] == "channel":
+        if nd < 2:
+            return None
+        groups = [[0], [1], list(range(2, nd))]
+    else:
+        groups = [[0], list(range(1, nd)), []] if nd > 1 else [[], [0], []]
+    return _mid_call(ctx, x, out, groups, 1.0, False)
+
+
+softmax_activation_lowering = KernelCall(_lower_softmax_activation, uses=("softmax_mid",))
+
+
 register("softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("softmax"),
-         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=KernelCall(_lower_softmax(False), uses=("softmax_rows",)),
+         infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=softmax_lowering(),
          samples=_sm_samples, doc="softmax(data / temperature) along ``axis`` (default -1).")
 register("log_softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("log_softmax"),
-         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=KernelCall(_lower_softmax(True), uses=("log_softmax_rows",)),
+         infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=softmax_lowering(True),
          samples=_sm_samples, doc="log(softmax(data / temperature)) along ``axis`` (default -1).")
 
 # ---------------------------------------------------------------------------------------
