@@ -258,3 +258,6 @@ LIBRARY = {
     "softmax_cross_entropy_rows": (softmax_cross_entropy_rows, None),
     "reduce_sum_3d": (reduce_sum_3d, None), "copy_into": (copy_into, None),
 }
+
+from .kernels_shape import *  # noqa: E402,F401,F403  shape/index/reduction kernels (by name)
+LIBRARY.update(SHAPE_LIBRARY)  # noqa: F405
