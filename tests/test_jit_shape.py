@@ -17,6 +17,8 @@ from symbol.registry import get_op
 # the list too, so a backward graph through them has no eager segment
 LOWERED = [
     "slice", "_slice_assign", "_slice_assign_scalar", "slice_axis", "_slice_axis_scatter",
+    "Concat", "_concat_slice", "SliceChannel", "stack", "SwapAxis", "reverse",
+    "broadcast_to", "broadcast_axis", "tile", "_tile_sum", "repeat", "_repeat_sum",
 ]
 
 # (op, sample index): samples that keep running eagerly inside a replay, with the reason
