@@ -16,7 +16,8 @@ from .numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
 
 __all__ = ["SHAPE_LIBRARY", "take_3d", "take_scatter_3d", "one_hot_rows", "gather_nd_rows",
            "scatter_nd_rows", "reduce_extreme_3d", "reduce_prod_3d", "reduce_norm_3d",
-           "arg_extreme_3d", "prod_others_3d"]
+           "arg_extreme_3d", "prod_others_3d", "seq_mask_3d", "seq_last_3d",
+           "seq_last_back_3d", "seq_reverse_3d"]
 
 
 @njit(cache=True)
@@ -76,23 +77,21 @@ def one_hot_rows(idx, out, on, off):
 @njit(cache=True)
 def _nd_row(idx, dims, y):
     """Row of the (prod(dims), rest) data view that index column ``y`` addresses (negative
-    indices count from the end; out-of-range ones are clipped, as MXNet does not check)."""
+    indices count from the end); IndexError out of range (as the eager kernel)."""
     r = 0
-    for m in range(dims.shape[0]):
+    for m in range(len(dims)):
         k = int(idx[m, y])
         if k < 0:
             k += dims[m]
-        if k < 0:
-            k = 0
-        if k >= dims[m]:
-            k = dims[m] - 1
+        if k < 0 or k >= dims[m]:
+            raise IndexError("gather_nd/scatter_nd: index out of range")
         r = r * dims[m] + k
     return r
 
 
 @njit(cache=True)
 def gather_nd_rows(data, idx, dims, out):
-    """data (P, R), idx (M, Y), dims (M,) the first M data dims, out (Y, R)."""
+    """data (P, R), idx (M, Y), dims the first M data dims (a tuple), out (Y, R)."""
     for y in range(idx.shape[1]):
         r = _nd_row(idx, dims, y)
         for c in range(data.shape[1]):
@@ -197,9 +196,74 @@ def prod_others_3d(x, out):
                 acc *= x[o, r, i]
 
 
+@njit(cache=True)
+def _seq_len(lens, n, steps, has_len):
+    if not has_len:
+        return steps
+    k = int(lens[n])
+    if k < 0 or k > steps:
+        raise ValueError("Sequence*: sequence_length values must be in [0, the number of steps]")
+    return k
+
+
+@njit(cache=True)
+def seq_mask_3d(x, lens, out, tax, value, has_len):
+    """x / out viewed (T, N, R) (``tax`` 0) or (N, T, R) (``tax`` 1): steps at and after
+    each sequence's length set to ``value``."""
+    steps = x.shape[tax]
+    for n in range(x.shape[1 - tax]):
+        k = _seq_len(lens, n, steps, has_len)
+        for t in range(steps):
+            for r in range(x.shape[2]):
+                if tax == 0:
+                    out[t, n, r] = x[t, n, r] if t < k else value
+                else:
+                    out[n, t, r] = x[n, t, r] if t < k else value
+
+
+@njit(cache=True)
+def seq_last_3d(x, lens, out, tax, has_len):
+    """out (N, R) = x at step max(length - 1, 0) of each sequence (x viewed as above)."""
+    steps = x.shape[tax]
+    for n in range(x.shape[1 - tax]):
+        t = max(_seq_len(lens, n, steps, has_len) - 1, 0)
+        for r in range(x.shape[2]):
+            out[n, r] = x[t, n, r] if tax == 0 else x[n, t, r]
+
+
+@njit(cache=True)
+def seq_last_back_3d(g, lens, out, tax, has_len):
+    """Zeros of out (viewed as above) with g (N, R) at each sequence's last valid step."""
+    steps = out.shape[tax]
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            for r in range(out.shape[2]):
+                out[a, b, r] = 0
+    for n in range(out.shape[1 - tax]):
+        t = max(_seq_len(lens, n, steps, has_len) - 1, 0)
+        for r in range(out.shape[2]):
+            if tax == 0:
+                out[t, n, r] = g[n, r]
+            else:
+                out[n, t, r] = g[n, r]
+
+
+@njit(cache=True)
+def seq_reverse_3d(x, lens, out, has_len):
+    """x / out (T, N, R): the first length steps of each sequence reversed."""
+    steps = x.shape[0]
+    for n in range(x.shape[1]):
+        k = _seq_len(lens, n, steps, has_len)
+        for t in range(steps):
+            src = k - 1 - t if t < k else t
+            for r in range(x.shape[2]):
+                out[t, n, r] = x[src, n, r]
+
+
 # name -> (function, None): kernels called once per op (agjit.compiler.kernels note
 # *kernel-library*)
 SHAPE_LIBRARY = {f.__name__ if hasattr(f, "__name__") else f.py_func.__name__: (f, None)
                  for f in (take_3d, take_scatter_3d, one_hot_rows, gather_nd_rows,
                            scatter_nd_rows, reduce_extreme_3d, reduce_prod_3d, reduce_norm_3d,
-                           arg_extreme_3d, prod_others_3d)}
+                           arg_extreme_3d, prod_others_3d, seq_mask_3d, seq_last_3d,
+                           seq_last_back_3d, seq_reverse_3d)}

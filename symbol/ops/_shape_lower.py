@@ -50,3 +50,21 @@ def assign(out, expr):
 def call(emit, *uses):
     """The KernelCall of an emit function calling the library functions ``uses``."""
     return KernelCall(emit, uses=uses)
+
+
+def permute_copy(ctx, src, dst, perm):
+    """Loops over ``dst`` with dst[i_0, .., i_k] = src[..] where src axis perm[k] is i_k
+    (``dst = src.transpose(perm)``)."""
+    from ._lowering import loop_nest, index_expr
+    lines, idx, ind = loop_nest(dst, len(perm), None, ctx)
+    s = [None] * len(perm)
+    for k, j in enumerate(perm):
+        s[j] = idx[k]
+    lines.append("%s%s = %s" % (ind, index_expr(dst, idx), index_expr(src, s)))
+    return lines
+
+
+def reshaped(ctx, var, dims):
+    """Statements and the name of ``var`` reshaped to ``dims`` (texts)."""
+    t = ctx.tmp("r")
+    return ["%s = %s.reshape((%s,))" % (t, var, ", ".join(dims))], t
