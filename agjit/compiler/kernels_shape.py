@@ -10,8 +10,6 @@ once per shape or attribute value.  Sums and products accumulate in float64 (as
 """
 import math
 
-import numpy as np
-
 from .numba_cache import njit  # verified cache under AGJIT_CACHE_DIR
 
 __all__ = ["SHAPE_LIBRARY", "take_3d", "take_scatter_3d", "one_hot_rows", "gather_nd_rows",
