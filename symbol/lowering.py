@@ -135,16 +135,20 @@ class View(Lowering):
 
 class KernelCall(Lowering):
     """``emit(ctx)`` -> list of statements | template string | None (see the module note);
-    ``uses``: the kernel-library functions the statements may call (through ``ctx.fn``)."""
+    ``uses``: the kernel-library functions the statements may call (through ``ctx.fn``);
+    ``any_dtype``: the statements accept inputs and outputs of different (numeric) dtypes
+    (Cast, one_hot's dtype, shape_array) -- otherwise every input has the output's float
+    dtype."""
 
-    __slots__ = ("emit", "uses")
+    __slots__ = ("emit", "uses", "any_dtype")
     kind = "call"
 
-    def __init__(self, emit, uses=()):
+    def __init__(self, emit, uses=(), any_dtype=False):
         if not callable(emit):
             raise TypeError("KernelCall needs a callable emit(ctx)")
         self.emit = emit
         self.uses = tuple(uses)
+        self.any_dtype = bool(any_dtype)
 
     def refs(self):
         return self.uses

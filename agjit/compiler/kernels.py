@@ -263,3 +263,5 @@ LIBRARY = {
 from .kernels_norm import LIBRARY_NORM  # noqa: E402
 globals().update({_k: _v[0] for _k, _v in LIBRARY_NORM.items()})
 LIBRARY.update(LIBRARY_NORM)
+from .kernels_shape import *  # noqa: E402,F401,F403  shape/index/reduction kernels (by name)
+LIBRARY.update(SHAPE_LIBRARY)  # noqa: F405

@@ -113,6 +113,11 @@ def classify(n, shapes, dtypes):
     low = node_lowering(n)
     if isinstance(low, View) and n.num_outputs() == 1 and shapes.get((n, 0)) is not None:
         return "view"
+    if isinstance(low, KernelCall) and low.any_dtype:
+        ents = [(s, i) for (s, i, _v) in n.inputs] + [(n, i) for i in range(n.num_outputs())]
+        if any(dtypes.get(e) not in CALL_DTYPES for e in ents):
+            return "eager"
+        return "call" if isinstance(call_lines(n, shapes, dtypes), CallLines) else "eager"
     dt = dtypes.get((n, 0))
     if dt not in ("float32", "float64"):
         return "eager"
@@ -135,6 +140,9 @@ def classify(n, shapes, dtypes):
         return "call"
     return "eager"
 
+
+# the dtypes an ``any_dtype`` KernelCall may read and write (Numba arrays of these)
+CALL_DTYPES = frozenset(("float32", "float64", "int8", "uint8", "int32", "int64"))
 
 PLACE_IN = "__IN%d__"
 PLACE_OUT = "__OUT%d__"

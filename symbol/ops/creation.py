@@ -6,6 +6,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
+from ._lowering import KernelCall
 
 _DT = Attr("dtype", "float32")
 
@@ -38,12 +39,21 @@ def _dtype_infer(attrs, ins):
     return ins, [attrs["dtype"] or "float32"]
 
 
+def _fill_lowering(value_of):
+    """A fill of the output with the constant (any numeric output dtype)."""
+    def emit(ctx):
+        v = value_of(ctx.attrs)
+        lit = repr(float(v)) if ctx.dtype.startswith("float") else str(int(v))
+        return ["%s[...] = np.%s(%s)" % (ctx.outs[0], ctx.dtype, lit)]
+    return KernelCall(emit, any_dtype=True)
+
+
 def _filled(op, value_of):
     register(op, inputs=(), attrs={"shape": Attr("shape", ()), "ctx": Attr("str", ""), "dtype": _DT},
              infer_shape=_shape_infer(op), infer_type=_dtype_infer,
              forward=lambda attrs, ins, ctx: [np.full(tuple(attrs["shape"]), value_of(attrs),
                                                       dtype=attrs["dtype"] or "float32")],
-             gradient=None, differentiable=False, lowerable=False,
+             gradient=None, differentiable=False, lowering=_fill_lowering(value_of),
              doc="An array of shape filled with a constant.",
              samples=lambda rng: [Sample([], {"shape": (2, 3)})])
 
@@ -56,7 +66,8 @@ register("_full", inputs=(), attrs={"shape": Attr("shape", ()), "ctx": Attr("str
          infer_shape=_shape_infer("_full"), infer_type=_dtype_infer,
          forward=lambda attrs, ins, ctx: [np.full(tuple(attrs["shape"]), attrs["value"],
                                                   dtype=attrs["dtype"] or "float32")],
-         gradient=None, differentiable=False, lowerable=False,
+         gradient=None, differentiable=False,
+         lowering=_fill_lowering(lambda attrs: attrs["value"]),
          doc="An array of shape filled with value.",
          samples=lambda rng: [Sample([], {"shape": (2,), "value": 5.0})])
 
@@ -74,6 +85,20 @@ def _arange_np(attrs):
     return np.repeat(vals, attrs["repeat"]).astype(attrs["dtype"] or "float32")
 
 
+def _lower_arange(ctx):
+    """start + step * (i // repeat) in float64, converted to the output dtype (as
+    _arange_np)."""
+    a = ctx.attrs
+    start, step = a["start"], a["step"]
+    if a["stop"] is None:
+        start = 0.0
+    i = ctx.tmp("i")
+    out = ctx.outs[0]
+    return ["for %s in range(%s.shape[0]):" % (i, out),
+            "    %s[%s] = np.float64(%r) + np.float64(%r) * (%s // %d)"
+            % (out, i, float(start), float(step), i, max(1, a["repeat"]))]
+
+
 def _arange_infer(attrs, ins):
     if attrs["infer_range"]:
         raise MXNetError("_arange: infer_range=True is not supported; give stop")
@@ -86,7 +111,8 @@ register("_arange", inputs=(),
                 "dtype": _DT},
          infer_shape=_arange_infer, infer_type=_dtype_infer,
          forward=lambda attrs, ins, ctx: [_arange_np(attrs)],
-         gradient=None, differentiable=False, lowerable=False,
+         gradient=None, differentiable=False,
+         lowering=KernelCall(_lower_arange, any_dtype=True),
          doc="Evenly spaced values in [start, stop), each repeated repeat times.",
          samples=lambda rng: [Sample([], {"start": 0, "stop": 5, "step": 2}),
                               Sample([], {"start": 3, "repeat": 2})])

@@ -209,13 +209,33 @@ def _crop_back(attrs, ins, ctx):
     return [out]
 
 
+def _lower_crop(back):
+    """Crop / _backward_Crop: a basic-slicing copy of the window (found from the traced
+    shapes, as the window of center_crop and of a ``like`` input depends on them)."""
+    def emit(ctx):
+        d = ctx.in_shapes[1] if back else ctx.in_shapes[0]
+        like_at = 2 if back else 1
+        like = ctx.in_shapes[like_at] if len(ctx.in_shapes) > like_at else None
+        if d is None or len(d) < 2:
+            return None
+        oy, ox, h, w = _crop_window(ctx.attrs, tuple(d), None if like is None else tuple(like))
+        key = "[..., %d:%d, %d:%d]" % (oy, oy + h, ox, ox + w)
+        out = ctx.outs[0]
+        if back:
+            return ["%s[...] = 0" % out, "%s%s = %s" % (out, key, ctx.ins[0])]
+        return ["%s[...] = %s%s" % (out, ctx.ins[0], key)]
+    from ._lowering import KernelCall
+    return KernelCall(emit)
+
+
 def _crop_grad(F, attrs, ins, outs, og, ctx):
     g = F._backward_Crop(og[0], *ins, **attrs)
     return [g] + [None] * (len(ins) - 1)
 
 
 register("Crop", inputs=(), variadic="num_args", attrs=dict(_CROP_ATTRS),
-         infer_shape=_crop_infer, forward=_crop_fwd, gradient=_crop_grad, lowerable=False,
+         infer_shape=_crop_infer, forward=_crop_fwd, gradient=_crop_grad,
+         lowering=_lower_crop(False),
          doc="An (h, w) window of the last two axes (see the module docstring).",
          samples=lambda rng: [Sample([_rand(rng, (2, 1, 4, 5))], {"num_args": 1, "h_w": (2, 3),
                                                                    "offset": (1, 1)}),
@@ -232,7 +252,7 @@ register("_backward_Crop",
          infer_shape=lambda attrs, ins: (ins, [ins[1]]), forward=_crop_back,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.Crop(og[0], *ins[2:], **attrs)] + [None] * (len(ins) - 1),
-         lowerable=False, grad_check=False,
+         lowering=_lower_crop(True), grad_check=False,
          doc="Crop's gradient: the head gradient in the window of a zero array shaped like data.",
          samples=lambda rng: [Sample([_rand(rng, (2, 1, 2, 3)), _rand(rng, (2, 1, 4, 5))],
                                      {"num_args": 1, "h_w": (2, 3), "offset": (1, 1)})])

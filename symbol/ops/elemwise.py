@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..registry import register, Attr, Sample, get_op as _get_op
-from ._lowering import Elementwise
+from ._lowering import Elementwise, KernelCall
 from ._common import unary_infer, broadcast_infer, elemwise_infer, same_shape, quiet_call, grad_needed
 
 _F = Attr("float")
@@ -387,6 +387,15 @@ register("_copy", inputs=("data",), infer_shape=_identity_infer,
          aliases=("identity",), lowering="{0}", samples=lambda rng: [Sample([_rand(rng)])])
 
 
+def _lower_cast(ctx):
+    """A converting copy (float -> int truncates, as astype; float16 and bool arrays run
+    eagerly, agjit.compiler.oplower CALL_DTYPES)."""
+    return ["%s[...] = %s" % (ctx.outs[0], ctx.ins[0])]
+
+
+_CAST_LOWERING = KernelCall(_lower_cast, any_dtype=True)
+
+
 def _cast_type(attrs, ins):
     return ins, [attrs["dtype"]]
 
@@ -394,7 +403,7 @@ def _cast_type(attrs, ins):
 register("Cast", inputs=("data",), attrs={"dtype": Attr("dtype")}, infer_shape=_identity_infer,
          infer_type=_cast_type, forward=lambda attrs, ins, ctx: [ins[0].astype(attrs["dtype"])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._cast_like(og[0], ins[0])],
-         aliases=("cast",), lowerable=False,
+         aliases=("cast",), lowering=_CAST_LOWERING,
          samples=lambda rng: [Sample([_rand(rng)], {"dtype": "float64"})])
 
 
@@ -406,7 +415,7 @@ register("_cast_like", inputs=("data", "like"), infer_shape=lambda a, ins: (ins,
          infer_type=_cast_like_type,
          forward=lambda attrs, ins, ctx: [ins[0].astype(ins[1].dtype)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._cast_like(og[0], ins[0]), None],
-         lowerable=False, grad_check=False,
+         lowering=_CAST_LOWERING, grad_check=False,
          samples=lambda rng: [Sample([_rand(rng), _rand(rng)])])
 
 

@@ -19,6 +19,9 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt
+from ._lowering import KernelCall
+from ._shape_lower import assign, index_key, permute_copy, reshaped
+from .reduce import arg_lowering
 
 __all__ = ["split_v2_attrs"]
 
@@ -68,11 +71,27 @@ def _sl_back_fwd(attrs, ins, ctx):
     return [out]
 
 
+def _lower_slice_like(ctx):
+    nd, nl = ctx.in_ndim
+    x, like = ctx.ins
+    parts = {a: ":%s.shape[%d]" % (like, a) for a in _sl_axes(ctx.attrs, nd, nl)}
+    return [assign(ctx.outs[0], x + index_key(nd, parts))]
+
+
+def _lower_back_slice_like(ctx):
+    g, out = ctx.ins[0], ctx.outs[0]
+    nd = ctx.out_ndim[0]
+    if ctx.in_ndim[0] != nd:
+        return None
+    parts = {a: ":%s.shape[%d]" % (g, a) for a in range(nd)}
+    return [assign(out, "0"), "%s%s = %s" % (out, index_key(nd, parts), g)]
+
+
 register("slice_like", inputs=("data", "shape_like"), attrs={"axes": Attr("shape", ())},
          infer_shape=_sl_infer, infer_type=lambda attrs, ins: (ins, [ins[0]]), forward=_sl_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._backward_slice_like(og[0], ins[0]),
                                                          F.zeros_like(ins[1])],
-         lowerable=False, second_order=False,
+         lowering=KernelCall(_lower_slice_like), second_order=False,
          doc="Cut data to the shape of shape_like (on all axes or the listed ones).",
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), _rand(rng, (2, 2))]),
                               Sample([_rand(rng, (2, 3, 4)), _rand(rng, (1, 2, 3))],
@@ -82,12 +101,21 @@ register("_backward_slice_like", inputs=("ograd", "data"), attrs={},
          infer_shape=lambda attrs, ins: (ins, [ins[1]]),
          infer_type=lambda attrs, ins: (ins, [ins[0]]), forward=_sl_back_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.slice_like(og[0], ins[0]), None],
-         lowerable=False, second_order=False, grad_check=False,
+         lowering=KernelCall(_lower_back_slice_like), second_order=False, grad_check=False,
          doc="slice_like's gradient: the head gradient padded with zeros to data's shape.",
          samples=lambda rng: [Sample([_rand(rng, (2, 2)), _rand(rng, (3, 4))])])
 
 
 # -- shape_array / size_array ------------------------------------------------------------------
+def _lower_shape_array(size):
+    def emit(ctx):
+        x, out = ctx.ins[0], ctx.outs[0]
+        if size:
+            return ["%s[0] = %s.size" % (out, x)]
+        return ["%s[%d] = %s.shape[%d]" % (out, k, x, k) for k in range(ctx.in_ndim[0])]
+    return KernelCall(emit, any_dtype=True)
+
+
 def _int64(attrs, ins):
     return ins, ["int64"]
 
@@ -97,7 +125,7 @@ register("shape_array", inputs=("data",), attrs={},
          infer_type=_int64,
          forward=lambda attrs, ins, ctx: [np.array(ins[0].shape, dtype=np.int64)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(ins[0])],
-         lowerable=False, grad_check=False, second_order=False,
+         lowering=_lower_shape_array(False), grad_check=False, second_order=False,
          doc="The shape of data as a 1-D int64 array.",
          samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))])])
 
@@ -105,7 +133,7 @@ register("size_array", inputs=("data",), attrs={},
          infer_shape=lambda attrs, ins: (ins, [(1,)]), infer_type=_int64,
          forward=lambda attrs, ins, ctx: [np.array([ins[0].size], dtype=np.int64)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(ins[0])],
-         lowerable=False, grad_check=False, second_order=False,
+         lowering=_lower_shape_array(True), grad_check=False, second_order=False,
          doc="The number of elements of data as a (1,) int64 array.",
          samples=lambda rng: [Sample([_rand(rng, (2, 3))])])
 
@@ -151,6 +179,29 @@ def _s2d(x, b):
     return np.ascontiguousarray(y.reshape(n, c * b * b, h // b, w // b))
 
 
+def _lower_blocks(to_space):
+    """depth_to_space / space_to_depth: a 6-D permuted copy between reshaped views (the
+    reshape-transpose-reshape of _d2s / _s2d)."""
+    def emit(ctx):
+        if ctx.in_ndim[0] != 4:
+            return None
+        b = ctx.attrs["block_size"]
+        x, out = ctx.ins[0], ctx.outs[0]
+        n, c, h, w = ["%s.shape[%d]" % (x, k) for k in range(4)]
+        if to_space:
+            cc = "%s // %d" % (c, b * b)
+            ls, src = reshaped(ctx, x, [n, str(b), str(b), cc, h, w])
+            ld, dst = reshaped(ctx, out, [n, cc, h, str(b), w, str(b)])
+            perm = (0, 3, 4, 1, 5, 2)
+        else:
+            hh, ww = "%s // %d" % (h, b), "%s // %d" % (w, b)
+            ls, src = reshaped(ctx, x, [n, c, hh, str(b), ww, str(b)])
+            ld, dst = reshaped(ctx, out, [n, str(b), str(b), c, hh, ww])
+            perm = (0, 3, 5, 1, 2, 4)
+        return ls + ld + permute_copy(ctx, src, dst, perm)
+    return KernelCall(emit)
+
+
 def _d2s_fwd(attrs, ins, ctx):
     _d2s_infer(attrs, [ins[0].shape])
     return [_d2s(ins[0], attrs["block_size"])]
@@ -165,14 +216,14 @@ register("depth_to_space", inputs=("data",), attrs={"block_size": Attr("int")},
          infer_shape=_d2s_infer, forward=_d2s_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.space_to_depth(og[0], block_size=attrs["block_size"])],
-         lowerable=False, doc="Move channel blocks into spatial blocks (DCR order).",
+         lowering=_lower_blocks(True), doc="Move channel blocks into spatial blocks (DCR order).",
          samples=lambda rng: [Sample([_rand(rng, (1, 8, 2, 3))], {"block_size": 2})])
 
 register("space_to_depth", inputs=("data",), attrs={"block_size": Attr("int")},
          infer_shape=_s2d_infer, forward=_s2d_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.depth_to_space(og[0], block_size=attrs["block_size"])],
-         lowerable=False, doc="Move spatial blocks into channels (inverse of depth_to_space).",
+         lowering=_lower_blocks(False), doc="Move spatial blocks into channels (inverse of depth_to_space).",
          samples=lambda rng: [Sample([_rand(rng, (1, 2, 4, 6))], {"block_size": 2})])
 
 
@@ -189,7 +240,7 @@ def _amc_infer(attrs, ins):
 register("argmax_channel", inputs=("data",), attrs={}, infer_shape=_amc_infer,
          forward=lambda attrs, ins, ctx: [np.argmax(ins[0], axis=1).astype(ins[0].dtype)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(ins[0])],
-         lowerable=False, grad_check=False, second_order=False,
+         lowering=arg_lowering(False, lambda a: 1), grad_check=False, second_order=False,
          doc="Index of the maximum over axis 1 (the channels), as a float array.",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))]), Sample([_rand(rng, (2, 3, 4))])])
 
@@ -262,6 +313,28 @@ def _sv2_fwd(attrs, ins, ctx):
     return parts
 
 
+def _lower_sv2(ctx):
+    a_ = ctx.attrs
+    nd = ctx.in_ndim[0]
+    a = _axis("split_v2", a_["axis"], nd)
+    x = ctx.ins[0]
+    lines = []
+    if a_["sections"] > 0:
+        n = ctx.tmp("n")
+        lines.append("%s = %s.shape[%d] // %d" % (n, x, a, a_["sections"]))
+        bounds = [("%d * %s" % (k, n), "%d * %s" % (k + 1, n)) for k in range(a_["sections"])]
+    else:
+        idx = list(a_["indices"])
+        if not idx:
+            return None
+        bounds = [(str(lo), str(hi) if hi is not None else "")
+                  for lo, hi in zip(idx, idx[1:] + [None])]
+    for (lo, hi), o in zip(bounds, ctx.outs):
+        part = lo if a_["squeeze_axis"] else "%s:%s" % (lo, hi)
+        lines.append(assign(o, x + index_key(nd, {a: part})))
+    return lines
+
+
 def _sv2_grad(F, attrs, ins, outs, og, ctx):
     parts = list(og)
     if attrs["squeeze_axis"]:
@@ -270,7 +343,8 @@ def _sv2_grad(F, attrs, ins, outs, og, ctx):
 
 
 register("_split_v2", inputs=("data",), attrs=dict(_SV2_ATTRS), num_outputs=_sv2_n,
-         infer_shape=_sv2_infer, forward=_sv2_fwd, gradient=_sv2_grad, lowerable=False,
+         infer_shape=_sv2_infer, forward=_sv2_fwd, gradient=_sv2_grad,
+         lowering=KernelCall(_lower_sv2),
          doc="Split into equal sections or at cut points along an axis (split_v2).",
          samples=lambda rng: [
              Sample([_rand(rng, (2, 6))], {"indices": (), "axis": 1, "sections": 3}),

@@ -14,6 +14,7 @@ from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, unary_infer
 from .nn_softmax import softmax_activation_lowering
+from ._lowering import KernelCall
 
 
 def _rand(rng, shape):
@@ -79,10 +80,24 @@ def _bt_fwd(attrs, ins, ctx):
     return [a[np.arange(a.shape[0]), cols]]
 
 
+def _lower_batch_take(ctx):
+    if ctx.in_ndim[0] != 2:
+        return None
+    a, idx = ctx.ins
+    out = ctx.outs[0]
+    f, i, k, m = ctx.tmp("f"), ctx.tmp("i"), ctx.tmp("k"), ctx.tmp("m")
+    return ["%s = %s.reshape(%s.size)" % (f, idx, idx),
+            "%s = %s.shape[1]" % (m, a),
+            "for %s in range(%s.shape[0]):" % (i, a),
+            "    %s = int(%s[%s])" % (k, f, i),
+            "    %s = 0 if %s < 0 else (%s - 1 if %s >= %s else %s)" % (k, k, m, k, m, k),
+            "    %s[%s] = %s[%s, %s]" % (out, i, a, i, k)]
+
+
 register("batch_take", inputs=("a", "indices"), infer_shape=_bt_infer, infer_type=_bt_type,
          forward=_bt_fwd, gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._pick_scatter(og[0], F.cast(ins[1], dtype="float32"), ins[0], axis=1), None],
-         lowerable=False, grad_check=False,
+         lowering=KernelCall(_lower_batch_take, any_dtype=True), grad_check=False,
          doc="a[i, indices[i]] for int32 indices (clipped into range).",
          samples=lambda rng: [Sample([_rand(rng, (3, 4)), np.array([1, 0, 3], dtype=np.int32)])])
 

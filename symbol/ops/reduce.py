@@ -20,6 +20,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt
+from ._lowering import KernelCall
 
 __all__ = ["reduce_axes", "reduced_shape"]
 
@@ -176,30 +177,49 @@ def _distinct_samples(rng):
 # ---------------------------------------------------------------------------------------
 # sum, mean, max, min, prod, nansum, nanprod
 # ---------------------------------------------------------------------------------------
-def _lower_sum(mean):
-    """Reductions over one contiguous block of axes: the input viewed as (outer, reduced,
-    inner) and summed by a library kernel; other axis sets run eagerly."""
+def _grouped(ctx, x, nd, axes):
+    """``x`` as (outer, reduced, inner) texts: a reshape when ``axes`` is one contiguous
+    block, else a contiguous transposed copy (kept axes first) with inner 1.  Returns
+    (lines, source var, outer, reduced, inner, permutation or None)."""
+    def prod(v, ks):
+        return " * ".join(["1"] + ["%s.shape[%d]" % (v, k) for k in ks])
+    o, r, i = ctx.tmp("o"), ctx.tmp("r"), ctx.tmp("n")
+    if list(axes) == list(range(axes[0], axes[-1] + 1)):
+        return (["%s = %s" % (o, prod(x, range(axes[0]))),
+                 "%s = %s" % (r, prod(x, range(axes[0], axes[-1] + 1))),
+                 "%s = %s" % (i, prod(x, range(axes[-1] + 1, nd)))], x, o, r, i, None)
+    kept = [k for k in range(nd) if k not in axes]
+    perm = tuple(kept) + tuple(axes)
+    t = ctx.tmp("t")
+    return (["%s = np.ascontiguousarray(%s.transpose((%s,)))"
+             % (t, x, ", ".join(str(k) for k in perm)),
+             "%s = %s" % (o, prod(x, kept)), "%s = %s" % (r, prod(x, axes)), "%s = 1" % i],
+            t, o, r, i, perm)
+
+
+def _lower_3d(kernel, args="", copy=True, op="sum", axes_of=None):
+    """Reductions: the input viewed as (outer, reduced, inner) (:func:`_grouped`) and
+    reduced by the library kernel ``kernel`` (called as ``kernel(x3, out2, ...)`` with the
+    extra argument text ``args`` or ``args(ctx, reduced size)``).  No axis to reduce: a
+    copy (``copy``) or eager."""
     def lower(ctx):
         nd = ctx.in_ndim[0]
         a = ctx.attrs
         if nd == 0:
             return None
-        axes = reduce_axes("sum", nd, a["axis"], a["exclude"])
+        axes = axes_of(a, nd) if axes_of else reduce_axes(op, nd, a["axis"], a["exclude"])
         x, out = ctx.ins[0], ctx.outs[0]
         if not axes:
-            return ["%s(%s, %s)" % (ctx.fn("copy_into"), x, out)]
-        if list(axes) != list(range(axes[0], axes[-1] + 1)):
-            return None
-        o, r, i = ctx.tmp("o"), ctx.tmp("r"), ctx.tmp("n")
-
-        def prod(ks):
-            return " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in ks])
-        return ["%s = %s" % (o, prod(range(axes[0]))),
-                "%s = %s" % (r, prod(range(axes[0], axes[-1] + 1))),
-                "%s = %s" % (i, prod(range(axes[-1] + 1, nd))),
-                "%s(%s.reshape((%s, %s, %s)), %s.reshape((%s, %s)), %s)"
-                % (ctx.fn("reduce_sum_3d"), x, o, r, i, out, o, i, "1.0 / %s" % r if mean else "1.0")]
+            return ["%s(%s, %s)" % (ctx.fn("copy_into"), x, out)] if copy else None
+        lines, src, o, r, i, _perm = _grouped(ctx, x, nd, axes)
+        extra = args(ctx, r) if callable(args) else args
+        return lines + ["%s(%s.reshape((%s, %s, %s)), %s.reshape((%s, %s))%s)"
+                        % (ctx.fn(kernel), src, o, r, i, out, o, i, extra)]
     return lower
+
+
+def _lower_sum(mean):
+    return _lower_3d("reduce_sum_3d", lambda ctx, r: ", 1.0 / %s" % r if mean else ", 1.0")
 
 
 def _reduction(mean):
@@ -230,12 +250,16 @@ def _extreme_grad(F, attrs, ins, outs, og, ctx):
 
 register("max", inputs=("data",), attrs=_reduce_attrs(), aliases=("max_axis",),
          infer_shape=_reduce_infer("max"), forward=_np_reduce("max", np.max), eager_infer=False,
-         gradient=_extreme_grad, lowerable=False, samples=_distinct_samples,
+         gradient=_extreme_grad, samples=_distinct_samples,
+         lowering=KernelCall(_lower_3d("reduce_extreme_3d", ", False", op="max"),
+                             uses=("copy_into", "reduce_extreme_3d")),
          doc="Maximum over the given axes; the gradient flows to every maximal position.")
 
 register("min", inputs=("data",), attrs=_reduce_attrs(), aliases=("min_axis",),
          infer_shape=_reduce_infer("min"), forward=_np_reduce("min", np.min), eager_infer=False,
-         gradient=_extreme_grad, lowerable=False, samples=_distinct_samples,
+         gradient=_extreme_grad, samples=_distinct_samples,
+         lowering=KernelCall(_lower_3d("reduce_extreme_3d", ", True", op="min"),
+                             uses=("copy_into", "reduce_extreme_3d")),
          doc="Minimum over the given axes; the gradient flows to every minimal position.")
 
 
@@ -247,7 +271,9 @@ def _prod_grad(F, attrs, ins, outs, og, ctx):
 
 register("prod", inputs=("data",), attrs=_reduce_attrs(),
          infer_shape=_reduce_infer("prod"), forward=_np_reduce("prod", np.prod), eager_infer=False,
-         gradient=_prod_grad, lowerable=False, samples=_positive_samples,
+         gradient=_prod_grad, samples=_positive_samples,
+         lowering=KernelCall(_lower_3d("reduce_prod_3d", ", 0", op="prod"),
+                             uses=("copy_into", "reduce_prod_3d")),
          doc="Product over the given axes; the gradient is the product of the other "
              "elements (exact when the input holds zeros).")
 
@@ -255,7 +281,8 @@ register("nansum", inputs=("data",), attrs=_reduce_attrs(),
          infer_shape=_reduce_infer("nansum"), forward=_np_reduce("nansum", np.nansum, quiet=True), eager_infer=False,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.elemwise_mul(_bcast(F, og[0], ins[0], attrs), F._equal(ins[0], ins[0]))],
-         lowerable=False, samples=_reduce_samples,
+         lowering=KernelCall(_lower_3d("reduce_prod_3d", ", 1", copy=False, op="nansum"),
+                             uses=("reduce_prod_3d",)), samples=_reduce_samples,
          doc="Sum treating NaN as zero; NaN positions get zero gradient.")
 
 
@@ -269,7 +296,9 @@ def _nanprod_grad(F, attrs, ins, outs, og, ctx):
 
 register("nanprod", inputs=("data",), attrs=_reduce_attrs(),
          infer_shape=_reduce_infer("nanprod"), forward=_np_reduce("nanprod", np.nanprod, quiet=True), eager_infer=False,
-         gradient=_nanprod_grad, lowerable=False, samples=_positive_samples,
+         gradient=_nanprod_grad, samples=_positive_samples,
+         lowering=KernelCall(_lower_3d("reduce_prod_3d", ", 2", copy=False, op="nanprod"),
+                             uses=("reduce_prod_3d",)),
          doc="Product treating NaN as one; NaN positions get zero gradient.")
 
 
@@ -372,6 +401,26 @@ def _prod_others_np(x, axes):
     return np.ascontiguousarray(np.transpose(res, np.argsort(perm)))
 
 
+def _lower_prod_others(ctx):
+    nd = ctx.in_ndim[0]
+    if nd == 0:
+        return None
+    axes = reduce_axes("_prod_others", nd, ctx.attrs["axis"], ctx.attrs["exclude"])
+    if not axes:
+        return None
+    x, out = ctx.ins[0], ctx.outs[0]
+    lines, src, o, r, i, perm = _grouped(ctx, x, nd, axes)
+    fn = ctx.fn("prod_others_3d")
+    if perm is None:
+        return lines + ["%s(%s.reshape((%s, %s, %s)), %s.reshape((%s, %s, %s)))"
+                        % (fn, x, o, r, i, out, o, r, i)]
+    p = ctx.tmp("p")
+    inv = tuple(int(k) for k in np.argsort(perm))
+    return lines + ["%s = np.empty_like(%s)" % (p, src),
+                    "%s(%s.reshape((%s, %s, 1)), %s.reshape((%s, %s, 1)))" % (fn, src, o, r, p, o, r),
+                    "%s[...] = %s.transpose((%s,))" % (out, p, ", ".join(str(k) for k in inv))]
+
+
 def _po_fwd(attrs, ins, ctx):
     x = ins[0]
     axes = reduce_axes("_prod_others", x.ndim, attrs["axis"], attrs["exclude"])
@@ -391,7 +440,7 @@ def _po_grad(F, attrs, ins, outs, og, ctx):
 register("_prod_others", inputs=("data",),
          attrs={"axis": Attr("axis", None), "exclude": Attr("bool", False)},
          infer_shape=lambda attrs, ins: (ins, [ins[0]]), forward=_po_fwd, gradient=_po_grad,
-         lowerable=False,
+         lowering=KernelCall(_lower_prod_others, uses=("prod_others_3d",)),
          samples=lambda rng: [Sample([s.inputs[0]], {k: v for k, v in s.attrs.items()
                                                       if k != "keepdims"})
                               for s in _positive_samples(rng)],
@@ -449,7 +498,10 @@ register("norm", inputs=("data",),
                 "out_dtype": Attr("dtype", None, doc="output dtype (default: input's)"),
                 "keepdims": Attr("bool", False)},
          infer_shape=_norm_infer, infer_type=_norm_type, forward=_norm_fwd,
-         gradient=_norm_grad, lowerable=False,
+         gradient=_norm_grad,
+         lowering=KernelCall(_lower_3d("reduce_norm_3d", lambda ctx, r: ", %d" % ctx.attrs["ord"],
+                                       axes_of=lambda a, nd: reduce_axes("norm", nd, a["axis"])),
+                             uses=("copy_into", "reduce_norm_3d")),
          samples=lambda rng: [Sample([_rand(rng, (2, 3))]),
                               Sample([_rand(rng, (2, 3))], {"ord": 1}),
                               Sample([_rand(rng, (2, 3, 4))], {"axis": 1, "keepdims": True}),
@@ -476,6 +528,20 @@ def _arg_shape(op, shape, axis, keepdims):
     return tuple(d for i, d in enumerate(shape) if i != a) or (1,)
 
 
+def arg_lowering(is_min, axis_of):
+    """argmax / argmin (/ argmax_channel) over the axis ``axis_of(attrs)`` (None: the
+    flattened input) as a library kernel over the (outer, searched, inner) view."""
+    def axes_of(a, nd):
+        ax = axis_of(a)
+        return tuple(range(nd)) if ax is None else ((ax + nd if ax < 0 else ax),)
+
+    def emit(ctx):
+        if any(0 in tuple(s) for s in ctx.in_shapes):
+            return None          # eager: the error for an empty search
+        return _lower_3d("arg_extreme_3d", ", %s" % bool(is_min), axes_of=axes_of)(ctx)
+    return KernelCall(emit, uses=("copy_into", "arg_extreme_3d"))
+
+
 def _arg_op(name, fn):
     def infer(attrs, ins):
         return ins, [_arg_shape(name, ins[0], attrs["axis"], attrs["keepdims"])]
@@ -498,7 +564,8 @@ def _arg_op(name, fn):
              infer_shape=infer, forward=forward,
              # MXNet registers a zero gradient (MakeZeroGradNodes)
              gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(ins[0])],
-             grad_check=False, lowerable=False,
+             grad_check=False,
+             lowering=arg_lowering(name == "argmin", lambda a: a["axis"]),
              samples=lambda rng: [Sample([_rand(rng, (3, 4))]),
                                   Sample([_rand(rng, (3, 4))], {"axis": 1}),
                                   Sample([_rand(rng, (2, 3, 4))], {"axis": 0, "keepdims": True}),

@@ -769,6 +769,46 @@ register("_rnn_param_concat", inputs=(), variadic="num_args", aliases=("_npi_rnn
 _SEQ_ATTRS = {"use_sequence_length": Attr("bool", False), "axis": Attr("int", 0)}
 
 
+def _lower_seq(kind):
+    """SequenceMask / SequenceLast / _backward_SequenceLast / SequenceReverse: the data (or
+    the gradient buffer) viewed (shape[0], shape[1], rest) and one library kernel with the
+    time axis, the lengths and whether they are given as run-time values."""
+    from ._lowering import KernelCall
+    fn = {"mask": "seq_mask_3d", "last": "seq_last_3d", "back": "seq_last_back_3d",
+          "rev": "seq_reverse_3d"}[kind]
+
+    def emit(ctx):
+        a = ctx.attrs
+        ins = ctx.ins[1:] if kind == "back" else ctx.ins
+        big = ctx.outs[0] if kind == "back" else ins[0]
+        nd = ctx.out_ndim[0] if kind == "back" else ctx.in_ndim[0]
+        if nd < 2 or a["axis"] not in (0, 1):
+            return None
+        has = bool(a["use_sequence_length"])
+        v3, ln = ctx.tmp("v"), ctx.tmp("l")
+        rest = " * ".join(["1"] + ["%s.shape[%d]" % (big, k) for k in range(2, nd)])
+        lines = ["%s = %s.reshape((%s.shape[0], %s.shape[1], %s))" % (v3, big, big, big, rest),
+                 "%s = %s.reshape(%s.size)" % (ln, ins[1] if has else big, ins[1] if has else big)]
+        tax = a["axis"]
+        f = ctx.fn(fn)
+        if kind == "mask":
+            o3 = ctx.tmp("o")
+            lines.append("%s = %s.reshape(%s.shape)" % (o3, ctx.outs[0], v3))
+            return lines + ["%s(%s, %s, %s, %d, %s, %s)" % (f, v3, ln, o3, tax,
+                                                          ctx.const(a["value"]), has)]
+        if kind == "rev":
+            o3 = ctx.tmp("o")
+            lines.append("%s = %s.reshape(%s.shape)" % (o3, ctx.outs[0], v3))
+            return lines + ["%s(%s, %s, %s, %s)" % (f, v3, ln, o3, has)]
+        o2 = ctx.tmp("o")
+        small = ctx.outs[0] if kind == "last" else ctx.ins[0]
+        lines.append("%s = %s.reshape((%s.shape[%d], %s))" % (o2, small, v3, 1 - tax, rest))
+        if kind == "last":
+            return lines + ["%s(%s, %s, %s, %d, %s)" % (f, v3, ln, o2, tax, has)]
+        return lines + ["%s(%s, %s, %s, %d, %s)" % (f, o2, ln, v3, tax, has)]
+    return KernelCall(emit, uses=(fn,), any_dtype=True)
+
+
 def _seq_inputs(attrs):
     if attrs.get("use_sequence_length") is False:
         return ["data"]
@@ -864,7 +904,7 @@ register("SequenceMask", inputs=_seq_inputs,
          attrs={"use_sequence_length": Attr("bool", False), "value": Attr("float", 0.0),
                 "axis": Attr("int", 0)},
          infer_shape=_smask_infer, infer_type=_seq_type, forward=_smask_fwd,
-         gradient=_smask_grad, optional_inputs=("sequence_length",), lowerable=False,
+         gradient=_smask_grad, optional_inputs=("sequence_length",), lowering=_lower_seq("mask"),
          samples=lambda rng: _seq_samples(rng, "SequenceMask"),
          doc="Sets the steps at and after each sequence's length (along ``axis``, 0 or 1; "
              "the batch is the other of the first two axes) to ``value``.")
@@ -895,7 +935,7 @@ def _slast_grad(F, attrs, ins, outs, og, ctx):
 
 register("SequenceLast", inputs=_seq_inputs, attrs=dict(_SEQ_ATTRS),
          infer_shape=_slast_infer, infer_type=_seq_type, forward=_slast_fwd,
-         gradient=_slast_grad, optional_inputs=("sequence_length",), lowerable=False,
+         gradient=_slast_grad, optional_inputs=("sequence_length",), lowering=_lower_seq("last"),
          samples=lambda rng: _seq_samples(rng, "SequenceLast"),
          doc="The last valid step of each sequence (step ``sequence_length - 1``, or the last "
              "one) along ``axis`` (0 or 1); the output drops that axis.")
@@ -930,7 +970,7 @@ def _bslast_grad(F, attrs, ins, outs, og, ctx):
 register("_backward_SequenceLast", inputs=_bslast_inputs, attrs=dict(_SEQ_ATTRS),
          infer_shape=_bslast_infer, infer_type=lambda attrs, ins: (ins, [ins[0] or ins[1]]),
          forward=_bslast_fwd, gradient=_bslast_grad, optional_inputs=("sequence_length",),
-         lowerable=False,
+         lowering=_lower_seq("back"),
          samples=lambda rng: [Sample([rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (4, 3, 2)),
                                       np.array([2.0, 4.0, 1.0])], {"use_sequence_length": True}),
                               Sample([rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (3, 4, 2)),
@@ -961,7 +1001,7 @@ def _srev_grad(F, attrs, ins, outs, og, ctx):
 
 register("SequenceReverse", inputs=_seq_inputs, attrs=dict(_SEQ_ATTRS),
          infer_shape=_srev_infer, infer_type=_seq_type, forward=_srev_fwd,
-         gradient=_srev_grad, optional_inputs=("sequence_length",), lowerable=False,
+         gradient=_srev_grad, optional_inputs=("sequence_length",), lowering=_lower_seq("rev"),
          samples=lambda rng: _seq_samples(rng, "SequenceReverse"),
          doc="Reverses the first ``sequence_length`` steps of each sequence along axis 0 (the "
              "rest stays in place).")

@@ -18,6 +18,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, norm_axis
+from ._lowering import KernelCall
 
 _INDEX_DTYPES = ("float16", "float32", "float64", "uint8", "int32", "int64")
 
@@ -230,6 +231,37 @@ def _nd_index(op, idx, data_shape):
     return tuple(out)
 
 
+def _lower_nd(kind):
+    """gather_nd ('gather'), scatter_nd ('scatter') and _gather_nd_backward ('add'): the
+    indexed array viewed (rows of its first M axes, rest), the indices (M, Y), the other
+    side (Y, rest); one library kernel."""
+    def emit(ctx):
+        if kind == "gather":
+            (big, idx), small = ctx.ins, ctx.outs[0]
+            nd = ctx.in_ndim[0]
+        else:
+            small, idx = ctx.ins[0], ctx.ins[1]
+            big, nd = ctx.outs[0], ctx.out_ndim[0]
+        if ctx.in_ndim[1] < 1:
+            return None
+        m = ctx.in_shapes[1][0]          # the number of indexed axes: part of the op's form
+        if m > nd or m < 1:
+            return None
+        b2, i2, s2, dims = ctx.tmp("b"), ctx.tmp("i"), ctx.tmp("s"), ctx.tmp("d")
+        rows = " * ".join(["1"] + ["%s.shape[%d]" % (big, k) for k in range(m)])
+        rest = " * ".join(["1"] + ["%s.shape[%d]" % (big, k) for k in range(m, nd)])
+        lines = ["%s = %s.reshape((%s, %s))" % (b2, big, rows, rest),
+                 "%s = %s.reshape((%d, %s.size // %d))" % (i2, idx, m, idx, m),
+                 "%s = %s.reshape((%s.shape[1], %s))" % (s2, small, i2, rest),
+                 "%s = (%s,)" % (dims, ", ".join("%s.shape[%d]" % (big, k) for k in range(m)))]
+        if kind == "gather":
+            return lines + ["%s(%s, %s, %s, %s)" % (ctx.fn("gather_nd_rows"), b2, i2, dims, s2)]
+        return lines + ["%s(%s, %s, %s, %s, %s)" % (ctx.fn("scatter_nd_rows"), s2, i2, dims, b2,
+                                                    kind == "add")]
+    return KernelCall(emit, uses=("gather_nd_rows",) if kind == "gather" else ("scatter_nd_rows",),
+                      any_dtype=True)
+
+
 def _gather_infer(attrs, ins):
     d, i = ins
     if d is None or i is None:
@@ -244,7 +276,7 @@ register("gather_nd", inputs=("data", "indices"), infer_shape=_gather_infer,
          forward=lambda attrs, ins, ctx: [ins[0][_nd_index("gather_nd", ins[1], ins[0].shape)]],
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._gather_nd_backward(og[0], ins[1], ins[0]), None],
-         lowerable=False, grad_check=True,
+         lowering=_lower_nd("gather"), grad_check=True,
          doc="out[y...] = data[indices[0][y], ..., indices[M-1][y], ...] (negative indices wrap).",
          samples=lambda rng: [Sample([rng.standard_normal((3, 4)), np.array([[0., 2, 0], [1, 3, 1]])]),
                               Sample([rng.standard_normal((3, 4)), np.array([[0., 2]])])])
@@ -261,7 +293,7 @@ register("_gather_nd_backward", inputs=("ograd", "indices", "like"),
          infer_shape=lambda attrs, ins: (ins, [ins[2]]),
          infer_type=lambda attrs, ins: (ins, [ins[0]]), forward=_gnd_back,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.gather_nd(og[0], ins[1]), None, None],
-         lowerable=False, grad_check=False,
+         lowering=_lower_nd("add"), grad_check=False,
          doc="gather_nd's gradient: the head gradient added at the gathered positions (repeats "
              "accumulate) of a zero array shaped like the data.",
          samples=lambda rng: [Sample([rng.standard_normal((3,)), np.array([[0., 2, 0], [1, 3, 1]]),
@@ -283,7 +315,7 @@ register("scatter_nd", inputs=("data", "indices"), attrs={"shape": Attr("shape")
          infer_shape=_scatter_nd_infer, infer_type=lambda attrs, ins: (ins, [ins[0]]),
          forward=_scatter_nd_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.gather_nd(og[0], ins[1]), None],
-         lowerable=False,
+         lowering=_lower_nd("scatter"),
          doc="A zero array of ``shape`` with data[y...] written at indices[:, y...].",
          samples=lambda rng: [Sample([rng.standard_normal((3,)), np.array([[0., 2, 1], [1, 3, 0]])],
                                      {"shape": (3, 4)})])

@@ -48,11 +48,15 @@ def _transpose_grad(F, attrs, ins, outs, og, ctx):
 
 def _lower_transpose(ctx):
     """A loop nest over the output reading the input at the permuted index."""
-    from ._lowering import loop_nest, index_expr
     nd = ctx.in_ndim[0]
     if nd == 0:
         return None
-    perm = _perm("transpose", ctx.attrs["axes"], nd)
+    return _lower_permute(ctx, _perm("transpose", ctx.attrs["axes"], nd))
+
+
+def _lower_permute(ctx, perm):
+    from ._lowering import loop_nest, index_expr
+    nd = len(perm)
     out = ctx.outs[0]
     lines, idx, ind = loop_nest(out, nd, None, ctx)
     src = [None] * nd
@@ -133,6 +137,15 @@ register("squeeze", inputs=("data",),
          doc="Remove axes of size 1 (all of them by default; shape (1,) if none would remain).")
 
 
+def _lower_swap(ctx):
+    nd = ctx.in_ndim[0]
+    a = _axis("SwapAxis", ctx.attrs["dim1"], nd, "dim1")
+    b = _axis("SwapAxis", ctx.attrs["dim2"], nd, "dim2")
+    perm = list(range(nd))
+    perm[a], perm[b] = perm[b], perm[a]
+    return _lower_permute(ctx, perm)
+
+
 def _swap_shape(s, d1, d2):
     if s is None:
         return None
@@ -155,10 +168,17 @@ register("SwapAxis", inputs=("data",),
          forward=_swap_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.SwapAxis(og[0], dim1=attrs["dim1"], dim2=attrs["dim2"])],
-         lowerable=False,
+         lowering=_lower_swap,
          samples=lambda rng: [Sample([_rand(rng, (2, 3))], {"dim1": 0, "dim2": 1}),
                               Sample([_rand(rng, (2, 3, 4))], {"dim1": 2, "dim2": -3})],
          doc="Swap two axes.")
+
+
+def _lower_reverse(ctx):
+    from ._shape_lower import assign, index_key
+    nd = ctx.in_ndim[0]
+    axes = _rev_axes("reverse", ctx.attrs["axis"], nd)
+    return [assign(ctx.outs[0], ctx.ins[0] + index_key(nd, {a: "::-1" for a in axes}))]
 
 
 def _rev_axes(op, axis, ndim):
@@ -177,7 +197,7 @@ register("reverse", inputs=("data",), attrs={"axis": Attr("shape", doc="axes to 
          forward=lambda attrs, ins, ctx: [np.ascontiguousarray(
              np.flip(ins[0], _rev_axes("reverse", attrs["axis"], ins[0].ndim)))],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.reverse(og[0], axis=attrs["axis"])],
-         lowerable=False,
+         lowering=_lower_reverse,
          samples=lambda rng: [Sample([_rand(rng, (2, 3))], {"axis": 1}),
                               Sample([_rand(rng, (2, 3, 4))], {"axis": (0, 2)})],
          doc="Reverse the order of elements along the given axes.")

@@ -8,6 +8,8 @@ from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt
 from ._shape_util import _axis, _known, _like_infer, _rand
+from ._lowering import KernelCall
+from ._shape_lower import view3
 
 
 # ---------------------------------------------------------------------------------------
@@ -102,26 +104,39 @@ def _lower_pick_index(ctx, k, n_var):
     return "%s = 0 if %s < 0 else (%s - 1 if %s >= %s else %s)" % (k, k, n_var, k, n_var, k)
 
 
+def _pick_views(ctx, big, nd, index):
+    """Statements viewing ``big`` (outer, axis, inner) and ``index`` flat, and the loops
+    over (outer, inner) with ``k`` the valid index and ``p`` the flat position."""
+    from ._shape_lower import view3
+    a = _pick_axis(ctx.attrs, nd)
+    lv, b3 = view3(ctx, big, nd, a, a)
+    ix, o, i, k, p, c = (ctx.tmp("x"), ctx.tmp("i"), ctx.tmp("i"), ctx.tmp("k"), ctx.tmp("p"),
+                         ctx.tmp("c"))
+    return lv + ["%s = %s.reshape(%s.size)" % (ix, index, index),
+                 "%s = %s.shape[1]" % (c, b3),
+                 "for %s in range(%s.shape[0]):" % (o, b3),
+                 "    for %s in range(%s.shape[2]):" % (i, b3),
+                 "        %s = %s * %s.shape[2] + %s" % (p, o, b3, i),
+                 "        %s = int(%s[%s])" % (k, ix, p),
+                 "        " + _lower_pick_index(ctx, k, c)], b3, o, i, k, p
+
+
 def _lower_pick(ctx):
-    """(rows, classes) data picked along the last axis; other layouts run eagerly."""
-    if ctx.in_ndim[0] != 2 or ctx.attrs["axis"] not in (1, -1):
+    """Data viewed (outer, axis, inner), index and output flat: one loop nest."""
+    if ctx.in_ndim[0] == 0 or ctx.attrs["axis"] is None:
         return None
     x, index = ctx.ins
-    o, ix, i, k, c = ctx.tmp("o"), ctx.tmp("x"), ctx.tmp("i"), ctx.tmp("k"), ctx.tmp("c")
-    return ["%s = %s.reshape(-1)" % (o, ctx.outs[0]),
-            "%s = %s.reshape(-1)" % (ix, index),
-            "%s = %s.shape[1]" % (c, x),
-            "for %s in range(%s.shape[0]):" % (i, x),
-            "    %s = int(%s[%s])" % (k, ix, i),
-            "    " + _lower_pick_index(ctx, k, c),
-            "    %s[%s] = %s[%s, %s]" % (o, i, x, i, k)]
+    f = ctx.tmp("f")
+    lines, b3, o, i, k, p = _pick_views(ctx, x, ctx.in_ndim[0], index)
+    return ["%s = %s.reshape(%s.size)" % (f, ctx.outs[0], ctx.outs[0])] + lines + [
+        "        %s[%s] = %s[%s, %s, %s]" % (f, p, b3, o, k, i)]
 
 
 register("pick", inputs=("data", "index"), attrs=dict(_PICK_ATTRS),
          infer_shape=_pick_infer, infer_type=_index_type_strict("pick"), forward=_pick_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._pick_scatter(og[0], ins[1], ins[0], **_pick_kw(attrs)), None],
-         lowering=_lower_pick, samples=_pick_samples, aliases=("choose_element_0index",),
+         lowering=KernelCall(_lower_pick, any_dtype=True), samples=_pick_samples, aliases=("choose_element_0index",),
          doc="Pick one element per position along ``axis`` (``index`` is a float array; "
              "it gets no gradient).")
 
@@ -138,29 +153,22 @@ def _ps_fwd(attrs, ins, ctx):
 
 
 def _lower_pick_scatter(ctx):
-    """Zeros of (rows, classes) with the gradient written at the picked column."""
-    if ctx.in_ndim[2] != 2 or ctx.attrs["axis"] not in (1, -1):
+    """Zeros of ``like``'s shape with the gradient written at the picked positions."""
+    if ctx.out_ndim[0] == 0 or ctx.attrs["axis"] is None:
         return None
-    g, index, like = ctx.ins
+    g, index, _like = ctx.ins
     out = ctx.outs[0]
-    gf, ix, i, j, k, c = (ctx.tmp("g"), ctx.tmp("x"), ctx.tmp("i"), ctx.tmp("i"), ctx.tmp("k"),
-                          ctx.tmp("c"))
-    return ["%s = %s.reshape(-1)" % (gf, g),
-            "%s = %s.reshape(-1)" % (ix, index),
-            "%s = %s.shape[1]" % (c, out),
-            "for %s in range(%s.shape[0]):" % (i, out),
-            "    for %s in range(%s):" % (j, c),
-            "        %s[%s, %s] = 0" % (out, i, j),
-            "    %s = int(%s[%s])" % (k, ix, i),
-            "    " + _lower_pick_index(ctx, k, c),
-            "    %s[%s, %s] = %s[%s]" % (out, i, k, gf, i)]
+    f = ctx.tmp("g")
+    lines, b3, o, i, k, p = _pick_views(ctx, out, ctx.out_ndim[0], index)
+    return ["%s[...] = 0" % out, "%s = %s.reshape(%s.size)" % (f, g, g)] + lines + [
+        "        %s[%s, %s, %s] = %s[%s]" % (b3, o, k, i, f, p)]
 
 
 register("_pick_scatter", inputs=("data", "index", "like"), attrs=dict(_PICK_ATTRS),
          infer_shape=_like_infer("_pick_scatter"), infer_type=_index_type, forward=_ps_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.pick(og[0], ins[1], **_pick_kw(attrs)), None, None],
-         lowering=_lower_pick_scatter,
+         lowering=KernelCall(_lower_pick_scatter, any_dtype=True),
          samples=lambda rng: [Sample([_rand(rng, s.inputs[1].shape), s.inputs[1], s.inputs[0]], s.attrs)
                               for s in _pick_samples(rng)],
          doc="Zeros of ``like``'s shape with ``data`` written at the picked positions "
@@ -184,6 +192,16 @@ def _one_hot_fwd(attrs, ins, ctx):
     return [out]
 
 
+def _lower_one_hot(ctx):
+    a = ctx.attrs
+    idx, out = ctx.ins[0], ctx.outs[0]
+    f, o = ctx.tmp("f"), ctx.tmp("o")
+    return ["%s = %s.reshape(%s.size)" % (f, idx, idx),
+            "%s = %s.reshape((%s.size, %d))" % (o, out, idx, a["depth"]),
+            "%s(%s, %s, %s, %s)" % (ctx.fn("one_hot_rows"), f, o, ctx.const(a["on_value"]),
+                                    ctx.const(a["off_value"]))]
+
+
 register("one_hot", inputs=("indices",),
          attrs={"depth": Attr("int", doc="size of the one-hot axis"),
                 "on_value": Attr("float", 1.0), "off_value": Attr("float", 0.0),
@@ -192,7 +210,8 @@ register("one_hot", inputs=("indices",),
          infer_type=lambda attrs, ins: (ins, [attrs["dtype"]]),
          forward=_one_hot_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(ins[0])],
-         grad_check=False, lowerable=False,
+         grad_check=False,
+         lowering=KernelCall(_lower_one_hot, uses=("one_hot_rows",), any_dtype=True),
          samples=lambda rng: [Sample([np.array([0., 3., 1.])], {"depth": 4}),
                               Sample([np.array([[1., -1.], [2., 7.]])],
                                      {"depth": 3, "on_value": 5.0, "off_value": -1.0,
@@ -255,11 +274,40 @@ def _take_samples(rng):
             Sample([_rand(rng, (3, 4)), np.array([5., -2.])], {"mode": "clip"})]
 
 
+def _lower_take(scatter):
+    """take / _take_scatter: the data viewed (outer, axis, inner), the indices flat, the
+    taken rows (outer, m, inner); mode 'raise' runs eagerly (its error)."""
+    def emit(ctx):
+        a = ctx.attrs
+        if a["mode"] == "raise":
+            return None
+        if scatter:
+            g, index, _like = ctx.ins
+            big, nd, small = ctx.outs[0], ctx.out_ndim[0], g
+        else:
+            big, index = ctx.ins
+            nd, small = ctx.in_ndim[0], ctx.outs[0]
+        if nd == 0:
+            return None
+        ax = _axis("take", a["axis"], nd)
+        lb, b3 = view3(ctx, big, nd, ax, ax)
+        f, s3 = ctx.tmp("f"), ctx.tmp("s")
+        lines = lb + ["%s = %s.reshape(%s.size)" % (f, index, index),
+                      "%s = %s.reshape((%s.shape[0], %s.size, %s.shape[2]))"
+                      % (s3, small, b3, index, b3)]
+        wrap = a["mode"] == "wrap"
+        if scatter:
+            return lines + ["%s(%s, %s, %s, %s)" % (ctx.fn("take_scatter_3d"), s3, f, b3, wrap)]
+        return lines + ["%s(%s, %s, %s, %s)" % (ctx.fn("take_3d"), b3, f, s3, wrap)]
+    return KernelCall(emit, uses=("take_scatter_3d",) if scatter else ("take_3d",),
+                      any_dtype=True)
+
+
 register("take", inputs=("a", "indices"), attrs=dict(_TAKE_ATTRS),
          infer_shape=_take_infer, infer_type=_index_type_strict("take"), forward=_take_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._take_scatter(og[0], ins[1], ins[0], **_take_kw(attrs)), None],
-         lowerable=False, samples=_take_samples,
+         lowering=_lower_take(False), samples=_take_samples,
          doc="Take slices of ``a`` along ``axis`` at ``indices`` (a float array; no gradient).")
 
 
@@ -276,7 +324,7 @@ register("_take_scatter", inputs=("data", "indices", "like"), attrs=dict(_TAKE_A
          infer_shape=_like_infer("_take_scatter"), infer_type=_index_type, forward=_ts_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.take(og[0], ins[1], **_take_kw(attrs)), None, None],
-         lowerable=False,
+         lowering=_lower_take(True),
          samples=lambda rng: [Sample([_rand(rng, np.take(s.inputs[0], _take_index(
              dict(_TAKE_ATTRS_DEFAULTS, **s.attrs), s.inputs[1],
              s.inputs[0].shape[s.attrs.get("axis", 0)]), axis=s.attrs.get("axis", 0)).shape),

@@ -8,6 +8,58 @@ from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, same_shape, merge_shape
 from ._shape_util import _axis, _first_type, _new_axis, _rand
+from ._shape_lower import assign, call, index_key
+
+
+# ---------------------------------------------------------------------------------------
+# lowerings: basic-slicing copies with run-time offsets (symbol/ops/_shape_lower.py)
+# ---------------------------------------------------------------------------------------
+def _lower_concat(ctx):
+    nd = ctx.out_ndim[0]
+    if nd == 0:
+        return None
+    a = _axis("Concat", ctx.attrs["dim"], nd, "dim")
+    out, off = ctx.outs[0], ctx.tmp("o")
+    lines = ["%s = 0" % off]
+    for x in ctx.ins:
+        n = "%s.shape[%d]" % (x, a)
+        lines.append("%s%s = %s" % (out, index_key(nd, {a: "%s:%s + %s" % (off, off, n)}), x))
+        lines.append("%s += %s" % (off, n))
+    return lines
+
+
+def _lower_concat_slice(ctx):
+    nd = ctx.out_ndim[0]
+    a = _axis("_concat_slice", ctx.attrs["dim"], nd, "dim")
+    k = ctx.attrs["index"]
+    likes = ctx.ins[1:]
+    if not 0 <= k < len(likes):
+        return None
+    start = " + ".join(["0"] + ["%s.shape[%d]" % (x, a) for x in likes[:k]])
+    b = ctx.tmp("b")
+    return ["%s = %s" % (b, start),
+            assign(ctx.outs[0], ctx.ins[0] + index_key(
+                nd, {a: "%s:%s + %s.shape[%d]" % (b, b, likes[k], a)}))]
+
+
+def _lower_split(ctx):
+    nd = ctx.in_ndim[0]
+    a = _axis("SliceChannel", ctx.attrs["axis"], nd)
+    x = ctx.ins[0]
+    if ctx.attrs["squeeze_axis"]:
+        return [assign(o, x + index_key(nd, {a: str(k)})) for k, o in enumerate(ctx.outs)]
+    n = ctx.tmp("n")
+    lines = ["%s = %s.shape[%d] // %d" % (n, x, a, len(ctx.outs))]
+    for k, o in enumerate(ctx.outs):
+        lines.append(assign(o, x + index_key(nd, {a: "%d * %s:%d * %s" % (k, n, k + 1, n)})))
+    return lines
+
+
+def _lower_stack(ctx):
+    nd = ctx.out_ndim[0]
+    a = _new_axis("stack", ctx.attrs["axis"], nd - 1)
+    return ["%s%s = %s" % (ctx.outs[0], index_key(nd, {a: str(k)}), x)
+            for k, x in enumerate(ctx.ins)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -106,7 +158,7 @@ register("Concat", inputs=(), variadic="num_args",
          attrs={"num_args": Attr("int", doc="number of inputs"),
                 "dim": Attr("int", 1, doc="axis to concatenate along")},
          aliases=("concat",), infer_shape=_concat_infer, forward=_concat_fwd,
-         gradient=_concat_grad, lowerable=False,
+         gradient=_concat_grad, lowering=call(_lower_concat),
          samples=lambda rng: [Sample([_rand(rng, (2, 3)), _rand(rng, (2, 2))], {"num_args": 2}),
                               Sample([_rand(rng, (2, 3)), _rand(rng, (1, 3)), _rand(rng, (3, 3))],
                                      {"num_args": 3, "dim": 0}),
@@ -150,7 +202,7 @@ register("_concat_slice", inputs=(), variadic="num_args",
          attrs={"num_args": Attr("int", doc="1 + number of concatenated parts"),
                 "dim": Attr("int", 1), "index": Attr("int", 0, doc="which part to cut out")},
          infer_shape=_cs_infer, infer_type=_first_type, forward=_cs_fwd, gradient=_cs_grad,
-         lowerable=False,
+         lowering=call(_lower_concat_slice),
          samples=lambda rng: [Sample([_rand(rng, (2, 5)), _rand(rng, (2, 3)), _rand(rng, (2, 2))],
                                      {"num_args": 3, "dim": 1, "index": 1}),
                               Sample([_rand(rng, (6, 2)), _rand(rng, (2, 2)), _rand(rng, (1, 2)),
@@ -231,7 +283,7 @@ register("SliceChannel", inputs=("data",),
                 "squeeze_axis": Attr("bool", False, doc="drop the split axis (needs parts of size 1)")},
          aliases=("split",), num_outputs=lambda attrs: attrs["num_outputs"],
          infer_shape=lambda attrs, ins, outs=None: _split_infer(attrs, ins, outs),
-         forward=_split_fwd, gradient=_split_grad, lowerable=False,
+         forward=_split_fwd, gradient=_split_grad, lowering=call(_lower_split),
          samples=lambda rng: [Sample([_rand(rng, (2, 6))], {"num_outputs": 3}),
                               Sample([_rand(rng, (4, 3))], {"num_outputs": 2, "axis": 0}),
                               Sample([_rand(rng, (2, 3, 2))], {"num_outputs": 2, "axis": -1,
@@ -274,7 +326,8 @@ def _stack_grad(F, attrs, ins, outs, og, ctx):
 register("stack", inputs=(), variadic="num_args",
          attrs={"axis": Attr("int", 0, doc="position of the new axis"),
                 "num_args": Attr("int", doc="number of inputs")},
-         infer_shape=_stack_infer, forward=_stack_fwd, gradient=_stack_grad, lowerable=False,
+         infer_shape=_stack_infer, forward=_stack_fwd, gradient=_stack_grad,
+         lowering=call(_lower_stack),
          samples=lambda rng: [Sample([_rand(rng, (2, 3)), _rand(rng, (2, 3))], {"num_args": 2}),
                               Sample([_rand(rng, (2, 3)), _rand(rng, (2, 3)), _rand(rng, (2, 3))],
                                      {"num_args": 3, "axis": -1}),

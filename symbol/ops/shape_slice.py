@@ -9,6 +9,54 @@ from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt
 from ._shape_util import _axis, _first_type, _rand
+from ._shape_lower import assign, call, index_key, py_slice
+
+
+# ---------------------------------------------------------------------------------------
+# lowerings: basic-slicing copies (symbol/ops/_shape_lower.py)
+# ---------------------------------------------------------------------------------------
+def _slice_text(attrs, nd):
+    """The index text of slice(begin, end, step) on an nd-D input."""
+    begin, end, step = tuple(attrs["begin"]), tuple(attrs["end"]), tuple(attrs["step"] or ())
+    if len(begin) > nd or len(end) != len(begin):
+        return None
+    parts = {}
+    for i in range(len(begin)):
+        s = step[i] if i < len(step) and step[i] is not None else 1
+        if begin[i] is None and end[i] is None and s == 1:
+            continue
+        parts[i] = py_slice(begin[i], end[i], s)
+    return index_key(nd, parts)
+
+
+def _lower_slice(ctx):
+    key = _slice_text(ctx.attrs, ctx.in_ndim[0])
+    return None if key is None else [assign(ctx.outs[0], ctx.ins[0] + key)]
+
+
+def _lower_slice_assign(scalar):
+    def emit(ctx):
+        key = _slice_text(ctx.attrs, ctx.in_ndim[0])
+        if key is None:
+            return None
+        out = ctx.outs[0]
+        val = ctx.const(ctx.attrs["scalar"]) if scalar else ctx.ins[1]
+        return [assign(out, ctx.ins[0]), "%s%s = %s" % (out, key, val)]
+    return emit
+
+
+def _sla_text(ctx, nd):
+    a = ctx.attrs
+    return index_key(nd, {_axis("slice_axis", a["axis"], nd): py_slice(a["begin"], a["end"])})
+
+
+def _lower_slice_axis(ctx):
+    return [assign(ctx.outs[0], ctx.ins[0] + _sla_text(ctx, ctx.in_ndim[0]))]
+
+
+def _lower_slice_axis_scatter(ctx):
+    out = ctx.outs[0]
+    return [assign(out, "0"), "%s%s = %s" % (out, _sla_text(ctx, ctx.in_ndim[1]), ctx.ins[0])]
 
 
 # ---------------------------------------------------------------------------------------
@@ -120,7 +168,7 @@ register("slice", inputs=("data",), attrs=_slice_attrs(), aliases=("crop",),
          infer_shape=_slice_infer, forward=_slice_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._slice_assign(F.zeros_like(ins[0]), og[0], **_slice_kw(attrs))],
-         lowerable=False,
+         lowering=call(_lower_slice),
          samples=lambda rng: [Sample([_rand(rng, s)], a) for a, s in _SLICE_SAMPLES],
          doc="Basic slicing with per-axis begin/end/step (MXNet semantics: out-of-range bounds "
              "and empty results are errors).")
@@ -150,7 +198,7 @@ register("_slice_assign", inputs=("lhs", "rhs"), attrs=_slice_attrs(), aliases=(
          infer_shape=_sa_infer, forward=_sa_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._slice_assign_scalar(og[0], **_slice_kw(attrs)), F.slice(og[0], **_slice_kw(attrs))],
-         lowerable=False,
+         lowering=call(_lower_slice_assign(False)),
          samples=lambda rng: [Sample([_rand(rng, s), _rand(rng, _slice_shape(
              slice_ranges("slice", s, a["begin"], a["end"], a.get("step", ()))))], a)
              for a, s in _SLICE_SAMPLES],
@@ -178,7 +226,7 @@ register("_slice_assign_scalar", inputs=("data",), attrs=_sas_attrs,
          aliases=("_crop_assign_scalar",), infer_shape=_sas_infer, forward=_sas_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._slice_assign_scalar(og[0], **_slice_kw(attrs))],
-         lowerable=False,
+         lowering=call(_lower_slice_assign(True)),
          samples=lambda rng: [Sample([_rand(rng, s)], dict(a, scalar=1.5)) for a, s in _SLICE_SAMPLES],
          doc="``data`` with the slice begin:end:step set to ``scalar``.")
 
@@ -226,7 +274,7 @@ register("slice_axis", inputs=("data",), attrs=dict(_SLA_ATTRS),
          infer_shape=_sla_infer, forward=_sla_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._slice_axis_scatter(og[0], ins[0], **_sla_kw(attrs))],
-         lowerable=False,
+         lowering=call(_lower_slice_axis),
          samples=lambda rng: [Sample([_rand(rng, (4, 5))], {"axis": 1, "begin": 1, "end": 4}),
                               Sample([_rand(rng, (4, 5))], {"axis": 0, "begin": -2, "end": None}),
                               Sample([_rand(rng, (2, 3, 4))], {"axis": -1, "begin": 0, "end": -1})],
@@ -255,7 +303,7 @@ def _slas_fwd(attrs, ins, ctx):
 register("_slice_axis_scatter", inputs=("data", "like"), attrs=dict(_SLA_ATTRS),
          infer_shape=_slas_infer, infer_type=_first_type, forward=_slas_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.slice_axis(og[0], **_sla_kw(attrs)), None],
-         lowerable=False,
+         lowering=call(_lower_slice_axis_scatter),
          samples=lambda rng: [Sample([_rand(rng, (4, 3)), _rand(rng, (4, 5))],
                                      {"axis": 1, "begin": 1, "end": 4}),
                               Sample([_rand(rng, (2, 3, 3)), _rand(rng, (2, 3, 4))],
