@@ -258,3 +258,9 @@ LIBRARY = {
     "softmax_cross_entropy_rows": (softmax_cross_entropy_rows, None),
     "reduce_sum_3d": (reduce_sum_3d, None), "copy_into": (copy_into, None),
 }
+
+# the CNN ops' kernels (Convolution, Pooling and their gradients): agjit.compiler.kernels_nn
+# (generated modules import them from here, by name)
+from .kernels_nn import *  # noqa: E402,F401,F403
+from .kernels_nn import LIBRARY_NN  # noqa: E402
+LIBRARY.update(LIBRARY_NN)

@@ -188,12 +188,19 @@ def _lower_sum(mean):
         x, out = ctx.ins[0], ctx.outs[0]
         if not axes:
             return ["%s(%s, %s)" % (ctx.fn("copy_into"), x, out)]
-        if list(axes) != list(range(axes[0], axes[-1] + 1)):
-            return None
-        o, r, i = ctx.tmp("o"), ctx.tmp("r"), ctx.tmp("n")
-
         def prod(ks):
             return " * ".join(["1"] + ["%s.shape[%d]" % (x, k) for k in ks])
+        if list(axes) != list(range(axes[0], axes[-1] + 1)):
+            kept = [k for k in range(nd) if k not in axes]
+            if len(kept) != 1 or mean:
+                return None
+            # every axis but one (a convolution's bias gradient): outer and inner summed
+            # around it (agjit.compiler.kernels_nn)
+            k = kept[0]
+            return ["%s(%s.reshape((%s, %s.shape[%d], %s)), %s.reshape((%s.shape[%d],)))"
+                    % (ctx.fn("reduce_sum_keep_mid"), x, prod(range(k)), x, k,
+                       prod(range(k + 1, nd)), out, x, k)]
+        o, r, i = ctx.tmp("o"), ctx.tmp("r"), ctx.tmp("n")
         return ["%s = %s" % (o, prod(range(axes[0]))),
                 "%s = %s" % (r, prod(range(axes[0], axes[-1] + 1))),
                 "%s = %s" % (i, prod(range(axes[-1] + 1, nd))),
@@ -204,7 +211,8 @@ def _lower_sum(mean):
 
 def _reduction(mean):
     from ._lowering import Reduction
-    return Reduction(_lower_sum(mean), mean=mean, uses=("copy_into", "reduce_sum_3d"),
+    return Reduction(_lower_sum(mean), mean=mean,
+                     uses=("copy_into", "reduce_sum_3d", "reduce_sum_keep_mid"),
                      axes=lambda attrs, nd: reduce_axes("sum", nd, attrs["axis"], attrs["exclude"]))
 
 
