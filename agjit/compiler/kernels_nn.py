@@ -13,8 +13,12 @@ Note: numpy-blas
     imported and the kernels call that name, so their machine code holds no address and
     stays cacheable on disk (a ctypes function pointer would be baked in and make Numba
     refuse to cache).  Without NumPy's OpenBLAS (another NumPy build: ``HAVE_NUMPY_BLAS``
-    false) :func:`gemm` falls back to Numba's ``np.dot`` (every call here has leading
-    dimensions equal to the natural ones, so the blocks are plain reshaped views).
+    false) :func:`gemm` falls back to Numba's ``np.dot`` on copied blocks.
+
+Note: conv-blocks
+    im2col writes the columns of a block of output rows at a time, sized to stay in cache
+    (``COL_BLOCK`` elements): the ResNet block's 3x3 conv over 64 channels has 576 x 1024
+    columns per sample (2.4 MB in float32), which went to memory and back.
 
 Convolution is im2col into one per-call scratch buffer + one GEMM per sample and group
 (NCHW; 1-D data is viewed as H = 1 by the lowerings); the data gradient is a GEMM + col2im;
@@ -76,6 +80,7 @@ _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
 #     from non-negative int64 values converted once (uint64 mixed with int64 would give a
 #     float64 in Numba).
 U = np.uint64
+COL_BLOCK = 65536
 
 
 def _gemm_intrinsic(symbol, fl):
@@ -163,15 +168,20 @@ def _scale_block(C, c0, M, N, ldc, beta):
 def _gemm_np_dot(ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
     if M == 0 or N == 0:
         return
-    a = A.reshape(-1)[a0:a0 + M * K]
-    a = a.reshape((K, M)).T if ta else a.reshape((M, K))
-    b = B.reshape(-1)[b0:b0 + K * N]
-    b = b.reshape((N, K)).T if tb else b.reshape((K, N))
-    c = C.reshape(-1)[c0:c0 + M * N].reshape((M, N))
-    if beta == 0:
-        c[...] = np.dot(a, b)
-    else:
-        c += np.dot(a, b)
+    af, bf, cf = A.reshape(-1), B.reshape(-1), C.reshape(-1)
+    a = np.empty((M, K), dtype=C.dtype)
+    b = np.empty((K, N), dtype=C.dtype)
+    for i in range(M):
+        for k in range(K):
+            a[i, k] = af[a0 + k * lda + i] if ta else af[a0 + i * lda + k]
+    for k in range(K):
+        for j in range(N):
+            b[k, j] = bf[b0 + j * ldb + k] if tb else bf[b0 + k * ldb + j]
+    r = np.dot(a, b)
+    for i in range(M):
+        for j in range(N):
+            o = c0 + i * ldc + j
+            cf[o] = r[i, j] + (cf[o] * beta if beta != 0 else 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,22 +206,23 @@ def _valid(n_out, stride, offset, size):
 
 
 @njit(cache=True)
-def _im2col(xf, x0, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, cols):
-    """cols (flat, cg*kh*kw rows of OH*OW) = the windows of the cg channel planes of the
-    flat array ``xf`` starting at element ``x0`` (note *unsigned-index*)."""
-    O = OH * OW
+def _im2col(xf, x0, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw, oy0, oy1, OW, cols):
+    """cols (flat, cg*kh*kw rows of (oy1-oy0)*OW) = the windows of output rows oy0..oy1 of
+    the cg channel planes of the flat array ``xf`` starting at element ``x0`` (note
+    *unsigned-index*)."""
+    N = (oy1 - oy0) * OW
     HW = H * W
     r = 0
     for ci in range(cg):
         pbase = x0 + ci * HW
         for ki in range(kh):
-            y_lo, y_hi = _valid(OH, sh, ki * dh - ph, H)
+            y_lo, y_hi = _valid(oy1, sh, ki * dh - ph, H)
             for kj in range(kw):
                 x_lo, x_hi = _valid(OW, sw, kj * dw - pw, W)
                 nx = U(x_hi - x_lo)
-                cbase = r * O
+                cbase = r * N - oy0 * OW
                 r += 1
-                for oy in range(OH):
+                for oy in range(oy0, oy1):
                     dst = U(cbase + oy * OW)
                     if oy < y_lo or oy >= y_hi:
                         for ox in range(U(OW)):
@@ -233,21 +244,21 @@ def _im2col(xf, x0, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, cols):
 
 
 @njit(cache=True)
-def _col2im_add(cols, gf, g0, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):
+def _col2im_add(cols, gf, g0, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw, oy0, oy1, OW):
     """The adjoint of _im2col: the columns added onto the planes of ``gf`` at ``g0``."""
-    O = OH * OW
+    N = (oy1 - oy0) * OW
     HW = H * W
     r = 0
     for ci in range(cg):
         pbase = g0 + ci * HW
         for ki in range(kh):
-            y_lo, y_hi = _valid(OH, sh, ki * dh - ph, H)
+            y_lo, y_hi = _valid(oy1, sh, ki * dh - ph, H)
             for kj in range(kw):
                 x_lo, x_hi = _valid(OW, sw, kj * dw - pw, W)
                 nx = U(x_hi - x_lo)
-                cbase = r * O
+                cbase = r * N - oy0 * OW
                 r += 1
-                for oy in range(y_lo, y_hi):
+                for oy in range(max(oy0, y_lo), y_hi):
                     src = U(cbase + oy * OW + x_lo)
                     dst = U(pbase + (oy * sh - ph + ki * dh) * W + kj * dw - pw + x_lo * sw)
                     if sw == 1:
@@ -257,6 +268,13 @@ def _col2im_add(cols, gf, g0, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):
                         usw = U(sw)
                         for j in range(nx):
                             gf[dst + j * usw] += cols[src + j]
+
+
+@njit(cache=True)
+def _row_chunk(R, OH, OW):
+    """Output rows per im2col block: the columns of one block (R x rows*OW) stay within
+    COL_BLOCK elements, so the GEMM reads them from cache (note *conv-blocks*)."""
+    return max(1, min(OH, COL_BLOCK // max(1, R * OW)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,7 +292,8 @@ def conv2d_fwd(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
     cg, fg = c // G, f // G
     R, O = cg * kh * kw, OH * OW
     direct = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
-    cols = np.empty((1 if direct else R) * (1 if direct else O), dtype=out.dtype)
+    ry = _row_chunk(R, OH, OW)
+    cols = np.empty(1 if direct else R * ry * OW, dtype=out.dtype)
     xf = x.reshape(-1)
     of = out.reshape(-1)
     for b in range(n):
@@ -282,11 +301,14 @@ def conv2d_fwd(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
             if direct:
                 gemm(False, False, fg, O, R, w, g * fg * R, R, x, (b * c + g * cg) * H * W, O,
                      0.0, out, (b * f + g * fg) * O, O)
-            else:
+                continue
+            for oy0 in range(0, OH, ry):
+                oy1 = min(OH, oy0 + ry)
+                nc = (oy1 - oy0) * OW
                 _im2col(xf, (b * c + g * cg) * H * W, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw,
-                        OH, OW, cols)
-                gemm(False, False, fg, O, R, w, g * fg * R, R, cols, 0, O,
-                     0.0, out, (b * f + g * fg) * O, O)
+                        oy0, oy1, OW, cols)
+                gemm(False, False, fg, nc, R, w, g * fg * R, R, cols, 0, nc,
+                     0.0, out, (b * f + g * fg) * O + oy0 * OW, O)
         if has_bias:
             for j in range(f):
                 v = bias[j]
@@ -312,15 +334,19 @@ def conv2d_bwd_data(gy, w, gx, sh, sw, ph, pw, dh, dw, G):
                 gemm(True, False, R, O, fg, w, g * fg * R, R, gy, (b * f + g * fg) * O, O,
                      0.0, gx, (b * c + g * cg) * O, O)
         return
-    cols = np.empty(R * O, dtype=gx.dtype)
+    ry = _row_chunk(R, OH, OW)
+    cols = np.empty(R * ry * OW, dtype=gx.dtype)
     gf = gx.reshape(-1)
     gf[:] = 0
     for b in range(n):
         for g in range(G):
-            gemm(True, False, R, O, fg, w, g * fg * R, R, gy, (b * f + g * fg) * O, O,
-                 0.0, cols, 0, O)
-            _col2im_add(cols, gf, (b * c + g * cg) * H * W, H, W, cg, kh, kw, sh, sw, ph, pw,
-                        dh, dw, OH, OW)
+            for oy0 in range(0, OH, ry):
+                oy1 = min(OH, oy0 + ry)
+                nc = (oy1 - oy0) * OW
+                gemm(True, False, R, nc, fg, w, g * fg * R, R, gy,
+                     (b * f + g * fg) * O + oy0 * OW, O, 0.0, cols, 0, nc)
+                _col2im_add(cols, gf, (b * c + g * cg) * H * W, H, W, cg, kh, kw, sh, sw, ph,
+                            pw, dh, dw, oy0, oy1, OW)
 
 
 @njit(cache=True)
@@ -333,23 +359,26 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
     OH, OW = gy.shape[2], gy.shape[3]
     cg, fg = c // G, f // G
     R, O = cg * kh * kw, OH * OW
-    if n == 0:
+    if n == 0 or O == 0:
         gw[...] = 0
         return
     direct = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
-    cols = np.empty((1 if direct else R) * (1 if direct else O), dtype=gw.dtype)
+    ry = _row_chunk(R, OH, OW)
+    cols = np.empty(1 if direct else R * ry * OW, dtype=gw.dtype)
     xf = x.reshape(-1)
     for b in range(n):
-        beta = 0.0 if b == 0 else 1.0
         for g in range(G):
             if direct:
                 gemm(False, True, fg, R, O, gy, (b * f + g * fg) * O, O,
-                     x, (b * c + g * cg) * O, O, beta, gw, g * fg * R, R)
-            else:
+                     x, (b * c + g * cg) * O, O, 0.0 if b == 0 else 1.0, gw, g * fg * R, R)
+                continue
+            for oy0 in range(0, OH, ry):
+                oy1 = min(OH, oy0 + ry)
+                nc = (oy1 - oy0) * OW
                 _im2col(xf, (b * c + g * cg) * H * W, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw,
-                        OH, OW, cols)
-                gemm(False, True, fg, R, O, gy, (b * f + g * fg) * O, O, cols, 0, O,
-                     beta, gw, g * fg * R, R)
+                        oy0, oy1, OW, cols)
+                gemm(False, True, fg, R, nc, gy, (b * f + g * fg) * O + oy0 * OW, O, cols, 0,
+                     nc, 0.0 if b == 0 and oy0 == 0 else 1.0, gw, g * fg * R, R)
 
 
 @njit(cache=True)
