@@ -391,7 +391,8 @@ _conv_type = _data_led_type("Convolution", ["data", "weight", "bias"])
 
 register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTRS),
          infer_type=_conv_type, infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
-         lowering=conv_lowering("conv2d_fwd", (0, 1), _conv_geom_ctx, bias=2), optional_inputs=("bias",), samples=_conv_samples,
+         lowering=conv_lowering("conv2d_fwd", (0, 1), _conv_geom_ctx, bias=2),
+         optional_inputs=("bias",), samples=_conv_samples,
          doc="N-D convolution (NCW/NCHW/NCDHW, or channel-last NWC/NHWC/NDHWC with weights "
              "(num_filter, *kernel, channels/num_group); note *conv-layouts*) with stride, "
              "dilation, zero padding and groups; "
@@ -436,12 +437,14 @@ _CONV_BWD_ATTRS["no_bias"] = Attr("bool", True)
 register("_backward_Convolution_data", inputs=("ograd", "data", "weight"), attrs=_CONV_BWD_ATTRS,
          infer_shape=_conv_bwd_infer(0), infer_type=_bwd_dot_type(0),
          forward=_conv_layouts(lambda attrs, ins, ctx: [_conv_bwd_data_np(ins[0], ins[1], ins[2], attrs)]),
-         gradient=_conv_bwd_data_grad, lowering=conv_lowering("conv2d_bwd_data", (0, 2), _conv_geom_ctx), samples=_conv_bwd_samples,
+         gradient=_conv_bwd_data_grad, samples=_conv_bwd_samples,
+         lowering=conv_lowering("conv2d_bwd_data", (0, 2), _conv_geom_ctx),
          doc="Convolution gradient w.r.t. data (note *bilinear-backward-ops*; data gives the shape).")
 register("_backward_Convolution_weight", inputs=("ograd", "data", "weight"), attrs=_CONV_BWD_ATTRS,
          infer_shape=_conv_bwd_infer(1), infer_type=_bwd_dot_type(1),
          forward=_conv_layouts(lambda attrs, ins, ctx: [_conv_bwd_weight_np(ins[0], ins[1], ins[2], attrs)]),
-         gradient=_conv_bwd_weight_grad, lowering=conv_lowering("conv2d_bwd_weight", (0, 1), _conv_geom_ctx), samples=_conv_bwd_samples,
+         gradient=_conv_bwd_weight_grad, samples=_conv_bwd_samples,
+         lowering=conv_lowering("conv2d_bwd_weight", (0, 1), _conv_geom_ctx),
          doc="Convolution gradient w.r.t. weight (note *bilinear-backward-ops*; weight gives the "
              "shape).")
 
