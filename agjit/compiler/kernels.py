@@ -265,3 +265,8 @@ globals().update({_k: _v[0] for _k, _v in LIBRARY_NORM.items()})
 LIBRARY.update(LIBRARY_NORM)
 from .kernels_shape import *  # noqa: E402,F401,F403  shape/index/reduction kernels (by name)
 LIBRARY.update(SHAPE_LIBRARY)  # noqa: F405
+# the CNN ops' kernels (Convolution, Pooling and their gradients): agjit.compiler.kernels_nn
+# (generated modules import them from here, by name)
+from .kernels_nn import *  # noqa: E402,F401,F403
+from .kernels_nn import LIBRARY_NN  # noqa: E402
+LIBRARY.update(LIBRARY_NN)

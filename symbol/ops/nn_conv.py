@@ -25,6 +25,7 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, grad_needed
+from ._lowering import KernelCall
 from ._nn_util import _BOOL_F, _data_led_type, _merge, _prod, _rand
 from .nn_dense import _bwd_dot_type
 
@@ -319,12 +320,79 @@ def _conv_samples(rng):
                                                "dilate": (2,), "layout": "NWC"})]
 
 
+# ---------------------------------------------------------------------------------------
+# Lowerings (note *conv-lowering*)
+# ---------------------------------------------------------------------------------------
+def _int_args(*vals):
+    """Geometry arguments of a kernel-library call as typed int64 values: a bare literal
+    would make Numba compile one specialisation of the kernel per distinct geometry."""
+    return ", ".join("np.int64(%d)" % int(v) for v in vals)
+
+
+def _as_4d(ctx, var, ndim, lines):
+    """A 4-D name for ``var`` (a 1-D op's 3-D array viewed with H = 1)."""
+    if ndim == 4:
+        return var
+    t = ctx.tmp("v")
+    lines.append("%s = %s.reshape((%s.shape[0], %s.shape[1], 1, %s.shape[2]))"
+                 % (t, var, var, var, var))
+    return t
+
+
+def _conv_geom_lowered(attrs):
+    """(stride, pad, dilate) of a channel-first 1-D/2-D Convolution as 2-D (1-D as H = 1),
+    or None where the lowering does not apply (channel-last layouts and 3-D run eagerly)."""
+    if _conv_cl(attrs) or len(attrs["kernel"]) not in (1, 2):
+        return None
+    k, s, d, p = _conv_geom(attrs)
+    if len(k) == 1:
+        s, d, p = (1,) + s, (1,) + d, (0,) + p
+    return s, p, d
+
+
+def conv_lowering(kernel, arrays, geom, bias=None):
+    """A KernelCall running kernel-library ``kernel`` (conv2d_fwd / conv2d_bwd_data /
+    conv2d_bwd_weight of agjit.compiler.kernels_nn) on the op's inputs ``arrays`` (two
+    input indices, in the kernel's order) into the output; ``geom(ctx)`` gives (stride,
+    pad, dilate) as 2-D tuples or None (the op then runs eagerly); ``bias``: the input
+    index of a bias added per channel (fused into conv2d_fwd, else add_channel_bias).
+    Deconvolution (symbol/ops/nn_extra.py) declares its lowerings with this too."""
+    def lower(ctx):
+        nd = ctx.in_ndim[arrays[0]]
+        if nd not in (3, 4) or ctx.in_ndim[arrays[1]] != nd or ctx.out_ndim[0] != nd:
+            return None
+        geo = geom(ctx)
+        if geo is None:
+            return None
+        s, p, d = geo
+        lines = []
+        a0, a1 = (_as_4d(ctx, ctx.ins[i], nd, lines) for i in arrays)
+        out = _as_4d(ctx, ctx.outs[0], nd, lines)
+        g = _int_args(s[0], s[1], p[0], p[1], d[0], d[1], ctx.attrs["num_group"])
+        has_bias = bias is not None and len(ctx.ins) > bias and not ctx.attrs["no_bias"]
+        if kernel == "conv2d_fwd":
+            b = ctx.ins[bias] if has_bias else "%s.reshape(-1)" % out
+            lines.append("%s(%s, %s, %s, %s, %s, np.int64(%d))"
+                         % (ctx.fn(kernel), a0, a1, b, out, g, has_bias))
+            return lines
+        lines.append("%s(%s, %s, %s, %s)" % (ctx.fn(kernel), a0, a1, out, g))
+        if has_bias:
+            lines.append("%s(%s, %s)" % (ctx.fn("add_channel_bias"), out, ctx.ins[bias]))
+        return lines
+    return KernelCall(lower, uses=(kernel, "add_channel_bias") if bias is not None else (kernel,))
+
+
+def _conv_geom_ctx(ctx):
+    return _conv_geom_lowered(ctx.attrs)
+
+
 _conv_type = _data_led_type("Convolution", ["data", "weight", "bias"])
 
 
 register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTRS),
          infer_type=_conv_type, infer_shape=_conv_infer, forward=_conv_layouts(_conv_fwd), gradient=_conv_grad,
-         lowerable=False, optional_inputs=("bias",), samples=_conv_samples,
+         lowering=conv_lowering("conv2d_fwd", (0, 1), _conv_geom_ctx, bias=2),
+         optional_inputs=("bias",), samples=_conv_samples,
          doc="N-D convolution (NCW/NCHW/NCDHW, or channel-last NWC/NHWC/NDHWC with weights "
              "(num_filter, *kernel, channels/num_group); note *conv-layouts*) with stride, "
              "dilation, zero padding and groups; "
@@ -369,12 +437,14 @@ _CONV_BWD_ATTRS["no_bias"] = Attr("bool", True)
 register("_backward_Convolution_data", inputs=("ograd", "data", "weight"), attrs=_CONV_BWD_ATTRS,
          infer_shape=_conv_bwd_infer(0), infer_type=_bwd_dot_type(0),
          forward=_conv_layouts(lambda attrs, ins, ctx: [_conv_bwd_data_np(ins[0], ins[1], ins[2], attrs)]),
-         gradient=_conv_bwd_data_grad, lowerable=False, samples=_conv_bwd_samples,
+         gradient=_conv_bwd_data_grad, samples=_conv_bwd_samples,
+         lowering=conv_lowering("conv2d_bwd_data", (0, 2), _conv_geom_ctx),
          doc="Convolution gradient w.r.t. data (note *bilinear-backward-ops*; data gives the shape).")
 register("_backward_Convolution_weight", inputs=("ograd", "data", "weight"), attrs=_CONV_BWD_ATTRS,
          infer_shape=_conv_bwd_infer(1), infer_type=_bwd_dot_type(1),
          forward=_conv_layouts(lambda attrs, ins, ctx: [_conv_bwd_weight_np(ins[0], ins[1], ins[2], attrs)]),
-         gradient=_conv_bwd_weight_grad, lowerable=False, samples=_conv_bwd_samples,
+         gradient=_conv_bwd_weight_grad, samples=_conv_bwd_samples,
+         lowering=conv_lowering("conv2d_bwd_weight", (0, 1), _conv_geom_ctx),
          doc="Convolution gradient w.r.t. weight (note *bilinear-backward-ops*; weight gives the "
              "shape).")
 
@@ -636,8 +706,49 @@ def _pool_samples(rng):
                                         "layout": "NDHWC"})]
 
 
+def _pool_lowering(kernel):
+    """Pooling (max/avg/sum; global; valid/full; count_include_pad), _backward_Pooling and
+    _pooling_max_select: window loops of agjit.compiler.kernels_nn (2-D; 1-D as H = 1).
+    Channel-last layouts and 3-D run eagerly.  The geometry comes from the attrs only (a
+    global window is kernel -1, sized by the kernel at run time): a kernel module is
+    reused for other shapes of the same graph."""
+    def lower(ctx):
+        a = ctx.attrs
+        nd = ctx.in_ndim[-1]
+        if nd not in (3, 4) or any(n != nd for n in ctx.in_ndim) or \
+                a["pool_type"] not in ("max", "avg", "sum") or \
+                a["pooling_convention"] not in ("valid", "full") or _pool_channel_last(a, nd):
+            return None
+        if kernel == "pool2d_select" and a["pool_type"] != "max":
+            return None
+        if a["global_pool"]:
+            k, s, p = (-1, -1), (1, 1), (0, 0)
+        else:
+            k = tuple(a["kernel"])
+            if len(k) != nd - 2:
+                return None
+            s, _, p = _spatial_params("Pooling", a, nd - 2, k)
+            if nd == 3:
+                k, s, p = (1,) + k, (1,) + s, (0,) + p
+        lines = []
+        v = [_as_4d(ctx, x, nd, lines) for x in ctx.ins]
+        out = _as_4d(ctx, ctx.outs[0], nd, lines)
+        geo = _int_args(k[0], k[1], s[0], s[1], p[0], p[1])
+        mode = _int_args({"max": 0, "avg": 1, "sum": 2}[a["pool_type"]],
+                         int(bool(a["count_include_pad"])))
+        if kernel == "pool2d_fwd":
+            lo = ctx.const(float(np.finfo(ctx.dtype).min))
+            lines.append("%s(%s, %s, %s, %s, %s)" % (ctx.fn(kernel), v[0], out, geo, mode, lo))
+        elif kernel == "pool2d_bwd":
+            lines.append("%s(%s, %s, %s, %s, %s)" % (ctx.fn(kernel), v[0], v[1], out, geo, mode))
+        else:
+            lines.append("%s(%s, %s, %s, %s)" % (ctx.fn(kernel), v[0], v[1], out, geo))
+        return lines
+    return KernelCall(lower, uses=(kernel,))
+
+
 register("Pooling", inputs=("data",), attrs=dict(_POOL_ATTRS), infer_shape=_pool_infer,
-         forward=_pool_layouts(_pool_fwd), gradient=_pool_grad, lowerable=False,
+         forward=_pool_layouts(_pool_fwd), gradient=_pool_grad, lowering=_pool_lowering("pool2d_fwd"),
          samples=_pool_samples,
          doc="Max/avg/sum pooling over 1-3 spatial axes (NCW/NCHW/NCDHW, or channel-last "
              "NWC/NHWC/NDHWC via ``layout``).  Default stride 1, "
@@ -664,7 +775,7 @@ def _pool_bwd_samples(rng):
 register("_backward_Pooling", inputs=("ograd", "data"), attrs=dict(_POOL_ATTRS),
          infer_shape=lambda attrs, ins: (ins, [ins[1]]), infer_type=_bwd_dot_type(0),
          forward=_pool_layouts(lambda attrs, ins, ctx: [_pool_bwd_np(ins[0], ins[1], attrs)]),
-         gradient=_pool_bwd_grad, lowerable=False, samples=_pool_bwd_samples,
+         gradient=_pool_bwd_grad, lowering=_pool_lowering("pool2d_bwd"), samples=_pool_bwd_samples,
          doc="Pooling gradient: ograd scattered onto the windows (max: to the first argmax).  "
              "data is read only for the argmax and the shape, so it gets no gradient.")
 
@@ -686,6 +797,6 @@ register("_pooling_max_select", inputs=("data", "like"), attrs=dict(_POOL_ATTRS)
          forward=_pool_layouts(lambda attrs, ins, ctx: [_pool_select_np(ins[0], ins[1], attrs)]),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._backward_Pooling(og[0], ins[1], **_pool_kw(attrs)), None],
-         lowerable=False, samples=_pool_sel_samples,
+         lowering=_pool_lowering("pool2d_select"), samples=_pool_sel_samples,
          doc="Max pooling's routing applied to ``data``: per window, data at the argmax of "
              "``like`` (the adjoint of _backward_Pooling with pool_type='max').")

@@ -115,13 +115,31 @@ def _dot_samples(rng):
 
 
 def _lower_dot(ctx):
-    """2-D x 2-D through BLAS (np.dot into the output buffer); other ranks run eagerly."""
-    if ctx.in_ndim != [2, 2]:
+    """N-D x N-D (N >= 2) through BLAS: each operand viewed as MXNet's 2-D matrix (see
+    ``_mat``) and np.dot into the output viewed as 2-D (a FullyConnected weight gradient
+    of 4-D data); 1-D operands run eagerly."""
+    if ctx.in_ndim[0] < 2 or ctx.in_ndim[1] < 2:
         return None
     a, b = ctx.ins
-    A = a + (".T" if ctx.attrs["transpose_a"] else "")
-    B = b + (".T" if ctx.attrs["transpose_b"] else "")
-    return ["np.dot(%s, %s, %s)" % (A, B, ctx.outs[0])]
+    ta, tb = ctx.attrs["transpose_a"], ctx.attrs["transpose_b"]
+    if ctx.in_ndim == [2, 2]:
+        A = a + (".T" if ta else "")
+        B = b + (".T" if tb else "")
+        return ["np.dot(%s, %s, %s)" % (A, B, ctx.outs[0])]
+
+    def prod(v, ks):
+        return " * ".join(["1"] + ["%s.shape[%d]" % (v, k) for k in ks])
+    na, nb = ctx.in_ndim
+    # (first, rest) or (lead, last) sizes of each operand
+    a_fr = (prod(a, [0]), prod(a, range(1, na)))
+    a_ll = (prod(a, range(na - 1)), prod(a, [na - 1]))
+    b_fr = (prod(b, [0]), prod(b, range(1, nb)))
+    b_ll = (prod(b, range(nb - 1)), prod(b, [nb - 1]))
+    A, B, o = ctx.tmp("a"), ctx.tmp("b"), ctx.tmp("o")
+    return ["%s = %s.reshape((%s, %s))%s" % ((A, a) + (a_fr if ta else a_ll) + (".T" if ta else "",)),
+            "%s = %s.reshape((%s, %s))%s" % ((B, b) + (b_ll if tb else b_fr) + (".T" if tb else "",)),
+            "%s = %s.reshape((%s.shape[0], %s.shape[1]))" % (o, ctx.outs[0], A, B),
+            "np.dot(%s, %s, %s)" % (A, B, o)]
 
 
 register("dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_dot_infer,

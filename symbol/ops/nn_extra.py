@@ -31,7 +31,8 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, unary_infer, grad_needed
-from .nn_conv import _conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS
+from .nn_conv import (_conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS,
+                      conv_lowering)
 from .nn_dense import _bwd_dot_type
 from .nn_norm import _lower_rownorm, _f64
 from ._lowering import KernelCall
@@ -216,8 +217,22 @@ def _dc_samples(rng):
                                                          "pad": (1, 0, 0)})]
 
 
+def _dc_geom_lowered(ctx):
+    """(stride, pad, dilate) of the adjoint convolution as 2-D (1-D as H = 1), or None
+    (3-D, or a target_shape: its pad depends on the input size, and a kernel module is
+    reused for other shapes of the same graph)."""
+    a = ctx.attrs
+    if len(a["kernel"]) not in (1, 2) or any(a["target_shape"]):
+        return None
+    k, s, d, p, _adj, _out = _dc_geom(a, None)
+    if len(k) == 1:
+        s, d, p = (1,) + s, (1,) + d, (0,) + p
+    return s, p, d
+
+
 register("Deconvolution", inputs=("data", "weight", "bias"), attrs=dict(_DC_ATTRS),
-         infer_shape=_dc_infer, forward=_dc_fwd, gradient=_dc_grad, lowerable=False,
+         infer_shape=_dc_infer, forward=_dc_fwd, gradient=_dc_grad,
+         lowering=conv_lowering("conv2d_bwd_data", (0, 1), _dc_geom_lowered, bias=2),
          optional_inputs=("bias",), samples=_dc_samples,
          doc="Transposed convolution (NCW/NCHW/NCDHW); weight is (in_channels, "
              "num_filter/num_group, *kernel); no_bias defaults to True (note "
@@ -269,13 +284,15 @@ def _dc_bwd_samples(rng):
 register("_backward_Deconvolution_data", inputs=("ograd", "data", "weight"), attrs=dict(_DC_ATTRS),
          infer_shape=_dc_bwd_infer(0), infer_type=_bwd_dot_type(0),
          forward=lambda attrs, ins, ctx: [_dc_bwd_data_np(ins[0], ins[1], ins[2], attrs)],
-         gradient=_dc_bwd_data_grad, lowerable=False, samples=_dc_bwd_samples,
+         gradient=_dc_bwd_data_grad, samples=_dc_bwd_samples,
+         lowering=conv_lowering("conv2d_fwd", (0, 2), _dc_geom_lowered),
          doc="Deconvolution gradient w.r.t. data: the adjoint Convolution of ograd (data gives "
              "the shape; note *deconvolution-as-adjoint*).")
 register("_backward_Deconvolution_weight", inputs=("ograd", "data", "weight"), attrs=dict(_DC_ATTRS),
          infer_shape=_dc_bwd_infer(1), infer_type=_bwd_dot_type(1),
          forward=lambda attrs, ins, ctx: [_dc_bwd_weight_np(ins[0], ins[1], ins[2], attrs)],
-         gradient=_dc_bwd_weight_grad, lowerable=False, samples=_dc_bwd_samples,
+         gradient=_dc_bwd_weight_grad, samples=_dc_bwd_samples,
+         lowering=conv_lowering("conv2d_bwd_weight", (1, 0), _dc_geom_lowered),
          doc="Deconvolution gradient w.r.t. weight (weight gives the shape; note "
              "*deconvolution-as-adjoint*).")
 
