@@ -7,7 +7,6 @@ import struct
 import subprocess
 import textwrap
 
-import numpy as np
 import pytest
 
 import agjit as mx
