@@ -45,6 +45,8 @@ class _RecordingStateScope:
 
     def __exit__(self, ptype, value, trace):
         st = state
+        if st.pending:      # deferred outputs run in the mode of their call (gluon.block)
+            tape.flush_pending()
         if self._enter_is_record is not None and self._prev_is_record != self._enter_is_record:
             st.recording = self._prev_is_record
         if self._enter_train_mode is not None and self._prev_train_mode != self._enter_train_mode:

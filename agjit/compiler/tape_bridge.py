@@ -75,6 +75,8 @@ class _JitNode(CompiledNode):
         if self.stash is not None and len(out_grads) == 1 and out_grads[0] is ONES:
             return self.stash, None, None       # the step-mode call's speculation held
         tr = self.trace
+        if self.stash is not None and len(out_grads) > 1 and tr.speculated(out_grads):
+            return self.stash, None, None       # (a multi-output step: note *step-mode*)
         if bwd_train is None:
             bwd_train = state.training
         bwd_train = bool(bwd_train)
@@ -82,7 +84,7 @@ class _JitNode(CompiledNode):
         if not any(present):
             return [None] * len(self.mask), None, None
         if self.stash is not None:
-            if all(g is ONES or (g.size and (g == 1).all()) for g in out_grads):
+            if tr.speculated(out_grads):
                 return self.stash, None, None
             # other head gradients: give up speculating for this signature and run the
             # ordinary kernels on the recorded inputs

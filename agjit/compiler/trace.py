@@ -174,6 +174,7 @@ class _Trace(CompiledGraph):
         nin = len(self.used_pos)
         self.call_attrs = {"num_args": str(nin), "num_outputs": str(len(heads))}
         self.call_parsed = {"num_args": nin, "num_outputs": len(heads)}
+        self.node_extra = {"trace": self}
         self.bindings = self._bindings()
         # per output, the inputs it depends on: an output that depends on no recorded input
         # gets no autograd entry, as an eager op on unrecorded inputs (a backward from it
@@ -261,9 +262,9 @@ class _Trace(CompiledGraph):
         # get_symbol's inlining
         rec = inputs if self.all_used else [inputs[k] for k in self.used_pos]
         live = None if self.head_deps is None else [entry_of(a) is not None for a in inputs]
-        tn = tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
-                         function=node, node_cls=_JitCallNode)
-        tn.sym.trace = self
+        # (its graph node is built on first use, knowing this trace: tape.TapeNode.sym)
+        tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
+                    function=node, node_cls=_JitCallNode, extra=self.node_extra)
         if live is not None:
             for o, d in zip(outs, self.head_deps):
                 if not any(live[k] for k in d):
