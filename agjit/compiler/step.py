@@ -136,7 +136,7 @@ class StepMode:
         """Whether head gradients ``out_grads`` (arrays, ONES or None per output) are what
         a step kernel computed its gradients for: ones (an array of ones, or ONES) for
         the speculated output, None for every other."""
-        sh = self.step_head()
+        sh = self._spec_head
         for k, g in enumerate(out_grads):
             if k == sh:
                 if g is None or not (g is ONES or (g.size and (g == 1).all())):
@@ -179,6 +179,7 @@ class _StepPlan:
 
     def __init__(self, graph, st, mask):
         kernel, ones, covers = st
+        graph._spec_head = graph.step_head()    # read by speculated()
         low = kernel.lowered
         self.kernel = kernel
         self.run = kernel.run

@@ -163,25 +163,34 @@ class _JitNode(CompiledNode):
         res, bset, pool = self._run(out_grads)
         swap = consume and pool is None and self.stash is not None
         tr = self.trace
-        pos = range(len(res)) if tr.all_used else tr.used_pos
         swap_slots = self.swap_slots
-        for k, sink in zip(pos, sinks):
+        j = -1
+        for sink in sinks:
+            j += 1
+            if sink is None:
+                continue
+            k = j if tr.all_used else tr.used_pos[j]        # the graph's input of sink j
             r = res[k]
-            if r is None or sink is None:
+            if r is None:
                 continue
             holder, req = sink
             buf = holder._data
             if req == "add":
                 buf += r
-            elif swap and swap_slots[k] is not None and _swappable(buf, r):
+            elif swap and r.size >= _SWAP_MIN and swap_slots[k] is not None \
+                    and _swappable(buf, r):
                 # hand the computed buffer over; the old one becomes the call's buffer
-                self.bset[self.swap_slots[k]] = buf
+                # (a small one is cheaper to copy than to check)
+                self.bset[swap_slots[k]] = buf
                 holder._data = r
                 self.stash[k] = None
             else:
-                np.copyto(buf, r, casting="unsafe")
+                buf[...] = r        # (a buffer of another dtype takes the cast values)
         if pool is not None:
             pool.append(bset)
+
+
+_SWAP_MIN = 2048
 
 
 class _JitCallNode(CompiledCall):

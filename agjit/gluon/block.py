@@ -566,26 +566,16 @@ _SLOT_ENTRY = NDArray.__dict__["_entry"]
 _new = object.__new__
 
 
-class _Pending:
-    """A deferred call: the producer block and the arrays of its jitted call (data inputs,
-    then parameters) and the training mode it was called in (recording was on)."""
-    __slots__ = ("block", "arrays", "training")
-
-    def __init__(self, block, arrays, training):
-        self.block = block
-        self.arrays = arrays
-        self.training = training
-
-
 def _force(arr):
-    """Run the deferred call of ``arr`` in the mode it was made in and make ``arr`` the plain
-    NDArray of its output."""
-    pend = _SLOT_DATA.__get__(arr)
+    """Run the deferred call of ``arr`` -- ``(producer block, arrays of its jitted call:
+    data inputs then parameters, training mode)``, held in its data slot -- in the mode it
+    was made in (recording on) and make ``arr`` the plain NDArray of its output."""
+    block, arrays, training = _SLOT_DATA.__get__(arr)
     st = _tape_state
     prev = st.recording, st.training, st.tracer
-    st.recording, st.training, st.tracer = True, pend.training, None
+    st.recording, st.training, st.tracer = True, training, None
     try:
-        out = pend.block._jit(*pend.arrays)
+        out = block._jit(*arrays)
     finally:
         st.recording, st.training, st.tracer = prev
     _fill(arr, out[0] if type(out) is tuple else out)
@@ -670,6 +660,8 @@ class HybridBlock(Block):
         self._jit = None
         self._jit_args = None
         self._pure = False          # deferrable and composable (note *composition*)
+        self._ran_sig = None        # (input shapes/dtypes, mode) of a call that ran
+        self._next_sig = None
         self._composed = {}         # (producer's JitFunction, position) -> composed one
         self._out_format = None
         self._in_format = None
@@ -697,6 +689,7 @@ class HybridBlock(Block):
         self._jit_args = None
         self._pure = False
         self._composed = {}
+        self._ran_sig = self._next_sig = None
 
     def hybridize(self, active=True, backend=None, backend_opts=None, clear=True,
                   static_alloc=False, static_shape=False, **kwargs):
@@ -810,6 +803,16 @@ class HybridBlock(Block):
         self._pure = flat_inputs and _pure_graph(out)
         self._composed = {}
 
+    def __call__(self, *args):
+        # a built hybridized block without hooks, whose class keeps HybridBlock.forward,
+        # called on an array: straight to the compiled call (what forward would do)
+        if self._jit_args is not None and self._active and not self._forward_pre_hooks \
+                and not self._forward_hooks and args:
+            t = type(args[0])
+            if (t is NDArray or t is _PendingOut) and type(self).forward is _HB_FORWARD:
+                return self._call_cached_op(*args)
+        return Block.__call__(self, *args)
+
     def _call_cached_op(self, *args):
         ja = self._jit_args
         if ja is not None and ja[2] and len(args) == ja[0]:
@@ -842,7 +845,10 @@ class HybridBlock(Block):
                                 r = None
                             if r is not None:
                                 return r
+                    ran, self._next_sig = self._next_sig, None
                     outs = self._jit(*(list(args) + params))
+                    if ran is not None:         # deferral may follow this signature now
+                        self._ran_sig = ran
                     return outs[0] if self._out_format == 0 else \
                         _regroup(list(outs), self._out_format)[0]
         flat, fmt = _flatten(args, "input")
@@ -866,15 +872,16 @@ class HybridBlock(Block):
         return _regroup(list(outs), self._out_format)[0]
 
     def _defer(self, args, params, st):
-        """A deferred output for this replay (note *composition*), or None: no trace of
-        this signature yet (the call runs now, so its errors surface here)."""
-        jf = self._jit
-        arrays = list(args) + params
-        key = (tuple([(a._data.shape, a._data.dtype) for a in arrays]), st.training)
-        if key not in jf._fast:
+        """A deferred output for this replay (note *composition*), or None: its inputs'
+        shapes and dtypes or the mode differ from the last call that ran (a new signature
+        runs now, so its errors surface at this call)."""
+        sig = (tuple([(a._data.shape, a._data.dtype) for a in args]), st.training)
+        if sig != self._ran_sig:
+            self._ran_sig = None
+            self._next_sig = sig        # becomes _ran_sig once this call has run
             return None
         arr = _new(_PendingOut)
-        _SLOT_DATA.__set__(arr, _Pending(self, arrays, st.training))
+        _SLOT_DATA.__set__(arr, (self, list(args) + params, sig[1]))
         _SLOT_ENTRY.__set__(arr, None)
         st.pending.append(arr)
         return arr
@@ -883,20 +890,21 @@ class HybridBlock(Block):
         """Run this call and the deferred call of its input ``pos`` as one jitted call
         (note *composition*); None when they cannot be composed."""
         parr = args[pos]
-        pend = _SLOT_DATA.__get__(parr)
-        if pend.training != st.training or self._out_format != 0:
+        prod, parrays, training = _SLOT_DATA.__get__(parr)
+        if training != st.training or self._out_format != 0:
             return None
-        prod = pend.block
         pj = prod._jit
         cj = self._composed.get((pj, pos))
         if cj is None:
             from .. import jit
-            fn = _composed_fn(pj._fn, len(pend.arrays), pos, self._jit._fn)
+            fn = _composed_fn(pj._fn, len(parrays), pos, self._jit._fn)
             fn.__name__ = fn.__qualname__ = "%s_of_%s" % (self._jit.__name__, pj.__name__)
             cj = self._composed[(pj, pos)] = jit(fn)
             cj.step_head = 0        # the consumer's output (agjit.compiler.step)
-        others = [a for k, a in enumerate(args) if k != pos]
-        out, pout = cj(*(pend.arrays + others + params))
+        if pos == 0:
+            out, pout = cj(*(parrays + list(args[1:]) + params))
+        else:
+            out, pout = cj(*(parrays + [a for k, a in enumerate(args) if k != pos] + params))
         _unlist(parr)
         _fill(parr, pout)
         return out
@@ -969,6 +977,9 @@ def _common_prefix(names):
             i += 1
         prefix = prefix[:i]
     return prefix
+
+
+_HB_FORWARD = HybridBlock.forward
 
 
 class SymbolBlock(HybridBlock):
