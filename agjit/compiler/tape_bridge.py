@@ -190,7 +190,7 @@ class _JitNode(CompiledNode):
             pool.append(bset)
 
 
-_SWAP_MIN = 2048
+_SWAP_MIN = 64      # elements: below, a copy is cheaper than the reference check
 
 
 class _JitCallNode(CompiledCall):
