@@ -54,9 +54,17 @@ class _RecordingStateScope:
         return False
 
 
+_new_scope = object.__new__
+
+
 def record(train_mode=True):
     """Scope that records operations for gradient computation (training mode by default)."""
-    return _RecordingStateScope(True, train_mode)
+    if train_mode is not True:
+        return _RecordingStateScope(True, train_mode)
+    s = _new_scope(_RecordingStateScope)      # (the common call, without __init__)
+    s._enter_is_record = s._enter_train_mode = True
+    s._prev_is_record = s._prev_train_mode = None
+    return s
 
 
 def pause(train_mode=False):
