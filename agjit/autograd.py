@@ -45,6 +45,8 @@ class _RecordingStateScope:
 
     def __exit__(self, ptype, value, trace):
         st = state
+        if st.pending:      # deferred outputs run in the mode of their call (gluon.block)
+            tape.flush_pending()
         if self._enter_is_record is not None and self._prev_is_record != self._enter_is_record:
             st.recording = self._prev_is_record
         if self._enter_train_mode is not None and self._prev_train_mode != self._enter_train_mode:
@@ -52,9 +54,17 @@ class _RecordingStateScope:
         return False
 
 
+_new_scope = object.__new__
+
+
 def record(train_mode=True):
     """Scope that records operations for gradient computation (training mode by default)."""
-    return _RecordingStateScope(True, train_mode)
+    if train_mode is not True:
+        return _RecordingStateScope(True, train_mode)
+    s = _new_scope(_RecordingStateScope)      # (the common call, without __init__)
+    s._enter_is_record = s._enter_train_mode = True
+    s._prev_is_record = s._prev_train_mode = None
+    return s
 
 
 def pause(train_mode=False):
@@ -283,30 +293,23 @@ class pause_all:
         set_recording(self._r)
 
 
-def _single_call_backward(heads, head_grads, retain_graph, train_mode):
+def _single_call_backward(head, head_grad, retain_graph, train_mode):
     """Fast path of :func:`backward` for the common compiled training step: one head whose
     graph is a single jitted call over leaf arrays.  The compiled backward kernel writes the
     gradients straight into the variables' buffers; the tape is then freed exactly as the
     general walk would.  Returns False (nothing done) whenever the general walk is needed,
     including every error case, so errors and semantics stay those of the general path."""
-    if type(heads) is list or type(heads) is tuple:
-        if len(heads) != 1:
-            return False
-        heads = heads[0]
-    if type(head_grads) is list or type(head_grads) is tuple:
-        if len(head_grads) != 1:
-            return False
-        head_grads = head_grads[0]
-    if type(heads) is not NDArray:
+    if type(head) is not NDArray:
         return False
-    e = heads._entry
+    e = head._entry
     if e is None:
         return False
     node, idx = e
     fn = node.function
-    if node.cleared or fn is None or node.out_arrays is None:
+    if node.cleared or fn is None or not isinstance(fn, tape.CompiledNode):
         return False
-    if not isinstance(fn, tape.CompiledNode):
+    outs = node.out_arrays
+    if outs is None:
         return False
     inputs = node.inputs
     sinks = []
@@ -322,41 +325,55 @@ def _single_call_backward(heads, head_grads, retain_graph, train_mode):
     reads = fn.inputs_of(idx)
     if reads is not None:       # this output reads some of the call's inputs only
         any_target = any(sinks[k] is not None for k in reads)
-    if not any_target or (len(inputs) > 1 and len({s for s, _i in inputs}) != len(inputs)):
+    if not any_target:
         return False
-    outs = node.out_arrays
-    if head_grads is None:
+    n_in = len(inputs)
+    if n_in > 1 and (inputs[0][0] is inputs[1][0] if n_in == 2 else
+                     len({s for s, _i in inputs}) != n_in):
+        return False            # one variable read twice: the general walk adds the parts
+    if head_grad is None:
         g = tape.ONES
-    elif type(head_grads) is NDArray and head_grads.shape == outs[idx]._data.shape:
-        g = head_grads._data
+    elif type(head_grad) is NDArray and head_grad._data.shape == outs[idx]._data.shape:
+        g = head_grad._data
     else:
         return False
     # the other outputs have no head gradient: None (their branch of the backward is skipped)
     og = [g] if len(outs) == 1 else [g if k == idx else None for k in range(len(outs))]
-    st = tape.state
+    st = state
     prev_rec, prev_train = st.recording, st.training
-    st.recording, st.training = False, bool(train_mode)
+    st.recording = False
+    st.training = train_mode is True or bool(train_mode)
     try:
         fn.backward_into(og, sinks, consume=not retain_graph)
     finally:
         st.recording, st.training = prev_rec, prev_train
+    if retain_graph:
+        for src, _i in inputs:
+            if src.grad_req != "null":
+                src.fresh = True    # gluon.Trainer's stale-gradient check
+        return True
     for src, _i in inputs:
         if src.grad_req != "null":
-            src.fresh = True    # gluon.Trainer's stale-gradient check
-    if not retain_graph:
-        for src, _i in inputs:
-            if src.grad_req == "null":
-                src.cleared = True
-                src.in_arrays = src.out_arrays = src.function = None
-        node.cleared = True
-        node.in_arrays = node.out_arrays = node.function = None
+            src.fresh = True
+        else:
+            src.cleared = True
+            src.in_arrays = src.out_arrays = src.function = None
+    node.cleared = True
+    node.in_arrays = node.out_arrays = node.function = None
     return True
 
 
 def backward(heads, head_grads=None, retain_graph=False, train_mode=True):
     """Compute the gradients of ``heads`` w.r.t. every marked variable of their graph and
     write (or add) them into the variables' gradient buffers."""
-    if _single_call_backward(heads, head_grads, retain_graph, train_mode):
+    h, hg = heads, head_grads
+    th = type(h)
+    if th is list or th is tuple:
+        h = h[0] if len(h) == 1 else None
+    if type(hg) is list or type(hg) is tuple:
+        hg = hg[0] if len(hg) == 1 else False
+    if h is not None and hg is not False and \
+            _single_call_backward(h, hg, retain_graph, train_mode):
         return
     targets, results = _run_backward(heads, head_grads, None, retain_graph, False, train_mode)
     for t, g in zip(targets, results):

@@ -40,7 +40,7 @@ from symbol.graph import Node, topo_order, verify
 
 __all__ = ["state", "TapeNode", "is_recording", "is_training", "set_recording", "set_training",
            "new_variable", "new_constant", "entry_of", "TapeObserver", "set_tracer",
-           "CompiledNode", "CompiledCall", "ONES", "inline_compiled_calls"]
+           "CompiledNode", "CompiledCall", "ONES", "inline_compiled_calls", "flush_pending"]
 
 
 class _State(threading.local):
@@ -48,6 +48,9 @@ class _State(threading.local):
         self.recording = False
         self.training = False
         self.tracer = None      # a TapeObserver (agjit.compiler.trace.Tracer) while tracing
+        # outputs of recorded calls whose computation waits for their first use
+        # (agjit.gluon.block note *composition*); forced by flush_pending
+        self.pending = []
 
 
 state = _State()
@@ -89,15 +92,17 @@ class TapeNode:
     """One recorded op, constant or variable.
 
     ``inputs`` are ``(TapeNode, index)`` pairs; ``in_arrays`` / ``out_arrays`` are the NDArrays
-    the gradient rule receives (kept until the graph is freed).
+    the gradient rule receives (kept until the graph is freed).  ``sym``, the node's graph
+    node, is built on first use (``get_symbol``, error messages): a recorded op takes its
+    name's counter value when it is recorded, so names are those of an eager build.
     """
 
-    __slots__ = ("sym", "op", "attrs", "inputs", "in_arrays", "out_arrays", "cleared",
+    __slots__ = ("_sym", "op", "attrs", "inputs", "in_arrays", "out_arrays", "cleared",
                  "is_var", "grad_req", "grad", "function", "train", "fresh", "__weakref__")
 
     def __init__(self, sym, op=None, attrs=None, inputs=(), in_arrays=None, out_arrays=None,
                  is_var=False, grad_req="null", grad=None, function=None, train=False):
-        self.sym = sym
+        self._sym = sym
         self.op = op
         self.attrs = attrs
         self.inputs = inputs
@@ -111,6 +116,22 @@ class TapeNode:
         self.train = train
         self.fresh = False        # a backward wrote ``grad`` since the last optimizer step
 
+    @property
+    def sym(self):
+        s = self._sym
+        if type(s) is tuple:        # (name, node class, attrs string, extra attributes)
+            name, node_cls, attrs_str, extra = s
+            if node_cls is None:
+                s = Node(None, name)
+            else:
+                s = node_cls(self.op, name, attrs_str,
+                             tuple([(e[0].sym, e[1], 0) for e in self.inputs]))
+                if extra:
+                    for k, v in extra.items():
+                        setattr(s, k, v)
+            self._sym = s
+        return s
+
     def __repr__(self):
         return "<TapeNode %s%s>" % (self.sym.name, " cleared" if self.cleared else "")
 
@@ -123,27 +144,46 @@ def entry_of(arr):
     return e
 
 
+_new = object.__new__
+
+
 def new_variable(grad_req, grad):
     k = _next_var()
     return TapeNode(Node(None, "var%d" % k), is_var=True, grad_req=grad_req, grad=grad)
 
 
 def new_constant():
-    k = _next_var()
-    return TapeNode(Node(None, "null%d" % k), is_var=True, grad_req="null")
+    n = _new(TapeNode)
+    n._sym = ("null%d" % next(_var_counter), None, None, None)
+    n.op = n.attrs = n.in_arrays = n.out_arrays = n.grad = n.function = None
+    n.inputs = ()
+    n.cleared = n.train = n.fresh = False
+    n.is_var = True
+    n.grad_req = "null"
+    return n
 
 
 def new_op_node(op, attrs_str, parsed, in_entries, in_arrays, out_arrays, function=None,
-                train=False, node_cls=Node):
-    sym = node_cls(op, "node_%d" % next(_node_counter), attrs_str,
-               tuple([(e[0].sym, e[1], 0) for e in in_entries]))
-    return TapeNode(sym, op, parsed, tuple(in_entries), in_arrays, out_arrays, False, "null",
-                    None, function, train)
+                train=False, node_cls=Node, extra=None):
+    n = _new(TapeNode)
+    n._sym = ("node_%d" % next(_node_counter), node_cls, attrs_str, extra)
+    n.op = op
+    n.attrs = parsed
+    n.inputs = tuple(in_entries)
+    n.in_arrays = in_arrays
+    n.out_arrays = out_arrays
+    n.cleared = n.is_var = n.fresh = False
+    n.grad_req = "null"
+    n.grad = None
+    n.function = function
+    n.train = train
+    return n
 
 
-def record(op, attrs_str, parsed, inputs, outputs, function=None, node_cls=Node):
+def record(op, attrs_str, parsed, inputs, outputs, function=None, node_cls=Node, extra=None):
     """Record an op application (see the tape-model note).  Outputs get entries; the graph
-    node is a ``node_cls`` (a Node subclass may carry more, e.g. a jitted call's trace)."""
+    node is a ``node_cls`` (a Node subclass may carry more, e.g. a jitted call's trace:
+    ``extra`` holds attributes to set on it when it is built)."""
     in_entries = []
     for x in inputs:
         e = x._entry
@@ -152,10 +192,18 @@ def record(op, attrs_str, parsed, inputs, outputs, function=None, node_cls=Node)
             x._entry = e
         in_entries.append(e)
     tn = new_op_node(op, attrs_str, parsed, in_entries, list(inputs), list(outputs), function,
-                     state.training, node_cls)
+                     state.training, node_cls, extra)
     for i, o in enumerate(outputs):
         o._entry = (tn, i)
     return tn
+
+
+def flush_pending():
+    """Compute every deferred output of this thread (agjit.gluon.block note
+    *composition*): reading ``_data`` of one forces it (a forced one is a plain NDArray)."""
+    pl = state.pending
+    while pl:
+        pl.pop()._data
 
 
 def needs_record(inputs):

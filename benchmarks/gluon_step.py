@@ -18,7 +18,9 @@ Variants (same initial weights, same SGD with momentum 0.9 and wd 1e-4):
 * ``jit_two_calls`` -- the same with two jitted functions, logits and loss of the logits: the
                        structure of a hybridized network followed by a hybridized loss (two
                        compiled tape nodes per step instead of one);
-* ``gluon_hybrid``  -- ``net.hybridize()`` and ``loss.hybridize()`` + ``gluon.Trainer``;
+* ``gluon_hybrid``  -- ``net.hybridize()`` and ``loss.hybridize()`` + ``gluon.Trainer`` (the
+                       loss applied to the network's deferred output runs as one composed
+                       jitted call in step mode: agjit.gluon.block note *composition*);
 * ``gluon_hybrid_net`` -- only the network hybridized (the loss runs eagerly);
 * ``gluon_eager``   -- nothing hybridized (every layer's ops recorded one by one).
 

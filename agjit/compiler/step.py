@@ -12,12 +12,21 @@ Note: step-mode
     runs the ordinary training forward + backward kernels on the recorded inputs and
     turns step mode off for this signature.  Graphs drawing random numbers, mutating
     inputs or with backward hooks (BatchNorm's running statistics) never use it.
+
+    A multi-output function is eligible only when its JitFunction names the output the
+    backward will start from (``step_head``: Gluon's composition of a hybridized network
+    with the hybridized loss applied to its output, agjit.gluon.block note *composition*):
+    the kernel speculates on ones for that output and no gradient from the others, and
+    computes gradients for the inputs that output reads (the others get none, as a
+    backward from that output alone gives them none).
 """
 import numpy as np
 
 from symbol.graph import topo_order
+from symbol.symbol import Symbol
 from ..ndarray.ndarray import _TRAIN, _PREDICT
 from .buffers import _parallel_flags
+from ..tape import ONES
 from .tape_bridge import _JitNode
 
 __all__ = ["StepMode"]
@@ -80,7 +89,8 @@ class StepMode:
         special = sorted(set(n.op.name for n in self.order if n.op is not None and (
             n.op.needs_rng or n.op.backward_hook or n.op.mutate_inputs
             or n.op.train_dependent)))
-        if len(self.heads) != 1:
+        sh = self.step_head()
+        if sh is None:
             self._step_why[key] = ("ordinary training forward + backward kernels (step mode "
                                    "needs a single output)")
         elif special:
@@ -88,22 +98,52 @@ class StepMode:
                                    "off for graphs with %s)" % ", ".join(special))
         else:
             from symbol import autodiff
-            wrt = [n.name for n, m in zip(self.input_nodes, mask) if m]
-            gsym = autodiff.gradient(self.sym, wrt)
-            heads = list(self.heads) + list(gsym._outputs)
+            if len(self.heads) == 1:
+                covers = [bool(m) for m in mask]
+                sub = self.sym
+            else:       # gradients of the speculated output only
+                sub = Symbol([self.heads[sh]])
+                reach = set(topo_order(sub._outputs))
+                covers = [bool(m) and n in reach for n, m in zip(self.input_nodes, mask)]
+            wrt = [n.name for n, m in zip(self.input_nodes, covers) if m]
+            gsym = autodiff.gradient(sub, wrt) if wrt else None
+            heads = list(self.heads) + (list(gsym._outputs) if gsym is not None else [])
             order = topo_order(heads)
             fwd_nodes = set(self.order)
             head_vars = [hv for hv in self._head_grad_vars(order, fwd_nodes) if hv is not None]
             known = fwd_nodes | set(self.input_nodes) | set(head_vars)
             free = [n for n in order if n.op is None and n not in known]
-            if not free:
+            if not free and gsym is not None:
                 ones = [np.ones(self.shapes[(hv, 0)], self.dtypes[(hv, 0)])
                         for hv in head_vars]
                 given = [(n, 0) for n in self.input_nodes] + [(hv, 0) for hv in head_vars]
-                res = (self._lower(heads, given, "step", order=order, mask=mask,
-                                   ones=[(hv, 0) for hv in head_vars]), ones)
+                kind = "step" if len(self.heads) == 1 else "step/head%d" % sh
+                res = (self._lower(heads, given, kind, order=order, mask=mask,
+                                   ones=[(hv, 0) for hv in head_vars]), ones, covers)
         c.step[key] = res
         return res
+
+    def step_head(self):
+        """The output a step kernel speculates on (0 for a single-output graph), or None:
+        not eligible (a multi-output function whose JitFunction names no ``step_head``)."""
+        if len(self.heads) == 1:
+            return 0
+        jf = getattr(self, "jf", None)
+        sh = getattr(jf, "step_head", None)
+        return sh if sh is not None and 0 <= sh < len(self.heads) else None
+
+    def speculated(self, out_grads):
+        """Whether head gradients ``out_grads`` (arrays, ONES or None per output) are what
+        a step kernel computed its gradients for: ones (an array of ones, or ONES) for
+        the speculated output, None for every other."""
+        sh = self._spec_head
+        for k, g in enumerate(out_grads):
+            if k == sh:
+                if g is None or not (g is ONES or (g.size and (g == 1).all())):
+                    return False
+            elif g is not None:
+                return False
+        return True
 
     def step_missed(self, mask):
         """A backward asked for other head gradients than ones: stop speculating."""
@@ -138,7 +178,8 @@ class _StepPlan:
                  "head_slots", "grad_slots", "swappable")
 
     def __init__(self, graph, st, mask):
-        kernel, ones = st
+        kernel, ones, covers = st
+        graph._spec_head = graph.step_head()    # read by speculated()
         low = kernel.lowered
         self.kernel = kernel
         self.run = kernel.run
@@ -151,7 +192,7 @@ class _StepPlan:
         nh = len(graph.heads)
         self.head_slots = list(low.out_slots[:nh])
         grads = iter(low.out_slots[nh:])
-        self.grad_slots = [next(grads) if m else None for m in mask]
+        self.grad_slots = [next(grads) if c else None for c in covers]
         # gradients held in preallocated buffers (not views, inputs or eager results) may
         # be handed over to a variable's gradient
         buf = set(s for s, _shape, _dt in self.bufs)

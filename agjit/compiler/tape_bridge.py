@@ -75,6 +75,8 @@ class _JitNode(CompiledNode):
         if self.stash is not None and len(out_grads) == 1 and out_grads[0] is ONES:
             return self.stash, None, None       # the step-mode call's speculation held
         tr = self.trace
+        if self.stash is not None and len(out_grads) > 1 and tr.speculated(out_grads):
+            return self.stash, None, None       # (a multi-output step: note *step-mode*)
         if bwd_train is None:
             bwd_train = state.training
         bwd_train = bool(bwd_train)
@@ -82,7 +84,7 @@ class _JitNode(CompiledNode):
         if not any(present):
             return [None] * len(self.mask), None, None
         if self.stash is not None:
-            if all(g is ONES or (g.size and (g == 1).all()) for g in out_grads):
+            if tr.speculated(out_grads):
                 return self.stash, None, None
             # other head gradients: give up speculating for this signature and run the
             # ordinary kernels on the recorded inputs
@@ -161,25 +163,34 @@ class _JitNode(CompiledNode):
         res, bset, pool = self._run(out_grads)
         swap = consume and pool is None and self.stash is not None
         tr = self.trace
-        pos = range(len(res)) if tr.all_used else tr.used_pos
         swap_slots = self.swap_slots
-        for k, sink in zip(pos, sinks):
+        j = -1
+        for sink in sinks:
+            j += 1
+            if sink is None:
+                continue
+            k = j if tr.all_used else tr.used_pos[j]        # the graph's input of sink j
             r = res[k]
-            if r is None or sink is None:
+            if r is None:
                 continue
             holder, req = sink
             buf = holder._data
             if req == "add":
                 buf += r
-            elif swap and swap_slots[k] is not None and _swappable(buf, r):
+            elif swap and r.size >= _SWAP_MIN and swap_slots[k] is not None \
+                    and _swappable(buf, r):
                 # hand the computed buffer over; the old one becomes the call's buffer
-                self.bset[self.swap_slots[k]] = buf
+                # (a small one is cheaper to copy than to check)
+                self.bset[swap_slots[k]] = buf
                 holder._data = r
                 self.stash[k] = None
             else:
-                np.copyto(buf, r, casting="unsafe")
+                buf[...] = r        # (a buffer of another dtype takes the cast values)
         if pool is not None:
             pool.append(bset)
+
+
+_SWAP_MIN = 64      # elements: below, a copy is cheaper than the reference check
 
 
 class _JitCallNode(CompiledCall):

@@ -177,6 +177,7 @@ class _Trace(CompiledGraph):
         nin = len(self.used_pos)
         self.call_attrs = {"num_args": str(nin), "num_outputs": str(len(heads))}
         self.call_parsed = {"num_args": nin, "num_outputs": len(heads)}
+        self.node_extra = {"trace": self}
         self.bindings = self._bindings()
         # per output, the inputs it depends on: an output that depends on no recorded input
         # gets no autograd entry, as an eager op on unrecorded inputs (a backward from it
@@ -240,17 +241,23 @@ class _Trace(CompiledGraph):
             if not d.flags.c_contiguous:
                 arrays[k] = np.ascontiguousarray(d)
         mask = None
+        live = None
         if state.recording:
             used = self.used
+            if self.head_deps is not None:
+                live = [False] * len(inputs)        # inputs with autograd info
             for k, a in enumerate(inputs):
                 e = a._entry
-                if e is not None and used[k] and not e[0].cleared:
-                    if mask is None:
-                        mask = [False] * len(inputs)
-                    # a variable with a gradient buffer, or an op output (its graph may lead
-                    # to one); constants need none
-                    n = e[0]
-                    mask[k] = not n.is_var or n.grad_req != "null"
+                if e is not None and not e[0].cleared:
+                    if live is not None:
+                        live[k] = True
+                    if used[k]:
+                        if mask is None:
+                            mask = [False] * len(inputs)
+                        # a variable with a gradient buffer, or an op output (its graph may
+                        # lead to one); constants need none
+                        n = e[0]
+                        mask[k] = not n.is_var or n.grad_req != "null"
         train = state.training
         if mask is None:
             outs = [_wrap(v) for v in self.run_forward(arrays, train, copy=not jf._reuse)]
@@ -263,10 +270,9 @@ class _Trace(CompiledGraph):
         # one tape node (agjit.tape note *tape-model*); its graph node carries the trace for
         # get_symbol's inlining
         rec = inputs if self.all_used else [inputs[k] for k in self.used_pos]
-        live = None if self.head_deps is None else [entry_of(a) is not None for a in inputs]
-        tn = tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
-                         function=node, node_cls=_JitCallNode)
-        tn.sym.trace = self
+        # (its graph node is built on first use, knowing this trace: tape.TapeNode.sym)
+        tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
+                    function=node, node_cls=_JitCallNode, extra=self.node_extra)
         if live is not None:
             for o, d in zip(outs, self.head_deps):
                 if not any(live[k] for k in d):

@@ -19,6 +19,28 @@ Note: gluon-hybridize
     in ``Parameter.grad()`` per grad_req, BatchNorm's running statistics are updated by the
     compiled backward as in eager mode, and a new input shape/dtype or train/predict mode
     retraces.  Only the outermost hybridized block jits: children are part of its graph.
+
+Note: composition
+    ``loss_fn(net(x), y)`` with both blocks hybridized runs as ONE jitted call of the two
+    graphs composed -- in step mode one forward+backward kernel, as ``mx.jit`` of the whole
+    step -- instead of two compiled tape nodes.  Inside ``record()`` (and outside any
+    trace), a replay of a hybridized block whose graph is single-output and pure (no random
+    numbers, no mutated inputs, no backward hooks, no mode-dependent ops) returns a
+    *deferred* output: a :class:`_PendingOut` (an NDArray subclass) that holds the call
+    (block, arrays, training mode) instead of data.  A hybridized single-output pure block
+    called with it as one of its inputs, in the same mode, runs the composed function
+    ``(consumer(..., producer(...), ...), producer(...))`` (one JitFunction per producer
+    and argument position, cached on the consumer, with ``step_head = 0``: its step kernel
+    speculates on ones for the consumer's output and no gradient from the producer's; see
+    agjit.compiler.step), and the deferred array becomes a plain NDArray holding the
+    producer's output with the composed call's tape entry.  Any other use -- reading
+    ``_data`` or ``_entry``, i.e. any op, ``asnumpy()``, ``backward()`` -- first runs the
+    producer's own jitted call in the mode it was called in (recorded as its own tape
+    node); so does the exit of every autograd scope (``record()``, ``pause()``, ...) and
+    ``Trainer.step``, for outputs still deferred.  Numbers, gradients and the tape are those
+    of the two calls; what differs is when the producer's kernel runs, so an in-place change
+    of one of its inputs between the call and the first use inside the same ``record()``
+    scope is seen (as a backward sees in-place changes of recorded inputs).
 """
 import copy
 import re
@@ -37,6 +59,7 @@ from symbol.symbol import Symbol
 from .. import ndarray as _nd
 from .. import initializer
 from ..ndarray.ndarray import NDArray, invoke
+from ..tape import state as _tape_state
 from .parameter import Parameter, ParameterDict, DeferredInitializationError, _indent, \
     _brief_print_list
 
@@ -535,6 +558,92 @@ class _GraphRunner(object):
         return tuple(vals[h] for h in self.heads)
 
 
+# ---------------------------------------------------------------------------------------
+# deferred outputs and composed calls (note *composition*)
+# ---------------------------------------------------------------------------------------
+_SLOT_DATA = NDArray.__dict__["_data"]      # the slot descriptors of NDArray's fields
+_SLOT_ENTRY = NDArray.__dict__["_entry"]
+_new = object.__new__
+
+
+def _force(arr):
+    """Run the deferred call of ``arr`` -- ``(producer block, arrays of its jitted call:
+    data inputs then parameters, training mode)``, held in its data slot -- in the mode it
+    was made in (recording on) and make ``arr`` the plain NDArray of its output."""
+    block, arrays, training = _SLOT_DATA.__get__(arr)
+    st = _tape_state
+    prev = st.recording, st.training, st.tracer
+    st.recording, st.training, st.tracer = True, training, None
+    try:
+        out = block._jit(*arrays)
+    finally:
+        st.recording, st.training, st.tracer = prev
+    _fill(arr, out[0] if type(out) is tuple else out)
+
+
+def _fill(arr, out):
+    _SLOT_DATA.__set__(arr, out._data)
+    _SLOT_ENTRY.__set__(arr, out._entry)
+    arr.__class__ = NDArray
+
+
+def _unlist(arr):
+    pl = _tape_state.pending
+    if pl and pl[-1] is arr:
+        pl.pop()
+
+
+class _PendingOut(NDArray):
+    """The deferred output of a hybridized block's recorded call (note *composition*): any
+    read or write of its data or autograd entry first computes it and turns it into a
+    plain NDArray."""
+    __slots__ = ()
+
+    @property
+    def _data(self):
+        _force(self)
+        return _SLOT_DATA.__get__(self)
+
+    @_data.setter
+    def _data(self, value):
+        _force(self)
+        _SLOT_DATA.__set__(self, value)
+
+    @property
+    def _entry(self):
+        _force(self)
+        return _SLOT_ENTRY.__get__(self)
+
+    @_entry.setter
+    def _entry(self, value):
+        _force(self)
+        _SLOT_ENTRY.__set__(self, value)
+
+
+def _pure_graph(out):
+    """Whether a block graph may be deferred and composed: single output, no op drawing
+    random numbers, mutating inputs, with a backward hook or mode-dependent."""
+    if len(out._outputs) != 1:
+        return False
+    for n in topo_order(out._outputs):
+        op = n.op
+        if op is not None and (op.needs_rng or op.backward_hook or op.mutate_inputs
+                               or op.train_dependent):
+            return False
+    return True
+
+
+def _composed_fn(prod_fn, n_p, pos, cons_fn):
+    """``(cons(..., prod(a[:n_p]) at position pos, ...), prod(a[:n_p]))`` over the arrays
+    ``a`` = producer arrays, then the consumer's other inputs and parameters."""
+    def composed(*a):
+        out = prod_fn(*a[:n_p])[0]
+        rest = list(a[n_p:])
+        rest.insert(pos, out)
+        return tuple(cons_fn(*rest)) + (out,)
+    return composed
+
+
 class HybridBlock(Block):
     """A Block whose computation ``hybrid_forward(F, x, *args, **params)`` is written with
     functions that exist in both ``F = mx.nd`` and ``F = mx.sym``, so it can be compiled
@@ -550,6 +659,10 @@ class HybridBlock(Block):
         self._cached_op = None
         self._jit = None
         self._jit_args = None
+        self._pure = False          # deferrable and composable (note *composition*)
+        self._ran_sig = None        # (input shapes/dtypes, mode) of a call that ran
+        self._next_sig = None
+        self._composed = {}         # (producer's JitFunction, position) -> composed one
         self._out_format = None
         self._in_format = None
         self._active = False
@@ -574,6 +687,9 @@ class HybridBlock(Block):
         self._cached_op = None
         self._jit = None
         self._jit_args = None
+        self._pure = False
+        self._composed = {}
+        self._ran_sig = self._next_sig = None
 
     def hybridize(self, active=True, backend=None, backend_opts=None, clear=True,
                   static_alloc=False, static_shape=False, **kwargs):
@@ -684,21 +800,55 @@ class HybridBlock(Block):
         hybrid_call.__name__ = runner.__name__
         hybrid_call.__qualname__ = runner.__name__
         self._jit = jit(hybrid_call)
+        self._pure = flat_inputs and _pure_graph(out)
+        self._composed = {}
+
+    def __call__(self, *args):
+        # a built hybridized block without hooks, whose class keeps HybridBlock.forward,
+        # called on an array: straight to the compiled call (what forward would do)
+        if self._jit_args is not None and self._active and not self._forward_pre_hooks \
+                and not self._forward_hooks and args:
+            t = type(args[0])
+            if (t is NDArray or t is _PendingOut) and type(self).forward is _HB_FORWARD:
+                return self._call_cached_op(*args)
+        return Block.__call__(self, *args)
 
     def _call_cached_op(self, *args):
         ja = self._jit_args
         if ja is not None and ja[2] and len(args) == ja[0]:
             # fast path: a built graph over plain NDArray inputs (no structure to flatten)
-            for a in args:
-                if type(a) is not NDArray and not isinstance(a, NDArray):
+            pend = None
+            for k, a in enumerate(args):
+                t = type(a)
+                if t is NDArray:
+                    continue
+                if t is _PendingOut and pend is None:
+                    pend = k
+                    continue
+                if not isinstance(a, NDArray):
                     break
+                pend = -1           # a second deferred input (forced below) or a subclass
             else:
                 try:
-                    arrays = list(args) + [p._data[0] for p in ja[1]]
+                    params = [p._data[0] for p in ja[1]]
                 except TypeError:       # a parameter lost its data: the slow path explains
-                    arrays = None
-                if arrays is not None:
-                    outs = self._jit(*arrays)
+                    params = None
+                if params is not None:
+                    if self._pure:
+                        st = _tape_state
+                        if st.recording and st.tracer is None:
+                            if pend is None:
+                                r = self._defer(args, params, st)
+                            elif pend >= 0:
+                                r = self._compose(pend, args, params, st)
+                            else:
+                                r = None
+                            if r is not None:
+                                return r
+                    ran, self._next_sig = self._next_sig, None
+                    outs = self._jit(*(list(args) + params))
+                    if ran is not None:         # deferral may follow this signature now
+                        self._ran_sig = ran
                     return outs[0] if self._out_format == 0 else \
                         _regroup(list(outs), self._out_format)[0]
         flat, fmt = _flatten(args, "input")
@@ -721,10 +871,49 @@ class HybridBlock(Block):
         outs = self._jit(*arrays)
         return _regroup(list(outs), self._out_format)[0]
 
+    def _defer(self, args, params, st):
+        """A deferred output for this replay (note *composition*), or None: its inputs'
+        shapes and dtypes or the mode differ from the last call that ran (a new signature
+        runs now, so its errors surface at this call)."""
+        sig = (tuple([(a._data.shape, a._data.dtype) for a in args]), st.training)
+        if sig != self._ran_sig:
+            self._ran_sig = None
+            self._next_sig = sig        # becomes _ran_sig once this call has run
+            return None
+        arr = _new(_PendingOut)
+        _SLOT_DATA.__set__(arr, (self, list(args) + params, sig[1]))
+        _SLOT_ENTRY.__set__(arr, None)
+        st.pending.append(arr)
+        return arr
+
+    def _compose(self, pos, args, params, st):
+        """Run this call and the deferred call of its input ``pos`` as one jitted call
+        (note *composition*); None when they cannot be composed."""
+        parr = args[pos]
+        prod, parrays, training = _SLOT_DATA.__get__(parr)
+        if training != st.training or self._out_format != 0:
+            return None
+        pj = prod._jit
+        cj = self._composed.get((pj, pos))
+        if cj is None:
+            from .. import jit
+            fn = _composed_fn(pj._fn, len(parrays), pos, self._jit._fn)
+            fn.__name__ = fn.__qualname__ = "%s_of_%s" % (self._jit.__name__, pj.__name__)
+            cj = self._composed[(pj, pos)] = jit(fn)
+            cj.step_head = 0        # the consumer's output (agjit.compiler.step)
+        if pos == 0:
+            out, pout = cj(*(parrays + list(args[1:]) + params))
+        else:
+            out, pout = cj(*(parrays + [a for k, a in enumerate(args) if k != pos] + params))
+        _unlist(parr)
+        _fill(parr, pout)
+        return out
+
     def forward(self, x, *args):
         """Run ``hybrid_forward`` with ``F = mx.nd`` (or the compiled graph when hybridized)
         for NDArray inputs, with ``F = mx.sym`` for Symbol inputs."""
-        if self._active and self._jit_args is not None and type(x) is NDArray:
+        if self._active and self._jit_args is not None and (type(x) is NDArray
+                                                             or type(x) is _PendingOut):
             return self._call_cached_op(x, *args)
         flat, _ = _flatten([x] + list(args), "input")
         has_symbol = any(isinstance(a, Symbol) for a in flat)
@@ -788,6 +977,9 @@ def _common_prefix(names):
             i += 1
         prefix = prefix[:i]
     return prefix
+
+
+_HB_FORWARD = HybridBlock.forward
 
 
 class SymbolBlock(HybridBlock):

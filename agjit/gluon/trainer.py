@@ -26,6 +26,7 @@ Note: trainer-kvstore
 """
 from symbol.base import MXNetError, atomic_write
 from .. import optimizer as opt
+from .. import tape as _tape
 from ..optimizer import Updater, _FusedPlan
 from .parameter import Parameter, ParameterDict
 
@@ -192,6 +193,8 @@ class Trainer(object):
     def step(self, batch_size, ignore_stale_grad=False):
         """One optimizer step on every trainable parameter: gradients are rescaled by
         ``1/batch_size`` (times the optimizer's original rescale_grad)."""
+        if _tape.state.pending:     # deferred block outputs see the weights they were called
+            _tape.flush_pending()   # with (agjit.gluon.block note *composition*)
         self._optimizer.rescale_grad = self._scale / batch_size
         if not self._kv_initialized:
             self._init_kvstore()
@@ -258,6 +261,8 @@ class Trainer(object):
         assert not (self._kvstore and self._update_on_kvstore), \
             'update() when parameters are updated on kvstore is not supported. Try ' \
             'setting `update_on_kvstore` to False when creating trainer.'
+        if _tape.state.pending:
+            _tape.flush_pending()
         self._optimizer.rescale_grad = self._scale / batch_size
         if not self._kv_initialized:
             self._init_kvstore()

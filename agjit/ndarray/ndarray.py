@@ -243,6 +243,7 @@ def _wrap(a):
 
 _new = object.__new__
 _get_data = operator.attrgetter("_data")
+_backward = None        # agjit.autograd.backward, once NDArray.backward first runs
 
 
 def _scalar_ok(v):
@@ -381,9 +382,10 @@ class NDArray:
         return _wrap(self._data)
 
     def backward(self, out_grad=None, retain_graph=False, train_mode=True):
-        from ..autograd import backward
-        backward([self], None if out_grad is None else [out_grad], retain_graph=retain_graph,
-                 train_mode=train_mode)
+        global _backward
+        if _backward is None:       # (imported once: autograd imports this module)
+            from ..autograd import backward as _backward
+        _backward([self], None if out_grad is None else [out_grad], retain_graph, train_mode)
 
     # -- shape methods ---------------------------------------------------------------------------
     def reshape(self, *shape, **kwargs):
