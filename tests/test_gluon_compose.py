@@ -165,6 +165,9 @@ def test_grad_req_add_retain_graph_and_other_head_grads():
 
 
 def test_autograd_grad_predict_mode_new_shape_and_finite_differences():
+    # seeded: the weights (drawn from mx.random) decide whether a finite-difference step of
+    # 1e-3 crosses a relu kink; unseeded, the outcome depended on the tests run before
+    mx.random.seed(20261202)
     (h, hl, hp), (e, el, ep) = _pair()
     for batch in (4, 4, 4, 6, 6, 6):            # a new batch size mid-way
         x, y = _data(batch=batch, seed=batch)
