@@ -334,9 +334,33 @@ class _Module:
         self.par_segments = []
         self.any_par = False
 
+    def _copy_only(self, seg):
+        """(node, source slot, destination slot) when segment ``seg`` is one copy loop (an
+        Alias of a value it cannot be, e.g. a gradient output from an eager step), else
+        None: such a segment is ``np.copyto`` in ``run``, not a Numba function to compile."""
+        sc, shapes, dtypes = self.gen.sc, self.gen.shapes, self.gen.dtypes
+        if len(seg.steps) != 1 or seg.steps[0].kind != "fused":
+            return None
+        st = seg.steps[0]
+        if len(st.nodes) != 1 or not oplower.is_alias(st.nodes[0]):
+            return None
+        n = st.nodes[0]
+        s, i, _v = n.inputs[0]
+        if (s, i) in sc.ones or (n, 0) not in sc.materialised or \
+                shapes.get((s, i)) != shapes.get((n, 0)) or \
+                dtypes.get((s, i)) != dtypes.get((n, 0)):
+            return None
+        return n, sc.slot_of((s, i)), sc.slot_of((n, 0))
+
     def segment(self, seg):
         from .lower import safe_text
         gen, sc = self.gen, self.gen.sc
+        copy = self._copy_only(seg)
+        if copy is not None:
+            n, src, dst = copy
+            self.run.add("    " + gen.comment(n), n)
+            self.run.add("    np.copyto(V[%d], V[%d])" % (dst, src), n)
+            return
         fname = "seg%d" % seg.index
         gen.counter = 0
         body = gen.segment(seg, False)

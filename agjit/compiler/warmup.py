@@ -26,9 +26,9 @@ __all__ = ["warm_library", "wait_library", "library_state"]
 #     reduce_sum_3d and gemm layouts the common layers use).  Each item runs under Numba's
 #     compiler lock, so a compile on the calling thread waits at most one item; base-set
 #     compiles wait until no other thread has compiled for a quarter second (the program's
-#     own kernels come first).  The thread stops between items at interpreter exit (joined
-#     for at most a second, then abandoned: cache files are written atomically, so an
-#     abandoned compile leaves no partial file).
+#     own kernels come first).  At interpreter exit the thread stops before its next item
+#     and the running one is waited for (at most ``_EXIT_JOIN_S``, then abandoned: cache
+#     files are written atomically, so an abandoned compile leaves no partial file).
 #     ``AGJIT_WARM_LIBRARY=0`` turns it off; :func:`library_state` says where it stands and
 #     ``warm_library(block=True)`` (or ``wait_library(timeout)``) waits for it.
 _warm_lock = threading.Lock()
@@ -173,11 +173,16 @@ def _warm_main():
         _warm_done.set()
 
 
+_EXIT_JOIN_S = 10.0
+
+
 def _warm_at_exit():
+    # no new item after this; the one running is waited for (an LLVM compile that runs
+    # on, GIL released, while the interpreter finalises could crash the exit)
     _warm_stop.set()
     t = _warm_thread[0]
     if t is not None and t.is_alive():
-        t.join(1.0)
+        t.join(_EXIT_JOIN_S)
 
 
 def warm_library(block=False, timeout=None):
