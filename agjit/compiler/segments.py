@@ -6,6 +6,7 @@ import ast
 import builtins
 import collections
 import hashlib
+import json
 import logging
 import os
 import re
@@ -41,8 +42,11 @@ __all__ = ["share_segments", "canonical_segment", "SEGMENT_STATS"]
 #     neither compile nor disk hit).  The module text (``source()``) keeps the graph's
 #     names; the canonical function is the same function up to names.  A segment that
 #     cannot be canonicalised (a global it reads is not an import) keeps its own dispatcher.
+#     Beside a kernel file, a verified table ``k_<...>.segs`` (segment name -> digest) lets a
+#     warm process load the shared segments without parsing the module again.
 
 _SEG_NAME = re.compile(r"seg\d+(_par)?\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _seg_lock = threading.RLock()
 _seg_memory = collections.OrderedDict()     # segment digest -> dispatcher
 _SEG_MEMORY_MAX = 2048
@@ -63,8 +67,9 @@ def _import_table(tree):
 
 
 def canonical_segment(fn, imports):
-    """The canonical module text of segment function ``fn`` (an ast.FunctionDef) whose
-    module imports ``imports`` (:func:`_import_table`), or None (note *segment-kernels*)."""
+    """The canonical module text of segment function ``fn`` (an ast.FunctionDef, renamed in
+    place) whose module imports ``imports`` (:func:`_import_table`), or None (note
+    *segment-kernels*)."""
     a = fn.args
     if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults:
         return None
@@ -83,8 +88,7 @@ def canonical_segment(fn, imports):
                 used.add(node.id)
             elif not hasattr(builtins, node.id):
                 return None
-    fn = ast.parse(ast.unparse(fn)).body[0]      # a copy
-    for node in ast.walk(fn):
+    for node in ast.walk(fn):       # renamed in place: the tree is the caller's own parse
         if isinstance(node, ast.Name) and node.id in ren:
             node.id = ren[node.id]
         elif isinstance(node, ast.arg):
@@ -104,12 +108,34 @@ def canonical_segment(fn, imports):
     return "\n".join(lines) + "\n\n\n" + ast.unparse(fn) + "\n"
 
 
-def _segment_dispatcher(text):
+def _digest(text):
+    return hashlib.sha256(("%s\n%s %s %s %s" % (text, library_hash(), _version(),
+                                                numba.__version__, np.__version__)
+                           ).encode()).hexdigest()
+
+
+def _known_dispatcher(digest):
+    """The dispatcher of the segment named ``digest``, from memory or from its verified
+    file; None when that file is missing or fails a check (the caller canonicalises)."""
+    with _seg_lock:
+        disp = _seg_memory.get(digest)
+        if disp is not None:
+            _seg_memory.move_to_end(digest)
+            SEGMENT_STATS["shared"] += 1
+            return disp
+        root = _nbc.cache_root()
+        if root is None:
+            return None
+        text = _read_kernel(os.path.join(root[0], "s_%s.py" % digest[:32]), root[1])
+        if not isinstance(text, str) or _digest(text) != digest:
+            return None
+        return _segment_dispatcher(text, digest)
+
+
+def _segment_dispatcher(text, digest=None):
     """The dispatcher of canonical segment ``text``: from memory, from its verified file in
     the cache directory, or built (and written there)."""
-    digest = hashlib.sha256(("%s\n%s %s %s %s" % (text, library_hash(), _version(),
-                                                  numba.__version__, np.__version__)
-                             ).encode()).hexdigest()
+    digest = digest or _digest(text)
     with _seg_lock:
         disp = _seg_memory.get(digest)
         if disp is not None:
@@ -152,10 +178,45 @@ def _segment_dispatcher(text):
         return disp
 
 
+def _sidecar(mod):
+    """(path, key) of the verified table ``k_<...>.segs`` beside kernel file ``mod``
+    (segment name -> digest: a warm process loads the shared segments without parsing and
+    canonicalising the module), or None for a module without a file."""
+    path = getattr(mod, "__file__", "") or ""
+    root = _nbc.cache_root()
+    if root is None or not path.endswith(".py") or os.path.dirname(path) != root[0]:
+        return None
+    return path[:-3] + ".segs", root[1]
+
+
+def _from_sidecar(mod, side):
+    payload = _nbc.read_verified(side[0], side[1])
+    if payload is None:
+        return False
+    try:
+        table = json.loads(payload.decode("ascii"))
+        disps = {}
+        for name, dg in table.items():
+            if not (_SEG_NAME.match(name) and _HEX64.match(dg) and hasattr(mod, name)):
+                return False
+            disps[name] = _known_dispatcher(dg)
+            if disps[name] is None:
+                return False
+    except Exception:
+        return False
+    for name, disp in disps.items():
+        setattr(mod, name, disp)
+    mod._agjit_segments = table
+    return True
+
+
 def share_segments(mod, source):
     """Rebind the segment functions of kernel module ``mod`` (built from ``source``) to the
     content-addressed dispatchers of their code (note *segment-kernels*); a segment that
     fails to canonicalise or load keeps the module's own dispatcher."""
+    side = _sidecar(mod)
+    if side is not None and _from_sidecar(mod, side):
+        return
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -167,12 +228,20 @@ def share_segments(mod, source):
                 fn.decorator_list):
             continue
         try:
+            name = fn.name
             text = canonical_segment(fn, imports)
             if text is None:
                 continue
-            setattr(mod, fn.name, _segment_dispatcher(text))
-            shared[fn.name] = text
+            digest = _digest(text)
+            setattr(mod, name, _segment_dispatcher(text, digest))
+            shared[name] = digest
         except Exception as e:      # never worse than an unshared segment
             log.debug("agjit.jit: segment %s not shared (%s: %s)", fn.name,
                       type(e).__name__, e)
     mod._agjit_segments = shared
+    if side is not None:
+        try:
+            _nbc.write_verified(side[0], side[1],
+                                json.dumps(shared, sort_keys=True).encode("ascii"))
+        except OSError:
+            pass
