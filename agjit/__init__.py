@@ -50,6 +50,8 @@ def jit(fn=None, **options):
     Numba is imported on first use, so ``import agjit`` stays light.
     """
     from .compiler.decorator import jit as _jit
+    from .compiler.warmup import warm_library
+    warm_library()      # the kernel library, in the background (compiler note *library-warm-up*)
     return _jit(fn, **options)
 
 

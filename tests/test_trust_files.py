@@ -367,7 +367,9 @@ def _copy(warm_cache, tmp_path):
 
 
 def _kernel_files(d):
-    return sorted(p for p in d.glob("k_*.py"))
+    # kernel modules and the content-addressed segment files they share (cache note
+    # *segment-kernels*): both are code, both are verified
+    return sorted(p for p in d.glob("k_*.py")) + sorted(p for p in d.glob("s_*.py"))
 
 
 def _numba_files(d, ext):
@@ -551,7 +553,7 @@ def test_warm_read_only_cache_is_used(warm_cache, tmp_path):
 def test_cold_read_only_or_full_cache_falls_back_to_memory(warm_cache, tmp_path):
     d = _copy(warm_cache, tmp_path)
     for p in _numba_files(d, ".nbi"):
-        if p.name.startswith("k_"):
+        if p.name.startswith(("k_", "s_")):
             p.unlink()                              # kernels must compile and be saved
     for prelude in (_READ_ONLY, _FULL_DISK):
         res = _child(d, prelude=prelude)

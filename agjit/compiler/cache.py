@@ -231,6 +231,8 @@ def load_module(key, code_digest_, source):
     if mod is None:
         mod = _module_from_memory(name, source)
     mod._agjit_on_disk = on_disk
+    from .segments import share_segments
+    share_segments(mod, source)
     with _mem_lock:
         _memory[digest] = mod
         while len(_memory) > _MEMORY_MAX:
@@ -251,3 +253,4 @@ def _purge_numba_cache(path):
                     pass
     except OSError:
         pass
+

@@ -6,6 +6,7 @@ follows one comment (node, op, shape, user source line -- all through ``safe_tex
 backward nodes name the forward node they came from (symbol.autodiff note
 *backward-provenance*).
 """
+import ast
 import json
 import re
 
@@ -223,8 +224,40 @@ class _Gen:
         out = Out()
         out.add(self.comment(n), n)
         for ln in got.lines:
-            out.add(_PLACE.sub(sub, ln), n)
+            out.add(self._library_call(_PLACE.sub(sub, ln)), n)
         return out
+
+    def _library_call(self, ln):
+        """A KernelCall statement as compiled (note *one-specialisation*): ``np.dot(a, b,
+        out)`` goes through the library's ``gemm``, and a bare int or bool literal passed to
+        a library function is typed (``np.int64(3)``)."""
+        m = _NP_DOT.match(ln)
+        if m and _top_level_args(m.group(2)) == 3:
+            self.lib.add("gemm")
+            ln = "%sgemm(%s)" % (m.group(1), m.group(2))
+        if not _INT_ARG.search(ln):
+            return ln
+        from .kernels import LIBRARY
+        body = ln.lstrip()
+        try:
+            tree = ast.parse(body)
+        except SyntaxError:
+            return ln
+        changed = False
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id in LIBRARY:
+                for k, a in enumerate(node.args):
+                    if isinstance(a, ast.Constant) and type(a.value) in (int, bool):
+                        node.args[k] = ast.Call(
+                            ast.Attribute(ast.Name("np", ast.Load()),
+                                          "int64" if type(a.value) is int else "bool_",
+                                          ast.Load()), [a], [])
+                        changed = True
+        if not changed:
+            return ln
+        self.mods.add("np")
+        return ln[:len(ln) - len(body)] + ast.unparse(tree)
 
     # -- a segment ----------------------------------------------------------------------
     def segment(self, seg, par):
@@ -232,6 +265,33 @@ class _Gen:
         for st in seg.steps:
             body.extend(self.fused(st, par) if st.kind == "fused" else self.call(st))
         return body
+
+
+# Note: one-specialisation
+#     Numba compiles a dispatcher once per argument-type tuple, and types a bare literal
+#     argument as its literal value: a library call ``k(x, out, 3)`` generated for one layer
+#     and ``k(x, out, 5)`` for another were two compiles of ``k``.  Literal ints and bools
+#     passed to library functions are therefore written ``np.int64(3)`` / ``np.bool_(True)``
+#     (one specialisation per dtype and rank serves every layer).  And ``np.dot(a, b, out)``
+#     of the BLAS lowerings calls the library's ``gemm`` (the same np.dot, one level down):
+#     Numba's np.dot implementation is compiled once per machine inside ``gemm``'s cached
+#     code instead of in every process that compiles a new segment.
+_NP_DOT = re.compile(r"^(\s*)np\.dot\((.*)\)\s*$")
+_INT_ARG = re.compile(r"[(,]\s*(\d+|True|False)\s*[,)]")
+
+
+def _top_level_args(text):
+    depth, n = 0, 1
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return -1
+        elif ch == "," and depth == 0:
+            n += 1
+    return n if depth == 0 else -1
 
 
 def _call_names(template):
@@ -281,9 +341,33 @@ class _Module:
         self.par_segments = []
         self.any_par = False
 
+    def _copy_only(self, seg):
+        """(node, source slot, destination slot) when segment ``seg`` is one copy loop (an
+        Alias of a value it cannot be, e.g. a gradient output from an eager step), else
+        None: such a segment is ``np.copyto`` in ``run``, not a Numba function to compile."""
+        sc, shapes, dtypes = self.gen.sc, self.gen.shapes, self.gen.dtypes
+        if len(seg.steps) != 1 or seg.steps[0].kind != "fused":
+            return None
+        st = seg.steps[0]
+        if len(st.nodes) != 1 or not oplower.is_alias(st.nodes[0]):
+            return None
+        n = st.nodes[0]
+        s, i, _v = n.inputs[0]
+        if (s, i) in sc.ones or (n, 0) not in sc.materialised or \
+                shapes.get((s, i)) != shapes.get((n, 0)) or \
+                dtypes.get((s, i)) != dtypes.get((n, 0)):
+            return None
+        return n, sc.slot_of((s, i)), sc.slot_of((n, 0))
+
     def segment(self, seg):
         from .lower import safe_text
         gen, sc = self.gen, self.gen.sc
+        copy = self._copy_only(seg)
+        if copy is not None:
+            n, src, dst = copy
+            self.run.add("    " + gen.comment(n), n)
+            self.run.add("    np.copyto(V[%d], V[%d])" % (dst, src), n)
+            return
         fname = "seg%d" % seg.index
         gen.counter = 0
         gen.runtime = set()

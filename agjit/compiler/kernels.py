@@ -229,6 +229,15 @@ def reduce_sum_3d(x, out, scale):
             out[o, i] = acc[i] * scale
 
 
+@njit(cache=True, error_model='numpy')
+def gemm(a, b, out):
+    """out = a @ b through BLAS for 2-D operands of any layout (np.dot into ``out``):
+    generated segments call this instead of np.dot, so Numba's np.dot implementation is
+    compiled into this function's cached code once per machine and layout, not in every
+    process that compiles a new segment (agjit.compiler.codegen note *one-specialisation*)."""
+    np.dot(a, b, out)
+
+
 @njit(cache=True)
 def copy_into(src, dst):
     d = dst.reshape(-1)
@@ -257,6 +266,7 @@ LIBRARY = {
     "softmax_rows": (softmax_rows, None), "log_softmax_rows": (log_softmax_rows, None),
     "softmax_cross_entropy_rows": (softmax_cross_entropy_rows, None),
     "reduce_sum_3d": (reduce_sum_3d, None), "copy_into": (copy_into, None),
+    "gemm": (gemm, None),
 }
 
 # the normalisation / NN ops' kernels (BatchNorm, LayerNorm, Dropout, Embedding...)

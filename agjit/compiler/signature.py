@@ -167,7 +167,9 @@ class KernelStats:
         """Run a kernel for the first time, counting the Numba compilations and disk-cache
         loads it triggers (dispatchers compile lazily on first call)."""
         mod = kernel.module
-        disps = [v for k, v in vars(mod).items() if k.startswith("seg")]
+        # a content-addressed segment can serve several seg<k> names (cache note
+        # *segment-kernels*): each dispatcher counted once
+        disps = list({id(v): v for k, v in vars(mod).items() if k.startswith("seg")}.values())
         before = [(len(d.overloads), sum(d.stats.cache_hits.values())) for d in disps]
         t0 = time.perf_counter()
         try:

@@ -1,0 +1,218 @@
+"""The kernel library warmed once per process in a daemon thread (note *library-warm-up*).
+
+This module imports neither Numba nor the kernel library at import time: starting the
+warm-up costs the caller a thread start; the thread does the imports."""
+import logging
+import os
+import sys
+import threading
+import time
+
+log = logging.getLogger("agjit.jit")
+
+__all__ = ["warm_library", "wait_library", "library_state"]
+
+
+# Note: library-warm-up
+#     The kernel library (kernels.py and the kernels_*.py registered into its LIBRARY,
+#     vmath.py) and the fused optimizer kernels are ``@njit(cache=True)`` through agjit's
+#     verified cache: compiled once per machine into ``<cache dir>/numba/`` and loaded by
+#     later processes.  :func:`warm_library` makes them ready in a daemon thread, started on
+#     the compiler's first use (a jitted function or an executor is made): Numba's one-time
+#     set-up first (its import, the typing and target registries -- which import SciPy for
+#     BLAS), then every signature this machine's cache index holds for a library function
+#     (what earlier processes compiled: a load, milliseconds each), or -- on a machine
+#     whose cache has none yet -- a float32 base set (the scalar helpers, row kernels,
+#     reduce_sum_3d and gemm layouts the common layers use).  Each item runs under Numba's
+#     compiler lock, so a compile on the calling thread waits at most one item; base-set
+#     compiles wait until no other thread has compiled for a quarter second (the program's
+#     own kernels come first).  At interpreter exit the thread stops before its next item
+#     and the running one is waited for (at most ``_EXIT_JOIN_S``, then abandoned: cache
+#     files are written atomically, so an abandoned compile leaves no partial file).
+#     ``AGJIT_WARM_LIBRARY=0`` turns it off; :func:`library_state` says where it stands and
+#     ``warm_library(block=True)`` (or ``wait_library(timeout)``) waits for it.
+_warm_lock = threading.Lock()
+_warm_thread = [None]
+_warm_done = threading.Event()
+_warm_stop = threading.Event()
+_WARM = {"state": "idle", "seconds": 0.0, "setup_seconds": 0.0, "loaded": 0, "compiled": 0,
+         "errors": 0}
+
+
+def _base_signatures(kernels):
+    from numba import types as t
+    f32 = t.float32
+    a1, a2, a3 = t.float32[::1], t.float32[:, ::1], t.float32[:, :, ::1]
+    f2 = t.Array(f32, 2, "F")
+    out = [(kernels.LIBRARY[n][0], (f32,)) for n in
+           ("relu", "exp", "log", "tanh", "sigmoid", "sqrt")
+           if n in kernels.LIBRARY]
+    out += [(kernels.maximum, (f32, f32)), (kernels.minimum, (f32, f32)),
+            (kernels.softmax_rows, (a2, a2, t.float64)),
+            (kernels.log_softmax_rows, (a2, a2, t.float64)),
+            (kernels.softmax_cross_entropy_rows, (a2, a1, a1)),
+            (kernels.reduce_sum_3d, (a3, a2, t.float64)),
+            (kernels.gemm, (a2, f2, a2)), (kernels.gemm, (a2, a2, a2)),
+            (kernels.gemm, (f2, a2, a2))]
+    return out
+
+
+def _library_dispatchers():
+    from . import kernels, vmath
+    seen, out = set(), []
+    mods = [kernels, vmath]
+    k = sys.modules.get("agjit._optimizer_kernels")
+    if k is None:
+        try:
+            from .. import _optimizer_kernels as k
+        except Exception:
+            k = None
+    if k is not None:
+        mods.append(k)
+    for m in mods:
+        for v in list(vars(m).values()):
+            if hasattr(v, "overloads") and hasattr(v, "py_func") and id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    for fn, _cost in kernels.LIBRARY.values():      # the kernels_*.py registered there
+        if hasattr(fn, "overloads") and id(fn) not in seen:
+            seen.add(id(fn))
+            out.append(fn)
+    return out, kernels
+
+
+def _indexed_signatures(disp):
+    c = getattr(disp, "_cache", None)
+    f = getattr(c, "_cache_file", None)
+    if f is None or not hasattr(f, "_load_index"):
+        return []
+    try:
+        return [k[0] for k in f._load_index()]
+    except Exception:
+        return []
+
+
+_others = {"active": 0, "last": 0.0}    # compiles of other threads (a numba event listener)
+_QUIET_S = 0.25
+
+
+def _listen_to_other_compiles():
+    """Count the Numba compiles of threads other than this one, so that compiling the base
+    set (not loading what the cache has) waits while the program compiles its own code."""
+    from numba.core import event as ev
+    me = threading.get_ident()
+
+    class _Others(ev.Listener):
+        def on_start(self, e):
+            if threading.get_ident() != me:
+                _others["active"] += 1
+
+        def on_end(self, e):
+            if threading.get_ident() != me:
+                _others["active"] -= 1
+                _others["last"] = time.perf_counter()
+    lis = _Others()
+    ev.register("numba:compile", lis)
+    return lambda: ev.unregister("numba:compile", lis)
+
+
+def _yield_to_other_compiles():
+    while not _warm_stop.is_set() and (
+            _others["active"] > 0 or time.perf_counter() - _others["last"] < _QUIET_S):
+        _warm_stop.wait(0.05)
+
+
+def _warm_one(disp, sig, polite=False):
+    from numba.core.compiler_lock import global_compiler_lock
+    if polite:
+        _yield_to_other_compiles()
+    if _warm_stop.is_set():
+        return False
+    with global_compiler_lock:
+        if sig in disp.overloads:
+            return True
+        hits = sum(disp.stats.cache_hits.values())
+        disp.compile(sig)
+        if sum(disp.stats.cache_hits.values()) > hits:
+            _WARM["loaded"] += 1
+        else:
+            _WARM["compiled"] += 1
+    return True
+
+
+def _warm_main():
+    t0 = time.perf_counter()
+    _WARM["state"] = "running"
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+        with global_compiler_lock:
+            cpu_target.typing_context.refresh()
+            cpu_target.target_context.refresh()
+        _WARM["setup_seconds"] = time.perf_counter() - t0
+        disps, kernels = _library_dispatchers()
+        todo = [(d, s) for d in disps for s in _indexed_signatures(d)]
+        polite = not todo       # compiles (a cold machine): after the program's own compiles
+        if polite:
+            todo = _base_signatures(kernels)
+            unlisten = _listen_to_other_compiles()
+        for d, s in todo:
+            try:
+                if not _warm_one(d, s, polite):
+                    break
+            except Exception as e:      # a stale index entry: the call compiles it later
+                _WARM["errors"] += 1
+                log.debug("agjit.jit: library warm-up of %s%s failed (%s)", d, s, e)
+        if polite:
+            unlisten()
+        _WARM["state"] = "stopped" if _warm_stop.is_set() else "done"
+    except Exception as e:              # pragma: no cover - Numba internals changed
+        _WARM["state"] = "failed: %s" % e
+    finally:
+        _WARM["seconds"] = time.perf_counter() - t0
+        _warm_done.set()
+
+
+_EXIT_JOIN_S = 10.0
+
+
+def _warm_at_exit():
+    # no new item after this; the one running is waited for (an LLVM compile that runs
+    # on, GIL released, while the interpreter finalises could crash the exit)
+    _warm_stop.set()
+    t = _warm_thread[0]
+    if t is not None and t.is_alive():
+        t.join(_EXIT_JOIN_S)
+
+
+def warm_library(block=False, timeout=None):
+    """Start (once per process) the background warm-up of the kernel library (note
+    *library-warm-up*); with ``block`` wait for it (at most ``timeout`` s).  Returns True
+    when the warm-up has finished (or is off)."""
+    if os.environ.get("AGJIT_WARM_LIBRARY", "1") in ("0", "false", "False", "no"):
+        return True
+    with _warm_lock:
+        if _warm_thread[0] is None:
+            import atexit
+            t = threading.Thread(target=_warm_main, name="agjit-library-warm-up", daemon=True)
+            _warm_thread[0] = t
+            atexit.register(_warm_at_exit)
+            t.start()
+    if block:
+        _warm_done.wait(timeout)
+    return _warm_done.is_set()
+
+
+def wait_library(timeout=None):
+    """Wait until the library warm-up has finished (True) or ``timeout`` s passed (False);
+    True at once when it was never started."""
+    if _warm_thread[0] is None:
+        return True
+    return _warm_done.wait(timeout)
+
+
+def library_state():
+    """The warm-up's state: ``state`` (idle, running, done, stopped, failed: ...),
+    ``seconds``, ``setup_seconds`` (Numba's registries), and how many library signatures it
+    ``loaded`` from the disk cache or ``compiled``."""
+    return dict(_WARM)
