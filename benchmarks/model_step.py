@@ -76,14 +76,14 @@ _TRAIN = ("agjit_eager", "agjit_jit", "torch_eager", "torch_compile", "jax_jit",
 _W8_INFER = ("agjit_eager", "agjit_jit", "torch_eager", "torch_compile", "jax_jit",
              "onnxruntime", "mxnet")
 CASES = {
+    "W8/train32": ("W8", "train", 32, 4, ("agjit_jit", "torch_eager")),
+    "W10/infer": ("W10", "infer", None, None, ("agjit_eager", "agjit_jit", "numpy",
+                                               "torch_eager", "mxnet")),
+    "W10/train": ("W10", "train", None, None, _TRAIN),
+    "W9/train": ("W9", "train", None, None, _TRAIN),
     "W8/infer1": ("W8", "infer", 1, 1, _W8_INFER),
     "W8/infer16": ("W8", "infer", 16, 2, _W8_INFER),
     "W8/train16": ("W8", "train", 16, 2, _TRAIN),
-    "W8/train32": ("W8", "train", 32, 4, ("agjit_eager", "agjit_jit", "torch_eager")),
-    "W9/train": ("W9", "train", None, None, _TRAIN),
-    "W10/train": ("W10", "train", None, None, _TRAIN),
-    "W10/infer": ("W10", "infer", None, None, ("agjit_eager", "agjit_jit", "numpy",
-                                               "torch_eager", "mxnet")),
 }
 EXTERNAL = ("torch_eager", "mxnet")
 REFERENCE = "agjit_eager"
@@ -457,7 +457,6 @@ def run_peer(peer, case, args, tmp, data_path):
     py = peer_python(peer)
     if py is None:
         return {"status": "not installed"}
-    model, mode = CASES[case][0], CASES[case][1]
     tag = "%s_%s" % (peer, case.replace("/", "_"))
     out = os.path.join(tmp, tag + ".json")
     cmd = [py, os.path.abspath(__file__), "--child", peer, "--case", case, "--data", data_path,
@@ -504,6 +503,34 @@ def compare(got, ref):
         g = np.asarray(got[k], dtype=np.float64).reshape(r.shape)
         errs[k] = float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-12))
     return errs
+
+
+def check_case(case, row, outputs, numpy64, tol):
+    """Every peer's outputs against agjit_eager's (torch_eager's when agjit_eager has none);
+    agjit_eager's W10 forward against the float64 NumPy forward."""
+    refname = REFERENCE if REFERENCE in outputs else ("torch_eager" if "torch_eager" in outputs
+                                                       else None)
+    if refname is None:
+        return
+    ref = outputs[refname]
+    parts = []
+    for peer, outs in outputs.items():
+        r = row[peer]
+        if peer == refname:
+            r["reference"] = True
+            if numpy64 is None:
+                continue
+            errs = compare(outs, numpy64)
+            r["errs_vs_float64_numpy"] = errs
+        else:
+            errs = compare(outs, ref)
+        r["errs"] = errs
+        r["max_rel_err"] = max(errs.values()) if errs else 0.0
+        r["check_ok"] = r["max_rel_err"] <= tol
+        parts.append("%s %.1e%s" % (peer, r["max_rel_err"], "" if r["check_ok"] else " FAILED"))
+    print("  %-10s check vs %s%s: %s" % (case, refname, " (itself vs float64 NumPy)"
+                                          if numpy64 is not None else "", ", ".join(parts)),
+          flush=True)
 
 
 def fmt_ms(v):
@@ -631,6 +658,57 @@ def loadavg():
         return "?"
 
 
+def _write(path, text):
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_results(args, header, results, cases):
+    """Tables of the cases measured so far; written into --out after every case, so a run
+    cut short still leaves its results."""
+    header["load_end"] = loadavg()
+    cases = [c for c in cases if c in results]
+    want = [p for p in args.peers.split(",") if p]
+    shown = [p for p in PEERS if p in want and any(p in CASES[c][4] for c in cases)]
+    table = report(results, cases, shown)
+    cpu_table = report(results, cases, shown, key="cpu_median_ms")
+    mem = memory_report(results, cases, shown)
+    tg = targets(results)
+    tg_lines = ["| target | measured | limit | met |", "|---|---:|---:|---|"] + [
+        "| %s | %.2f | %.1f | %s |" % (n, v, lim, "yes" if good else "no") for n, v, lim, good in tg]
+    text = ("Load average %s at the start, %s at the end; BLAS: %s; threads per peer: %s\n\n"
+            "## Median wall ms per step (ratio to the fastest of torch_eager / mxnet; first call)\n\n"
+            "%s\n\n## Process CPU ms per step\n\n%s\n\n## Memory per peer, MiB: RSS high-water "
+            "over the steady steps minus RSS before the first call (includes what the first "
+            "call keeps: buffers, and for the jits compiler state) / minus RSS after the first "
+            "call (the steps' own transient peak) / agjit: tracemalloc peak of one step (NumPy "
+            "buffers)\n\n%s\n\n## Targets\n\n%s\n"
+            % (header["load_start"], header["load_end"], header["blas"], header["threads"],
+               table, cpu_table, mem, "\n".join(tg_lines)))
+    eager = ["- %s: %s" % (c, "; ".join(results[c]["agjit_jit"].get("eager_segments") or ["none"]))
+             for c in cases if results[c].get("agjit_jit", {}).get("status") == "ok"]
+    if eager:
+        text += "\n## Eager segments in agjit_jit's replay (explain())\n\n" + "\n".join(eager) + "\n"
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        _write(os.path.join(args.out, "model_results.json"), json.dumps(
+            {"header": header, "quick": args.quick, "results": results,
+             "targets": [{"target": n, "measured": v, "limit": lim, "met": g}
+                         for n, v, lim, g in tg]}, indent=1, default=float))
+        _write(os.path.join(args.out, "model_results.md"),
+               "# W8-W10 model steps (%s)\n\n%s" % (header["date"], text))
+        plot(results, cases, os.path.join(args.out, "model_ratios.png"))
+    return text
+
+
 def driver(args):
     cases = [c for c in args.only.split(",") if c]
     for c in cases:
@@ -659,68 +737,27 @@ def driver(args):
             results[case] = {}
             if model == "W10" and mode == "infer":
                 d64 = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v) for k, v in d.items()}
-                checks[case] = {"numpy64": {"out": models.numpy_encoder_forward(d64, args.quick)}}
-            ref = None
+                checks[case] = {"out": models.numpy_encoder_forward(d64, args.quick)}
+            outputs = {}
             for peer in [p for p in case_peers if p in want]:
                 r = run_peer(peer, case, args, tmp, data_path)
                 outs = r.pop("outputs", None)
-                if peer == REFERENCE and outs is not None:
-                    ref = outs
-                    if case in checks:
-                        r["errs_vs_float64_numpy"] = compare(outs, checks[case]["numpy64"])
-                elif ref is None and peer == "torch_eager" and outs is not None:
-                    ref = outs
-                    r["note"] = "reference (agjit_eager had no result)"
-                if outs is not None and ref is not None:
-                    errs = compare(outs, ref)
-                    if peer == REFERENCE and "errs_vs_float64_numpy" in r:
-                        errs = r["errs_vs_float64_numpy"]
-                    r["errs"] = errs
-                    r["max_rel_err"] = max(errs.values()) if errs else 0.0
-                    r["check_ok"] = r["max_rel_err"] <= args.tol
+                if outs is not None:
+                    outputs[peer] = outs
                 results[case][peer] = r
                 if r.get("status") == "ok":
-                    msg = "%s ms median, first %.2f s, peak %s MiB, err %.1e%s" % (
-                        fmt_ms(r["median_ms"]), r["first_call_s"],
-                        "%.0f" % r["peak_mb"] if r.get("peak_mb") is not None else "?",
-                        r.get("max_rel_err", float("nan")),
-                        "" if r.get("check_ok", True) else " CHECK FAILED")
+                    msg = "%s ms median (CPU %s), first %.2f s, peak %s MiB" % (
+                        fmt_ms(r["median_ms"]), fmt_ms(r["cpu_median_ms"]), r["first_call_s"],
+                        "%.0f" % r["peak_mb"] if r.get("peak_mb") is not None else "?")
                     if r.get("eager_segments"):
                         msg += "; %d eager segments" % len(r["eager_segments"])
                 else:
                     msg = r.get("status") + (": " + r["error"] if r.get("error") else "")
                 print("  %-10s %-13s %s" % (case, peer, msg), flush=True)
-    header["load_end"] = loadavg()
-    shown = [p for p in PEERS if p in want and any(p in CASES[c][4] for c in cases)]
-    table = report(results, cases, shown)
-    cpu_table = report(results, cases, shown, key="cpu_median_ms")
-    mem = memory_report(results, cases, shown)
-    tg = targets(results)
-    tg_lines = ["| target | measured | limit | met |", "|---|---:|---:|---|"] + [
-        "| %s | %.2f | %.1f | %s |" % (n, v, lim, "yes" if good else "no") for n, v, lim, good in tg]
-    text = ("Load average %s at the start, %s at the end; BLAS: %s; threads per peer: %s\n\n"
-            "## Median wall ms per step (ratio to the fastest of torch_eager / mxnet; first call)\n\n"
-            "%s\n\n## Process CPU ms per step\n\n%s\n\n## Memory per peer, MiB: RSS high-water "
-            "over the steady steps minus RSS before the first call (includes what the first "
-            "call keeps: buffers, and for the jits compiler state) / minus RSS after the first "
-            "call (the steps' own transient peak) / agjit: tracemalloc peak of one step (NumPy "
-            "buffers)\n\n%s\n\n## Targets\n\n%s\n"
-            % (header["load_start"], header["load_end"], header["blas"], header["threads"],
-               table, cpu_table, mem, "\n".join(tg_lines)))
-    eager = ["- %s: %s" % (c, "; ".join(results[c]["agjit_jit"].get("eager_segments") or ["none"]))
-             for c in cases if results[c].get("agjit_jit", {}).get("status") == "ok"]
-    if eager:
-        text += "\n## Eager segments in agjit_jit's replay (explain())\n\n" + "\n".join(eager) + "\n"
+            check_case(case, results[case], outputs, checks.get(case), args.tol)
+            write_results(args, header, results, cases)
+    text = write_results(args, header, results, cases)
     print("\n" + text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "model_results.json"), "w") as f:
-            json.dump({"header": header, "quick": args.quick, "results": results,
-                       "targets": [{"target": n, "measured": v, "limit": lim, "met": g}
-                                   for n, v, lim, g in tg]}, f, indent=1, default=float)
-        with open(os.path.join(args.out, "model_results.md"), "w") as f:
-            f.write("# W8-W10 model steps (%s)\n\n%s" % (header["date"], text))
-        plot(results, cases, os.path.join(args.out, "model_ratios.png"))
     bad = [(c, p) for c in cases for p, r in results[c].items() if r.get("check_ok") is False]
     if bad:
         print("numerical check failed: %s" % ", ".join("%s/%s" % b for b in bad))

@@ -103,3 +103,25 @@ def test_report_cells_and_targets():
     assert tg["W8/train32 jit / eager"] == (0.75, True)
     v, good = tg["W8/train32 jit / torch eager memory (peak over the loaded model)"]
     assert v == pytest.approx(1.2) and good
+
+
+def test_check_case_against_reference_and_float64():
+    ref = {"out": np.array([[1.0, -2.0]])}
+    outputs = {"agjit_eager": {"out": np.array([[1.0, -2.0]])},
+               "torch_eager": {"out": np.array([[1.0, -2.1]])},
+               "mxnet": {"out": np.array([[1.0, -2.0001]])}}
+    row = {p: {"status": "ok"} for p in outputs}
+    model_step.check_case("W10/infer", row, outputs, {"out": np.array([[1.0, -2.0]])}, 5e-3)
+    assert row["agjit_eager"]["check_ok"] and row["agjit_eager"]["reference"]
+    assert row["torch_eager"]["check_ok"] is False
+    assert row["torch_eager"]["max_rel_err"] == pytest.approx(0.05)
+    assert row["mxnet"]["check_ok"]
+    # a wrong agjit shows against the float64 forward
+    row = {p: {"status": "ok"} for p in outputs}
+    model_step.check_case("W10/infer", row, outputs, {"out": ref["out"] * 1.1}, 5e-3)
+    assert row["agjit_eager"]["check_ok"] is False
+    # without agjit_eager, torch_eager is the reference
+    del outputs["agjit_eager"]
+    row = {p: {"status": "ok"} for p in outputs}
+    model_step.check_case("W8/train32", row, outputs, None, 5e-3)
+    assert row["torch_eager"]["reference"] and row["mxnet"]["check_ok"] is False
