@@ -674,7 +674,8 @@ def _write(path, text):
 def write_results(args, header, results, cases):
     """Tables of the cases measured so far; written into --out after every case, so a run
     cut short still leaves its results."""
-    header["load_end"] = loadavg()
+    if "runs" not in header:
+        header["load_end"] = loadavg()
     cases = [c for c in cases if c in results]
     want = [p for p in args.peers.split(",") if p]
     shown = [p for p in PEERS if p in want and any(p in CASES[c][4] for c in cases)]
@@ -684,7 +685,13 @@ def write_results(args, header, results, cases):
     tg = targets(results)
     tg_lines = ["| target | measured | limit | met |", "|---|---:|---:|---|"] + [
         "| %s | %.2f | %.1f | %s |" % (n, v, lim, "yes" if good else "no") for n, v, lim, good in tg]
-    text = ("Load average %s at the start, %s at the end; BLAS: %s; threads per peer: %s\n\n"
+    runs = "".join("- %s: cases %s, load %s at the start, %s at the end\n" % (
+        h["date"], ", ".join(h.get("cases", [])), h["load_start"], h["load_end"])
+        for h in header.get("runs", []))
+    if runs:
+        runs = "Merged from %d runs of this command (`--merge`):\n\n%s\n" % (
+            len(header["runs"]), runs)
+    text = runs + ("Load average %s at the start, %s at the end; BLAS: %s; threads per peer: %s\n\n"
             "## Median wall ms per step (ratio to the fastest of torch_eager / mxnet; first call)\n\n"
             "%s\n\n## Process CPU ms per step\n\n%s\n\n## Memory per peer, MiB: RSS high-water "
             "over the steady steps minus RSS before the first call (includes what the first "
@@ -707,6 +714,23 @@ def write_results(args, header, results, cases):
                "# W8-W10 model steps (%s)\n\n%s" % (header["date"], text))
         plot(results, cases, os.path.join(args.out, "model_ratios.png"))
     return text
+
+
+def merge(args):
+    """Tables of several runs' model_results.json (``--merge DIR,DIR``; a later run's case
+    replaces an earlier one's) written into ``--out``."""
+    results, runs = {}, []
+    for d in [x for x in args.merge.split(",") if x]:
+        with open(os.path.join(d, "model_results.json")) as f:
+            doc = json.load(f)
+        h = dict(doc["header"])
+        h["cases"] = list(doc["results"])
+        runs.append(h)
+        results.update(doc["results"])
+    cases = [c for c in CASES if c in results]
+    header = dict(runs[0], runs=runs, load_end=runs[-1]["load_end"])
+    print(write_results(args, header, results, cases))
+    return 0
 
 
 def driver(args):
@@ -777,6 +801,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--merge", default=None,
+                    help="comma-separated --out folders of earlier runs: tables of them all")
     ap.add_argument("--child", default=None)
     ap.add_argument("--export-onnx", default=None)
     ap.add_argument("--onnx", default=None)
@@ -791,6 +817,8 @@ def main(argv=None):
     if args.child:
         child(args)
         return 0
+    if args.merge:
+        return merge(args)
     return driver(args)
 
 

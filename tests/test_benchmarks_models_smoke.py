@@ -125,3 +125,24 @@ def test_check_case_against_reference_and_float64():
     row = {p: {"status": "ok"} for p in outputs}
     model_step.check_case("W8/train32", row, outputs, None, 5e-3)
     assert row["torch_eager"]["reference"] and row["mxnet"]["check_ok"] is False
+
+
+def test_merge_of_two_runs(tmp_path):
+    import json
+    ok = {"status": "ok", "median_ms": 10.0, "cpu_median_ms": 9.0, "first_call_s": 1.0,
+          "peak_mb": 100.0, "check_ok": True, "max_rel_err": 0.0}
+    for i, (case, ms) in enumerate((("W9/train", 30.0), ("W8/infer1", 5.0))):
+        d = tmp_path / ("run%d" % i)
+        d.mkdir()
+        hdr = {"date": "D%d" % i, "load_start": "1", "load_end": "2", "blas": "B",
+               "threads": 1, "machine": "M"}
+        (d / "model_results.json").write_text(json.dumps({"header": hdr, "results": {
+            case: {"agjit_jit": dict(ok, median_ms=ms), "torch_eager": ok}}}))
+    out = tmp_path / "merged"
+    assert model_step.main(["--merge", "%s,%s" % (tmp_path / "run0", tmp_path / "run1"),
+                            "--out", str(out)]) == 0
+    md = (out / "model_results.md").read_text()
+    assert "Merged from 2 runs" in md and "D0: cases W9/train" in md
+    assert "| W9/train |  | 30 ms (3.00x)" in md and "| W8/infer1 |  | 5 ms (0.50x)" in md
+    doc = json.loads((out / "model_results.json").read_text())
+    assert set(doc["results"]) == {"W9/train", "W8/infer1"}
