@@ -717,8 +717,9 @@ def write_results(args, header, results, cases):
 
 
 def merge(args):
-    """Tables of several runs' model_results.json (``--merge DIR,DIR``; a later run's case
-    replaces an earlier one's) written into ``--out``."""
+    """Tables of several runs' model_results.json (``--merge DIR,DIR``) written into
+    ``--out``: per case and peer, a later run's cell replaces an earlier one's unless the
+    later one failed and the earlier one did not.  Each cell keeps the check of its own run."""
     results, runs = {}, []
     for d in [x for x in args.merge.split(",") if x]:
         with open(os.path.join(d, "model_results.json")) as f:
@@ -726,7 +727,11 @@ def merge(args):
         h = dict(doc["header"])
         h["cases"] = list(doc["results"])
         runs.append(h)
-        results.update(doc["results"])
+        for case, row in doc["results"].items():
+            have = results.setdefault(case, {})
+            for peer, r in row.items():
+                if r.get("status") == "ok" or have.get(peer, {}).get("status") != "ok":
+                    have[peer] = dict(r, run=h["date"])
     cases = [c for c in CASES if c in results]
     header = dict(runs[0], runs=runs, load_end=runs[-1]["load_end"])
     print(write_results(args, header, results, cases))
