@@ -4,7 +4,6 @@ call (multi-output step mode, agjit.compiler.step), with the numbers, gradients 
 semantics of the two calls.  Every check compares against the same blocks not hybridized
 (eager autograd), never timing."""
 import numpy as np
-import pytest
 
 import agjit as mx
 from agjit import autograd, gluon, tape
