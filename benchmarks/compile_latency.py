@@ -46,9 +46,23 @@ MIN_STEPS = 8           # the compiled step is a median of at least these
 
 
 # ================================================================ agjit (child) ===
-def _mlp(mx, np, batch=64):
+def _import_keeping_mode(name):
+    """Import a benchmark module without letting it choose the tier: workloads.py and
+    cnn_step.py default AGJIT_TIERED to 0 for their compiled-speed timings, but this
+    script's ``default`` mode must see mx.jit's own default."""
     sys.path.insert(0, HERE)
-    import workloads as W
+    had = os.environ.get("AGJIT_TIERED")
+    try:
+        return __import__(name)
+    finally:
+        if had is None:
+            os.environ.pop("AGJIT_TIERED", None)
+        else:
+            os.environ["AGJIT_TIERED"] = had
+
+
+def _mlp(mx, np, batch=64):
+    W = _import_keeping_mode("workloads")
     rng = np.random.default_rng(W.SEED + batch)
     d = W.w1_data(rng, batch, W.W1_SIZES["small"][1])
     args = [mx.nd.array(d["x"]), mx.nd.array(d["y"].astype(np.float32))]
@@ -58,8 +72,7 @@ def _mlp(mx, np, batch=64):
 
 
 def _cnn(mx, np, case):
-    sys.path.insert(0, HERE)
-    import cnn_step as C
+    C = _import_keeping_mode("cnn_step")
     d = C.make_data(case)
     params = [mx.nd.array(d[k]) for k in C.param_names(case)]
     args = [mx.nd.array(d["x"]), mx.nd.array(d["y"].astype(np.float32))]

@@ -810,7 +810,7 @@ def _sampler_fwd(attrs, ins, ctx):
     for ok, yy, xx, wgt, _dy, _dx in taps:
         v = xd[n, :, yy, xx]                        # (N, Ho, Wo, C)
         out += np.moveaxis(v * (wgt * ok)[..., None], -1, 1)
-    return [out.astype(x.dtype)]
+    return [np.ascontiguousarray(out, dtype=x.dtype)]
 
 
 def _sampler_bwd_np(g, x, grid):
@@ -831,7 +831,8 @@ def _sampler_bwd_np(g, x, grid):
         dsx += dot * wy * (1.0 if dx else -1.0)
         dsy += dot * wx * (1.0 if dy else -1.0)
     ggrid = np.stack([dsx * (W - 1) / 2.0, dsy * (H - 1) / 2.0], axis=1)
-    return np.moveaxis(gx, -1, 1).astype(x.dtype), ggrid.astype(grid.dtype)
+    return (np.ascontiguousarray(np.moveaxis(gx, -1, 1), dtype=x.dtype),
+            np.ascontiguousarray(ggrid, dtype=grid.dtype))
 
 
 def _sampler_grad(F, attrs, ins, outs, og, ctx):
