@@ -50,9 +50,19 @@ def jit(fn=None, **options):
     Numba is imported on first use, so ``import agjit`` stays light.
     """
     from .compiler.decorator import jit as _jit
-    from .compiler.warmup import warm_library
-    warm_library()      # the kernel library, in the background (compiler note *library-warm-up*)
+    tiered = options.get("tiered")
+    if tiered is False or (tiered is None and not _tiered_default()):
+        # a blocking compile is coming: warm the kernel library in the background now
+        # (compiler note *library-warm-up*); a tiered function's first calls run without
+        # Numba, and its compile thread starts the warm-up (agjit.compiler.tier)
+        from .compiler.warmup import warm_library
+        warm_library()
     return _jit(fn, **options)
+
+
+def _tiered_default():
+    from .compiler.tier import tiered_default
+    return tiered_default()
 
 
 class _MXNetAliasFinder:

@@ -27,6 +27,8 @@ AGJIT_ONLY = {
     "_softmax_output_target", "_svm_output_grad", "_take_scatter", "_tile_sum", "_topk_scatter",
     "_prelu_bcast", "_prelu_reduce", "_backward_Deconvolution_data",
     "_backward_Deconvolution_weight", "_backward_UpSampling_nearest", "_upsampling_nearest_place",
+    "_backward_BatchNorm", "_sample_multinomial_grad", "_backward_BilinearResize2D",
+    "_backward_AdaptiveAvgPooling2D",
 }
 
 LOADER = textwrap.dedent(r"""

@@ -420,6 +420,13 @@ class _Compiler:
 
     def _loop(self):
         try:
+            # the kernel library's warm-up (agjit.compiler.warmup) waits for the first
+            # compile request of a tiered function: its first calls run without Numba
+            from .warmup import warm_library
+            warm_library()
+        except Exception:       # pragma: no cover - a warm-up failure costs only speed
+            pass
+        try:
             self._start_worker()
         except Exception:
             self.worker = False

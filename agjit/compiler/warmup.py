@@ -146,6 +146,12 @@ def _warm_main():
     try:
         from numba.core.compiler_lock import global_compiler_lock
         from numba.core.registry import cpu_target
+        # the contexts are created first, outside the compiler lock: creating one takes
+        # its cached-property lock and then the compiler lock, as a Dispatcher made on the
+        # main thread (an @njit at import) does; taking them in the other order here
+        # deadlocked with such an import
+        cpu_target.typing_context
+        cpu_target.target_context
         with global_compiler_lock:
             cpu_target.typing_context.refresh()
             cpu_target.target_context.refresh()
