@@ -199,7 +199,8 @@ def child(args):
         step2()
         out["new_batch_call_s"] = time.perf_counter() - t
         after = jf.cache_info()._asdict()
-        out["new_batch_delta"] = {k: round(after[k] - out["end"][k], 6) for k in after}
+        out["new_batch_delta"] = {k: round(after[k] - out["end"][k], 6) for k in after
+                              if isinstance(after[k], (int, float))}
     # the eager step in the same process (its kernels are warm by now)
     estep = _stepper(mx, fn, a, p, extra)
     estep()
