@@ -177,6 +177,13 @@ class BaseRNNCell(object):
             outputs.append(out)
         return _normalize_outputs(outputs, axis, length, merge_outputs), states
 
+    def _fc_params(self):
+        """The i2h / h2h weight and bias variables of a single-layer cell."""
+        self._iW = self.params.get("i2h_weight")
+        self._iB = self.params.get("i2h_bias")
+        self._hW = self.params.get("h2h_weight")
+        self._hB = self.params.get("h2h_bias")
+
     def _get_activation(self, inputs, activation, **kwargs):
         if isinstance(activation, str):
             return _sym.Activation(inputs, act_type=activation, **kwargs)
@@ -190,10 +197,7 @@ class RNNCell(BaseRNNCell):
         super(RNNCell, self).__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
         self._activation = activation
-        self._iW = self.params.get("i2h_weight")
-        self._iB = self.params.get("i2h_bias")
-        self._hW = self.params.get("h2h_weight")
-        self._hB = self.params.get("h2h_bias")
+        self._fc_params()
 
     @property
     def state_shape(self):
@@ -262,10 +266,7 @@ class GRUCell(BaseRNNCell):
     def __init__(self, num_hidden, prefix="gru_", params=None):
         super(GRUCell, self).__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
-        self._iW = self.params.get("i2h_weight")
-        self._iB = self.params.get("i2h_bias")
-        self._hW = self.params.get("h2h_weight")
-        self._hB = self.params.get("h2h_bias")
+        self._fc_params()
 
     @property
     def state_shape(self):
