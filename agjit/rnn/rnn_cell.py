@@ -457,11 +457,35 @@ class FusedRNNCell(BaseRNNCell):
         return stack
 
 
-def _cells_begin_state(cells, **kwargs):
-    return sum([c.begin_state(**kwargs) for c in cells], [])
+class _CellStack(object):
+    """What a cell made of ``self._cells`` (Sequential, Bidirectional) derives from them:
+    their states in order, their begin states, their weights packed/unpacked in turn."""
+
+    @property
+    def state_shape(self):
+        return sum([c.state_shape for c in self._cells], [])
+
+    @property
+    def state_info(self):
+        return sum([c.state_info for c in self._cells], [])
+
+    def begin_state(self, **kwargs):
+        if self._modified:
+            raise AssertionError(_MODIFIED)
+        return sum([c.begin_state(**kwargs) for c in self._cells], [])
+
+    def unpack_weights(self, args):
+        for c in self._cells:
+            args = c.unpack_weights(args)
+        return args
+
+    def pack_weights(self, args):
+        for c in self._cells:
+            args = c.pack_weights(args)
+        return args
 
 
-class SequentialRNNCell(BaseRNNCell):
+class SequentialRNNCell(_CellStack, BaseRNNCell):
     """Cells applied one after another (each unrolls over the previous one's outputs)."""
 
     def __init__(self, params=None):
@@ -479,28 +503,7 @@ class SequentialRNNCell(BaseRNNCell):
             cell.params._params.update(self.params._params)
         self.params._params.update(cell.params._params)
 
-    @property
-    def state_shape(self):
-        return sum([c.state_shape for c in self._cells], [])
 
-    @property
-    def state_info(self):
-        return sum([c.state_info for c in self._cells], [])
-
-    def begin_state(self, **kwargs):
-        if self._modified:
-            raise AssertionError(_MODIFIED)
-        return _cells_begin_state(self._cells, **kwargs)
-
-    def unpack_weights(self, args):
-        for c in self._cells:
-            args = c.unpack_weights(args)
-        return args
-
-    def pack_weights(self, args):
-        for c in self._cells:
-            args = c.pack_weights(args)
-        return args
 
     def __call__(self, inputs, states):
         self._counter += 1
@@ -666,7 +669,7 @@ class ResidualCell(ModifierCell):
         return outputs, states
 
 
-class BidirectionalCell(BaseRNNCell):
+class BidirectionalCell(_CellStack, BaseRNNCell):
     """``l_cell`` over the sequence and ``r_cell`` over it reversed, outputs concatenated
     (``<output_prefix>t%d`` per step, or ``<output_prefix>out`` merged)."""
 
@@ -684,31 +687,10 @@ class BidirectionalCell(BaseRNNCell):
         self.params._params.update(r_cell.params._params)
         self._cells = [l_cell, r_cell]
 
-    def unpack_weights(self, args):
-        for c in self._cells:
-            args = c.unpack_weights(args)
-        return args
-
-    def pack_weights(self, args):
-        for c in self._cells:
-            args = c.pack_weights(args)
-        return args
 
     def __call__(self, inputs, states):
         raise NotImplementedError("Bidirectional cannot be stepped. Please use unroll")
 
-    @property
-    def state_shape(self):
-        return sum([c.state_shape for c in self._cells], [])
-
-    @property
-    def state_info(self):
-        return sum([c.state_info for c in self._cells], [])
-
-    def begin_state(self, **kwargs):
-        if self._modified:
-            raise AssertionError(_MODIFIED)
-        return _cells_begin_state(self._cells, **kwargs)
 
     def unroll(self, length, inputs=None, begin_state=None, input_prefix="", layout="NTC",
                merge_outputs=None):

@@ -1120,7 +1120,7 @@ register(OP_SVA, inputs=("queries_keys_values", "attention"), attrs=dict(_HEADS)
          doc="attention @ v per batch and head, v from interleaved (seq, batch, heads * 3 * D) "
              "projections; output (seq, batch, heads * D).")
 _pair_bwd("_backward_interleaved_matmul_selfatt_valatt",
-          lambda attrs, g, x, a: _sva_bwd(attrs, g, x, a),
+          _sva_bwd,
           "interleaved_matmul_selfatt_valatt's gradients.",
           lambda rng: [Sample([_rand(rng, (3, 2, 8)), _rand(rng, (3, 2, 24)), _rand(rng, (4, 3, 3))],
                               {"heads": 2})])
@@ -1133,7 +1133,7 @@ register(OP_EQK, inputs=("queries", "keys_values"), attrs=dict(_HEADS),
          doc="Encoder-decoder attention scores: (q / sqrt(D)) k^T, q (seq_q, batch, heads * D), "
              "k from interleaved (seq_kv, batch, heads * 2 * D); output (batch * heads, seq_q, seq_kv).")
 _pair_bwd("_backward_interleaved_matmul_encdec_qk",
-          lambda attrs, g, q, kv: _eqk_bwd(attrs, g, q, kv),
+          _eqk_bwd,
           "interleaved_matmul_encdec_qk's gradients.",
           lambda rng: [Sample([_rand(rng, (4, 3, 5)), _rand(rng, (3, 2, 8)), _rand(rng, (5, 2, 16))],
                               {"heads": 2})])
@@ -1146,7 +1146,7 @@ register(OP_EVA, inputs=("keys_values", "attention"), attrs=dict(_HEADS),
          doc="attention @ v, v from interleaved (seq_kv, batch, heads * 2 * D); output "
              "(seq_q, batch, heads * D).")
 _pair_bwd("_backward_interleaved_matmul_encdec_valatt",
-          lambda attrs, g, kv, a: _eva_bwd(attrs, g, kv, a),
+          _eva_bwd,
           "interleaved_matmul_encdec_valatt's gradients.",
           lambda rng: [Sample([_rand(rng, (3, 2, 8)), _rand(rng, (5, 2, 16)), _rand(rng, (4, 3, 5))],
                               {"heads": 2})])
