@@ -24,7 +24,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from symbol.base import MXNetError, atomic_write, clean_stale_temporaries
+from symbol.base import MXNetError, atomic_write, create_temporary
 
 __all__ = ["MXRecordIO", "MXIndexedRecordIO", "IRHeader", "pack", "unpack", "pack_img",
            "unpack_img"]
@@ -63,22 +63,10 @@ class MXRecordIO(object):
         self.is_open = True
 
     def _open_write(self):
-        d = os.path.dirname(os.path.abspath(self.uri))
-        base = os.path.basename(self.uri)
-        clean_stale_temporaries(self.uri)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        for _ in range(100):
-            tmp = os.path.join(d, ".%s.%d.%s.tmp" % (base, os.getpid(), os.urandom(4).hex()))
-            try:
-                fd = os.open(tmp, flags, 0o600)
-                break
-            except FileExistsError:
-                continue
-            except OSError as e:
-                raise MXNetError("MXRecordIO: cannot write %s: %s" % (self.uri, e)) from None
-        else:
-            raise MXNetError("MXRecordIO: cannot create a temporary file next to %s" % self.uri)
-        self._tmp = tmp
+        try:
+            fd, self._tmp = create_temporary(self.uri)
+        except OSError as e:
+            raise MXNetError("MXRecordIO: cannot write %s: %s" % (self.uri, e)) from None
         self.handle = os.fdopen(fd, "wb")
 
     def __del__(self):

@@ -211,9 +211,10 @@ def clean_stale_temporaries(fname):
     return removed
 
 
-def _write_temporary(fname, chunks, mode, perm):
-    """Write ``chunks`` to a fresh temporary next to ``fname`` (note *atomic-write*), flushed,
-    fsynced and given its final mode; returns its path.  On failure nothing is left."""
+def create_temporary(fname):
+    """A fresh temporary next to ``fname`` (note *atomic-write*: O_EXCL, 0600, named so that
+    clean_stale_temporaries finds it), after removing dead writers' temporaries of it.
+    Returns ``(fd, path)``; the caller writes it and renames it over ``fname``."""
     fname = os.fspath(fname)
     d = os.path.dirname(os.path.abspath(fname))
     base = os.path.basename(fname)
@@ -222,12 +223,16 @@ def _write_temporary(fname, chunks, mode, perm):
     for _ in range(100):
         tmp = os.path.join(d, ".%s.%d.%s.tmp" % (base, os.getpid(), os.urandom(4).hex()))
         try:
-            fd = os.open(tmp, flags, 0o600)
-            break
+            return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:
             continue
-    else:
-        raise FileExistsError("cannot create a temporary file next to %s" % fname)
+    raise FileExistsError("cannot create a temporary file next to %s" % fname)
+
+
+def _write_temporary(fname, chunks, mode, perm):
+    """Write ``chunks`` to a fresh temporary next to ``fname`` (note *atomic-write*), flushed,
+    fsynced and given its final mode; returns its path.  On failure nothing is left."""
+    fd, tmp = create_temporary(fname)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             for c in chunks:
