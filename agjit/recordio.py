@@ -24,7 +24,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from symbol.base import MXNetError, atomic_write, create_temporary
+from symbol.base import MXNetError, atomic_write, create_temporary, default_file_mode
 
 __all__ = ["MXRecordIO", "MXIndexedRecordIO", "IRHeader", "pack", "unpack", "pack_img",
            "unpack_img"]
@@ -110,7 +110,7 @@ class MXRecordIO(object):
                 h.flush()
                 os.fsync(h.fileno())
                 h.close()
-                os.chmod(tmp, 0o666 & ~_umask())
+                os.chmod(tmp, default_file_mode())
                 os.replace(tmp, self.uri)
             except BaseException:
                 try:
@@ -195,12 +195,6 @@ class MXRecordIO(object):
 
     def tell(self):
         return self.handle.tell()
-
-
-def _umask():
-    m = os.umask(0)
-    os.umask(m)
-    return m
 
 
 class MXIndexedRecordIO(MXRecordIO):

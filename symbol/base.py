@@ -153,6 +153,13 @@ class _Reader:
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+
+def default_file_mode():
+    """The permission bits a new file gets here (0o666 less the process umask, read once at
+    import: os.umask can only be read by setting it, which races with other threads)."""
+    return 0o666 & ~_UMASK
+
+
 # Note: atomic-write
 #     Every file the project writes goes through :func:`atomic_write`: the bytes go to a
 #     temporary ``.<name>.<pid>.<random>.tmp`` in the same directory (created O_EXCL, 0600),
@@ -239,7 +246,7 @@ def _write_temporary(fname, chunks, mode, perm):
                 f.write(c)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, (0o666 & ~_UMASK) if perm is None else perm)
+        os.chmod(tmp, default_file_mode() if perm is None else perm)
     except BaseException:
         _unlink_quietly(tmp)
         raise
