@@ -76,13 +76,27 @@ class Interpreter:
         self._ones = {}
 
     @staticmethod
-    def run_nodes(order, env, ctx):
-        """Compute every op node of ``order`` whose outputs are not in ``env`` yet."""
+    def run_nodes(order, env, ctx, shapes=None):
+        """Compute every op node of ``order`` whose outputs are not in ``env`` yet.  An op
+        the compiler lowers as an alias or a view of input 0 (a backward graph's
+        ``_gradient_output`` and ``_nn_reshape_like``, Reshape, Flatten...) is that view
+        here too, not the copy its NumPy kernel makes (``shapes``: the forward graph's
+        inferred shapes, for a view whose target shape only they know)."""
         with np.errstate(all="ignore"):
             for n in order:
                 if n.op is None or (n, 0) in env:
                     continue
                 ins = [env[(s, i)] for (s, i, _v) in n.inputs]
+                kind = getattr(n.op.lowering, "kind", None)
+                if kind == "alias":
+                    env[(n, 0)] = ins[0]
+                    continue
+                if kind == "view" and not n.op.mutate_inputs:
+                    to = ins[1].shape if n.op.name == "_nn_reshape_like" else \
+                        None if shapes is None else shapes.get((n, 0))
+                    if to is not None:
+                        env[(n, 0)] = np.asarray(ins[0]).reshape(to)
+                        continue
                 outs = n.op.forward(n.parsed, ins, ctx)
                 for i, o in enumerate(outs):
                     env[(n, i)] = o
@@ -94,13 +108,14 @@ class Interpreter:
         for n, a in zip(g.input_nodes, arrays):
             env[(n, 0)] = a
         traced = len(env) > len(arrays)
-        self.run_nodes(g.order, env, _TRAIN if train else _PREDICT)
+        self.run_nodes(g.order, env, _TRAIN if train else _PREDICT, g.shapes)
         outs = []
         for e in g.heads:
             o = np.asarray(env[e])
-            # outputs are the caller's own arrays, as the compiled tier's copies
-            if traced or any(np.may_share_memory(o, a) for a in arrays) or \
-                    any(x is o for x in outs):
+            # outputs are the caller's own arrays, as the compiled tier's copies (a view
+            # -- of an input or of a value the backward reads -- is copied)
+            if traced or o.base is not None or any(np.may_share_memory(o, a) for a in arrays) \
+                    or any(x is o for x in outs):
                 o = o.copy()
             outs.append(o)
         return env, outs
