@@ -47,6 +47,7 @@ import weakref
 import numpy as np
 
 from ..tape import state, CompiledNode, ONES
+from .warmup import note_call as _note_call, pacing as _pacing
 from ..ndarray.ndarray import _wrap, _TRAIN, _PREDICT
 
 __all__ = ["tiered_default", "Tiers", "Interpreter"]
@@ -295,6 +296,7 @@ class Tiers:
 
     # calls --------------------------------------------------------------------------------
     def count(self, tier):
+        _note_call()
         with self._lock:
             h = self.history
             if h and h[-1][0] == tier:
@@ -441,10 +443,6 @@ class _Compiler:
             warm_library()
         except Exception:       # pragma: no cover - a warm-up failure costs only speed
             pass
-        try:
-            self._start_worker()
-        except Exception:
-            self.worker = False
         while True:
             with self.cv:
                 while not self.queue and not self.stopped:
@@ -454,8 +452,9 @@ class _Compiler:
                 tiers, job = self.queue.popleft()
             job.state = "compiling"
             try:
-                job.how = self._precompile(tiers, job)
-                tiers.compile_need(job)
+                with _pacing():         # compiler note *gil-pacing*
+                    job.how = self._precompile(tiers, job)
+                    tiers.compile_need(job)
                 _hint(tiers.g, job.need)
             except BaseException as e:      # never let a compile kill the thread
                 if self.stopped:
@@ -473,8 +472,9 @@ class _Compiler:
             job.event.set()
 
     def prestart(self):
-        """Start the thread (and the worker process, which takes a while to import) before
-        the first compile is needed."""
+        """Start the thread before the first compile is needed: its Numba set-up (the
+        library warm-up) overlaps the first calls.  The worker process starts with the
+        first need that the disk cache does not hold (a warm cache needs none)."""
         with self.cv:
             if self.thread is None and not self.stopped:
                 self.thread = threading.Thread(target=self._loop, name="agjit-compile",
@@ -484,7 +484,10 @@ class _Compiler:
     def _start_worker(self):
         if self.worker is None and _worker_kind() == "process":
             from . import tier_worker
-            self.worker = tier_worker.WorkerClient.start() or False
+            try:
+                self.worker = tier_worker.WorkerClient.start() or False
+            except Exception:
+                self.worker = False
 
     def _precompile(self, tiers, job):
         """With a compile worker process: have it compile ``job``'s kernels into the disk
@@ -494,11 +497,13 @@ class _Compiler:
         if _hint(tiers.g, job.need, check=True):
             return "thread (loaded from the disk cache)"
         self._start_worker()
-        if self.worker is False:
+        if not self.worker:
             return "thread"
         sent = self.worker.send(tiers.g, job.need, job.arrays)
         # meanwhile: Numba's one-time set-up here, which loading the kernels needs anyway
         from . import cache, kernels  # noqa: F401
+        from .warmup import listen_numba
+        listen_numba()
         ok = sent and self.worker.receive(tiers.g)
         return "process" if ok else "thread (worker failed)"
 
@@ -544,9 +549,10 @@ def _compiler():
 
 
 def prestart():
-    """Called when a tiered function is made: with a compile worker process, start it now
-    (its imports take a while) from the compile thread."""
+    """Called when a tiered function is made: start the compile thread now (with a compile
+    worker process; the thread's Numba set-up then overlaps the first calls)."""
     if _worker_kind() == "process":
+        _note_call()
         _compiler().prestart()
 
 
@@ -557,16 +563,18 @@ def _hint(graph, need, check=False):
     load them too.  ``check``: whether the hint exists; else write it.  A stale hint only
     costs an in-thread compile."""
     import hashlib
-    from .numba_cache import cache_root
-    from symbol.base import atomic_write
     import agjit
-    root = cache_root()
-    if root is None:
+    from .cache_paths import cache_enabled, cache_dir
+    if not cache_enabled():
         return False
     name = hashlib.sha256(repr((graph.graph_hash, need, agjit.__version__)).encode()).hexdigest()
-    path = os.path.join(root[0], "tier-hints", name[:32])
-    if check:
+    path = os.path.join(os.path.abspath(cache_dir()), "tier-hints", name[:32])
+    if check:       # before Numba's set-up: no numba_cache (a refused directory has no hint)
         return os.path.exists(path)
+    from .numba_cache import cache_root
+    from symbol.base import atomic_write
+    if cache_root() is None:
+        return False
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         atomic_write(path, [b""], perm=0o600)

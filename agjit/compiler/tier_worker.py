@@ -50,7 +50,7 @@ class WorkerClient:
     @classmethod
     def start(cls):
         """A running worker, or None when it cannot help (disk cache off) or fails to start."""
-        from .numba_cache import cache_enabled, cache_dir
+        from .cache_paths import cache_enabled, cache_dir
         if not cache_enabled():
             return None
         env = dict(os.environ)
