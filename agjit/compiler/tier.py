@@ -23,8 +23,12 @@ Note: tiers
     first compiled call would do them, without touching the caller's arrays or random
     stream.  With ``AGJIT_TIER_WORKER=process`` a compile worker process compiles the
     same kernels first into the disk cache (agjit.compiler.tier_worker), and the thread
-    then only loads them (see the README's *Tiers* for which blocks the caller less).
-    Once a need is compiled, calls with that need switch to the compiled kernels.
+    then only loads them (see the README's *Tiers* for which blocks the caller less); the
+    worker starts with the first need that the disk cache holds no hint of (a warm cache
+    starts none: the thread loads the kernels itself).  The thread's Numba set-up, loads
+    and lowering share the GIL with the program's steps: they are paced (compiler note
+    *gil-pacing* in agjit.compiler.warmup).  Once a need is compiled, calls with that need
+    switch to the compiled kernels.
 
     *Failure.*  A compile that raises warns once (RuntimeWarning naming the graph and the
     kernel) and the need stays on the interpreted tier for good: never a crash of a call.
