@@ -11,7 +11,7 @@ import time
 log = logging.getLogger("agjit.jit")
 
 __all__ = ["warm_library", "wait_library", "library_state", "pacing", "tick", "note_call",
-           "listen_numba"]
+           "listen_numba", "pacing_state"]
 
 
 # Note: gil-pacing
@@ -61,14 +61,31 @@ def tick():
     if used < _MIN_SLICE_S:
         return
     now = time.perf_counter()
+    ps = _PACE_STATS
+    ps["slices"] += 1
+    ps["cpu_s"] += used
+    if used > ps["longest_slice_s"]:
+        ps["longest_slice_s"] = used
     if now - _LAST_CALL[0] < _BUSY_S:
         # the time this piece took beyond its own CPU (waiting for the GIL or a core)
         # counts towards the pause already
         pause = used / _share() - (now - st[1])
         if pause > 0:
-            time.sleep(min(pause, 0.1))
+            pause = min(pause, 0.1)
+            ps["paused_s"] += pause
+            time.sleep(pause)
     st[0] = time.thread_time()
     st[1] = time.perf_counter()
+
+
+_PACE_STATS = {"slices": 0, "cpu_s": 0.0, "longest_slice_s": 0.0, "paused_s": 0.0}
+
+
+def pacing_state():
+    """What the pacing did so far (note *gil-pacing*): ``slices`` of paced work, their
+    ``cpu_s`` (CPU seconds the paced threads ran, nearly all of it holding the GIL), the
+    ``longest_slice_s`` between two yields and the seconds ``paused_s``."""
+    return dict(_PACE_STATS)
 
 
 class _ImportTick:
