@@ -78,6 +78,23 @@ def _timed(step, on_compiled=None):
         bool(on_compiled()) if on_compiled is not None else True
 
 
+def _background_cpu():
+    """CPU seconds of the tiers' background work so far (load-independent): the paced
+    threads of this process and the compile worker process (agjit.compiler.tier)."""
+    out = {}
+    try:
+        from agjit.compiler import warmup, tier
+        out["pacing"] = warmup.pacing_state()
+        w = tier._COMPILER[0].worker if tier._COMPILER else None
+        if w:
+            with open("/proc/%d/stat" % w.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out["worker_cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (ImportError, AttributeError, OSError, ValueError, IndexError):
+        pass
+    return out
+
+
 def warmup_figures(steps, eager, ref):
     """The warm-up figures of ``steps`` (per step: (end since the first call's start, wall,
     thread CPU, wall less the wait for a core, on the compiled tier); step 0 is the first
@@ -256,6 +273,7 @@ def child(args):
     out["steps"] = len(steps)
     out["compiled_step_s"] = ref
     out["end"] = jf.cache_info()._asdict()
+    out.update(_background_cpu())
     if args.model == "mlp":         # a new batch size retraces but must compile nothing
         _f2, a2, _p2 = _mlp(mx, np, batch=100)
         step2 = _stepper(mx, jf, a2, p, extra)

@@ -173,8 +173,8 @@ class pacing:
 #     whose cache has none yet -- a float32 base set (the scalar helpers, row kernels,
 #     reduce_sum_3d and gemm layouts the common layers use).  Each item runs under Numba's
 #     compiler lock, so a compile on the calling thread waits at most one item; base-set
-#     compiles wait until no other thread has compiled for a quarter second (the program's
-#     own kernels come first).  At interpreter exit the thread stops before its next item
+#     compiles wait until no other thread has compiled for a quarter second and no tiers'
+#     compile job is in flight (the program's own kernels come first).  At interpreter exit the thread stops before its next item
 #     and the running one is waited for (at most ``_EXIT_JOIN_S``, then abandoned: cache
 #     files are written atomically, so an abandoned compile leaves no partial file).
 #     ``AGJIT_WARM_LIBRARY=0`` turns it off; :func:`library_state` says where it stands and
@@ -265,8 +265,13 @@ def _listen_to_other_compiles():
 
 
 def _yield_to_other_compiles():
+    """Wait while another thread compiles -- or a tiers' compile job is in flight (a paced
+    thread other than this one): its worker process compiles what the program needs, on
+    the core this compile would take."""
+    me = threading.get_ident()
     while not _warm_stop.is_set() and (
-            _others["active"] > 0 or time.perf_counter() - _others["last"] < _QUIET_S):
+            _others["active"] > 0 or time.perf_counter() - _others["last"] < _QUIET_S
+            or any(t != me for t in list(_PACED))):
         _warm_stop.wait(0.05)
 
 
