@@ -81,6 +81,25 @@ def tick():
 _PACE_STATS = {"slices": 0, "cpu_s": 0.0, "longest_slice_s": 0.0, "paused_s": 0.0}
 
 
+def _pacing_after_fork_in_child():
+    """A forked child has none of the paced threads: no pacing, the program's interval."""
+    global _pace_lock
+    _pace_lock = threading.Lock()
+    _PACED.clear()
+    st = _pace_state
+    if st["active"]:
+        st["active"] = 0
+        if sys.getswitchinterval() == _SWITCH_S and st["switch"] is not None:
+            sys.setswitchinterval(st["switch"])
+        hook, st["hook"] = st["hook"], None
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pacing_after_fork_in_child)
+
+
 def pacing_state():
     """What the pacing did so far (note *gil-pacing*): ``slices`` of paced work, their
     ``cpu_s`` (CPU seconds the paced threads ran, nearly all of it holding the GIL), the
@@ -173,8 +192,9 @@ class pacing:
 #     whose cache has none yet -- a float32 base set (the scalar helpers, row kernels,
 #     reduce_sum_3d and gemm layouts the common layers use).  Each item runs under Numba's
 #     compiler lock, so a compile on the calling thread waits at most one item; base-set
-#     compiles wait until no other thread has compiled for a quarter second and no tiers'
-#     compile job is in flight (the program's own kernels come first).  At interpreter exit the thread stops before its next item
+#     compiles wait until no other thread has compiled for a quarter second, and every
+#     item waits while a tiers' compile job is in flight (the program's own kernels come
+#     first).  At interpreter exit the thread stops before its next item
 #     and the running one is waited for (at most ``_EXIT_JOIN_S``, then abandoned: cache
 #     files are written atomically, so an abandoned compile leaves no partial file).
 #     ``AGJIT_WARM_LIBRARY=0`` turns it off; :func:`library_state` says where it stands and
@@ -264,14 +284,26 @@ def _listen_to_other_compiles():
     return lambda: ev.unregister("numba:compile", lis)
 
 
+def _jobs_in_flight(me):
+    """Whether a tiers' compile job is in flight (a paced thread other than ``me``)."""
+    return any(t != me for t in list(_PACED))
+
+
 def _yield_to_other_compiles():
-    """Wait while another thread compiles -- or a tiers' compile job is in flight (a paced
-    thread other than this one): its worker process compiles what the program needs, on
-    the core this compile would take."""
+    """Wait while another thread compiles -- or a tiers' compile job is in flight: its
+    worker process compiles what the program needs, on the core this compile would take."""
     me = threading.get_ident()
     while not _warm_stop.is_set() and (
             _others["active"] > 0 or time.perf_counter() - _others["last"] < _QUIET_S
-            or any(t != me for t in list(_PACED))):
+            or _jobs_in_flight(me)):
+        _warm_stop.wait(0.05)
+
+
+def _yield_to_jobs():
+    """Wait while a tiers' compile job is in flight: the loads it needs come first, and
+    a library signature it does not need would only share the GIL with the steps."""
+    me = threading.get_ident()
+    while not _warm_stop.is_set() and _jobs_in_flight(me):
         _warm_stop.wait(0.05)
 
 
@@ -279,6 +311,8 @@ def _warm_one(disp, sig, polite=False):
     from numba.core.compiler_lock import global_compiler_lock
     if polite:
         _yield_to_other_compiles()
+    else:
+        _yield_to_jobs()
     if _warm_stop.is_set():
         return False
     with global_compiler_lock:
