@@ -18,7 +18,8 @@ exists), in a fresh cache directory (cold) and then again with that directory (w
   steps keep running: the end of the step before the first run of ``WINDOW`` steps on the
   compiled tier whose median is within 1.5x the compiled step (the median of the last fifth
   of the steps) -- one slow step later (another process took the core, a GC pause) does
-  not move it; ``switch_s``: the end of the first step on the compiled tier;
+  not move it (None where the run ended first: ``run_s`` says when); ``switch_s``: the
+  end of the first step on the compiled tier;
   ``last_slow_step_s``: the end of the last step slower than 1.5x the compiled step (what
   ``compiled_after_s`` was before: on a loaded machine it is the end of the run);
 * ``slowest_warmup_s``: the slowest step after the first call until compiled speed,
@@ -112,8 +113,8 @@ def warmup_figures(steps, eager, ref):
     slow = [i for i in range(n) if steps[i][1] > SLOW * ref]
     sw = next((i for i in range(n) if steps[i][4]), None)
     warm = steps[1:k]
-    out = {"compiled_after_s": steps[k - 1][0] if k > 0 else 0.0,
-           "reached_compiled_speed": k < n,
+    out = {"compiled_after_s": steps[k - 1][0] if k < n else None,
+           "run_s": steps[-1][0],
            "switch_s": steps[sw][0] if sw is not None else None,
            "last_slow_step_s": steps[slow[-1]][0] if slow else 0.0,
            "warmup_steps": len(warm),
@@ -456,12 +457,18 @@ def fmt_run(r):
             "(step %s; switch %s; last slow step %s), slowest warm-up step %s = %s eager %s; "
             "%s of %s warm-up steps > 1.5x eager; main thread %s CPU, %s GIL wait; load %s" % (
                 r["model"], r["mode"], r["phase"], _fs(r["first_call_s"]), a["compiles"],
-                a["disk_hits"], _fs(r["compiled_after_s"]), _fs(r["compiled_step_s"]),
+                a["disk_hits"], _after(r), _fs(r["compiled_step_s"]),
                 _fs(r.get("switch_s")), _fs(r.get("last_slow_step_s")),
                 _fs(r["slowest_warmup_s"]), _fx(r["slowest_vs_eager"]), _fs(r["eager_step_s"]),
                 r.get("warmup_slow_steps", "-"), r.get("warmup_steps", "-"),
                 _fs(r.get("warmup_main_cpu_s")), _fs(r.get("warmup_gil_wait_s")),
                 "/".join(str(x) for x in r.get("load", [])) or "-"))
+
+
+def _after(r):
+    """``compiled_after_s``, or 'not in <run>' where the run ended before it."""
+    v = r.get("compiled_after_s")
+    return _fs(v) if v is not None or "run_s" not in r else "not in %s" % _fs(r["run_s"])
 
 
 def _fx(v):
@@ -491,7 +498,7 @@ def markdown(res):
                      "%s / %s | %s |" % (
                          r["model"], r["mode"], r["phase"], _fs(r["import_agjit_s"]),
                          _fs(r["first_call_s"]), a["compiles"], a["disk_hits"],
-                         _fs(r["compiled_after_s"]), _fs(r["compiled_step_s"]),
+                         _after(r), _fs(r["compiled_step_s"]),
                          _fs(r["slowest_warmup_s"]), _fs(r["eager_step_s"]),
                          _fx(r["slowest_vs_eager"]), _fs(r.get("process_wall_s")),
                          "%s of %s" % (r.get("warmup_slow_steps", "-"),
