@@ -13,12 +13,24 @@ before the timed imports.  Per model and mode (``AGJIT_TIERED=0``: the blocking 
 ``default``: whatever ``mx.jit`` does by default -- the interpreted first tier where it
 exists), in a fresh cache directory (cold) and then again with that directory (warm):
 
-* ``first_call_s``: the first step, right after the imports;
+* ``first_call_s``: the first step, right after the imports (the trace);
 * ``compiled_after_s``: from the first call's start until compiled speed is reached while
-  steps keep running (the end of the last step slower than 1.5x the compiled step; the
-  compiled step is the median of the last fifth of the steps);
-* ``slowest_warmup_s``: the slowest step until then, against ``eager_step_s`` (the same
-  loss in eager mode, median, timed in the same process after the jitted steps);
+  steps keep running: the end of the step before the first run of ``WINDOW`` steps on the
+  compiled tier whose median is within 1.5x the compiled step (the median of the last fifth
+  of the steps) -- one slow step later (another process took the core, a GC pause) does
+  not move it (None where the run ended first: ``run_s`` says when); ``switch_s``: the
+  end of the first step on the compiled tier;
+  ``last_slow_step_s``: the end of the last step slower than 1.5x the compiled step (what
+  ``compiled_after_s`` was before: on a loaded machine it is the end of the run);
+* ``slowest_warmup_s``: the slowest step after the first call until compiled speed,
+  against ``eager_step_s`` (the same loss in eager mode, median, timed in the same process
+  after the jitted steps) -- ``slowest_vs_eager``; None where there is no such step;
+* load-independent figures of those warm-up steps (the main thread's, from its CPU clock
+  and /proc/thread-self/schedstat): ``warmup_slow_steps`` (how many took longer than 1.5x
+  the eager step, each less the time it waited for a core), ``warmup_main_cpu_s`` (CPU
+  seconds), ``warmup_gil_wait_s`` (seconds neither on a core nor waiting for one: waiting
+  for the GIL), ``slowest_warmup_oncpu_s`` (the slowest step less its wait for a core) and
+  ``load`` (the 1-minute load average at the start and the end);
 * ``cache_info`` after the first call and at the end, ``import_*_s`` and the process wall.
 
 ``--peer jax`` (jax.jit(value_and_grad) of the same MLP step) and ``--peer torch_compile``
@@ -43,6 +55,76 @@ MODELS = ("mlp", "lenet", "resnet")
 RUN_S = {"mlp": 8.0, "lenet": 25.0, "resnet": 30.0}      # steps keep running this long
 SLOW = 1.5
 MIN_STEPS = 8           # the compiled step is a median of at least these
+WINDOW = 9              # compiled speed: a run of this many steps with a median within SLOW
+
+
+def _runq_s():
+    """Seconds this thread has waited for a core (Linux schedstat), or 0.0."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) * 1e-9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _timed(step, on_compiled=None):
+    """(wall, thread CPU, wall less the wait for a core, on the compiled tier) of one step."""
+    q = _runq_s()
+    c = time.thread_time()
+    t = time.perf_counter()
+    step()
+    wall = time.perf_counter() - t
+    cpu = time.thread_time() - c
+    return wall, cpu, max(cpu, wall - (_runq_s() - q)), \
+        bool(on_compiled()) if on_compiled is not None else True
+
+
+def _background_cpu():
+    """CPU seconds of the tiers' background work so far (load-independent): the paced
+    threads of this process and the compile worker process (agjit.compiler.tier)."""
+    out = {}
+    try:
+        from agjit.compiler import warmup, tier
+        out["pacing"] = warmup.pacing_state()
+        w = tier._COMPILER[0].worker if tier._COMPILER else None
+        if w:
+            with open("/proc/%d/stat" % w.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out["worker_cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (ImportError, AttributeError, OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def warmup_figures(steps, eager, ref):
+    """The warm-up figures of ``steps`` (per step: (end since the first call's start, wall,
+    thread CPU, wall less the wait for a core, on the compiled tier); step 0 is the first
+    call), for the ``eager`` step (wall, less its wait for a core) and compiled step
+    ``ref`` (see the module doc)."""
+    n = len(steps)
+    k = n
+    for i in range(1, n):       # not before the first call has ended
+        if not steps[i][4]:
+            continue
+        win = sorted(x[1] for x in steps[i:i + WINDOW])
+        if win[len(win) // 2] <= SLOW * ref:
+            k = i
+            break
+    slow = [i for i in range(n) if steps[i][1] > SLOW * ref]
+    sw = next((i for i in range(n) if steps[i][4]), None)
+    warm = steps[1:k]
+    out = {"compiled_after_s": steps[k - 1][0] if k < n else None,
+           "run_s": steps[-1][0],
+           "switch_s": steps[sw][0] if sw is not None else None,
+           "last_slow_step_s": steps[slow[-1]][0] if slow else 0.0,
+           "warmup_steps": len(warm),
+           "slowest_warmup_s": max(x[1] for x in warm) if warm else None,
+           "slowest_warmup_oncpu_s": max(x[3] for x in warm) if warm else None,
+           "warmup_slow_steps": sum(1 for x in warm if x[3] > SLOW * eager[1]),
+           "warmup_main_cpu_s": sum(x[2] for x in warm),
+           "warmup_gil_wait_s": sum(max(0.0, x[3] - x[2]) for x in warm)}
+    out["slowest_vs_eager"] = None if not warm else out["slowest_warmup_s"] / eager[0]
+    return out
 
 
 # ================================================================ agjit (child) ===
@@ -163,6 +245,7 @@ def child(args):
     if args.breakdown:
         import numba  # noqa: F401  (not timed: the breakdown is a profile, not a latency)
         bd = _breakdown()
+    out["load"] = [round(os.getloadavg()[0], 2)]
     t_first = time.perf_counter()
     c0 = time.process_time()
     loss = step()
@@ -175,23 +258,23 @@ def child(args):
     budget = args.run_s if args.run_s else RUN_S[args.model]
     if out["mode"] == "blocking":       # compiled by now: 2 s of compiled steps suffice
         budget = out["first_call_s"] + min(budget, 2.0)
-    steps = [(time.perf_counter() - t_first, out["first_call_s"])]
-    while (steps[-1][0] < budget or len(steps) < MIN_STEPS) and len(steps) < 5000:
-        t = time.perf_counter()
-        step()
-        now = time.perf_counter()
-        steps.append((now - t_first, now - t))
-    durs = [d for _, d in steps]
+    tiered = out["mode"] != "blocking" and hasattr(jf, "wait_compiled")
+
+    def on_compiled():
+        return jf.cache_info().compiled_calls > 0
+    c = jf.cache_info().compiled_calls > 0 if tiered else True
+    steps = [(out["first_call_s"], out["first_call_s"], out["first_call_cpu_s"],
+              out["first_call_s"], c)]
+    while (steps[-1][0] < budget or len(steps) < MIN_STEPS) and len(steps) < 20000:
+        r = _timed(step, on_compiled if tiered and not steps[-1][4] else None)
+        steps.append((time.perf_counter() - t_first,) + r)
+    durs = [x[1] for x in steps]
     tail = sorted(durs[-max(3, len(durs) // 5):])
     ref = tail[len(tail) // 2]
-    slow = [k for k, d in enumerate(durs) if d > SLOW * ref]
-    last_slow = slow[-1] if slow else 0
     out["steps"] = len(steps)
     out["compiled_step_s"] = ref
-    out["compiled_after_s"] = steps[last_slow][0]
-    out["slowest_warmup_s"] = max(durs[:last_slow + 1])
-    out["warmup_steps"] = last_slow + 1
     out["end"] = jf.cache_info()._asdict()
+    out.update(_background_cpu())
     if args.model == "mlp":         # a new batch size retraces but must compile nothing
         _f2, a2, _p2 = _mlp(mx, np, batch=100)
         step2 = _stepper(mx, jf, a2, p, extra)
@@ -207,12 +290,12 @@ def child(args):
     ed = []
     t_end = time.perf_counter() + (0.5 if args.model == "mlp" else 2.0)
     while time.perf_counter() < t_end or len(ed) < 3:
-        t = time.perf_counter()
-        estep()
-        ed.append(time.perf_counter() - t)
-    ed.sort()
-    out["eager_step_s"] = ed[len(ed) // 2]
-    out["slowest_vs_eager"] = out["slowest_warmup_s"] / out["eager_step_s"]
+        ed.append(_timed(estep))
+    eager = tuple(sorted(x[k] for x in ed)[len(ed) // 2] for k in (0, 2))
+    out["eager_step_s"] = eager[0]
+    out["eager_step_oncpu_s"] = eager[1]
+    out.update(warmup_figures(steps, eager, ref))
+    out["load"].append(round(os.getloadavg()[0], 2))
     out["since_process_start_s"] = time.perf_counter() - T_PROC
     return out
 
@@ -371,10 +454,25 @@ def fmt_run(r):
                                       r.get("status"))
     a = r["after_first"]
     return ("%-6s %-8s %-4s first call %s (compiles=%d disk_hits=%d), compiled speed after %s "
-            "(step %s), slowest warm-up step %s = %.1fx eager %s" % (
+            "(step %s; switch %s; last slow step %s), slowest warm-up step %s = %s eager %s; "
+            "%s of %s warm-up steps > 1.5x eager; main thread %s CPU, %s GIL wait; load %s" % (
                 r["model"], r["mode"], r["phase"], _fs(r["first_call_s"]), a["compiles"],
-                a["disk_hits"], _fs(r["compiled_after_s"]), _fs(r["compiled_step_s"]),
-                _fs(r["slowest_warmup_s"]), r["slowest_vs_eager"], _fs(r["eager_step_s"])))
+                a["disk_hits"], _after(r), _fs(r["compiled_step_s"]),
+                _fs(r.get("switch_s")), _fs(r.get("last_slow_step_s")),
+                _fs(r["slowest_warmup_s"]), _fx(r["slowest_vs_eager"]), _fs(r["eager_step_s"]),
+                r.get("warmup_slow_steps", "-"), r.get("warmup_steps", "-"),
+                _fs(r.get("warmup_main_cpu_s")), _fs(r.get("warmup_gil_wait_s")),
+                "/".join(str(x) for x in r.get("load", [])) or "-"))
+
+
+def _after(r):
+    """``compiled_after_s``, or 'not in <run>' where the run ended before it."""
+    v = r.get("compiled_after_s")
+    return _fs(v) if v is not None or "run_s" not in r else "not in %s" % _fs(r["run_s"])
+
+
+def _fx(v):
+    return "-" if v is None else "%.2fx" % v
 
 
 def markdown(res):
@@ -387,19 +485,26 @@ def markdown(res):
              "",
              "| model | mode | cache | import agjit | first call | compiles / disk hits "
              "(first call) | compiled speed after | compiled step | slowest warm-up step | "
-             "eager step | slowest / eager | process wall |",
-             "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "eager step | slowest / eager | process wall | warm-up steps > 1.5x eager "
+             "(less core waits) | main-thread CPU / GIL wait in warm-up | load |",
+             "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in res.get("runs", []):
         if "first_call_s" not in r:
             lines.append("| %s | %s | %s | %s |" % (r.get("model"), r.get("mode"),
                                                      r.get("phase"), r.get("status")))
             continue
         a = r["after_first"]
-        lines.append("| %s | %s | %s | %s | %s | %d / %d | %s | %s | %s | %s | %.2fx | %s |" % (
-            r["model"], r["mode"], r["phase"], _fs(r["import_agjit_s"]),
-            _fs(r["first_call_s"]), a["compiles"], a["disk_hits"], _fs(r["compiled_after_s"]),
-            _fs(r["compiled_step_s"]), _fs(r["slowest_warmup_s"]), _fs(r["eager_step_s"]),
-            r["slowest_vs_eager"], _fs(r.get("process_wall_s"))))
+        lines.append("| %s | %s | %s | %s | %s | %d / %d | %s | %s | %s | %s | %s | %s | %s | "
+                     "%s / %s | %s |" % (
+                         r["model"], r["mode"], r["phase"], _fs(r["import_agjit_s"]),
+                         _fs(r["first_call_s"]), a["compiles"], a["disk_hits"],
+                         _after(r), _fs(r["compiled_step_s"]),
+                         _fs(r["slowest_warmup_s"]), _fs(r["eager_step_s"]),
+                         _fx(r["slowest_vs_eager"]), _fs(r.get("process_wall_s")),
+                         "%s of %s" % (r.get("warmup_slow_steps", "-"),
+                                       r.get("warmup_steps", "-")),
+                         _fs(r.get("warmup_main_cpu_s")), _fs(r.get("warmup_gil_wait_s")),
+                         "/".join(str(x) for x in r.get("load", [])) or "-"))
     lines += ["", "| peer (same MLP step) | version | first call (trace + compile) | step |",
               "|---|---|---:|---:|"]
     for r in res.get("peers", []):

@@ -12,7 +12,11 @@ and again with the same directory (warm: the compile is a disk-cache load).  Rep
 ``first_call_s``, ``to_compiled_s`` (first call to the end of the first compiled step),
 ``slowest_warmup_step_s`` (steps after the first, before the compiled tier),
 ``median_interpreted_step_s``, ``eager_step_s`` (median of 5 after the compile) and
-``compiled_step_s`` (median of 5), and the os load average at the start and the end.
+``compiled_step_s`` (median of 5), and the os load average at the start and the end; and
+the load-independent figures of compile_latency.py for the steps before the compiled tier
+(``warmup_slow_steps``: slower than 1.5x the eager step less their waits for a core;
+``warmup_main_cpu_s``, ``warmup_gil_wait_s``, ``slowest_warmup_oncpu_s``) and what the
+background threads' GIL pacing did (``pacing``: agjit.compiler.warmup note *gil-pacing*).
 """
 import os
 import sys
@@ -66,33 +70,45 @@ def main(argv=None):
         flat = params
     f = mx.jit(fn, tiered=True)
 
-    def step(g):
-        t = time.perf_counter()
+    from compile_latency import _timed
+
+    def step1(g):
         with mx.autograd.record():
             loss = g(*args)
         loss.backward()
         flat[0].grad.wait_to_read()
-        return time.perf_counter() - t
+
+    def step(g):
+        return _timed(lambda: step1(g))
 
     t_first = time.perf_counter()
-    out["first_call_s"] = step(f)
+    out["first_call_s"] = step(f)[0]
     warm = []
     while True:
-        dt = step(f)
+        r = step(f)
         info = f.cache_info()
         if info.compiled_calls:
             out["to_compiled_s"] = time.perf_counter() - t_first
-            out["first_compiled_step_s"] = dt
+            out["first_compiled_step_s"] = r[0]
             break
-        warm.append(dt)
+        warm.append(r)
         if time.perf_counter() - t_first > a.limit:
             out["to_compiled_s"] = None
             break
+    wall = [x[0] for x in warm]
     out["warmup_steps"] = len(warm)
-    out["slowest_warmup_step_s"] = max(warm) if warm else None
-    out["median_interpreted_step_s"] = float(np.median(warm)) if warm else None
-    out["eager_step_s"] = float(np.median([step(fn) for _ in range(5)]))
-    out["compiled_step_s"] = float(np.median([step(f) for _ in range(5)]))
+    out["slowest_warmup_step_s"] = max(wall) if warm else None
+    out["median_interpreted_step_s"] = float(np.median(wall)) if warm else None
+    eager = [step(fn) for _ in range(5)]
+    out["eager_step_s"] = float(np.median([x[0] for x in eager]))
+    e_on = float(np.median([x[2] for x in eager]))
+    out["compiled_step_s"] = float(np.median([step(f)[0] for _ in range(5)]))
+    out["warmup_slow_steps"] = sum(1 for x in warm if x[2] > 1.5 * e_on)
+    out["warmup_main_cpu_s"] = sum(x[1] for x in warm)
+    out["warmup_gil_wait_s"] = sum(max(0.0, x[2] - x[1]) for x in warm)
+    out["slowest_warmup_oncpu_s"] = max(x[2] for x in warm) if warm else None
+    from agjit.compiler import warmup
+    out["pacing"] = warmup.pacing_state()
     out["cache_info"] = f.cache_info()._asdict()
     out["explain_tiers"] = [ln for ln in f.explain().splitlines() if "tiers" in ln]
     out["load_end"] = os.getloadavg()[0]

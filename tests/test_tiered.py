@@ -448,3 +448,88 @@ def test_first_call_does_not_import_numba(tmp_path):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_interpreted_view_ops_hand_back_the_callers_own_arrays():
+    """The interpreter runs Reshape/Flatten and the backward graph's aliases as views (no
+    copy), but an output is still the caller's own array: writing it leaves the input and
+    the values the backward reads alone."""
+    x = mx.nd.array(np.arange(12, dtype=np.float32).reshape(3, 4))
+    x.attach_grad()
+    f = _interpreted(lambda x: mx.nd.Flatten(mx.nd.reshape(x, shape=(2, 6))))
+    with mx.autograd.record():
+        y = f(x)
+    assert y.shape == (2, 6)
+    y[:] = -1
+    np.testing.assert_array_equal(x.asnumpy(), np.arange(12, dtype=np.float32).reshape(3, 4))
+    y.backward(mx.nd.array(np.arange(12, dtype=np.float32).reshape(2, 6)))
+    np.testing.assert_array_equal(x.grad.asnumpy(),
+                                  np.arange(12, dtype=np.float32).reshape(3, 4))
+
+
+def test_pacing_lowers_the_switch_interval_while_a_background_thread_works():
+    """Note *gil-pacing*: while a paced thread works the switch interval is 0.5 ms, and
+    the program's own interval comes back when it is done; tick() is a no-op elsewhere."""
+    from agjit.compiler import warmup
+    assert warmup.wait_library(300)     # no other paced thread (an earlier test's warm-up)
+    end = time.time() + 300
+    while warmup._PACED and time.time() < end:      # nor a compile in flight
+        time.sleep(0.05)
+    before = sys.getswitchinterval()
+    seen = []
+
+    def work():
+        with warmup.pacing():
+            seen.append(sys.getswitchinterval())
+            warmup.tick()
+            seen.append(threading.get_ident() in warmup._PACED)
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(60)
+    assert seen == [min(before, warmup._SWITCH_S), True]
+    assert sys.getswitchinterval() == before
+    assert warmup._PACED == {} and warmup.tick() is None
+
+
+_WARM_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import agjit as mx
+    from agjit.compiler import tier
+
+    def f(x, w):
+        return mx.nd.sum(mx.nd.tanh(mx.nd.dot(x, w)) * 1.5)
+
+    x = mx.nd.array(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+    w = mx.nd.array(np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5))
+    w.attach_grad()
+    g = mx.jit(f, tiered=True)
+    out = []
+    for _ in range(3):
+        with mx.autograd.record():
+            y = g(x, w)
+        y.backward()
+        out.append(float(y.asnumpy().reshape(-1)[0]))
+        assert g.wait_compiled(300)
+    print([ln for ln in g.explain().splitlines() if "tiers" in ln][0])
+    print("worker", bool(tier._COMPILER[0].worker), "%.6f" % out[-1], out[0] == out[-1] or
+          abs(out[0] - out[-1]) < 1e-4)
+""")
+
+
+def test_a_warm_disk_cache_starts_no_worker_process(tmp_path):
+    """A fresh process whose disk cache holds a need's kernels loads them in its compile
+    thread: no worker process is started for it (its imports would take a core from the
+    steps); the cold process compiled through the worker."""
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "cache"), AGJIT_TIER_WORKER="process",
+               AGJIT_TIERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _WARM_SCRIPT], env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        runs.append(r.stdout.strip().splitlines())
+    cold, warm = runs
+    assert "(process)" in cold[0] and cold[1].startswith("worker True"), cold
+    assert "loaded from the disk cache" in warm[0] and warm[1].startswith("worker False"), warm
+    assert cold[1].split()[2] == warm[1].split()[2] and cold[1].endswith("True")

@@ -179,6 +179,8 @@ def load_module(key, code_digest_, source):
     ``code_digest_`` (note *kernel-cache*).  Returns (module, from_disk_file: bool).
     """
     from .lower import code_digest
+    from .warmup import tick
+    tick()                  # a yield of a paced compile thread (compiler note *gil-pacing*)
     digest = hashlib.sha256((key.digest() + code_digest_).encode()).hexdigest()
     with _mem_lock:
         mod = _memory.get(digest)

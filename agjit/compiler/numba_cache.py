@@ -34,6 +34,8 @@ import warnings
 import numba
 from numba.core import caching as _nc
 
+from .cache_paths import cache_enabled, cache_dir
+
 __all__ = ["njit", "cache_root", "register_source", "MAGIC"]
 
 MAGIC = b"AGJIT-NB1\n"
@@ -54,16 +56,6 @@ def _warn_once(key, msg):
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
-def cache_enabled():
-    return os.environ.get("AGJIT_CACHE", "1") not in ("0", "false", "False", "no")
-
-
-def cache_dir():
-    d = os.environ.get("AGJIT_CACHE_DIR")
-    if d:
-        return d
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "agjit", "kernels")
 
 
 def _check_dir(d):

@@ -23,8 +23,12 @@ Note: tiers
     first compiled call would do them, without touching the caller's arrays or random
     stream.  With ``AGJIT_TIER_WORKER=process`` a compile worker process compiles the
     same kernels first into the disk cache (agjit.compiler.tier_worker), and the thread
-    then only loads them (see the README's *Tiers* for which blocks the caller less).
-    Once a need is compiled, calls with that need switch to the compiled kernels.
+    then only loads them (see the README's *Tiers* for which blocks the caller less); the
+    worker starts with the first need that the disk cache holds no hint of (a warm cache
+    starts none: the thread loads the kernels itself).  The thread's Numba set-up, loads
+    and lowering share the GIL with the program's steps: they are paced (compiler note
+    *gil-pacing* in agjit.compiler.warmup).  Once a need is compiled, calls with that need
+    switch to the compiled kernels.
 
     *Failure.*  A compile that raises warns once (RuntimeWarning naming the graph and the
     kernel) and the need stays on the interpreted tier for good: never a crash of a call.
@@ -47,6 +51,7 @@ import weakref
 import numpy as np
 
 from ..tape import state, CompiledNode, ONES
+from .warmup import note_call as _note_call, pacing as _pacing
 from ..ndarray.ndarray import _wrap, _TRAIN, _PREDICT
 
 __all__ = ["tiered_default", "Tiers", "Interpreter"]
@@ -76,13 +81,27 @@ class Interpreter:
         self._ones = {}
 
     @staticmethod
-    def run_nodes(order, env, ctx):
-        """Compute every op node of ``order`` whose outputs are not in ``env`` yet."""
+    def run_nodes(order, env, ctx, shapes=None):
+        """Compute every op node of ``order`` whose outputs are not in ``env`` yet.  An op
+        the compiler lowers as an alias or a view of input 0 (a backward graph's
+        ``_gradient_output`` and ``_nn_reshape_like``, Reshape, Flatten...) is that view
+        here too, not the copy its NumPy kernel makes (``shapes``: the forward graph's
+        inferred shapes, for a view whose target shape only they know)."""
         with np.errstate(all="ignore"):
             for n in order:
                 if n.op is None or (n, 0) in env:
                     continue
                 ins = [env[(s, i)] for (s, i, _v) in n.inputs]
+                kind = getattr(n.op.lowering, "kind", None)
+                if kind == "alias":
+                    env[(n, 0)] = ins[0]
+                    continue
+                if kind == "view" and not n.op.mutate_inputs:
+                    to = ins[1].shape if n.op.name == "_nn_reshape_like" else \
+                        None if shapes is None else shapes.get((n, 0))
+                    if to is not None:
+                        env[(n, 0)] = np.asarray(ins[0]).reshape(to)
+                        continue
                 outs = n.op.forward(n.parsed, ins, ctx)
                 for i, o in enumerate(outs):
                     env[(n, i)] = o
@@ -94,13 +113,14 @@ class Interpreter:
         for n, a in zip(g.input_nodes, arrays):
             env[(n, 0)] = a
         traced = len(env) > len(arrays)
-        self.run_nodes(g.order, env, _TRAIN if train else _PREDICT)
+        self.run_nodes(g.order, env, _TRAIN if train else _PREDICT, g.shapes)
         outs = []
         for e in g.heads:
             o = np.asarray(env[e])
-            # outputs are the caller's own arrays, as the compiled tier's copies
-            if traced or any(np.may_share_memory(o, a) for a in arrays) or \
-                    any(x is o for x in outs):
+            # outputs are the caller's own arrays, as the compiled tier's copies (a view
+            # -- of an input or of a value the backward reads -- is copied)
+            if traced or o.base is not None or any(np.may_share_memory(o, a) for a in arrays) \
+                    or any(x is o for x in outs):
                 o = o.copy()
             outs.append(o)
         return env, outs
@@ -280,6 +300,7 @@ class Tiers:
 
     # calls --------------------------------------------------------------------------------
     def count(self, tier):
+        _note_call()
         with self._lock:
             h = self.history
             if h and h[-1][0] == tier:
@@ -426,10 +447,6 @@ class _Compiler:
             warm_library()
         except Exception:       # pragma: no cover - a warm-up failure costs only speed
             pass
-        try:
-            self._start_worker()
-        except Exception:
-            self.worker = False
         while True:
             with self.cv:
                 while not self.queue and not self.stopped:
@@ -439,8 +456,9 @@ class _Compiler:
                 tiers, job = self.queue.popleft()
             job.state = "compiling"
             try:
-                job.how = self._precompile(tiers, job)
-                tiers.compile_need(job)
+                with _pacing():         # compiler note *gil-pacing*
+                    job.how = self._precompile(tiers, job)
+                    tiers.compile_need(job)
                 _hint(tiers.g, job.need)
             except BaseException as e:      # never let a compile kill the thread
                 if self.stopped:
@@ -458,8 +476,9 @@ class _Compiler:
             job.event.set()
 
     def prestart(self):
-        """Start the thread (and the worker process, which takes a while to import) before
-        the first compile is needed."""
+        """Start the thread before the first compile is needed: its Numba set-up (the
+        library warm-up) overlaps the first calls.  The worker process starts with the
+        first need that the disk cache does not hold (a warm cache needs none)."""
         with self.cv:
             if self.thread is None and not self.stopped:
                 self.thread = threading.Thread(target=self._loop, name="agjit-compile",
@@ -469,7 +488,10 @@ class _Compiler:
     def _start_worker(self):
         if self.worker is None and _worker_kind() == "process":
             from . import tier_worker
-            self.worker = tier_worker.WorkerClient.start() or False
+            try:
+                self.worker = tier_worker.WorkerClient.start() or False
+            except Exception:
+                self.worker = False
 
     def _precompile(self, tiers, job):
         """With a compile worker process: have it compile ``job``'s kernels into the disk
@@ -479,11 +501,13 @@ class _Compiler:
         if _hint(tiers.g, job.need, check=True):
             return "thread (loaded from the disk cache)"
         self._start_worker()
-        if self.worker is False:
+        if not self.worker:
             return "thread"
         sent = self.worker.send(tiers.g, job.need, job.arrays)
         # meanwhile: Numba's one-time set-up here, which loading the kernels needs anyway
         from . import cache, kernels  # noqa: F401
+        from .warmup import listen_numba
+        listen_numba()
         ok = sent and self.worker.receive(tiers.g)
         return "process" if ok else "thread (worker failed)"
 
@@ -529,9 +553,10 @@ def _compiler():
 
 
 def prestart():
-    """Called when a tiered function is made: with a compile worker process, start it now
-    (its imports take a while) from the compile thread."""
+    """Called when a tiered function is made: start the compile thread now (with a compile
+    worker process; the thread's Numba set-up then overlaps the first calls)."""
     if _worker_kind() == "process":
+        _note_call()
         _compiler().prestart()
 
 
@@ -542,16 +567,18 @@ def _hint(graph, need, check=False):
     load them too.  ``check``: whether the hint exists; else write it.  A stale hint only
     costs an in-thread compile."""
     import hashlib
-    from .numba_cache import cache_root
-    from symbol.base import atomic_write
     import agjit
-    root = cache_root()
-    if root is None:
+    from .cache_paths import cache_enabled, cache_dir
+    if not cache_enabled():
         return False
     name = hashlib.sha256(repr((graph.graph_hash, need, agjit.__version__)).encode()).hexdigest()
-    path = os.path.join(root[0], "tier-hints", name[:32])
-    if check:
+    path = os.path.join(os.path.abspath(cache_dir()), "tier-hints", name[:32])
+    if check:       # before Numba's set-up: no numba_cache (a refused directory has no hint)
         return os.path.exists(path)
+    from .numba_cache import cache_root
+    from symbol.base import atomic_write
+    if cache_root() is None:
+        return False
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         atomic_write(path, [b""], perm=0o600)

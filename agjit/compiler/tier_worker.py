@@ -50,7 +50,7 @@ class WorkerClient:
     @classmethod
     def start(cls):
         """A running worker, or None when it cannot help (disk cache off) or fails to start."""
-        from .numba_cache import cache_enabled, cache_dir
+        from .cache_paths import cache_enabled, cache_dir
         if not cache_enabled():
             return None
         env = dict(os.environ)
@@ -102,7 +102,7 @@ def _serve(fin, fout):
     from symbol.graph import topo_order, Node
     from .program import CompiledGraph
     from .signature import KernelStats
-    from .tier import Tiers, _Job
+    from .tier import Tiers, _Job, _hint
     from .numba_cache import cache_root
     from . import cache, kernels  # noqa: F401  (Numba's set-up before the first request)
     usable = cache_root() is not None
@@ -125,6 +125,9 @@ def _serve(fin, fout):
             if g.graph_hash != req["hash"]:
                 raise RuntimeError("graph hash differs after the JSON round trip")
             Tiers(g).compile_need(_Job(req["need"], req["arrays"]))
+            # the hint too: a parent that exits before loading the kernels (the worker
+            # finishes its compile) leaves the next process a warm start
+            _hint(g, req["need"])
             rep = {"ok": True, "hash": g.graph_hash}
         except Exception as e:
             rep = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}

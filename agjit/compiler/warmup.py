@@ -10,7 +10,174 @@ import time
 
 log = logging.getLogger("agjit.jit")
 
-__all__ = ["warm_library", "wait_library", "library_state"]
+__all__ = ["warm_library", "wait_library", "library_state", "pacing", "tick", "note_call",
+           "listen_numba", "pacing_state"]
+
+
+# Note: gil-pacing
+#     The tiers' background threads (the library warm-up below and the compile thread of
+#     agjit.compiler.tier) run Python that holds the GIL: Numba's import and registries,
+#     loading kernels from the disk cache, lowering.  On the same GIL the program's steps
+#     run, so each piece of that work would stretch a step by itself plus the wait for the
+#     GIL.  While such a thread works (``with pacing():``) it yields after every piece --
+#     one module import (a sys.meta_path hook that finds nothing), one Numba compile or
+#     cache load and one compiler pass (numba.core.event), one registry install, one
+#     warm-up item (:func:`tick`) -- by sleeping so that it holds the GIL at most
+#     ``AGJIT_TIER_SHARE`` (default 0.25) of the wall time, but only while the program calls
+#     tiered functions (one within the last ``_BUSY_S``, :func:`note_call`): an idle
+#     program lends it the whole GIL.  And while any paced thread works the interpreter's
+#     switch interval is 0.5 ms instead of 5, so a step that waits for the GIL gets it
+#     after at most that (the interval is set back when the last one is done, unless the
+#     program changed it meanwhile).
+_PACED = {}                 # thread ident -> [thread CPU s, wall s at the last yield]
+_pace_lock = threading.Lock()
+_pace_state = {"active": 0, "switch": None, "hook": None, "listener": None}
+_LAST_CALL = [0.0]
+_BUSY_S = 0.2
+_SWITCH_S = 0.0005
+_MIN_SLICE_S = 0.0005
+
+
+def _share():
+    try:
+        v = float(os.environ.get("AGJIT_TIER_SHARE", "0.25"))
+    except ValueError:
+        v = 0.25
+    return min(1.0, max(0.02, v))
+
+
+def note_call():
+    """A tiered function was called (the program is stepping): pace the background."""
+    _LAST_CALL[0] = time.perf_counter()
+
+
+def tick():
+    """A paced thread finished a piece of work: sleep so that it has held the GIL at most
+    the share of the time since its last yield (no-op on other threads)."""
+    st = _PACED.get(threading.get_ident())
+    if st is None:
+        return
+    used = time.thread_time() - st[0]
+    if used < _MIN_SLICE_S:
+        return
+    now = time.perf_counter()
+    ps = _PACE_STATS
+    ps["slices"] += 1
+    ps["cpu_s"] += used
+    if used > ps["longest_slice_s"]:
+        ps["longest_slice_s"] = used
+    if now - _LAST_CALL[0] < _BUSY_S:
+        # the time this piece took beyond its own CPU (waiting for the GIL or a core)
+        # counts towards the pause already
+        pause = used / _share() - (now - st[1])
+        if pause > 0:
+            pause = min(pause, 0.1)
+            ps["paused_s"] += pause
+            time.sleep(pause)
+    st[0] = time.thread_time()
+    st[1] = time.perf_counter()
+
+
+_PACE_STATS = {"slices": 0, "cpu_s": 0.0, "longest_slice_s": 0.0, "paused_s": 0.0}
+
+
+def _pacing_after_fork_in_child():
+    """A forked child has none of the paced threads: no pacing, the program's interval."""
+    global _pace_lock
+    _pace_lock = threading.Lock()
+    _PACED.clear()
+    st = _pace_state
+    if st["active"]:
+        st["active"] = 0
+        if sys.getswitchinterval() == _SWITCH_S and st["switch"] is not None:
+            sys.setswitchinterval(st["switch"])
+        hook, st["hook"] = st["hook"], None
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pacing_after_fork_in_child)
+
+
+def pacing_state():
+    """What the pacing did so far (note *gil-pacing*): ``slices`` of paced work, their
+    ``cpu_s`` (CPU seconds the paced threads ran, nearly all of it holding the GIL), the
+    ``longest_slice_s`` between two yields and the seconds ``paused_s``."""
+    return dict(_PACE_STATS)
+
+
+class _ImportTick:
+    """A sys.meta_path finder that finds nothing: it only lets a paced thread yield
+    between the modules it imports."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if _PACED:
+            tick()
+        return None
+
+
+def listen_numba():
+    """Yield points in Numba's compiles and cache loads: called by a thread whose import of
+    Numba has finished (importing it here could meet another thread's import halfway)."""
+    if _pace_state["listener"] is not None:
+        return
+    try:
+        from numba.core import event as ev
+
+        class _Tick(ev.Listener):
+            def on_start(self, e):
+                tick()
+
+            def on_end(self, e):
+                tick()
+        lis = _Tick()
+        ev.register("numba:compile", lis)
+        ev.register("numba:run_pass", lis)
+        _pace_state["listener"] = lis
+    except Exception:       # pragma: no cover - Numba internals changed
+        _pace_state["listener"] = False
+
+
+class pacing:
+    """``with pacing():`` -- the calling (background) thread is paced (note *gil-pacing*)."""
+
+    def __enter__(self):
+        me = threading.get_ident()
+        with _pace_lock:
+            if me in _PACED:
+                self.me = None
+                return self
+            self.me = me
+            _PACED[me] = [time.thread_time(), time.perf_counter()]
+            st = _pace_state
+            st["active"] += 1
+            if st["active"] == 1:
+                st["switch"] = sys.getswitchinterval()
+                if st["switch"] > _SWITCH_S:
+                    sys.setswitchinterval(_SWITCH_S)
+                if st["hook"] is None:
+                    st["hook"] = _ImportTick()
+                    sys.meta_path.insert(0, st["hook"])
+        return self
+
+    def __exit__(self, *exc):
+        if self.me is None:
+            return False
+        with _pace_lock:
+            _PACED.pop(self.me, None)
+            st = _pace_state
+            st["active"] -= 1
+            if st["active"] == 0:
+                if sys.getswitchinterval() == _SWITCH_S and st["switch"] is not None:
+                    sys.setswitchinterval(st["switch"])
+                hook, st["hook"] = st["hook"], None
+                try:
+                    sys.meta_path.remove(hook)
+                except ValueError:
+                    pass
+        return False
 
 
 # Note: library-warm-up
@@ -25,8 +192,9 @@ __all__ = ["warm_library", "wait_library", "library_state"]
 #     whose cache has none yet -- a float32 base set (the scalar helpers, row kernels,
 #     reduce_sum_3d and gemm layouts the common layers use).  Each item runs under Numba's
 #     compiler lock, so a compile on the calling thread waits at most one item; base-set
-#     compiles wait until no other thread has compiled for a quarter second (the program's
-#     own kernels come first).  At interpreter exit the thread stops before its next item
+#     compiles wait until no other thread has compiled for a quarter second, and every
+#     item waits while a tiers' compile job is in flight (the program's own kernels come
+#     first).  At interpreter exit the thread stops before its next item
 #     and the running one is waited for (at most ``_EXIT_JOIN_S``, then abandoned: cache
 #     files are written atomically, so an abandoned compile leaves no partial file).
 #     ``AGJIT_WARM_LIBRARY=0`` turns it off; :func:`library_state` says where it stands and
@@ -116,9 +284,26 @@ def _listen_to_other_compiles():
     return lambda: ev.unregister("numba:compile", lis)
 
 
+def _jobs_in_flight(me):
+    """Whether a tiers' compile job is in flight (a paced thread other than ``me``)."""
+    return any(t != me for t in list(_PACED))
+
+
 def _yield_to_other_compiles():
+    """Wait while another thread compiles -- or a tiers' compile job is in flight: its
+    worker process compiles what the program needs, on the core this compile would take."""
+    me = threading.get_ident()
     while not _warm_stop.is_set() and (
-            _others["active"] > 0 or time.perf_counter() - _others["last"] < _QUIET_S):
+            _others["active"] > 0 or time.perf_counter() - _others["last"] < _QUIET_S
+            or _jobs_in_flight(me)):
+        _warm_stop.wait(0.05)
+
+
+def _yield_to_jobs():
+    """Wait while a tiers' compile job is in flight: the loads it needs come first, and
+    a library signature it does not need would only share the GIL with the steps."""
+    me = threading.get_ident()
+    while not _warm_stop.is_set() and _jobs_in_flight(me):
         _warm_stop.wait(0.05)
 
 
@@ -126,6 +311,8 @@ def _warm_one(disp, sig, polite=False):
     from numba.core.compiler_lock import global_compiler_lock
     if polite:
         _yield_to_other_compiles()
+    else:
+        _yield_to_jobs()
     if _warm_stop.is_set():
         return False
     with global_compiler_lock:
@@ -140,12 +327,34 @@ def _warm_one(disp, sig, polite=False):
     return True
 
 
+def _refresh_paced(ctx):
+    """``ctx.refresh()`` with a yield after each registry it installs (note *gil-pacing*)."""
+    inst = ctx.install_registry
+
+    def install(*a, **k):
+        try:
+            return inst(*a, **k)
+        finally:
+            tick()
+    ctx.install_registry = install
+    try:
+        ctx.refresh()
+    finally:
+        del ctx.install_registry
+
+
 def _warm_main():
+    with pacing():
+        _warm_main_paced()
+
+
+def _warm_main_paced():
     t0 = time.perf_counter()
     _WARM["state"] = "running"
     try:
         from numba.core.compiler_lock import global_compiler_lock
         from numba.core.registry import cpu_target
+        listen_numba()
         # the contexts are created first, outside the compiler lock: creating one takes
         # its cached-property lock and then the compiler lock, as a Dispatcher made on the
         # main thread (an @njit at import) does; taking them in the other order here
@@ -153,8 +362,8 @@ def _warm_main():
         cpu_target.typing_context
         cpu_target.target_context
         with global_compiler_lock:
-            cpu_target.typing_context.refresh()
-            cpu_target.target_context.refresh()
+            _refresh_paced(cpu_target.typing_context)
+            _refresh_paced(cpu_target.target_context)
         _WARM["setup_seconds"] = time.perf_counter() - t0
         disps, kernels = _library_dispatchers()
         todo = [(d, s) for d in disps for s in _indexed_signatures(d)]
@@ -163,6 +372,7 @@ def _warm_main():
             todo = _base_signatures(kernels)
             unlisten = _listen_to_other_compiles()
         for d, s in todo:
+            tick()
             try:
                 if not _warm_one(d, s, polite):
                     break
