@@ -10,7 +10,7 @@ import time
 
 log = logging.getLogger("agjit.jit")
 
-__all__ = ["warm_library", "wait_library", "library_state"]
+__all__ = ["warm_library", "wait_library", "library_state", "numba_setup"]
 
 
 # Note: library-warm-up
@@ -140,21 +140,26 @@ def _warm_one(disp, sig, polite=False):
     return True
 
 
+def numba_setup():
+    """Numba's one-time set-up, safe on a background thread (it imports Numba)."""
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+    # the contexts are created first, outside the compiler lock: creating one takes its
+    # cached-property lock and then the compiler lock, as a Dispatcher made on the main
+    # thread (an @njit at import) does; taking them in the other order here deadlocked
+    # with such an import
+    cpu_target.typing_context
+    cpu_target.target_context
+    with global_compiler_lock:
+        cpu_target.typing_context.refresh()
+        cpu_target.target_context.refresh()
+
+
 def _warm_main():
     t0 = time.perf_counter()
     _WARM["state"] = "running"
     try:
-        from numba.core.compiler_lock import global_compiler_lock
-        from numba.core.registry import cpu_target
-        # the contexts are created first, outside the compiler lock: creating one takes
-        # its cached-property lock and then the compiler lock, as a Dispatcher made on the
-        # main thread (an @njit at import) does; taking them in the other order here
-        # deadlocked with such an import
-        cpu_target.typing_context
-        cpu_target.target_context
-        with global_compiler_lock:
-            cpu_target.typing_context.refresh()
-            cpu_target.target_context.refresh()
+        numba_setup()
         _WARM["setup_seconds"] = time.perf_counter() - t0
         disps, kernels = _library_dispatchers()
         todo = [(d, s) for d in disps for s in _indexed_signatures(d)]

@@ -12,7 +12,8 @@ from symbol.base import MXNetError, dtype_name
 from symbol.registry import all_names
 from symbol.ops._common import quiet_call
 from .ndarray import (NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT,
-                      KERNEL_REFUSALS)
+                      KERNEL_REFUSALS, EAGER_FORWARD as _EAGER_FORWARD)
+from .. import eager_kernels as _eager_kernels
 from ..tape import state as _state
 
 _profiling = None   # mx.profiler's op recorder while it runs (see ndarray.ndarray._profiling)
@@ -133,10 +134,10 @@ def _make_op_function(op, fname):
     attr_set = frozenset(attr_names)
     cache = op._attr_cache
 
-    forward = op.forward
+    forward = _EAGER_FORWARD.get(op) or op.forward
     if not getattr(op, "fp_quiet", False):
         # no NumPy floating-point warnings from the kernel: MXNet prints none
-        def forward(parsed, arrays, mode, _f=op.forward):
+        def forward(parsed, arrays, mode, _f=forward):
             return quiet_call(_f, parsed, arrays, mode)
     new = object.__new__
 
@@ -246,6 +247,7 @@ def _populate(namespace):
         namespace[fname] = _make_op_function(op, fname)
 
 
+_EAGER_FORWARD.update(_eager_kernels.table())
 _populate(globals())
 
 from . import random  # noqa: E402,F401

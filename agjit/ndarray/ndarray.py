@@ -58,6 +58,10 @@ def _fmt_shapes(arrays):
 KERNEL_REFUSALS = (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError)
 
 
+# OpDef -> eager forward calling compiled kernels (agjit.eager_kernels note *eager-kernels*);
+# filled by agjit.ndarray once every op is registered
+EAGER_FORWARD = {}
+
 _INFER_OK = set()     # (op, given-attrs key, input shapes) whose shape inference passed
 
 
@@ -127,12 +131,14 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
     if forward_override is not None:
         outs = forward_override(arrays)
     else:
+        # the compiled kernels of agjit.eager_kernels where it has them, else the op's own
+        fwd = EAGER_FORWARD.get(op) or op.forward
         try:
             # no NumPy floating-point warnings: MXNet prints none (symbol/ops/_common.py)
             if getattr(op, "fp_quiet", False):
-                outs = op.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
+                outs = fwd(parsed, arrays, _TRAIN if state.training else _PREDICT)
             else:
-                outs = quiet_call(op.forward, parsed, arrays, _TRAIN if state.training else _PREDICT)
+                outs = quiet_call(fwd, parsed, arrays, _TRAIN if state.training else _PREDICT)
         except MXNetError:
             raise
         except KERNEL_REFUSALS as e:
