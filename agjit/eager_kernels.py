@@ -14,8 +14,9 @@ Note: eager-kernels
 
     A first call never waits for Numba: it queues the call's *signature* -- the statements
     and the inputs' dtypes and ndims -- and runs NumPy; one daemon thread (started on the
-    first queued signature; it imports Numba) runs the statements once on copies of the
-    inputs, which loads the kernels from agjit's verified disk cache
+    first queued signature; it imports Numba) runs the statements once on a copy of one
+    sample of the inputs (the kernels hold the GIL while they run; the whole inputs where
+    shape inference refuses one sample), which loads the kernels from agjit's verified disk cache
     (agjit.compiler.numba_cache, under ``AGJIT_CACHE_DIR``) or compiles them there, and
     marks the signature ready; later calls with it run compiled.  Inputs are made
     C-contiguous first, so a ready signature never meets a layout Numba has not compiled.
@@ -147,18 +148,34 @@ def _build(c):
     return ns["run"]
 
 
-def _run(fn, c, arrays, train):
-    outs = [np.empty(s, dtype=t) for s, t in zip(c.out_shapes, c.out_dtypes)]
+def _run(fn, c, arrays, train, out_shapes=None):
+    outs = [np.empty(s, dtype=t) for s, t in zip(out_shapes or c.out_shapes, c.out_dtypes)]
     fn(*arrays, *outs, train)
     return outs
 
 
-def _load(c, arrays):
+def _trial(op, parsed, arrays, c):
+    """Inputs (copies) and output shapes for the run that compiles ``c``: the arrays of the
+    highest rank cut to one sample where shape inference accepts that (the kernels then
+    run on 1/N of the data; they hold the GIL while they run), else the whole inputs."""
+    top = max(a.ndim for a in arrays)
+    small = [a[:1] if a.ndim == top and a.shape[0] > 1 else a for a in arrays]
+    if any(s is not a for s, a in zip(small, arrays)):
+        try:
+            shapes = op.infer_shape(parsed, [s.shape for s in small])[1][:len(c.out_shapes)]
+            if all(x is not None and all(x) for x in shapes):
+                return [np.array(s, order="C") for s in small], [tuple(x) for x in shapes]
+        except Exception:           # noqa: BLE001 - e.g. BatchNorm over axis 0
+            pass
+    return [a.copy() for a in arrays], None
+
+
+def _load(c, arrays, out_shapes=None):
     """Build ``c``'s function and run it once on ``arrays`` (copies: the kernels compile
     or load); record the result for its signature."""
     try:
         fn = _build(c)
-        _run(fn, c, arrays, True)
+        _run(fn, c, arrays, True, out_shapes)
         _ready[c.sig] = fn
         _STATS["loaded"] += 1
     except Exception as e:          # a kernel that refuses these inputs: NumPy from now on
@@ -181,9 +198,9 @@ def _work():
             if _stop.is_set():
                 _idle.set()
                 return
-            sig, c, arrays = _queue.pop(0)
+            sig, c, arrays, out_shapes = _queue.pop(0)
         if sig not in _ready:
-            _load(c, arrays)
+            _load(c, arrays, out_shapes)
         with _lock:
             _queued.discard(sig)
 
@@ -202,12 +219,12 @@ def _at_exit():
         t.join(_EXIT_JOIN_S)
 
 
-def _request(c, arrays):
+def _request(op, parsed, c, arrays):
     with _lock:
         if c.sig in _queued or _stop.is_set():
             return
         _queued.add(c.sig)
-        _queue.append((c.sig, c, [a.copy() for a in arrays]))
+        _queue.append((c.sig, c) + tuple(_trial(op, parsed, arrays, c)))
         _idle.clear()
         if _worker[0] is None:
             import atexit
@@ -262,10 +279,10 @@ def forward_of(op):
                     arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a)
                               for a in arrays]
                     if m == "sync":
-                        _load(c, [a.copy() for a in arrays])
+                        _load(c, *_trial(op, parsed, arrays, c))
                         fn = ready.get(c.sig)
                     else:
-                        _request(c, arrays)
+                        _request(op, parsed, c, arrays)
                 if fn:
                     arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a)
                               for a in arrays]
