@@ -23,7 +23,9 @@ Note: eager-kernels
     Kernel types depend only on dtypes and ndims (geometry travels as int64 values), so a
     new layer geometry or batch size costs a load, not a compile.  Results agree with the
     NumPy kernels to rounding (the GEMMs sum in another order; BatchNorm's statistics are
-    accumulated in float64): tests/test_eager_fast.py.
+    accumulated in float64): tests/test_eager_fast.py.  So two eager runs of the same
+    code may differ in the last bits when the switch happens between them (the test suite
+    runs with ``AGJIT_EAGER_KERNELS=0`` for that reason; tests/conftest.py).
 
     ``AGJIT_EAGER_KERNELS``: ``1`` (default) as above; ``sync`` compiles on the calling
     thread at the first call (deterministic: every call after it is compiled); ``0`` always
@@ -233,6 +235,22 @@ def _request(op, parsed, c, arrays):
             atexit.register(_at_exit)
             t.start()
         _wake.notify()
+
+
+def _after_fork():
+    # a forked child has no worker thread (and maybe a lock held by a parent thread): it
+    # starts its own on its next queued signature; what was ready stays ready
+    global _lock, _wake
+    _lock = threading.Lock()
+    _wake = threading.Condition(_lock)
+    _worker[0] = None
+    del _queue[:]
+    _queued.clear()
+    _idle.set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def wait(timeout=None):
