@@ -216,9 +216,15 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
             if node.is_var or node not in useful:
                 continue
             nout = len(node.out_arrays)
-            og = [grads.pop((node, i), None) for i in range(nout)]
-            if all(g is None for g in og):
-                continue
+            if nout == 1:
+                g0 = grads.pop((node, 0), None)
+                if g0 is None:
+                    continue
+                og = [g0]
+            else:
+                og = [grads.pop((node, i), None) for i in range(nout)]
+                if all(g is None for g in og):
+                    continue
             if node.function is not None and isinstance(node.function, tape.CompiledNode):
                 # a compiled call: absent head gradients stay None, its backward skips
                 # them (agjit.tape note *compiled-calls*)
@@ -228,8 +234,9 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                     if g is not None and src in useful:
                         _accumulate(grads, (src, idx), g)
                 continue
-            og = [g if g is not None else _wrap(np.zeros_like(node.out_arrays[i]._data))
-                  for i, g in enumerate(og)]
+            if nout != 1:
+                og = [g if g is not None else _wrap(np.zeros_like(node.out_arrays[i]._data))
+                      for i, g in enumerate(og)]
             if node.function is not None:
                 in_grads = _function_backward(node, og)
             else:
@@ -238,7 +245,7 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                     raise MXNetError("Operator %s is non-differentiable" % op.name)
                 # the rule sees the backward's mode and the mode its forward ran in
                 ctx = _GradCtx(train_mode, bool(node.train),
-                               tuple(src in useful for src, _ in node.inputs))
+                               tuple([src in useful for src, _ in node.inputs]))
                 in_grads = op.gradient(nd, node.attrs, node.in_arrays, node.out_arrays, og, ctx)
                 if op.backward_hook is not None and train_mode:
                     with pause_all():
