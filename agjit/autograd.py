@@ -10,6 +10,7 @@ import numpy as np
 from symbol.base import MXNetError
 from symbol.graph import topo_order
 from symbol.registry import get_op
+from symbol.ops._common import quiet_call
 from . import tape
 from .tape import state, entry_of, is_recording, is_training, set_recording, set_training
 from .ndarray.ndarray import NDArray, _wrap, OpCtx
@@ -147,6 +148,10 @@ def _accumulate(grads, key, g):
     old = grads.get(key)
     if old is None:
         grads[key] = g
+    elif not tape.state.recording and old.shape == g.shape and old.dtype == g.dtype:
+        # nothing records the sum (no create_graph): elemwise_add's kernel without dispatch
+        s = quiet_call(np.add, old._data, g._data)
+        grads[key] = _wrap(s if type(s) is np.ndarray else np.asarray(s))   # 0-d: a scalar
     else:
         grads[key] = _nd.elemwise_add(old, g) if old.shape == g.shape else old + g
 
@@ -211,10 +216,16 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
             if node.is_var or node not in useful:
                 continue
             nout = len(node.out_arrays)
-            og = [grads.pop((node, i), None) for i in range(nout)]
-            if all(g is None for g in og):
-                continue
-            if isinstance(node.function, tape.CompiledNode):
+            if nout == 1:
+                g0 = grads.pop((node, 0), None)
+                if g0 is None:
+                    continue
+                og = [g0]
+            else:
+                og = [grads.pop((node, i), None) for i in range(nout)]
+                if all(g is None for g in og):
+                    continue
+            if node.function is not None and isinstance(node.function, tape.CompiledNode):
                 # a compiled call: absent head gradients stay None, its backward skips
                 # them (agjit.tape note *compiled-calls*)
                 with pause_all():
@@ -223,8 +234,9 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                     if g is not None and src in useful:
                         _accumulate(grads, (src, idx), g)
                 continue
-            og = [g if g is not None else _wrap(np.zeros_like(node.out_arrays[i]._data))
-                  for i, g in enumerate(og)]
+            if nout != 1:
+                og = [g if g is not None else _wrap(np.zeros_like(node.out_arrays[i]._data))
+                      for i, g in enumerate(og)]
             if node.function is not None:
                 in_grads = _function_backward(node, og)
             else:
@@ -233,7 +245,7 @@ def _run_backward(heads, head_grads, variables, retain_graph, create_graph, trai
                     raise MXNetError("Operator %s is non-differentiable" % op.name)
                 # the rule sees the backward's mode and the mode its forward ran in
                 ctx = _GradCtx(train_mode, bool(node.train),
-                               tuple(src in useful for src, _ in node.inputs))
+                               tuple([src in useful for src, _ in node.inputs]))
                 in_grads = op.gradient(nd, node.attrs, node.in_arrays, node.out_arrays, og, ctx)
                 if op.backward_hook is not None and train_mode:
                     with pause_all():
@@ -267,8 +279,8 @@ def _prune_compiled(order, entries):
     """``order`` without the nodes the heads reach only through outputs of compiled calls
     that do not read them (``CompiledNode.inputs_of``: an output of a jitted call may read
     some of its inputs only; an eager op's outputs read all)."""
-    if not any(isinstance(n.function, tape.CompiledNode) and n.function.inputs_of(0) is not None
-               for n in order):
+    if not any(n.function is not None and isinstance(n.function, tape.CompiledNode)
+               and n.function.inputs_of(0) is not None for n in order):
         return order
     reached = set()
     seen = set()

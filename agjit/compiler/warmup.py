@@ -11,7 +11,7 @@ import time
 log = logging.getLogger("agjit.jit")
 
 __all__ = ["warm_library", "wait_library", "library_state", "pacing", "tick", "note_call",
-           "listen_numba", "pacing_state"]
+           "listen_numba", "pacing_state", "numba_setup"]
 
 
 # Note: gil-pacing
@@ -343,6 +343,23 @@ def _refresh_paced(ctx):
         del ctx.install_registry
 
 
+def numba_setup():
+    """Numba's one-time set-up, safe on a background thread (it imports Numba; a paced
+    thread yields between the registries it installs, note *gil-pacing*)."""
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+    listen_numba()
+    # the contexts are created first, outside the compiler lock: creating one takes its
+    # cached-property lock and then the compiler lock, as a Dispatcher made on the main
+    # thread (an @njit at import) does; taking them in the other order here deadlocked
+    # with such an import
+    cpu_target.typing_context
+    cpu_target.target_context
+    with global_compiler_lock:
+        _refresh_paced(cpu_target.typing_context)
+        _refresh_paced(cpu_target.target_context)
+
+
 def _warm_main():
     with pacing():
         _warm_main_paced()
@@ -352,18 +369,7 @@ def _warm_main_paced():
     t0 = time.perf_counter()
     _WARM["state"] = "running"
     try:
-        from numba.core.compiler_lock import global_compiler_lock
-        from numba.core.registry import cpu_target
-        listen_numba()
-        # the contexts are created first, outside the compiler lock: creating one takes
-        # its cached-property lock and then the compiler lock, as a Dispatcher made on the
-        # main thread (an @njit at import) does; taking them in the other order here
-        # deadlocked with such an import
-        cpu_target.typing_context
-        cpu_target.target_context
-        with global_compiler_lock:
-            _refresh_paced(cpu_target.typing_context)
-            _refresh_paced(cpu_target.target_context)
+        numba_setup()
         _WARM["setup_seconds"] = time.perf_counter() - t0
         disps, kernels = _library_dispatchers()
         todo = [(d, s) for d in disps for s in _indexed_signatures(d)]

@@ -9,10 +9,12 @@ ignored, and only explicitly given attributes are recorded.
 import numpy as np
 
 from symbol.base import MXNetError, dtype_name
-from symbol.registry import all_names
+from symbol.registry import OpDef, all_names, format_attr
 from symbol.ops._common import quiet_call
 from .ndarray import (NDArray, invoke, _wrap, _scalar_ok, _NO_ATTRS, _TRAIN, _PREDICT,
-                      KERNEL_REFUSALS)
+                      KERNEL_REFUSALS, EAGER_FORWARD as _EAGER_FORWARD, _INFER_OK)
+from .. import eager_kernels as _eager_kernels
+from .. import tape as _tape
 from ..tape import state as _state
 
 _profiling = None   # mx.profiler's op recorder while it runs (see ndarray.ndarray._profiling)
@@ -130,27 +132,37 @@ def _make_op_function(op, fname):
 
     n_in = op._n_inputs
     fast = op.eager_fast and not op.variadic and op._nvis == 1
+    # an op that infers shapes takes the same path once its (attrs, shapes) passed shape
+    # inference in invoke (ndarray._INFER_OK); a first call goes to invoke.  One output
+    # only: a kernel is never run twice for one call (an RNG draw would be repeated)
+    single = op._num_outputs == 1       # a recorded call keeps every output on the tape
+    memo = not fast and op.eager_infer and not op.variadic and single and op._nvis == 1 and \
+        bool(n_in) and type(op) is OpDef and not op.type_check_uniform
     attr_set = frozenset(attr_names)
     cache = op._attr_cache
 
-    forward = op.forward
+    forward = _EAGER_FORWARD.get(op) or op.forward
     if not getattr(op, "fp_quiet", False):
         # no NumPy floating-point warnings from the kernel: MXNet prints none
-        def forward(parsed, arrays, mode, _f=op.forward):
+        def forward(parsed, arrays, mode, _f=forward):
             return quiet_call(_f, parsed, arrays, mode)
     new = object.__new__
+    attr_strs = {}      # given attrs -> their tape strings (a recorded fast call)
 
     def fn(*args, **kwargs):
         st = _state
-        if len(args) == n_in and fast and st.tracer is None and not st.recording \
-                and _profiling is None:
+        if len(args) == n_in and (fast or memo) and st.tracer is None and _profiling is None \
+                and (single or not st.recording):
             # eager fast path (see ndarray.fast_call, inlined here): the op's own kernel on
-            # attrs given only by keyword and parsed once per distinct set
+            # attrs given only by keyword and parsed once per distinct set; while recording
+            # the tape node is made here as invoke would
+            key = ()
             if not kwargs:
                 parsed = op._defaults if op.attrs else _NO_ATTRS
             elif kwargs.keys() <= attr_set:
                 try:
-                    parsed = cache.get(tuple(kwargs.items()))
+                    key = tuple(kwargs.items())
+                    parsed = cache.get(key)
                 except TypeError:               # an unhashable value: invoke parses it
                     parsed = None
             else:
@@ -164,6 +176,8 @@ def _make_op_function(op, fname):
                         d0 = arrays[0].dtype
                         if any(a.dtype != d0 for a in arrays):
                             raise TypeError    # mixed dtypes: invoke checks them
+                    if memo and (op, key, tuple([a.shape for a in arrays])) not in _INFER_OK:
+                        raise TypeError        # not inferred yet: invoke does it
                     out = forward(parsed, arrays, _TRAIN if st.training else _PREDICT)
                 except _FAST_REFUSALS:
                     out = None                  # invoke below raises the proper MXNetError
@@ -171,6 +185,16 @@ def _make_op_function(op, fname):
                     res = new(NDArray)
                     res._data = out[0]
                     res._entry = None
+                    if st.recording and _tape.needs_record(args):
+                        astr = None
+                        if key:
+                            astr = attr_strs.get(key)
+                            if astr is None:
+                                if len(attr_strs) > 256:
+                                    attr_strs.clear()
+                                astr = attr_strs[key] = {k: format_attr(v)
+                                                         for k, v in kwargs.items()}
+                        _tape.record(op, astr, parsed, args, [res])
                     return res
         if not kwargs and len(args) == n_in:
             return invoke(op, args, {})
@@ -246,6 +270,7 @@ def _populate(namespace):
         namespace[fname] = _make_op_function(op, fname)
 
 
+_EAGER_FORWARD.update(_eager_kernels.table())
 _populate(globals())
 
 from . import random  # noqa: E402,F401

@@ -58,6 +58,10 @@ def _fmt_shapes(arrays):
 KERNEL_REFUSALS = (ValueError, TypeError, IndexError, FloatingPointError, ZeroDivisionError)
 
 
+# OpDef -> eager forward calling compiled kernels (agjit.eager_kernels note *eager-kernels*);
+# filled by agjit.ndarray once every op is registered
+EAGER_FORWARD = {}
+
 _INFER_OK = set()     # (op, given-attrs key, input shapes) whose shape inference passed
 
 
@@ -127,12 +131,14 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
     if forward_override is not None:
         outs = forward_override(arrays)
     else:
+        # the compiled kernels of agjit.eager_kernels where it has them, else the op's own
+        fwd = EAGER_FORWARD.get(op) or op.forward
         try:
             # no NumPy floating-point warnings: MXNet prints none (symbol/ops/_common.py)
             if getattr(op, "fp_quiet", False):
-                outs = op.forward(parsed, arrays, _TRAIN if state.training else _PREDICT)
+                outs = fwd(parsed, arrays, _TRAIN if state.training else _PREDICT)
             else:
-                outs = quiet_call(op.forward, parsed, arrays, _TRAIN if state.training else _PREDICT)
+                outs = quiet_call(fwd, parsed, arrays, _TRAIN if state.training else _PREDICT)
         except MXNetError:
             raise
         except KERNEL_REFUSALS as e:
@@ -168,14 +174,17 @@ _FAST = {}
 
 def fast_call(op, inputs, parsed):
     """Eager fast path for ops flagged ``eager_infer=False`` (unary, scalar and broadcast
-    elementwise ops) when nothing is recorded or traced: run the op's own NumPy kernel on
-    complete ``parsed`` attrs and wrap the result.  Returns None when the op is not eligible
-    or the kernel refused the inputs -- the caller then takes :func:`invoke`, which raises
-    the proper MXNetError.  Same kernel, same numbers: only the dispatch is skipped."""
+    elementwise ops) when nothing is traced or profiled: run the op's own NumPy kernel on
+    complete ``parsed`` attrs (every attr given: they are also the tape's attrs) and wrap
+    the result; while recording, the tape node is made as :func:`invoke` would.  Returns
+    None when the op is not eligible or the kernel refused the inputs -- the caller then
+    takes :func:`invoke`, which raises the proper MXNetError.  Same kernel, same numbers:
+    only the dispatch is skipped."""
     o = _FAST.get(op)
     if o is None:
         o = get_op(op) if type(op) is str else op
-        o = _FAST[op] = o if (o.eager_fast and not o.variadic and o._nvis == 1) else False
+        o = _FAST[op] = o if (o.eager_fast and not o.variadic and o._nvis == 1
+                              and o._num_outputs == 1) else False
     if o is False:
         return None
     arrays = [x._data for x in inputs]
@@ -191,6 +200,9 @@ def fast_call(op, inputs, parsed):
     res = _new(NDArray)
     res._data = out[0]
     res._entry = None
+    if state.recording and tape.needs_record(inputs):
+        tape.record(o, {k: format_attr(v) for k, v in parsed.items()} if parsed else None,
+                    parsed, inputs, [res])
     return res
 
 
@@ -550,7 +562,7 @@ class NDArray:
 
     # -- operators --------------------------------------------------------------------------------
     def _binary(self, other, bop, sop, rev=False):
-        if state.tracer is None and not state.recording and _profiling is None:
+        if state.tracer is None and _profiling is None:
             # eager fast path (see fast_call): the op's own kernel without dispatch
             t = type(other)
             if t is NDArray:
