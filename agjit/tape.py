@@ -198,6 +198,27 @@ def record(op, attrs_str, parsed, inputs, outputs, function=None, node_cls=Node,
     return tn
 
 
+def record_entries(op, attrs_str, parsed, inputs, entries, outputs, function, node_cls,
+                   extra):
+    """:func:`record` for a caller that has read the inputs' live entries already
+    (``entries``: per input its entry, None where it has none or a cleared one; the list
+    is filled in)."""
+    if None in entries:
+        k = -1
+        for e in entries:
+            k += 1
+            if e is None:
+                e = entries[k] = (new_constant(), 0)
+                inputs[k]._entry = e
+    tn = new_op_node(op, attrs_str, parsed, entries, list(inputs), list(outputs), function,
+                     state.training, node_cls, extra)
+    i = 0
+    for o in outputs:
+        o._entry = (tn, i)
+        i += 1
+    return tn
+
+
 def flush_pending():
     """Compute every deferred output of this thread (agjit.gluon.block note
     *composition*): reading ``_data`` of one forces it (a forced one is a plain NDArray)."""
