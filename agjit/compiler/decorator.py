@@ -31,11 +31,14 @@ Note: jit-runtime
 
 Note: dispatch
     A replay should cost little more than its kernel.  A call whose arguments are all plain
-    NDArrays (no static or keyword arguments) is looked up by ``((shape, dtype) per
-    argument, training flag)`` in ``JitFunction._fast``, which holds only traces of such
-    calls and is emptied whenever a trace is made (so a retrace is never hidden by it); a
-    trace with no captured arrays and no closure/global bindings (``unguarded``) skips the
-    guard check.  Everything else -- static arguments, keywords, NDArray subclasses -- takes
+    NDArrays (no static or keyword arguments) is first compared with the last such call
+    (``JitFunction._mono``: argument count, each argument's shape and dtype, the training
+    flag -- compared, not hashed), then looked up by ``(shapes, dtypes, training flag)`` in
+    ``JitFunction._fast``; both hold only traces of such calls and are emptied whenever a
+    trace is made (so a retrace is never hidden by them); a trace with no captured arrays
+    and no closure/global bindings (``unguarded``) skips the guard check.  Inside record()
+    the call reads each input's autograd entry once, for the gradient mask and the tape
+    node (``tape.record_entries``).  Everything else -- static arguments, keywords, NDArray subclasses -- takes
     the full :func:`signature` path, which also fills the fast table.  A step-mode call
     builds its tape node's backward object without keyword handling
     (``_JitNode.for_step``), and a backward with head gradients of ones hands the stash over
