@@ -305,6 +305,9 @@ class pause_all:
         set_recording(self._r)
 
 
+_COMPILED_TYPES = set()     # the tape.CompiledNode subclasses seen by _single_call_backward
+
+
 def _single_call_backward(head, head_grad, retain_graph, train_mode):
     """Fast path of :func:`backward` for the common compiled training step: one head whose
     graph is a single jitted call over leaf arrays.  The compiled backward kernel writes the
@@ -318,8 +321,13 @@ def _single_call_backward(head, head_grad, retain_graph, train_mode):
         return False
     node, idx = e
     fn = node.function
-    if node.cleared or fn is None or not isinstance(fn, tape.CompiledNode):
+    if node.cleared or fn is None:
         return False
+    tf = type(fn)
+    if tf not in _COMPILED_TYPES:
+        if not isinstance(fn, tape.CompiledNode):
+            return False
+        _COMPILED_TYPES.add(tf)     # (an ABC's isinstance costs a Python-level call)
     outs = node.out_arrays
     if outs is None:
         return False
@@ -350,7 +358,11 @@ def _single_call_backward(head, head_grad, retain_graph, train_mode):
     else:
         return False
     # the other outputs have no head gradient: None (their branch of the backward is skipped)
-    og = [g] if len(outs) == 1 else [g if k == idx else None for k in range(len(outs))]
+    if len(outs) == 1:
+        og = [g]
+    else:
+        og = [None] * len(outs)
+        og[idx] = g
     st = state
     prev_rec, prev_train = st.recording, st.training
     st.recording = False

@@ -119,12 +119,12 @@ class TapeNode:
     @property
     def sym(self):
         s = self._sym
-        if type(s) is tuple:        # (name, node class, attrs string, extra attributes)
-            name, node_cls, attrs_str, extra = s
+        if type(s) is tuple:        # (counter value, node class, attrs string, extra attributes)
+            k, node_cls, attrs_str, extra = s
             if node_cls is None:
-                s = Node(None, name)
+                s = Node(None, "null%d" % k)
             else:
-                s = node_cls(self.op, name, attrs_str,
+                s = node_cls(self.op, "node_%d" % k, attrs_str,
                              tuple([(e[0].sym, e[1], 0) for e in self.inputs]))
                 if extra:
                     for k, v in extra.items():
@@ -154,7 +154,7 @@ def new_variable(grad_req, grad):
 
 def new_constant():
     n = _new(TapeNode)
-    n._sym = ("null%d" % next(_var_counter), None, None, None)
+    n._sym = (next(_var_counter), None, None, None)       # named "null<k>" when built
     n.op = n.attrs = n.in_arrays = n.out_arrays = n.grad = n.function = None
     n.inputs = ()
     n.cleared = n.train = n.fresh = False
@@ -166,7 +166,7 @@ def new_constant():
 def new_op_node(op, attrs_str, parsed, in_entries, in_arrays, out_arrays, function=None,
                 train=False, node_cls=Node, extra=None):
     n = _new(TapeNode)
-    n._sym = ("node_%d" % next(_node_counter), node_cls, attrs_str, extra)
+    n._sym = (next(_node_counter), node_cls, attrs_str, extra)     # named "node_<k>"
     n.op = op
     n.attrs = parsed
     n.inputs = tuple(in_entries)
@@ -195,6 +195,27 @@ def record(op, attrs_str, parsed, inputs, outputs, function=None, node_cls=Node,
                      state.training, node_cls, extra)
     for i, o in enumerate(outputs):
         o._entry = (tn, i)
+    return tn
+
+
+def record_entries(op, attrs_str, parsed, inputs, entries, outputs, function, node_cls,
+                   extra):
+    """:func:`record` for a caller that has read the inputs' live entries already
+    (``entries``: per input its entry, None where it has none or a cleared one; the list
+    is filled in)."""
+    if None in entries:
+        k = -1
+        for e in entries:
+            k += 1
+            if e is None:
+                e = entries[k] = (new_constant(), 0)
+                inputs[k]._entry = e
+    tn = new_op_node(op, attrs_str, parsed, entries, list(inputs), list(outputs), function,
+                     state.training, node_cls, extra)
+    i = 0
+    for o in outputs:
+        o._entry = (tn, i)
+        i += 1
     return tn
 
 

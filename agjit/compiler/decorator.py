@@ -31,11 +31,14 @@ Note: jit-runtime
 
 Note: dispatch
     A replay should cost little more than its kernel.  A call whose arguments are all plain
-    NDArrays (no static or keyword arguments) is looked up by ``((shape, dtype) per
-    argument, training flag)`` in ``JitFunction._fast``, which holds only traces of such
-    calls and is emptied whenever a trace is made (so a retrace is never hidden by it); a
-    trace with no captured arrays and no closure/global bindings (``unguarded``) skips the
-    guard check.  Everything else -- static arguments, keywords, NDArray subclasses -- takes
+    NDArrays (no static or keyword arguments) is first compared with the last such call
+    (``JitFunction._mono``: argument count, each argument's shape and dtype, the training
+    flag -- compared, not hashed), then looked up by ``(shapes, dtypes, training flag)`` in
+    ``JitFunction._fast``; both hold only traces of such calls and are emptied whenever a
+    trace is made (so a retrace is never hidden by them); a trace with no captured arrays
+    and no closure/global bindings (``unguarded``) skips the guard check.  Inside record()
+    the call reads each input's autograd entry once, for the gradient mask and the tape
+    node (``tape.record_entries``).  Everything else -- static arguments, keywords, NDArray subclasses -- takes
     the full :func:`signature` path, which also fills the fast table.  A step-mode call
     builds its tape node's backward object without keyword handling
     (``_JitNode.for_step``), and a backward with head gradients of ones hands the stash over
@@ -57,6 +60,7 @@ from .trace import _Trace, _user_site
 from .tier import tiered_default
 
 __all__ = ["jit", "JitFunction", "CacheInfo"]
+
 
 # the compile counters, and the tiers (agjit.compiler.tier note *tiers*): how many calls ran
 # interpreted / compiled, and the compile state ('off' when untiered, 'idle' before the first
@@ -82,7 +86,9 @@ class JitFunction:
         self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
         self._reuse = reuse_outputs
         self._traces = {}
-        self._fast = {}             # ((shape, dtype) per array argument, training) -> trace
+        self._fast = {}             # (shapes, dtypes of the array arguments, training) -> trace
+        # (n args, their shapes, dtypes, training, trace) of the last call through _fast
+        self._mono = None
         self._history = []          # (signature, callsite) of each trace
         self._explanations = []
         self._lock = threading.RLock()
@@ -169,21 +175,27 @@ class JitFunction:
 
     # -- calls ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        # fast path (note *dispatch*): positional NDArrays only -- the key is the tuple of
-        # their numpy arrays' (shape, dtype) and the training flag, looked up in a table
-        # that holds only traces of such calls and is cleared whenever a trace is made
-        key = None
+        # fast path (note *dispatch*): positional plain NDArrays matching the last such call
+        m = self._mono
+        if m is not None and not kwargs and len(args) == m[0] and state.training == m[3]:
+            for a, sh, dt in zip(args, m[1], m[2]):
+                if type(a) is not NDArray:
+                    break
+                d = a._data
+                if d.shape != sh or d.dtype is not dt:
+                    break
+            else:
+                tr = m[4]
+                if tr.unguarded or tr.still_valid():
+                    self._hits += 1
+                    self._last = tr
+                    return tr.call(self, list(args))
         if not kwargs and args:
             for a in args:
                 if type(a) is not NDArray:
                     break
             else:
-                key = (tuple([(a._data.shape, a._data.dtype) for a in args]), state.training)
-                tr = self._fast.get(key)
-                if tr is not None and (tr.unguarded or tr.still_valid()):
-                    self._hits += 1
-                    self._last = tr
-                    return tr.call(self, list(args))
+                return self._call_nd(list(args))
         sig = signature(self.__name__, args, kwargs)
         tr = self._traces.get(sig)
         if tr is not None and tr.still_valid():
@@ -197,11 +209,40 @@ class JitFunction:
                 else:
                     self._misses += 1
                     tr = self._trace(sig, args, kwargs, stale=tr)
-        if key is not None:
-            self._fast[key] = tr
         self._last = tr
         return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
                        else list(args))
+
+    def _call_nd(self, args):
+        """A call whose arguments ``args`` (a list) are all plain NDArrays (note *dispatch*):
+        the key is the tuple of their numpy arrays' (shape, dtype) and the training flag,
+        looked up in a table that holds only traces of such calls and is cleared whenever a
+        trace is made; the call then becomes the one the next call compares with first."""
+        shapes = tuple([a._data.shape for a in args])
+        dtypes = tuple([a._data.dtype for a in args])
+        training = state.training
+        key = (shapes, dtypes, training)
+        tr = self._fast.get(key)
+        if tr is not None and (tr.unguarded or tr.still_valid()):
+            self._hits += 1
+        else:
+            sig = signature(self.__name__, args, {})
+            tr = self._traces.get(sig)
+            if tr is not None and tr.still_valid():
+                self._hits += 1
+            else:
+                with self._lock:
+                    # another thread may have traced this signature while we waited
+                    tr = self._traces.get(sig)
+                    if tr is not None and tr.still_valid():
+                        self._hits += 1
+                    else:
+                        self._misses += 1
+                        tr = self._trace(sig, args, {}, stale=tr)
+            self._fast[key] = tr
+        self._last = tr
+        self._mono = (len(args), shapes, dtypes, training, tr)
+        return tr.call(self, args)
 
     def _trace(self, sig, args, kwargs, stale=None):
         site = _user_site()
@@ -217,6 +258,7 @@ class JitFunction:
         # no captured array and no closure/global binding to re-check on a replay
         tr.unguarded = not tr.captures and not tr.bindings
         self._fast.clear()
+        self._mono = None
         self._traces[sig] = tr
         self._history.append((sig, site))
         self._ntraces += 1

@@ -137,12 +137,14 @@ class StepMode:
         a step kernel computed its gradients for: ones (an array of ones, or ONES) for
         the speculated output, None for every other."""
         sh = self._spec_head
-        for k, g in enumerate(out_grads):
+        k = 0
+        for g in out_grads:
             if k == sh:
-                if g is None or not (g is ONES or (g.size and (g == 1).all())):
+                if g is not ONES and (g is None or not (g.size and (g == 1).all())):
                     return False
             elif g is not None:
                 return False
+            k += 1
         return True
 
     def step_missed(self, mask):

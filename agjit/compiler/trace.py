@@ -12,7 +12,7 @@ from symbol.base import MXNetError
 from symbol.graph import Node
 from symbol.registry import format_attr
 from .. import tape
-from ..tape import state, entry_of, set_recording, TapeObserver
+from ..tape import state, set_recording, TapeObserver
 from ..ndarray.ndarray import NDArray, _wrap
 from .program import CompiledGraph
 from .tape_bridge import _JitCallNode, _JIT_OP
@@ -235,48 +235,55 @@ class _Trace(CompiledGraph):
 
     # -- a call -----------------------------------------------------------------------------------
     def call(self, jf, pos_arrays):
+        """Run this signature on ``pos_arrays`` (the call's NDArrays): forward only, or
+        inside record() the step or training kernels and ONE tape node (agjit.tape note
+        *tape-model*)."""
         inputs = pos_arrays + self.captures if self.captures else pos_arrays
         arrays = [a._data for a in inputs]
-        for k, d in enumerate(arrays):
+        for d in arrays:
             if not d.flags.c_contiguous:
-                arrays[k] = np.ascontiguousarray(d)
+                arrays = [np.ascontiguousarray(d) for d in arrays]
+                break
         mask = None
-        live = None
         if state.recording:
             used = self.used
-            if self.head_deps is not None:
-                live = [False] * len(inputs)        # inputs with autograd info
-            for k, a in enumerate(inputs):
-                e = a._entry
-                if e is not None and not e[0].cleared:
-                    if live is not None:
-                        live[k] = True
-                    if used[k]:
+            ents = [a._entry for a in inputs]       # live autograd entries, None elsewhere
+            k = -1
+            for e in ents:
+                k += 1
+                if e is not None:
+                    n = e[0]
+                    if n.cleared:
+                        ents[k] = None
+                    elif used[k]:
                         if mask is None:
                             mask = [False] * len(inputs)
                         # a variable with a gradient buffer, or an op output (its graph may
                         # lead to one); constants need none
-                        n = e[0]
                         mask[k] = not n.is_var or n.grad_req != "null"
         train = state.training
         if mask is None:
             outs = [_wrap(v) for v in self.run_forward(arrays, train, copy=not jf._reuse)]
             return outs[0] if self.single else self._pack(outs)
         if not any(mask):
-            mask = [u and entry_of(a) is not None for a, u in zip(inputs, self.used)]
+            mask = [u and e is not None for e, u in zip(ents, used)]
         r = self.run_step(arrays, mask, train)
         vals, node = r if r is not None else self.run_train(arrays, mask, train)
         outs = [_wrap(v) for v in vals]
+        # an output that depends on no input with autograd information gets no entry
+        dead = None if self.head_deps is None else \
+            [o for o, d in zip(outs, self.head_deps) if not any(map(ents.__getitem__, d))]
         # one tape node (agjit.tape note *tape-model*); its graph node carries the trace for
-        # get_symbol's inlining
-        rec = inputs if self.all_used else [inputs[k] for k in self.used_pos]
-        # (its graph node is built on first use, knowing this trace: tape.TapeNode.sym)
-        tape.record(_JIT_OP, self.call_attrs, self.call_parsed, rec, outs,
-                    function=node, node_cls=_JitCallNode, extra=self.node_extra)
-        if live is not None:
-            for o, d in zip(outs, self.head_deps):
-                if not any(live[k] for k in d):
-                    o._entry = None
+        # get_symbol's inlining (built on first use, knowing this trace: tape.TapeNode.sym)
+        rec = inputs
+        if not self.all_used:
+            rec = [inputs[k] for k in self.used_pos]
+            ents = [ents[k] for k in self.used_pos]
+        tape.record_entries(_JIT_OP, self.call_attrs, self.call_parsed, rec, ents, outs,
+                            node, _JitCallNode, self.node_extra)
+        if dead:
+            for o in dead:
+                o._entry = None
         return outs[0] if self.single else self._pack(outs)
 
     def _pack(self, outs):

@@ -587,12 +587,6 @@ def _fill(arr, out):
     arr.__class__ = NDArray
 
 
-def _unlist(arr):
-    pl = _tape_state.pending
-    if pl and pl[-1] is arr:
-        pl.pop()
-
-
 class _PendingOut(NDArray):
     """The deferred output of a hybridized block's recorded call (note *composition*): any
     read or write of its data or autograd entry first computes it and turns it into a
@@ -905,8 +899,12 @@ class HybridBlock(Block):
             out, pout = cj(*(parrays + list(args[1:]) + params))
         else:
             out, pout = cj(*(parrays + [a for k, a in enumerate(args) if k != pos] + params))
-        _unlist(parr)
-        _fill(parr, pout)
+        pl = st.pending
+        if pl and pl[-1] is parr:
+            pl.pop()
+        parr.__class__ = NDArray       # a plain array now: the slots are set directly
+        parr._data = pout._data
+        parr._entry = pout._entry
         return out
 
     def forward(self, x, *args):

@@ -286,9 +286,7 @@ class Trainer(object):
                 continue
             indices.append(i)
             datas.append(data)
-            keys.append(e)
-            keys.append(data._data)
-            keys.append(param._grad[0]._data)
+            keys += (e, data._data, param._grad[0]._data)
         if not indices:
             return
         key = tuple(indices)
