@@ -198,13 +198,13 @@ class JitFunction:
                 return self._call_nd(list(args))
         sig = signature(self.__name__, args, kwargs)
         tr = self._traces.get(sig)
-        if tr is not None and tr.still_valid():
+        if tr is not None and _valid_for(tr, args):
             self._hits += 1
         else:
             with self._lock:
                 # another thread may have traced this signature while we waited
                 tr = self._traces.get(sig)
-                if tr is not None and tr.still_valid():
+                if tr is not None and _valid_for(tr, args):
                     self._hits += 1
                 else:
                     self._misses += 1
@@ -228,17 +228,22 @@ class JitFunction:
         else:
             sig = signature(self.__name__, args, {})
             tr = self._traces.get(sig)
-            if tr is not None and tr.still_valid():
+            if tr is not None and _valid_for(tr, args):
                 self._hits += 1
             else:
                 with self._lock:
                     # another thread may have traced this signature while we waited
                     tr = self._traces.get(sig)
-                    if tr is not None and tr.still_valid():
+                    if tr is not None and _valid_for(tr, args):
                         self._hits += 1
                     else:
                         self._misses += 1
                         tr = self._trace(sig, args, {}, stale=tr)
+            if not tr.fast_ok:
+                # a trace that depends on which arrays were passed never serves the fast
+                # paths (they match shapes only)
+                self._last = tr
+                return tr.call(self, args)
             self._fast[key] = tr
         self._last = tr
         self._mono = (len(args), shapes, dtypes, training, tr)
@@ -263,6 +268,16 @@ class JitFunction:
         self._history.append((sig, site))
         self._ntraces += 1
         return tr
+
+
+def _valid_for(tr, args):
+    """A cached trace may replay this call: its captures and bindings hold, and the
+    closures/globals that held a positional array still hold the one passed there."""
+    if not tr.still_valid():
+        return False
+    if tr.pos_guards:
+        return tr.guards_hold([a for a in args if isinstance(a, NDArray)])
+    return True
 
 
 def jit(fn=None, *, strict=None, reuse_outputs=False, tiered=None):

@@ -24,10 +24,12 @@ def signature(name, args, kwargs):
     ("S", type name, value) for static values, ("K", name, value) per keyword argument
     (sorted), and the training flag."""
     parts = []
+    ids = None
     for i, a in enumerate(args):
         if type(a) is NDArray or isinstance(a, NDArray):
             d = a._data
             parts.append(("A", d.shape, d.dtype))
+            ids = [id(a)] if ids is None else ids + [id(a)]
         else:
             try:
                 hash(a)
@@ -48,7 +50,17 @@ def signature(name, args, kwargs):
                                  "key) and must be hashable" % (name, k,
                                                                 type(v).__name__)) from None
             parts.append(("K", k, v))
+    if ids is not None and len(set(ids)) < len(ids):
+        # the same array passed at several positions: a trace of such a call reads one graph
+        # input for all of them, so it is only valid for calls with the same pattern
+        parts.append(("alias", alias_pattern(ids)))
     return (tuple(parts), state.training)
+
+
+def alias_pattern(ids):
+    """Per positional array, the index of the first position holding the same object."""
+    first = {}
+    return tuple([first.setdefault(i, k) for k, i in enumerate(ids)])
 
 
 def describe(params, sig):
@@ -65,6 +77,8 @@ def describe(params, sig):
                 out[name] = "%s[%s]" % (np.dtype(p[2]).name, ",".join(str(d) for d in p[1]))
             else:
                 out[name] = "%s %r" % (p[1], p[2])
+        elif p[0] == "alias":
+            out["same array at positions"] = repr(p[1])
         else:
             out[p[1]] = repr(p[2])
     out["training"] = str(training)

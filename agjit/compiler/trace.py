@@ -83,9 +83,12 @@ class Tracer(TapeObserver):
         """The traced entry (Node, index) of ``arr``, or None."""
         return self.values.get(arr)
 
-    def add_input(self, arr, name):
+    def add_input(self, arr, name, bind=True):
+        """A graph input for ``arr``; ``bind=False``: an input ops never read (a position
+        holding an array that is already an input)."""
         node = Node(None, name)
-        self.values[arr] = (node, 0)
+        if bind:
+            self.values[arr] = (node, 0)
         self.inputs.append((arr, node))
         self.shapes[(node, 0)] = arr.shape
         self.dtypes[(node, 0)] = arr._data.dtype.name
@@ -124,11 +127,20 @@ class _Trace(CompiledGraph):
         tracer = Tracer()
         k = 0
         self.arg_positions = []
+        # an array passed at several positions is ONE graph input (the ops cannot tell which
+        # position they read it through): the later positions become unread inputs, and the
+        # signature carries the pattern (signature.alias_pattern), so a call with distinct
+        # arrays retraces instead of replaying a graph that reads only the first of them
+        self.aliased = False
         for i, a in enumerate(args):
             if isinstance(a, NDArray):
                 name = jf._params[i] if i < len(jf._params) and not jf._params[i].startswith("*") \
                     else "arg%d" % i
-                tracer.add_input(a, name)
+                if a in tracer.values:
+                    self.aliased = True
+                    tracer.add_input(a, name, bind=False)
+                else:
+                    tracer.add_input(a, name)
                 self.arg_positions.append(i)
                 k += 1
         n_pos = len(tracer.inputs)
@@ -179,6 +191,10 @@ class _Trace(CompiledGraph):
         self.call_parsed = {"num_args": nin, "num_outputs": len(heads)}
         self.node_extra = {"trace": self}
         self.bindings = self._bindings()
+        self.pos_guards = self._pos_guards([a for a in args if isinstance(a, NDArray)])
+        # the dispatch fast paths (decorator note *dispatch*) match shapes only: a trace that
+        # also depends on which objects were passed goes through the signature path
+        self.fast_ok = not self.aliased and not self.pos_guards
         # per output, the inputs it depends on: an output that depends on no recorded input
         # gets no autograd entry, as an eager op on unrecorded inputs (a backward from it
         # raises as in eager mode and MXNet)
@@ -218,6 +234,48 @@ class _Trace(CompiledGraph):
             if isinstance(v, NDArray) and v in caps:
                 out.append(("global", name, g, v))
         return out
+
+    def _pos_guards(self, pos_arrays):
+        """Closure cells and globals the function reads that held a positional array when it
+        was traced: the ops read such an array through the argument's graph input, so a
+        replay is only right while the argument is still that same object."""
+        fn = self.jf._fn
+        code = getattr(fn, "__code__", None)
+        if code is None or not pos_arrays:
+            return []
+        pos = IdentityMap()
+        for k, a in enumerate(pos_arrays):
+            if pos.get(a) is None:
+                pos[a] = k
+        out = []
+        if fn.__closure__:
+            for name, cell in zip(code.co_freevars, fn.__closure__):
+                try:
+                    v = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(v, NDArray) and v in pos:
+                    out.append(("closure", name, cell, pos.get(v)))
+        g = getattr(fn, "__globals__", {})
+        for name in code.co_names:
+            v = g.get(name)
+            if isinstance(v, NDArray) and v in pos:
+                out.append(("global", name, g, pos.get(v)))
+        return out
+
+    def guards_hold(self, pos_arrays):
+        """Whether each closure/global of :meth:`_pos_guards` still holds the array passed at
+        its position (else ``invalid_reason`` says which does not)."""
+        for kind, name, holder, k in self.pos_guards:
+            try:
+                cur = holder.cell_contents if kind == "closure" else holder.get(name)
+            except ValueError:
+                cur = None
+            if k >= len(pos_arrays) or cur is not pos_arrays[k]:
+                self.invalid_reason = ("%s %r was traced as the array passed as argument %d "
+                                       "and is not that array now" % (kind, name, k))
+                return False
+        return True
 
     def still_valid(self):
         for a, (shape, dt) in zip(self.captures, self.capture_sigs):
