@@ -254,6 +254,39 @@ def _par_blocks(n):
     return nt
 
 
+@njit(cache=True)
+def _take_serial():
+    return _par_begin()
+
+
+@njit(cache=True)
+def _give_serial():
+    _par_end()
+
+
+class _BlasSerial:
+    """symbol.ops._common.blas_serial() here: BLAS at one thread while the flag of note
+    *sample-parallel* is held (nothing when another call holds it)."""
+    __slots__ = ("held",)
+
+    def __enter__(self):
+        self.held = _take_serial()
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            _give_serial()
+        return False
+
+
+def _install_blas_serial():
+    from symbol.ops import _common
+    _common._BLAS_SERIAL[0] = _BlasSerial
+
+
+_install_blas_serial()
+
+
 def gemm(ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
     """C[c0:] (M x N, row stride ldc) = op(A[a0:]) @ op(B[b0:]) + beta * C, row-major on
     the flat element offsets of C-contiguous arrays (the Python body is never run)."""
