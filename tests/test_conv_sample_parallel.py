@@ -93,3 +93,29 @@ def test_conv_kernels_equal_a_float64_direct_convolution(case, serial):
     for got, ref in ((out, ref_out), (gx, ref_gx), (gw, ref_gw)):
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_blas_serial_holds_one_thread_and_shares_the_flag():
+    """symbol.ops._common.blas_serial() (note *blas-serial*) as installed by kernels_nn: BLAS
+    at one thread inside, restored after; nested or while a convolution holds the flag it
+    changes nothing (and the convolution then runs its samples serially, still right)."""
+    from symbol.ops._common import blas_serial
+    if not K.HAVE_BLAS_THREADS:
+        pytest.skip("NumPy without its own OpenBLAS")
+    before = _blas_threads()
+    with blas_serial() as outer:
+        assert outer.held and _blas_threads() == 1 and K._BLAS_STATE[0] == 1
+        with blas_serial() as inner:
+            assert not inner.held and _blas_threads() == 1
+        assert K._BLAS_STATE[0] == 1
+        rs = np.random.default_rng(3)
+        x = rs.standard_normal((4, 3, 6, 6)).astype(np.float32)
+        w = rs.standard_normal((5, 3, 3, 3)).astype(np.float32)
+        b = np.zeros(5, np.float32)
+        gy = rs.standard_normal((4, 5, 6, 6)).astype(np.float32)
+        out, gx, gw = _run(x, w, b, gy, 1, 1, 1, 1)
+        ref_out, ref_gx, ref_gw = _reference(x, w, b, gy, 1, 1, 1, 1)
+        np.testing.assert_allclose(out, ref_out, rtol=1e-4, atol=1e-4 * np.abs(ref_out).max())
+        np.testing.assert_allclose(gw, ref_gw, rtol=1e-4, atol=1e-4 * np.abs(ref_gw).max())
+        assert _blas_threads() == 1 and K._BLAS_STATE[0] == 1
+    assert _blas_threads() == before and K._BLAS_STATE[0] == 0
