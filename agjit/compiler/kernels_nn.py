@@ -225,9 +225,14 @@ def _ov_par_end():
 
 
 try:        # the cacheable form of numba.get_num_threads() (that one bakes in an address)
-    from numba.np.ufunc.parallel import _iget_num_threads
+    from numba.np.ufunc.parallel import _iget_num_threads, _launch_threads
 except ImportError:         # pragma: no cover - another Numba: run the samples serially
     _iget_num_threads = None
+else:
+    # The threading layer registers the ``get_num_threads`` symbol that _iget_num_threads
+    # calls when it starts; code loaded from the cache is not typed again, so start it now
+    # (a cached convolution run before any parallel code was typed called a null symbol).
+    _launch_threads()
 
 
 def _numba_threads():
