@@ -18,7 +18,11 @@ Note: numpy-blas
 Note: conv-blocks
     im2col writes the columns of a block of output rows at a time, sized to stay in cache
     (``COL_BLOCK`` elements): the ResNet block's 3x3 conv over 64 channels has 576 x 1024
-    columns per sample (2.4 MB in float32), which went to memory and back.
+    columns per sample (2.4 MB in float32), which went to memory and back.  Blocks of
+    COL_BLOCK = 160 K elements (8 output rows there, 640 KB, a third of a 2 MB L2): measured
+    1-thread CPU ms per call (forward / data gradient / weight gradient) 31 / 28 / 37 at 3
+    rows per block (64 K elements), 28.5 / 26.5 / 32 at 8, 30 / 26.5 / 33 at 14, 31 / 29.5
+    / 36 at all 32.
 
 Convolution is im2col into one per-call scratch buffer + one GEMM per sample and group
 (NCHW; 1-D data is viewed as H = 1 by the lowerings); the data gradient is a GEMM + col2im;
@@ -43,6 +47,7 @@ from llvmlite import ir
 import llvmlite.binding as _ll
 from numba.core import cgutils, types
 from numba.extending import intrinsic, overload
+from numba import prange
 
 from .numba_cache import njit
 
@@ -64,11 +69,45 @@ def _numpy_blas():
     return None
 
 
+def _numpy_blas_threads(dll):
+    """Addresses of that library's get/set_num_threads, or None."""
+    try:
+        get, set_ = dll.scipy_openblas_get_num_threads64_, dll.scipy_openblas_set_num_threads64_
+    except AttributeError:
+        return None
+    return ctypes.cast(get, ctypes.c_void_p).value, ctypes.cast(set_, ctypes.c_void_p).value
+
+
 _BLAS = _numpy_blas()
 HAVE_NUMPY_BLAS = _BLAS is not None
 if HAVE_NUMPY_BLAS:
     _ll.add_symbol("agjit_cblas_sgemm", _BLAS[0])
     _ll.add_symbol("agjit_cblas_dgemm", _BLAS[1])
+_BLAS_THREADS = _numpy_blas_threads(_BLAS[2]) if HAVE_NUMPY_BLAS else None
+# Note: sample-parallel
+#     OpenBLAS threads each GEMM on its own (2 threads here): the convolutions' GEMMs are
+#     small (64 x 96 x 576 per block of the ResNet block) and every call synchronises its
+#     threads, spinning while they wait.  Measured on the W7 block's 3x3 conv (batch 32,
+#     64 channels, 32x32; 2 cores with other load, load average ~10), process CPU ms per
+#     conv: forward 31 with 1 BLAS thread, 490 with 2; data gradient 29 / 355; weight
+#     gradient 36 / 301.  So with two or more Numba threads and at least as many samples,
+#     the convolutions run their samples in parallel (a prange over blocks of samples, one
+#     scratch buffer each) with OpenBLAS held at one thread for the call: one fork/join per
+#     convolution instead of one per GEMM (CPU ms near the 1-thread ones, wall time halved
+#     on 2 idle cores).  OpenBLAS's thread count is process-wide (its pthreads build has no
+#     per-thread setting: openblas_set_num_threads_local sets the global one too), so one
+#     sample-parallel call at a time owns it: a flag taken by compare-and-swap
+#     (``agjit_blas_state``, memory registered with LLVM under that name like the GEMM
+#     symbols, so the machine code stays cacheable); a call that finds the flag taken runs
+#     its samples serially.  The weight gradient sums one partial per block of samples, in
+#     block order (the float32 rounding depends on the Numba thread count, as OpenBLAS's
+#     own results do on its thread count).
+_BLAS_STATE = (ctypes.c_int64 * 2)()        # [0]: the flag, [1]: the saved thread count
+HAVE_BLAS_THREADS = _BLAS_THREADS is not None
+if HAVE_BLAS_THREADS:
+    _ll.add_symbol("agjit_blas_get_threads", _BLAS_THREADS[0])
+    _ll.add_symbol("agjit_blas_set_threads", _BLAS_THREADS[1])
+    _ll.add_symbol("agjit_blas_state", ctypes.addressof(_BLAS_STATE))
 
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
 
@@ -80,7 +119,7 @@ _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
 #     from non-negative int64 values converted once (uint64 mixed with int64 would give a
 #     float64 in Numba).
 U = np.uint64
-COL_BLOCK = 65536
+COL_BLOCK = 163840
 
 
 def _gemm_intrinsic(symbol, fl):
@@ -118,6 +157,139 @@ def _ptr(typingctx, arr, offset):
         p = builder.gep(ary.data, [args[1]])
         return builder.bitcast(p, cgutils.voidptr_t)
     return types.voidptr(arr, types.int64), codegen
+
+
+def _state_ptr(context, builder, index):
+    arr = context.get_c_value(builder, ir.ArrayType(ir.IntType(64), 2), "agjit_blas_state",
+                              dllimport=True)
+    return builder.gep(arr, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), index)])
+
+
+@intrinsic
+def _blas_take(typingctx):
+    """Take the sample-parallel flag (note *sample-parallel*): true when it was free; then
+    the BLAS thread count is saved and set to 1."""
+    def codegen(context, builder, sig, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        res = builder.cmpxchg(_state_ptr(context, builder, 0), ir.Constant(i64, 0),
+                              ir.Constant(i64, 1), "seq_cst", "seq_cst")
+        ok = builder.extract_value(res, 1)
+        with builder.if_then(ok):
+            get = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, []),
+                                                 "agjit_blas_get_threads")
+            set_ = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i32]), "agjit_blas_set_threads")
+            n = builder.call(get, [])
+            builder.store(builder.sext(n, i64), _state_ptr(context, builder, 1))
+            builder.call(set_, [ir.Constant(i32, 1)])
+        return ok
+    return types.boolean(), codegen
+
+
+@intrinsic
+def _blas_give(typingctx):
+    """Restore the saved BLAS thread count and free the flag (after ``_blas_take``)."""
+    def codegen(context, builder, sig, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        set_ = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i32]), "agjit_blas_set_threads")
+        n = builder.load(_state_ptr(context, builder, 1))
+        builder.call(set_, [builder.trunc(n, i32)])
+        builder.store_atomic(ir.Constant(i64, 0), _state_ptr(context, builder, 0), "seq_cst", 8)
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+def _par_begin():
+    """True when this call may run its samples in parallel (note *sample-parallel*); then
+    ``_par_end()`` must follow (the Python body is never run)."""
+    raise NotImplementedError
+
+
+def _par_end():
+    raise NotImplementedError
+
+
+@overload(_par_begin)
+def _ov_par_begin():
+    if not HAVE_BLAS_THREADS:
+        return lambda: False
+    return lambda: _blas_take()
+
+
+@overload(_par_end)
+def _ov_par_end():
+    if not HAVE_BLAS_THREADS:
+        return lambda: None
+    return lambda: _blas_give()
+
+
+try:        # the cacheable form of numba.get_num_threads() (that one bakes in an address)
+    from numba.np.ufunc.parallel import _iget_num_threads, _launch_threads
+except ImportError:         # pragma: no cover - another Numba: run the samples serially
+    _iget_num_threads = None
+else:
+    # The threading layer registers the ``get_num_threads`` symbol that _iget_num_threads
+    # calls when it starts; code loaded from the cache is not typed again, so start it now
+    # (a cached convolution run before any parallel code was typed called a null symbol).
+    _launch_threads()
+
+
+def _numba_threads():
+    """Numba's thread count for parallel regions started by this thread (Python body
+    never run)."""
+    raise NotImplementedError
+
+
+@overload(_numba_threads)
+def _ov_numba_threads():
+    if _iget_num_threads is None:
+        return lambda: 1
+    return lambda: _iget_num_threads()
+
+
+@njit(cache=True)
+def _par_blocks(n):
+    """Blocks of samples for a sample-parallel call: 0 to run serially (fewer than two
+    Numba threads or samples, or another call holds the flag), else the block count, with
+    the flag taken."""
+    nt = min(n, _numba_threads())
+    if nt < 2 or not _par_begin():
+        return 0
+    return nt
+
+
+@njit(cache=True)
+def _take_serial():
+    return _par_begin()
+
+
+@njit(cache=True)
+def _give_serial():
+    _par_end()
+
+
+class _BlasSerial:
+    """symbol.ops._common.blas_serial() here: BLAS at one thread while the flag of note
+    *sample-parallel* is held (nothing when another call holds it)."""
+    __slots__ = ("held",)
+
+    def __enter__(self):
+        self.held = _take_serial()
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            _give_serial()
+        return False
+
+
+def _install_blas_serial():
+    from symbol.ops import _common
+    _common._BLAS_SERIAL[0] = _BlasSerial
+
+
+_install_blas_serial()
 
 
 def gemm(ta, tb, M, N, K, A, a0, lda, B, b0, ldb, beta, C, c0, ldc):
@@ -282,21 +454,18 @@ def _row_chunk(R, OH, OW):
 # roles of data and output swapped, symbol/ops/nn_extra.py note *deconvolution-as-adjoint*)
 # ---------------------------------------------------------------------------------------
 @njit(cache=True)
-def conv2d_fwd(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
-    """out (n, f, OH, OW) = conv(x (n, c, H, W), w (f, c/G, kh, kw)) [+ bias (f,)]."""
-    x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
-    n, c, H, W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+def _fwd_samples(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias, b0, b1, cols):
+    """conv2d_fwd for samples b0..b1 (``cols``: the im2col scratch)."""
+    c, H, W = x.shape[1], x.shape[2], x.shape[3]
     f, kh, kw = w.shape[0], w.shape[2], w.shape[3]
     OH, OW = out.shape[2], out.shape[3]
     cg, fg = c // G, f // G
     R, O = cg * kh * kw, OH * OW
     direct = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
     ry = _row_chunk(R, OH, OW)
-    cols = np.empty(1 if direct else R * ry * OW, dtype=out.dtype)
     xf = x.reshape(-1)
     of = out.reshape(-1)
-    for b in range(n):
+    for b in range(b0, b1):
         for g in range(G):
             if direct:
                 gemm(False, False, fg, O, R, w, g * fg * R, R, x, (b * c + g * cg) * H * W, O,
@@ -318,27 +487,60 @@ def conv2d_fwd(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
 
 
 @njit(cache=True)
-def conv2d_bwd_data(gy, w, gx, sh, sw, ph, pw, dh, dw, G):
-    """gx (n, c, H, W) = d conv / d x for output gradient gy (n, f, OH, OW)."""
-    gy = np.ascontiguousarray(gy)
+def _cols_size(x, w, out, sh, sw, ph, pw, G):
+    """Elements of one im2col scratch buffer (1 for a 1x1 convolution that needs none)."""
+    kh, kw = w.shape[2], w.shape[3]
+    R = (x.shape[1] // G) * kh * kw
+    OH, OW = out.shape[2], out.shape[3]
+    if kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0:
+        return 1
+    return R * _row_chunk(R, OH, OW) * OW
+
+
+@njit(cache=True, parallel=True)
+def _fwd_par(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias, nb, ncol):
+    n = x.shape[0]
+    for t in prange(nb):
+        cols = np.empty(ncol, dtype=out.dtype)
+        _fwd_samples(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias,
+                     t * n // nb, (t + 1) * n // nb, cols)
+
+
+@njit(cache=True)
+def conv2d_fwd(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
+    """out (n, f, OH, OW) = conv(x (n, c, H, W), w (f, c/G, kh, kw)) [+ bias (f,)]; the
+    samples in parallel where they can be (note *sample-parallel*)."""
+    x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
-    n, c, H, W = gx.shape[0], gx.shape[1], gx.shape[2], gx.shape[3]
+    ncol = _cols_size(x, w, out, sh, sw, ph, pw, G)
+    nb = _par_blocks(x.shape[0])
+    if nb > 0:
+        _fwd_par(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias, nb, ncol)
+        _par_end()
+        return
+    cols = np.empty(ncol, dtype=out.dtype)
+    _fwd_samples(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias, 0, x.shape[0], cols)
+
+
+@njit(cache=True)
+def _bwd_data_samples(gy, w, gx, sh, sw, ph, pw, dh, dw, G, b0, b1, cols):
+    """conv2d_bwd_data for samples b0..b1."""
+    c, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
     f, kh, kw = w.shape[0], w.shape[2], w.shape[3]
     OH, OW = gy.shape[2], gy.shape[3]
     cg, fg = c // G, f // G
     R, O = cg * kh * kw, OH * OW
     direct = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
     if direct:
-        for b in range(n):
+        for b in range(b0, b1):
             for g in range(G):
                 gemm(True, False, R, O, fg, w, g * fg * R, R, gy, (b * f + g * fg) * O, O,
                      0.0, gx, (b * c + g * cg) * O, O)
         return
     ry = _row_chunk(R, OH, OW)
-    cols = np.empty(R * ry * OW, dtype=gx.dtype)
     gf = gx.reshape(-1)
-    gf[:] = 0
-    for b in range(n):
+    gf[b0 * c * H * W:b1 * c * H * W] = 0
+    for b in range(b0, b1):
         for g in range(G):
             for oy0 in range(0, OH, ry):
                 oy1 = min(OH, oy0 + ry)
@@ -349,28 +551,47 @@ def conv2d_bwd_data(gy, w, gx, sh, sw, ph, pw, dh, dw, G):
                             pw, dh, dw, oy0, oy1, OW)
 
 
+@njit(cache=True, parallel=True)
+def _bwd_data_par(gy, w, gx, sh, sw, ph, pw, dh, dw, G, nb, ncol):
+    n = gx.shape[0]
+    for t in prange(nb):
+        cols = np.empty(ncol, dtype=gx.dtype)
+        _bwd_data_samples(gy, w, gx, sh, sw, ph, pw, dh, dw, G, t * n // nb,
+                          (t + 1) * n // nb, cols)
+
+
 @njit(cache=True)
-def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
-    """gw (f, c/G, kh, kw) = d conv / d w for output gradient gy (n, f, OH, OW)."""
+def conv2d_bwd_data(gy, w, gx, sh, sw, ph, pw, dh, dw, G):
+    """gx (n, c, H, W) = d conv / d x for output gradient gy (n, f, OH, OW)."""
     gy = np.ascontiguousarray(gy)
-    x = np.ascontiguousarray(x)
-    n, c, H, W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
-    f, kh, kw = gw.shape[0], gw.shape[2], gw.shape[3]
+    w = np.ascontiguousarray(w)
+    ncol = _cols_size(gx, w, gy, sh, sw, ph, pw, G)
+    nb = _par_blocks(gx.shape[0])
+    if nb > 0:
+        _bwd_data_par(gy, w, gx, sh, sw, ph, pw, dh, dw, G, nb, ncol)
+        _par_end()
+        return
+    cols = np.empty(ncol, dtype=gx.dtype)
+    _bwd_data_samples(gy, w, gx, sh, sw, ph, pw, dh, dw, G, 0, gx.shape[0], cols)
+
+
+@njit(cache=True)
+def _bwd_weight_into(gy, x, gwf, g0, f, kh, kw, sh, sw, ph, pw, dh, dw, G, b0, b1, cols):
+    """gwf[g0 : g0 + f*c/G*kh*kw] = the weight gradient (f, c/G, kh, kw) of samples b0..b1
+    (b1 > b0; the first GEMM with beta 0, the others accumulate)."""
+    c, H, W = x.shape[1], x.shape[2], x.shape[3]
     OH, OW = gy.shape[2], gy.shape[3]
     cg, fg = c // G, f // G
     R, O = cg * kh * kw, OH * OW
-    if n == 0 or O == 0:
-        gw[...] = 0
-        return
     direct = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
     ry = _row_chunk(R, OH, OW)
-    cols = np.empty(1 if direct else R * ry * OW, dtype=gw.dtype)
     xf = x.reshape(-1)
-    for b in range(n):
+    for b in range(b0, b1):
         for g in range(G):
             if direct:
                 gemm(False, True, fg, R, O, gy, (b * f + g * fg) * O, O,
-                     x, (b * c + g * cg) * O, O, 0.0 if b == 0 else 1.0, gw, g * fg * R, R)
+                     x, (b * c + g * cg) * O, O, 0.0 if b == b0 else 1.0, gwf, g0 + g * fg * R,
+                     R)
                 continue
             for oy0 in range(0, OH, ry):
                 oy1 = min(OH, oy0 + ry)
@@ -378,7 +599,46 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
                 _im2col(xf, (b * c + g * cg) * H * W, H, W, cg, kh, kw, sh, sw, ph, pw, dh, dw,
                         oy0, oy1, OW, cols)
                 gemm(False, True, fg, R, nc, gy, (b * f + g * fg) * O + oy0 * OW, O, cols, 0,
-                     nc, 0.0 if b == 0 and oy0 == 0 else 1.0, gw, g * fg * R, R)
+                     nc, 0.0 if b == b0 and oy0 == 0 else 1.0, gwf, g0 + g * fg * R, R)
+
+
+@njit(cache=True, parallel=True)
+def _bwd_weight_par(gy, x, parts, f, kh, kw, sh, sw, ph, pw, dh, dw, G, nb, ncol):
+    n = x.shape[0]
+    m = parts.shape[0] // nb
+    for t in prange(nb):
+        cols = np.empty(ncol, dtype=parts.dtype)
+        _bwd_weight_into(gy, x, parts, t * m, f, kh, kw, sh, sw, ph, pw, dh, dw, G,
+                         t * n // nb, (t + 1) * n // nb, cols)
+
+
+@njit(cache=True)
+def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
+    """gw (f, c/G, kh, kw) = d conv / d w for output gradient gy (n, f, OH, OW)."""
+    gy = np.ascontiguousarray(gy)
+    x = np.ascontiguousarray(x)
+    n = x.shape[0]
+    f, kh, kw = gw.shape[0], gw.shape[2], gw.shape[3]
+    if n == 0 or gy.shape[2] * gy.shape[3] == 0:
+        gw[...] = 0
+        return
+    ncol = _cols_size(x, gw, gy, sh, sw, ph, pw, G)
+    gwf = gw.reshape(-1)
+    m = gwf.shape[0]
+    nb = _par_blocks(n)
+    if nb > 0:
+        parts = np.empty(nb * m, dtype=gw.dtype)
+        _bwd_weight_par(gy, x, parts, f, kh, kw, sh, sw, ph, pw, dh, dw, G, nb, ncol)
+        _par_end()
+        for i in range(U(m)):
+            gwf[i] = parts[i]
+        for t in range(1, nb):
+            p0 = U(t * m)
+            for i in range(U(m)):
+                gwf[i] += parts[p0 + i]
+        return
+    cols = np.empty(ncol, dtype=gw.dtype)
+    _bwd_weight_into(gy, x, gwf, 0, f, kh, kw, sh, sw, ph, pw, dh, dw, G, 0, n, cols)
 
 
 @njit(cache=True)

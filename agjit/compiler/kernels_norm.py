@@ -21,7 +21,16 @@ _J = dict(cache=True, forceinline=True)
 # ---------------------------------------------------------------------------------------
 # BatchNorm: x3 is the data viewed as (pre, C, post)
 # ---------------------------------------------------------------------------------------
-@njit(cache=True)
+# Note: reassociated-sums
+#     The per-channel float64 sums of BatchNorm are compiled with fastmath ``reassoc`` (and
+#     nothing else: NaN/inf semantics stay), which lets LLVM vectorise them with several
+#     partial sums instead of one add chain: measured on the W7 block's (32, 64, 1024)
+#     float32 data, _chan_stats 3.5 -> 0.65 ms.  The sums stay float64, so the reordering
+#     changes them by a few float64 ulps.
+_SUMS = dict(cache=True, fastmath={"reassoc"})
+
+
+@njit(**_SUMS)
 def _chan_stats(x3, mean, var):
     """Batch mean and biased variance per channel (float64, two passes)."""
     P, C, Q = x3.shape
@@ -65,6 +74,20 @@ def bn_fwd(x3, gamma, beta, mm, mv, out3, mean, var, eps, fix_gamma, training):
                 out3[p, c, q] = (x3[p, c, q] - mu[c]) * sc + b
 
 
+@njit(**_SUMS)
+def _chan_grad_sums(g3, x3, c, mu, rstd):
+    """Sums over channel c of g and of g * xhat (float64, note *reassociated-sums*)."""
+    P, Q = x3.shape[0], x3.shape[2]
+    sg = 0.0
+    sgx = 0.0
+    for p in range(P):
+        for q in range(Q):
+            gv = g3[p, c, q]
+            sg += gv
+            sgx += gv * ((x3[p, c, q] - mu) * rstd)
+    return sg, sgx
+
+
 @njit(cache=True)
 def bn_bwd(g3, x3, gamma, mm, mv, gx3, ggamma, gbeta, eps, fix_gamma, batch_stats,
            batch_formula):
@@ -83,13 +106,7 @@ def bn_bwd(g3, x3, gamma, mm, mv, gx3, ggamma, gbeta, eps, fix_gamma, batch_stat
             vr[c] = mv[c]
     for c in range(C):
         rstd = 1.0 / math.sqrt(vr[c] + eps)
-        sg = 0.0
-        sgx = 0.0
-        for p in range(P):
-            for q in range(Q):
-                gv = g3[p, c, q]
-                sg += gv
-                sgx += gv * ((x3[p, c, q] - mu[c]) * rstd)
+        sg, sgx = _chan_grad_sums(g3, x3, c, mu[c], rstd)
         gbeta[c] = sg
         ggamma[c] = 0.0 if fix_gamma else sgx
         sc = rstd if fix_gamma else rstd * gamma[c]

@@ -3,13 +3,15 @@
 Shapes are tuples of ints; ``None`` is an unknown shape.  Every helper raises MXNetError with
 the op name and the shapes involved.
 """
+import contextlib
+
 import numpy as np
 
 from ..base import MXNetError
 
 __all__ = ["fmt", "merge_shape", "same_shape", "broadcast_shapes", "norm_axis", "norm_axes",
            "unary_infer", "elemwise_infer", "broadcast_infer", "ctx_train", "ctx_forward_train",
-           "grad_needed", "fail"]
+           "grad_needed", "fail", "blas_serial"]
 
 
 def fmt(shape):
@@ -192,3 +194,19 @@ def quiet_call(f, *args):
         return f(*args)
     finally:
         _EXT_VAR.reset(token)
+
+
+# Note: blas-serial
+#     An op whose NumPy kernel runs many small GEMMs in a loop (the RNN recurrence: 20 x 256
+#     by 256 x 1024 per time step of W9) runs the loop under ``blas_serial()``: BLAS held at
+#     one thread, so OpenBLAS does not fork and join its threads for every small GEMM
+#     (measured on W9, 2 cores with other load: process CPU ms per step 1560 with 2 BLAS
+#     threads, 285 with 1).  The runtime installs the implementation
+#     (agjit.compiler.kernels_nn, sharing the flag of its sample-parallel convolutions);
+#     symbol never imports agjit, so without it this is a no-op.
+_BLAS_SERIAL = [contextlib.nullcontext]
+
+
+def blas_serial():
+    """A context holding BLAS at one thread where the runtime provides one."""
+    return _BLAS_SERIAL[0]()

@@ -54,7 +54,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
-from ._common import fmt, merge_shape, ctx_train
+from ._common import fmt, merge_shape, ctx_train, blas_serial
 
 _GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 _MODES = ("rnn_relu", "rnn_tanh", "lstm", "gru")
@@ -372,8 +372,9 @@ def _rnn_compute(attrs, ins, mask, keep_cache):
         for d in range(D):
             k = layer * D + d
             c0 = cx[k].astype(dt, copy=False) if cx is not None else None
-            y, h, c, cache = _run_direction(attrs, inp, hx[k].astype(dt, copy=False), c0,
-                                            mats[(layer, d)], d == 1, steps, keep_cache)
+            with blas_serial():        # _common note *blas-serial*
+                y, h, c, cache = _run_direction(attrs, inp, hx[k].astype(dt, copy=False), c0,
+                                                mats[(layer, d)], d == 1, steps, keep_cache)
             ys.append(y)
             lc.append(cache)
             hy[k] = h
@@ -564,9 +565,10 @@ def _bwd_fwd(attrs, ins, ctx):
             kk = layer * D + d
             dy = g_above[:, :, d * R:(d + 1) * R]
             dc = dcy[kk].astype(dt, copy=False) if attrs["mode"] == "lstm" else None
-            dx, dh0, dc0 = _back_direction(attrs, inp, mats[(layer, d)], lc[d], dy,
-                                           dhy[kk].astype(dt, copy=False), dc, d == 1, steps,
-                                           gmats[(layer, d)])
+            with blas_serial():
+                dx, dh0, dc0 = _back_direction(attrs, inp, mats[(layer, d)], lc[d], dy,
+                                               dhy[kk].astype(dt, copy=False), dc, d == 1, steps,
+                                               gmats[(layer, d)])
             d_in += dx
             dstate[kk] = dh0
             if dc0 is not None:
