@@ -51,8 +51,10 @@ agjit_eager, what the check compares), a wrong gradient rule gives O(1), and at 
 64x64 inputs (no flip) every float32 implementation agrees with float64 to 1e-5 in either
 metric.  ``errs_max`` in the JSON keeps the max metric of the gradients for reference.
 
-Timing: first call alone, ``--warmup`` calls, then ``--repeats`` repeats of an inner loop of
-at least ``--target-ms`` (GC off); median per step.  Memory per peer: VmRSS before the first
+Timing: first call alone (for ``agjit_jit`` then a wait for its background compile,
+``settle_s``, so the timed steps are the compiled ones), ``--warmup`` calls, then
+``--repeats`` repeats of an inner loop of at least ``--target-ms`` (GC off); median per
+step.  Memory per peer: VmRSS before the first
 call, the high-water mark VmHWM of the first call, then (after resetting the mark through
 /proc/self/clear_refs) VmHWM over the timed steps: ``peak`` = steady-state high-water mark
 minus the RSS before the first call (what the steps need on top of the loaded model and data,
@@ -77,6 +79,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -126,12 +129,19 @@ def _reset_hwm():
         return False
 
 
-def time_step(step, repeats, warmup, target_s):
-    """First call, warm-up, then ``repeats`` inner loops; with RSS high-water marks."""
+def time_step(step, repeats, warmup, target_s, settle=None):
+    """First call, warm-up, then ``repeats`` inner loops; with RSS high-water marks.
+    ``settle``: called after the first call (agjit_jit: wait for the background compile, so
+    the steady steps are the compiled ones; its seconds are ``settle_s``)."""
     rss0 = _proc_status("VmRSS")
     t0 = time.perf_counter()
     step()
     first = time.perf_counter() - t0
+    settle_s = None
+    if settle is not None:
+        t0 = time.perf_counter()
+        settle()
+        settle_s = time.perf_counter() - t0
     hwm_first = _proc_status("VmHWM")
     reset = _reset_hwm()
     rss1 = _proc_status("VmRSS")
@@ -158,6 +168,8 @@ def time_step(step, repeats, warmup, target_s):
     res = {"first_call_s": first, "median_ms": statistics.median(ms), "min_ms": min(ms),
            "cpu_median_ms": statistics.median(cpu) * 1e3, "repeats": repeats, "inner": inner,
            "rss_before_mb": rss0, "hwm_reset": reset}
+    if settle_s is not None:
+        res["settle_s"] = settle_s
     if rss0 is not None and hwm is not None:
         res["first_peak_mb"] = hwm_first - rss0
         res["peak_mb"] = hwm - rss0
@@ -389,7 +401,13 @@ def child(args):
         info.update(extra)
     else:
         step, fetch = numpy_case(model, mode, d, args.quick)
-    res = time_step(step, args.repeats, args.warmup, args.target_ms / 1e3)
+    settle = None
+    if peer == "agjit_jit":
+        def settle():
+            jf = getattr(net, "_jit", None)
+            if jf is not None:
+                jf.wait_compiled()
+    res = time_step(step, args.repeats, args.warmup, args.target_ms / 1e3, settle)
     if peer.startswith("agjit"):
         res["traced_peak_mb"] = traced_peak_mb(step)
         if peer == "agjit_jit":
@@ -408,8 +426,7 @@ def child(args):
     got = fetch()
     np.savez(args.result + ".npz", **{k: np.asarray(v) for k, v in got.items()})
     res.update(status="ok", info=info, blas=blas_info())
-    with open(args.result, "w") as f:
-        json.dump(res, f)
+    _write(args.result, json.dumps(res))     # atomic: the driver waits for this file
 
 
 # ========================================================================== driver ===
@@ -469,6 +486,45 @@ def _tail(p):
     return " | ".join(lines[-3:])[-600:]
 
 
+_EXIT_GRACE_S = 60
+
+
+def _run_child(cmd, env, timeout, result):
+    """Run a peer's child; None when it runs past ``timeout``.  A child that wrote its
+    ``result`` (the JSON comes last) but has not exited ``_EXIT_GRACE_S`` later is killed
+    and its result kept (``.hung``): seen with OpenBLAS joining its thread pool at exit."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    t0 = time.time()
+    done_at = None
+    chunks = [[], []]
+    hung = False
+    while True:
+        try:
+            o, e = p.communicate(timeout=5)
+            chunks[0].append(o or "")
+            chunks[1].append(e or "")
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.time()
+        if done_at is None and os.path.exists(result):
+            done_at = now
+        if done_at is not None and now - done_at > _EXIT_GRACE_S:
+            p.kill()
+            o, e = p.communicate()
+            chunks[0].append(o or "")
+            chunks[1].append(e or "")
+            hung = True
+            break
+        if now - t0 > timeout:
+            p.kill()
+            p.communicate()
+            return None
+    return types.SimpleNamespace(returncode=p.returncode, hung=hung,
+                                 stdout="".join(chunks[0]), stderr="".join(chunks[1]))
+
+
 def run_peer(peer, case, args, tmp, data_path):
     py = peer_python(peer)
     if py is None:
@@ -496,16 +552,16 @@ def run_peer(peer, case, args, tmp, data_path):
             return {"status": "failed: ONNX export", "error": _tail(p)}
         cmd += ["--onnx", onnx_path]
     t0 = time.time()
-    try:
-        p = subprocess.run(cmd, env=_env(args, peer), capture_output=True, text=True,
-                           timeout=args.timeout)
-    except subprocess.TimeoutExpired:
+    p = _run_child(cmd, _env(args, peer), args.timeout, out)
+    if p is None:
         return {"status": "timeout after %d s" % args.timeout}
-    if p.returncode != 0 or not os.path.exists(out):
+    if (p.returncode != 0 and not p.hung) or not os.path.exists(out):
         return {"status": "failed", "error": _tail(p)}
     with open(out) as f:
         r = json.load(f)
     r["wall_s"] = time.time() - t0
+    if p.hung:
+        r["hung_at_exit"] = True
     r["outputs"] = dict(np.load(out + ".npz"))
     return r
 
