@@ -29,14 +29,32 @@ update).  Peers, each in its own subprocess (own interpreter where needed):
 | `onnxruntime` | W8 inference only: an ONNX file exported by PyTorch (``torch.onnx.export``) run by onnxruntime's CPU provider |
 | `mxnet` | MXNet 1.9.1, the same Gluon code hybridized (``static_alloc``), ``$AGJIT_MXNET_PYTHON`` or /work/mxenv/bin/python |
 
-Checks: inference outputs (logits) and the training loss + the gradients of a few parameters
-(``models.grad_names``) against ``agjit_eager`` (max |err| / max |ref|, tolerance
-``--tol``), and the W10 forward of ``agjit_eager`` against a float64 NumPy forward, so a
-wrong peer or a wrong agjit shows.  A peer that is not installed, fails or runs past
-``--timeout`` gets a cell saying so; the run goes on.
+Checks: inference outputs (logits) and the training loss against ``agjit_eager`` by
+max |err| / max |ref| (tolerance ``--tol``), the gradients of a few parameters
+(``models.grad_names``) by the relative 2-norm |err|_2 / |ref|_2 (tolerance ``--grad-tol``),
+and the W10 forward of ``agjit_eager`` against a float64 NumPy forward, so a wrong peer or
+a wrong agjit shows.  A peer that is not installed, fails or runs past ``--timeout`` gets a
+cell saying so; the run goes on.
 
-Timing: first call alone, ``--warmup`` calls, then ``--repeats`` repeats of an inner loop of
-at least ``--target-ms`` (GC off); median per step.  Memory per peer: VmRSS before the first
+Why the gradients get a norm: a ReLU network's gradient is not a continuous function of its
+input.  Float32 rounding moves a few ReLU inputs that lie within rounding of zero to the
+other side, and each such flip moves a whole row of weight-gradient contributions -- in
+exact arithmetic too: in float64 (PyTorch), scaling the W8 batch-32 input by 1 + 2**-24 *
+N(0, 1) flips 4 of 74M ReLU inputs and moves ``s4b1_conv2_weight``'s gradient by 4.0e-2 of
+its largest entry (5.5e-7 with the ReLU masks and max-pool choices held fixed: BatchNorm's
+backward is well conditioned).  So every float32 implementation lands about that far from
+float64 and from the others in the max metric -- at batch 32 against float64, the max over
+the five checked gradients is 1.4e-2 for PyTorch and 4.0e-2 for agjit eager and jitted
+alike, at batch 16 2.1e-2 for MXNet 1.9.1 -- while the relative 2-norm of the same
+differences stays at 1.8e-3 .. 7.5e-3 (MXNet the largest; 1.4e-3 .. 7.3e-3 against
+agjit_eager, what the check compares), a wrong gradient rule gives O(1), and at batch 4 on
+64x64 inputs (no flip) every float32 implementation agrees with float64 to 1e-5 in either
+metric.  ``errs_max`` in the JSON keeps the max metric of the gradients for reference.
+
+Timing: first call alone (for ``agjit_jit`` then a wait for its background compile,
+``settle_s``, so the timed steps are the compiled ones), ``--warmup`` calls, then
+``--repeats`` repeats of an inner loop of at least ``--target-ms`` (GC off); median per
+step.  Memory per peer: VmRSS before the first
 call, the high-water mark VmHWM of the first call, then (after resetting the mark through
 /proc/self/clear_refs) VmHWM over the timed steps: ``peak`` = steady-state high-water mark
 minus the RSS before the first call (what the steps need on top of the loaded model and data,
@@ -61,6 +79,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -110,12 +129,19 @@ def _reset_hwm():
         return False
 
 
-def time_step(step, repeats, warmup, target_s):
-    """First call, warm-up, then ``repeats`` inner loops; with RSS high-water marks."""
+def time_step(step, repeats, warmup, target_s, settle=None):
+    """First call, warm-up, then ``repeats`` inner loops; with RSS high-water marks.
+    ``settle``: called after the first call (agjit_jit: wait for the background compile, so
+    the steady steps are the compiled ones; its seconds are ``settle_s``)."""
     rss0 = _proc_status("VmRSS")
     t0 = time.perf_counter()
     step()
     first = time.perf_counter() - t0
+    settle_s = None
+    if settle is not None:
+        t0 = time.perf_counter()
+        settle()
+        settle_s = time.perf_counter() - t0
     hwm_first = _proc_status("VmHWM")
     reset = _reset_hwm()
     rss1 = _proc_status("VmRSS")
@@ -142,6 +168,8 @@ def time_step(step, repeats, warmup, target_s):
     res = {"first_call_s": first, "median_ms": statistics.median(ms), "min_ms": min(ms),
            "cpu_median_ms": statistics.median(cpu) * 1e3, "repeats": repeats, "inner": inner,
            "rss_before_mb": rss0, "hwm_reset": reset}
+    if settle_s is not None:
+        res["settle_s"] = settle_s
     if rss0 is not None and hwm is not None:
         res["first_peak_mb"] = hwm_first - rss0
         res["peak_mb"] = hwm - rss0
@@ -373,7 +401,13 @@ def child(args):
         info.update(extra)
     else:
         step, fetch = numpy_case(model, mode, d, args.quick)
-    res = time_step(step, args.repeats, args.warmup, args.target_ms / 1e3)
+    settle = None
+    if peer == "agjit_jit":
+        def settle():
+            jf = getattr(net, "_jit", None)
+            if jf is not None:
+                jf.wait_compiled()
+    res = time_step(step, args.repeats, args.warmup, args.target_ms / 1e3, settle)
     if peer.startswith("agjit"):
         res["traced_peak_mb"] = traced_peak_mb(step)
         if peer == "agjit_jit":
@@ -392,8 +426,7 @@ def child(args):
     got = fetch()
     np.savez(args.result + ".npz", **{k: np.asarray(v) for k, v in got.items()})
     res.update(status="ok", info=info, blas=blas_info())
-    with open(args.result, "w") as f:
-        json.dump(res, f)
+    _write(args.result, json.dumps(res))     # atomic: the driver waits for this file
 
 
 # ========================================================================== driver ===
@@ -453,6 +486,45 @@ def _tail(p):
     return " | ".join(lines[-3:])[-600:]
 
 
+_EXIT_GRACE_S = 60
+
+
+def _run_child(cmd, env, timeout, result):
+    """Run a peer's child; None when it runs past ``timeout``.  A child that wrote its
+    ``result`` (the JSON comes last) but has not exited ``_EXIT_GRACE_S`` later is killed
+    and its result kept (``.hung``): seen with OpenBLAS joining its thread pool at exit."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    t0 = time.time()
+    done_at = None
+    chunks = [[], []]
+    hung = False
+    while True:
+        try:
+            o, e = p.communicate(timeout=5)
+            chunks[0].append(o or "")
+            chunks[1].append(e or "")
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.time()
+        if done_at is None and os.path.exists(result):
+            done_at = now
+        if done_at is not None and now - done_at > _EXIT_GRACE_S:
+            p.kill()
+            o, e = p.communicate()
+            chunks[0].append(o or "")
+            chunks[1].append(e or "")
+            hung = True
+            break
+        if now - t0 > timeout:
+            p.kill()
+            p.communicate()
+            return None
+    return types.SimpleNamespace(returncode=p.returncode, hung=hung,
+                                 stdout="".join(chunks[0]), stderr="".join(chunks[1]))
+
+
 def run_peer(peer, case, args, tmp, data_path):
     py = peer_python(peer)
     if py is None:
@@ -480,34 +552,46 @@ def run_peer(peer, case, args, tmp, data_path):
             return {"status": "failed: ONNX export", "error": _tail(p)}
         cmd += ["--onnx", onnx_path]
     t0 = time.time()
-    try:
-        p = subprocess.run(cmd, env=_env(args, peer), capture_output=True, text=True,
-                           timeout=args.timeout)
-    except subprocess.TimeoutExpired:
+    p = _run_child(cmd, _env(args, peer), args.timeout, out)
+    if p is None:
         return {"status": "timeout after %d s" % args.timeout}
-    if p.returncode != 0 or not os.path.exists(out):
+    if (p.returncode != 0 and not p.hung) or not os.path.exists(out):
         return {"status": "failed", "error": _tail(p)}
     with open(out) as f:
         r = json.load(f)
     r["wall_s"] = time.time() - t0
+    if p.hung:
+        r["hung_at_exit"] = True
     r["outputs"] = dict(np.load(out + ".npz"))
     return r
 
 
-def compare(got, ref):
+_NOT_GRADIENTS = ("loss", "out")
+
+
+def compare(got, ref, norm=False):
+    """Per output: max |err| / max |ref|, or with ``norm`` the relative 2-norm |err|_2 /
+    |ref|_2 for the gradients (the losses and logits keep the max metric; see the module
+    docstring for why the gradients get a norm)."""
     errs = {}
     for k, v in ref.items():
         if k not in got:
             continue
         r = np.asarray(v, dtype=np.float64)
         g = np.asarray(got[k], dtype=np.float64).reshape(r.shape)
-        errs[k] = float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-12))
+        if norm and k not in _NOT_GRADIENTS:
+            errs[k] = float(np.linalg.norm(g - r) / max(float(np.linalg.norm(r)), 1e-12))
+        else:
+            errs[k] = float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-12))
     return errs
 
 
-def check_case(case, row, outputs, numpy64, tol):
-    """Every peer's outputs against agjit_eager's (torch_eager's when agjit_eager has none);
-    agjit_eager's W10 forward against the float64 NumPy forward."""
+def check_case(case, row, outputs, numpy64, tol, grad_tol=None):
+    """Every peer's outputs against agjit_eager's (torch_eager's when agjit_eager has none):
+    losses and logits within ``tol`` (max metric), gradients within ``grad_tol`` (relative
+    2-norm; ``tol`` when None); agjit_eager's W10 forward against the float64 NumPy
+    forward."""
+    grad_tol = tol if grad_tol is None else grad_tol
     refname = REFERENCE if REFERENCE in outputs else ("torch_eager" if "torch_eager" in outputs
                                                        else None)
     if refname is None:
@@ -523,10 +607,13 @@ def check_case(case, row, outputs, numpy64, tol):
             errs = compare(outs, numpy64)
             r["errs_vs_float64_numpy"] = errs
         else:
-            errs = compare(outs, ref)
+            errs = compare(outs, ref, norm=True)
+            if any(k not in _NOT_GRADIENTS for k in errs):
+                r["errs_max"] = compare(outs, ref)
         r["errs"] = errs
         r["max_rel_err"] = max(errs.values()) if errs else 0.0
-        r["check_ok"] = r["max_rel_err"] <= tol
+        r["check_ok"] = all(e <= (tol if k in _NOT_GRADIENTS else grad_tol)
+                            for k, e in errs.items())
         parts.append("%s %.1e%s" % (peer, r["max_rel_err"], "" if r["check_ok"] else " FAILED"))
     print("  %-10s check vs %s%s: %s" % (case, refname, " (itself vs float64 NumPy)"
                                           if numpy64 is not None else "", ", ".join(parts)),
@@ -789,7 +876,8 @@ def driver(args):
                 else:
                     msg = r.get("status") + (": " + r["error"] if r.get("error") else "")
                 print("  %-10s %-13s %s" % (case, peer, msg), flush=True)
-            check_case(case, results[case], outputs, checks.get(case), args.tol)
+            check_case(case, results[case], outputs, checks.get(case), args.tol,
+                       args.grad_tol)
             write_results(args, header, results, cases)
     text = write_results(args, header, results, cases)
     print("\n" + text)
@@ -808,7 +896,10 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--target-ms", type=float, default=200.0)
     ap.add_argument("--timeout", type=int, default=900, help="seconds per peer process")
-    ap.add_argument("--tol", type=float, default=5e-3)
+    ap.add_argument("--tol", type=float, default=5e-3,
+                    help="losses and logits: max |err| / max |ref|")
+    ap.add_argument("--grad-tol", type=float, default=2e-2,
+                    help="gradients: |err|_2 / |ref|_2 (see the docstring)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--out", default=None)

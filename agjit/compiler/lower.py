@@ -185,7 +185,7 @@ class Lowered:
 
     def __init__(self, source, n_slots, given_slots, out_slots, buffer_slots, view_slots,
                  eager_notes, node_of_slot, digest, par_segments=(), line_nodes=(),
-                 names=()):
+                 names=(), life=None, pinned=()):
         self.source = source
         self.n_slots = n_slots
         self.given_slots = given_slots      # slots the caller fills, in order
@@ -198,6 +198,10 @@ class Lowered:
         self.par_segments = par_segments    # [(segment index, [loop-size slots])]
         self.line_nodes = tuple(line_nodes)
         self.names = tuple(names)           # slot -> generated identifier
+        # buffer slot -> (first, last) step using it; buffers a result may view (schedule
+        # note *buffer-liveness*)
+        self.life = dict(life or {})
+        self.pinned = frozenset(pinned)
 
     def node_at(self, lineno, offset=0):
         """The node generated line ``lineno`` (1-based, as in a traceback; ``offset`` lines
@@ -239,7 +243,7 @@ def lower_graph(order, heads, given, shapes, dtypes, provenance=None, name="grap
     check_source(src)
     return Lowered(src, len(sc.node_of_slot), sc.given_slots, sc.out_slots, sc.buffer_slots,
                    sc.view_slots, eager_notes, sc.node_of_slot, code_digest(src), par_segments,
-                   line_nodes, names)
+                   line_nodes, names, sc.life, sc.pinned)
 
 
 def _classify(n, shapes, dtypes):

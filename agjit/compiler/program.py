@@ -61,6 +61,8 @@ class CompiledGraph(StepMode, BufferPlans):
         infer_graph(self.order, self.shapes, self.dtypes)
         self.graph_hash = self._graph_hash()
         self.plans = {}
+        self._arenas = []           # free scratch arenas (buffers note *buffer-plan*)
+        self._arena_bytes = 0
         self._step_plans = {}       # grad mask -> _StepPlan or None (not eligible)
         self._step_why = {}         # grad mask -> why recorded calls do not use step mode
         self.head_ones = {}         # head-gradient node -> its ones, reused (tape_bridge)

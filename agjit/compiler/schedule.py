@@ -58,6 +58,8 @@ class Schedule:
         self.materialised = set()
         self.ones = set()
         self.heads = []
+        self.life = {}          # buffer slot -> (first step, last step) that touches it
+        self.pinned = set()     # buffer slots a result may refer to (note *buffer-liveness*)
 
     def slot_of(self, e):
         k = (e[0], e[1])
@@ -200,6 +202,66 @@ def _buffers(sc, steps, order, heads):
                     sc.view_slots.append(s)
 
 
+# Note: buffer-liveness
+#     Steps run in schedule order; step ``k`` reads and writes the slots codegen passes it
+#     (a fused loop: its loop-size entry, the operands it reads from memory and the values
+#     it materialises; a call: its inputs and outputs).  A view step's slot is a view of its
+#     input's buffer, and an eager step's results may be views of its inputs (a NumPy
+#     transpose, a slice), so every use of such a slot is a use of the buffers it may
+#     view (its *roots*).  A buffer slot is live from the first to the last step touching
+#     it or a slot rooted in it; two buffers whose live ranges are disjoint may share
+#     memory (the buffer plan, agjit.compiler.buffers note *buffer-plan*).  Buffers that a
+#     returned slot may view are *pinned*: they outlive the kernel (returned, saved for a
+#     backward, handed over to a gradient) and get memory of their own.
+def _lifetimes(sc, steps):
+    """``sc.life`` (buffer slot -> first and last step using it) and ``sc.pinned``."""
+    buffers = set(sc.buffer_slots)
+    roots = {}          # slot -> buffer slots it may view (itself for a buffer)
+
+    def rooted(s):
+        r = roots.get(s)
+        if r is None:
+            r = roots[s] = frozenset([s]) if s in buffers else frozenset()
+        return r
+
+    life = sc.life
+
+    def touch(s, k):
+        for b in rooted(s):
+            f, last = life.get(b, (k, k))
+            life[b] = (min(f, k), max(last, k))
+
+    for k, st in enumerate(steps):
+        if st.kind == "fused":
+            ids = set(id(n) for n in st.nodes)
+            touch(sc.slot_of(st.size_entry), k)
+            for n in st.nodes:
+                red = oplower.is_reduction(n)
+                for (s, i, _v) in n.inputs:
+                    if id(s) not in ids and (s, i) not in sc.ones and not red:
+                        touch(sc.slot_of((s, i)), k)
+                if (n, 0) in sc.materialised or red:
+                    touch(sc.slot_of((n, 0)), k)
+            continue
+        n = st.node
+        ins = [sc.slot_of((s, i)) for (s, i, _v) in n.inputs]
+        outs = [sc.slot_of((n, i)) for i in range(n.num_outputs())]
+        if st.kind in ("view", "eager"):
+            src = frozenset().union(*[rooted(s) for s in ins]) if ins else frozenset()
+            for s in outs:
+                roots[s] = rooted(s) | src
+        for s in ins + outs:
+            touch(s, k)
+    end = len(steps)
+    for s in sc.out_slots:
+        for b in rooted(s):
+            sc.pinned.add(b)
+            f, _last = life.get(b, (end, end))
+            life[b] = (f, end)
+    for b in buffers:
+        life.setdefault(b, (end, end))
+
+
 def _loop_facts(sc, st, shapes, dtypes):
     """A fused step's loop shape, flatness, loop-size entry and cost."""
     nodes = st.nodes
@@ -256,8 +318,77 @@ def _segments(sc, steps):
     flush()
 
 
+# Note: backward-order
+#     A backward graph's topological order from symbol.graph.topo_order (a DFS from the
+#     gradient outputs, the first parameter's first) runs the whole chain of activation
+#     gradients down to the first layer before any other parameter's gradient: every
+#     activation gradient stays live until its layer's weight gradient runs at the end, so
+#     the backward held about as much as the forward again.  :func:`memory_order` re-sorts
+#     it topologically, ready nodes taken in the order eager autograd runs them -- the
+#     forward node each one was made for (symbol.autodiff note *backward-provenance*) from
+#     the last to the first, the DFS position breaking ties -- so an activation gradient
+#     dies as soon as its layer's gradients are computed.  Forward graphs, and graphs that
+#     draw random numbers or mutate inputs (whose order is part of their meaning), keep
+#     their order.
+def memory_order(order, given=()):
+    """``order`` (a topological order of a graph whose ``given`` entries the caller
+    supplies) re-sorted for short buffer lifetimes (note *backward-order*); the same list
+    when the graph is no backward graph."""
+    import heapq
+    from symbol.autodiff import forward_node
+    from symbol.graph import topo_order
+    given = set((n, i) for n, i in given)
+    # supplied (variables, saved forward values): no step, first
+    fixed = [n for n in order if n.op is None or all(
+        (n, i) in given for i in range(n.num_outputs()))]
+    fixed_ids = set(id(n) for n in fixed)
+    ops = [n for n in order if id(n) not in fixed_ids]
+    if any(n.op.needs_rng or n.op.mutate_inputs for n in ops):
+        return order
+    made_for = {id(n): forward_node(n) for n in ops}
+    if not any(f is not None for f in made_for.values()):
+        return order
+    # positions in the forward graph: the forward nodes of this graph and those the
+    # backward nodes were made for
+    fwd = [n for n in order if made_for.get(id(n)) is None] + \
+        [f for f in made_for.values() if f is not None]
+    fpos = {id(m): k for k, m in enumerate(topo_order(fwd))}
+    dfs = {id(n): k for k, n in enumerate(order)}
+
+    def key(n):
+        f = made_for[id(n)]
+        if f is None:
+            f = n                           # a forward node the backward recomputes
+        elif f.op is None and n.inputs:
+            return (-len(fpos) - 1, dfs[id(n)])     # an argument's gradient: when ready
+        return (-fpos.get(id(f), -1), dfs[id(n)])
+
+    waiting = {}
+    users = {}
+    ready = []
+    computed = set(id(n) for n in ops)
+    for n in ops:
+        deps = set(id(s) for (s, _i, _v) in n.inputs if id(s) in computed)
+        waiting[id(n)] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(n)
+        if not deps:
+            heapq.heappush(ready, (key(n), n))
+    out = list(fixed)
+    while ready:
+        _k, n = heapq.heappop(ready)
+        out.append(n)
+        for u in users.get(id(n), ()):
+            waiting[id(u)] -= 1
+            if not waiting[id(u)]:
+                heapq.heappush(ready, (key(u), u))
+    assert len(out) == len(order)
+    return out
+
+
 def schedule(order, heads, given, shapes, dtypes, interpret=False, ones=()):
     """Schedule a graph (arguments as :func:`agjit.compiler.lower.lower_graph`)."""
+    order = memory_order(order, given)
     sc = Schedule()
     sc.ones = set((n, i) for n, i in ones)
     sc.heads = [(n, i) for n, i in heads]
@@ -267,5 +398,6 @@ def schedule(order, heads, given, shapes, dtypes, interpret=False, ones=()):
     for st in steps:
         if st.kind == "fused":
             _loop_facts(sc, st, shapes, dtypes)
+    _lifetimes(sc, steps)
     _segments(sc, steps)
     return sc

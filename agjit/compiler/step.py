@@ -176,7 +176,7 @@ class _StepPlan:
     ones, slot numbers, and a pool of slot lists whose buffer slots hold preallocated
     buffers (one list per call in flight; see note *buffer-plan*)."""
 
-    __slots__ = ("kernel", "run", "ones", "n_given", "n_slots", "bufs", "P", "pool",
+    __slots__ = ("kernel", "run", "ones", "n_given", "n_slots", "bufs", "plan", "P", "pool",
                  "head_slots", "grad_slots", "swappable")
 
     def __init__(self, graph, st, mask):
@@ -189,7 +189,8 @@ class _StepPlan:
         self.n_given = len(low.given_slots)
         assert list(low.given_slots) == list(range(self.n_given))
         self.n_slots = low.n_slots
-        self.bufs, self.P, _pool = graph._plan(kernel)
+        self.plan = graph._plan(kernel)
+        self.bufs, self.P = self.plan.bufs, self.plan.P
         self.pool = []
         nh = len(graph.heads)
         self.head_slots = list(low.out_slots[:nh])
@@ -197,14 +198,11 @@ class _StepPlan:
         self.grad_slots = [next(grads) if c else None for c in covers]
         # gradients held in preallocated buffers (not views, inputs or eager results) may
         # be handed over to a variable's gradient
-        buf = set(s for s, _shape, _dt in self.bufs)
+        buf = set(self.plan.own_slots)
         outs = [x for x in self.grad_slots if x is not None] + self.head_slots
         self.swappable = [s if s in buf and outs.count(s) == 1 else None
                           for s in self.grad_slots]
 
     def new_slots(self):
-        V = [None] * self.n_slots
-        for s, shape, dt in self.bufs:
-            V[s] = np.empty(shape, dtype=dt)
-        return V
+        return self.plan.new_slots(self.n_slots)
 
