@@ -280,3 +280,6 @@ LIBRARY.update(SHAPE_LIBRARY)  # noqa: F405
 from .kernels_nn import *  # noqa: E402,F401,F403
 from .kernels_nn import LIBRARY_NN  # noqa: E402
 LIBRARY.update(LIBRARY_NN)
+# the fused RNN op's kernels: agjit.compiler.kernels_rnn
+from .kernels_rnn import rnn_fwd, rnn_bwd, LIBRARY_RNN  # noqa: E402,F401
+LIBRARY.update(LIBRARY_RNN)

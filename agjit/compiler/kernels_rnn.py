@@ -1,0 +1,343 @@
+"""Kernel-library functions of MXNet's fused ``RNN`` op (symbol/ops/rnn.py: modes rnn_relu,
+rnn_tanh, lstm, gru; layers; bidirectional; the dropout mask between layers), called by its
+KernelCall lowerings through ``ctx.fn`` and registered in agjit.compiler.kernels.LIBRARY.
+
+The formulas and the parameter packing are those of symbol/ops/rnn.py (notes
+*rnn-parameter-packing*, *rnn-formulas*).  Each direction of each layer does one GEMM for
+the input projection of the whole sequence (T*N rows), then per time step one GEMM for the
+recurrent product and one loop over the gates; the backward recomputes the forward keeping
+the gate activations (as the eager ``_backward_RNN`` does), then back-propagates through
+time with the same GEMMs transposed, accumulating the weight gradients (beta = 1).  GEMMs go
+through agjit.compiler.kernels_nn ``gemm`` (NumPy's own OpenBLAS, note *numpy-blas*).
+
+The lowerings hand these kernels only what they support: no projection, no state clipping,
+no sequence lengths, and state inputs of the data's batch size (anything else runs the
+eager kernel).  Mode codes: 0 rnn_relu, 1 rnn_tanh, 2 lstm, 3 gru.
+"""
+import math
+
+import numpy as np
+
+from .numba_cache import njit
+from .kernels_nn import gemm
+
+__all__ = ["rnn_fwd", "rnn_bwd"]
+
+_RELU, _TANH, _LSTM, _GRU = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _gates(mode):
+    if mode == _LSTM:
+        return 4
+    if mode == _GRU:
+        return 3
+    return 1
+
+
+@njit(cache=True)
+def _act_width(mode, H):
+    """Per step and batch row, what the backward keeps of a direction's forward."""
+    if mode == _LSTM:
+        return 5 * H        # i, f, g, o, tanh(c')
+    if mode == _GRU:
+        return 4 * H        # r, z, n, Wh h + bh (its n part)
+    return H                # h'
+
+
+@njit(cache=True)
+def _sig(a):
+    return 0.5 * (math.tanh(0.5 * a) + 1.0)
+
+
+@njit(cache=True)
+def _offsets(mode, H, L, D, C):
+    """Per (layer * D + direction): flat offsets of Wx, Wh, bx, bh and the input size."""
+    G = _gates(mode)
+    GH = G * H
+    n = L * D
+    wx = np.zeros(n, dtype=np.int64)
+    wh = np.zeros(n, dtype=np.int64)
+    bx = np.zeros(n, dtype=np.int64)
+    bh = np.zeros(n, dtype=np.int64)
+    ni = np.zeros(n, dtype=np.int64)
+    off = 0
+    for layer in range(L):
+        nin = C if layer == 0 else D * H
+        for d in range(D):
+            k = layer * D + d
+            ni[k] = nin
+            wx[k] = off
+            off += GH * nin
+            wh[k] = off
+            off += GH * H
+    for k in range(n):
+        bx[k] = off
+        off += GH
+        bh[k] = off
+        off += GH
+    return wx, wh, bx, bh, ni, off
+
+
+@njit(cache=True)
+def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col0,
+                   keep, acts, hs, cs):
+    """One direction of one layer over the sequence.  inp (T, N, nin) C-contiguous; writes
+    y[:, :, col0:col0 + H] and returns (h_T, c_T).  With ``keep``: acts (T, N, act width),
+    hs / cs (T + 1, N, H) the states in the direction's step order (hs[0] = h0)."""
+    T, N = inp.shape[0], inp.shape[1]
+    G = _gates(mode)
+    GH = G * H
+    dt = y.dtype
+    xw = np.empty((T * N, GH), dtype=dt)
+    gemm(False, True, T * N, GH, nin, inp, 0, nin, w, wxo, nin, 0.0, xw, 0, GH)
+    hw = np.empty((N, GH), dtype=dt)
+    h = h0.copy()
+    c = c0.copy()
+    hn = np.empty((N, H), dtype=dt)
+    if keep:
+        hs[0] = h
+        cs[0] = c
+    for s in range(T):
+        t = T - 1 - s if rev else s
+        gemm(False, True, N, GH, H, h, 0, H, w, who, H, 0.0, hw, 0, GH)
+        for b in range(N):
+            r0 = t * N + b
+            for j in range(H):
+                if mode == _LSTM:
+                    ai = (xw[r0, j] + w[bxo + j]) + hw[b, j] + w[bho + j]
+                    af = (xw[r0, H + j] + w[bxo + H + j]) + hw[b, H + j] + w[bho + H + j]
+                    ag = (xw[r0, 2 * H + j] + w[bxo + 2 * H + j]) + hw[b, 2 * H + j] + \
+                        w[bho + 2 * H + j]
+                    ao = (xw[r0, 3 * H + j] + w[bxo + 3 * H + j]) + hw[b, 3 * H + j] + \
+                        w[bho + 3 * H + j]
+                    gi = _sig(ai)
+                    gf = _sig(af)
+                    gg = math.tanh(ag)
+                    go = _sig(ao)
+                    cn = gf * c[b, j] + gi * gg
+                    tc = math.tanh(cn)
+                    c[b, j] = cn
+                    hn[b, j] = go * tc
+                    if keep:
+                        acts[t, b, j] = gi
+                        acts[t, b, H + j] = gf
+                        acts[t, b, 2 * H + j] = gg
+                        acts[t, b, 3 * H + j] = go
+                        acts[t, b, 4 * H + j] = tc
+                elif mode == _GRU:
+                    hr = hw[b, j] + w[bho + j]
+                    hz = hw[b, H + j] + w[bho + H + j]
+                    hnl = hw[b, 2 * H + j] + w[bho + 2 * H + j]
+                    gr = _sig((xw[r0, j] + w[bxo + j]) + hr)
+                    gz = _sig((xw[r0, H + j] + w[bxo + H + j]) + hz)
+                    gn = math.tanh((xw[r0, 2 * H + j] + w[bxo + 2 * H + j]) + gr * hnl)
+                    hn[b, j] = (1.0 - gz) * gn + gz * h[b, j]
+                    if keep:
+                        acts[t, b, j] = gr
+                        acts[t, b, H + j] = gz
+                        acts[t, b, 2 * H + j] = gn
+                        acts[t, b, 3 * H + j] = hnl
+                else:
+                    pre = (xw[r0, j] + w[bxo + j]) + hw[b, j] + w[bho + j]
+                    if mode == _TANH:
+                        v = math.tanh(pre)
+                    else:
+                        v = pre if pre > 0.0 else 0.0
+                    hn[b, j] = v
+                    if keep:
+                        acts[t, b, j] = v
+        for b in range(N):
+            for j in range(H):
+                h[b, j] = hn[b, j]
+                y[t, b, col0 + j] = hn[b, j]
+        if keep:
+            hs[s + 1] = h
+            cs[s + 1] = c
+    return h, c
+
+
+@njit(cache=True)
+def _layer_input(x, ybuf, mask, layer, has_mask):
+    """The input of ``layer``: the data, or the layer below's output times its mask."""
+    if layer == 0:
+        return x
+    if not has_mask:
+        return ybuf.copy()
+    out = np.empty(ybuf.shape, dtype=ybuf.dtype)
+    T, N, DH = ybuf.shape
+    for t in range(T):
+        for b in range(N):
+            for j in range(DH):
+                out[t, b, j] = ybuf[t, b, j] * mask[layer - 1, t, b, j]
+    return out
+
+
+@njit(cache=True)
+def rnn_fwd(x, w, hx, cx, mask, out, hy, cy, mode, H, L, D, has_mask):
+    """The RNN op's forward: x (T, N, C), w the flat parameters, hx / cx (L*D, N, H) (cx
+    read for lstm only), mask (L-1, T, N, D*H) when ``has_mask``; writes out (T, N, D*H),
+    hy and cy (L*D, N, H)."""
+    T, N, C = x.shape
+    wxo, who, bxo, bho, ni, _size = _offsets(mode, H, L, D, C)
+    dt = out.dtype
+    dummy3 = np.empty((1, 1, 1), dtype=dt)
+    ybuf = np.empty((T, N, D * H), dtype=dt)
+    for layer in range(L):
+        inp = _layer_input(x, ybuf, mask, layer, has_mask)
+        dst = out if layer == L - 1 else ybuf
+        for d in range(D):
+            k = layer * D + d
+            h, c = _direction_fwd(mode, H, inp, ni[k], w, wxo[k], who[k], bxo[k], bho[k],
+                                  hx[k], cx[k] if mode == _LSTM else hx[k], d == 1, dst, d * H,
+                                  False, dummy3, dummy3, dummy3)
+            hy[k] = h
+            if mode == _LSTM:
+                cy[k] = c
+            else:
+                cy[k] = 0.0
+
+
+@njit(cache=True)
+def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, gy, col0,
+                   dh, dc, gw, d_in):
+    """BPTT through one direction: gy (T, N, D*H) the gradient of the layer's output (this
+    direction's columns col0..), dh / dc the final-state gradients (updated in place to
+    the initial-state gradients); accumulates into gw (flat parameter gradient) and d_in
+    (T, N, nin)."""
+    T, N = inp.shape[0], inp.shape[1]
+    G = _gates(mode)
+    GH = G * H
+    dt = gy.dtype
+    dxw = np.empty((T * N, GH), dtype=dt)
+    da = np.empty((N, GH), dtype=dt)       # gradient of Wh h + bh
+    dhn = np.empty((N, H), dtype=dt)
+    for s in range(T - 1, -1, -1):
+        t = T - 1 - s if rev else s
+        hp = hs[s]
+        cp = cs[s]
+        for b in range(N):
+            r0 = t * N + b
+            for j in range(H):
+                g = gy[t, b, col0 + j] + dh[b, j]
+                if mode == _LSTM:
+                    gi = acts[t, b, j]
+                    gf = acts[t, b, H + j]
+                    gg = acts[t, b, 2 * H + j]
+                    go = acts[t, b, 3 * H + j]
+                    tc = acts[t, b, 4 * H + j]
+                    dcn = g * go * (1.0 - tc * tc) + dc[b, j]
+                    v0 = dcn * gg * gi * (1.0 - gi)
+                    v1 = dcn * cp[b, j] * gf * (1.0 - gf)
+                    v2 = dcn * gi * (1.0 - gg * gg)
+                    v3 = g * tc * go * (1.0 - go)
+                    dxw[r0, j] = v0
+                    dxw[r0, H + j] = v1
+                    dxw[r0, 2 * H + j] = v2
+                    dxw[r0, 3 * H + j] = v3
+                    da[b, j] = v0
+                    da[b, H + j] = v1
+                    da[b, 2 * H + j] = v2
+                    da[b, 3 * H + j] = v3
+                    dc[b, j] = dcn * gf
+                    dhn[b, j] = 0.0
+                elif mode == _GRU:
+                    gr = acts[t, b, j]
+                    gz = acts[t, b, H + j]
+                    gn = acts[t, b, 2 * H + j]
+                    hnl = acts[t, b, 3 * H + j]
+                    dn = g * (1.0 - gz)
+                    dz = g * (hp[b, j] - gn)
+                    dan = dn * (1.0 - gn * gn)
+                    dar = dan * hnl * gr * (1.0 - gr)
+                    daz = dz * gz * (1.0 - gz)
+                    dxw[r0, j] = dar
+                    dxw[r0, H + j] = daz
+                    dxw[r0, 2 * H + j] = dan
+                    da[b, j] = dar
+                    da[b, H + j] = daz
+                    da[b, 2 * H + j] = dan * gr
+                    dhn[b, j] = g * gz
+                else:
+                    v = acts[t, b, j]
+                    if mode == _TANH:
+                        a = g * (1.0 - v * v)
+                    else:
+                        a = g if v > 0.0 else 0.0 * g
+                    dxw[r0, j] = a
+                    da[b, j] = a
+                    dhn[b, j] = 0.0
+        # Wh += da^T hp; bh += sum da; dh = da Wh (+ the direct part of GRU)
+        gemm(True, False, GH, H, N, da, 0, GH, hp, 0, H, 1.0, gw, who, H)
+        for b in range(N):
+            for j in range(GH):
+                gw[bho + j] += da[b, j]
+        gemm(False, False, N, H, GH, da, 0, GH, w, who, H, 0.0, dh, 0, H)
+        if mode == _GRU:
+            for b in range(N):
+                for j in range(H):
+                    dh[b, j] += dhn[b, j]
+    gemm(True, False, GH, nin, T * N, dxw, 0, GH, inp, 0, nin, 1.0, gw, wxo, nin)
+    for r in range(T * N):
+        for j in range(GH):
+            gw[bxo + j] += dxw[r, j]
+    gemm(False, False, T * N, nin, GH, dxw, 0, GH, w, wxo, nin, 1.0, d_in, 0, nin)
+
+
+@njit(cache=True)
+def rnn_bwd(x, w, hx, cx, mask, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H, L, D, has_mask):
+    """_backward_RNN: the forward recomputed keeping the activations, then BPTT from the
+    top layer down.  gout (T, N, D*H); ghy / gcy (L*D, N, H) the final-state gradients
+    (zeros when the op has no state outputs); writes gx, gw (flat), ghx, gcx."""
+    T, N, C = x.shape
+    wxo, who, bxo, bho, ni, _size = _offsets(mode, H, L, D, C)
+    dt = gx.dtype
+    AW = _act_width(mode, H)
+    LD = L * D
+    acts = np.empty((LD, T, N, AW), dtype=dt)
+    hs = np.empty((LD, T + 1, N, H), dtype=dt)
+    cs = np.empty((LD, T + 1, N, H), dtype=dt)
+    if L > 1:
+        inps = np.empty((L - 1, T, N, D * H), dtype=dt)
+    else:
+        inps = np.empty((1, 1, 1, 1), dtype=dt)
+    ybuf = np.empty((T, N, D * H), dtype=dt)
+    for layer in range(L):
+        if layer == 0:
+            inp = x
+        else:
+            inp = _layer_input(x, ybuf, mask, layer, has_mask)
+            inps[layer - 1] = inp
+        for d in range(D):
+            k = layer * D + d
+            _direction_fwd(mode, H, inp, ni[k], w, wxo[k], who[k], bxo[k], bho[k], hx[k],
+                           cx[k] if mode == _LSTM else hx[k], d == 1, ybuf, d * H, True,
+                           acts[k], hs[k], cs[k])
+    for i in range(gw.shape[0]):
+        gw[i] = 0.0
+    gabove = gout.copy()
+    for layer in range(L - 1, -1, -1):
+        inp = x if layer == 0 else inps[layer - 1]
+        nin = ni[layer * D]
+        d_in = np.zeros((T, N, nin), dtype=dt)
+        for d in range(D):
+            k = layer * D + d
+            dh = ghy[k].copy()
+            dc = gcy[k].copy() if mode == _LSTM else np.zeros((N, H), dtype=dt)
+            _direction_bwd(mode, H, inp, nin, w, wxo[k], who[k], bxo[k], bho[k], d == 1,
+                           acts[k], hs[k], cs[k], gabove, d * H, dh, dc, gw, d_in)
+            ghx[k] = dh
+            if mode == _LSTM:
+                gcx[k] = dc
+        if layer > 0:
+            if has_mask:
+                for t in range(T):
+                    for b in range(N):
+                        for j in range(nin):
+                            d_in[t, b, j] *= mask[layer - 1, t, b, j]
+            gabove = d_in
+        else:
+            gx[:] = d_in
+
+
+LIBRARY_RNN = {f.__name__: (f, None) for f in (rnn_fwd, rnn_bwd)}
