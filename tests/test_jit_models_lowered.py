@@ -159,7 +159,8 @@ def test_transformer_encoder_block_graph_has_no_eager_step():
 
 # ------------------------------------------- the ops lowered for these graphs, compiled ---
 _OPS = ["RNN", "_backward_RNN", "_rnn_param_concat", "dot", "_backward_dot_lhs",
-        "_backward_dot_rhs", "Embedding", "_backward_Embedding"]
+        "_backward_dot_rhs", "Embedding", "_backward_Embedding", "_linalg_gemm", "_linalg_gemm2",
+        "topk", "sort", "argsort", "_topk_scatter"]
 
 
 def _lowered_here(op, sample):
@@ -342,3 +343,72 @@ def test_hybridized_lstm_language_model_step_equals_eager_without_eager_segments
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
     text = nets[1]._jit.explain()
     assert "runs eagerly" not in text and "every op of the last traced graph is compiled" in text, text
+
+
+def test_compiled_topk_sort_argsort_keep_eager_ties_and_nan_order():
+    """Ties keep the lower index first in both directions and NaN sorts last in both, as
+    the eager kernel's stable argsort; every ret_typ, axis=None, index dtypes."""
+    nan = np.nan
+    data = np.array([[1.0, nan, 1.0, 3.0, -0.0, 0.0],
+                     [2.0, 2.0, nan, nan, 2.0, -1.0],
+                     [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    cases = [("topk", dict(k=3, ret_typ="both")), ("topk", dict(k=4, ret_typ="both", is_ascend=True)),
+             ("topk", dict(k=2, ret_typ="mask")), ("topk", dict(k=0, ret_typ="indices", dtype="int32")),
+             ("topk", dict(k=2, axis=0, ret_typ="value")), ("topk", dict(k=5, axis=None, ret_typ="both")),
+             ("sort", dict()), ("sort", dict(is_ascend=False, axis=None)), ("argsort", dict()),
+             ("argsort", dict(is_ascend=False, axis=0, dtype="int64"))]
+
+    def f(x):
+        outs = []
+        for name, kw in cases:
+            r = getattr(mx.nd, name)(x, **kw)
+            outs.extend(r if isinstance(r, (list, tuple)) else [r])
+        return tuple(outs)
+    jf = mx.jit(f)
+    x = mx.nd.array(data, dtype="float64")
+    want = f(x)
+    for _ in range(2):
+        got = jf(x)
+    assert "runs eagerly" not in jf.explain(), jf.explain()
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, k
+        np.testing.assert_array_equal(g.asnumpy(), w.asnumpy(), err_msg="output %d" % k)
+
+
+def test_compiled_3d_max_pooling_routes_ties_nan_inf_and_padding_as_eager():
+    """3-D max pooling (agjit.compiler.kernels_nn3d): forward starting from the lowest
+    finite value with NaN propagated, gradient to the FIRST maximum of each window in
+    row-major window order (NaN skipped, padding -inf), whole-input windows by argmax,
+    avg/sum with and without count_include_pad -- compiled equals eager exactly enough."""
+    rs = np.random.RandomState(9)
+    x = np.round(rs.uniform(-2, 2, (2, 2, 3, 4, 4)))        # many ties
+    x[0, 0, 1, 1, 1] = np.nan
+    x[0, 1, :2, :2, :2] = -np.inf
+    x[1, 0, 0, 0, 0] = np.nan
+    cases = [dict(kernel=(2, 2, 2), pool_type="max", stride=(1, 2, 2), pad=(1, 1, 0)),
+             dict(kernel=(3, 4, 4), pool_type="max"),
+             dict(kernel=(1, 1, 1), pool_type="max", global_pool=True),
+             dict(kernel=(2, 3, 2), pool_type="avg", stride=(2, 2, 1), pad=(1, 1, 1),
+                  count_include_pad=False, pooling_convention="full"),
+             dict(kernel=(2, 2, 2), pool_type="avg", pad=(1, 0, 1)),
+             dict(kernel=(2, 2, 3), pool_type="sum", stride=(1, 1, 2))]
+
+    def f(x):
+        return tuple(mx.nd.Pooling(x, **kw) for kw in cases)
+
+    def run(fn):
+        a = mx.nd.array(x, dtype="float64")
+        a.attach_grad()
+        with mx.autograd.record():
+            outs = fn(a)
+        heads = [mx.nd.array(np.arange(o.size).reshape(o.shape) + 1.0, dtype="float64")
+                 for o in outs]
+        mx.autograd.backward(list(outs), head_grads=heads)
+        return [o.asnumpy() for o in outs] + [a.grad.asnumpy()]
+    jf = mx.jit(f)
+    want = run(f)
+    for _ in range(2):
+        got = run(jf)
+    assert "runs eagerly" not in jf.explain(), jf.explain()
+    for k, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg="output %d" % k)

@@ -46,8 +46,17 @@ def _act_width(mode, H):
 
 
 @njit(cache=True)
-def _sig(a):
-    return 0.5 * (math.tanh(0.5 * a) + 1.0)
+def _typed(arr, v):
+    """``v`` as a scalar of ``arr``'s dtype: float32 kernels then compute in float32, as the
+    eager NumPy kernel does (a float literal would widen every expression to float64)."""
+    t = np.empty(1, dtype=arr.dtype)
+    t[0] = v
+    return t[0]
+
+
+@njit(cache=True)
+def _sig(a, half, one):
+    return half * (math.tanh(half * a) + one)
 
 
 @njit(cache=True)
@@ -89,6 +98,7 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
     G = _gates(mode)
     GH = G * H
     dt = y.dtype
+    half, one, zero = _typed(y, 0.5), _typed(y, 1.0), _typed(y, 0.0)
     xw = np.empty((T * N, GH), dtype=dt)
     gemm(False, True, T * N, GH, nin, inp, 0, nin, w, wxo, nin, 0.0, xw, 0, GH)
     hw = np.empty((N, GH), dtype=dt)
@@ -111,10 +121,10 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
                         w[bho + 2 * H + j]
                     ao = (xw[r0, 3 * H + j] + w[bxo + 3 * H + j]) + hw[b, 3 * H + j] + \
                         w[bho + 3 * H + j]
-                    gi = _sig(ai)
-                    gf = _sig(af)
+                    gi = _sig(ai, half, one)
+                    gf = _sig(af, half, one)
                     gg = math.tanh(ag)
-                    go = _sig(ao)
+                    go = _sig(ao, half, one)
                     cn = gf * c[b, j] + gi * gg
                     tc = math.tanh(cn)
                     c[b, j] = cn
@@ -129,10 +139,10 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
                     hr = hw[b, j] + w[bho + j]
                     hz = hw[b, H + j] + w[bho + H + j]
                     hnl = hw[b, 2 * H + j] + w[bho + 2 * H + j]
-                    gr = _sig((xw[r0, j] + w[bxo + j]) + hr)
-                    gz = _sig((xw[r0, H + j] + w[bxo + H + j]) + hz)
+                    gr = _sig((xw[r0, j] + w[bxo + j]) + hr, half, one)
+                    gz = _sig((xw[r0, H + j] + w[bxo + H + j]) + hz, half, one)
                     gn = math.tanh((xw[r0, 2 * H + j] + w[bxo + 2 * H + j]) + gr * hnl)
-                    hn[b, j] = (1.0 - gz) * gn + gz * h[b, j]
+                    hn[b, j] = (one - gz) * gn + gz * h[b, j]
                     if keep:
                         acts[t, b, j] = gr
                         acts[t, b, H + j] = gz
@@ -143,7 +153,7 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
                     if mode == _TANH:
                         v = math.tanh(pre)
                     else:
-                        v = pre if pre > 0.0 else 0.0
+                        v = pre if pre > zero else zero
                     hn[b, j] = v
                     if keep:
                         acts[t, b, j] = v
@@ -209,6 +219,7 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
     G = _gates(mode)
     GH = G * H
     dt = gy.dtype
+    one, zero = _typed(gy, 1.0), _typed(gy, 0.0)
     dxw = np.empty((T * N, GH), dtype=dt)
     da = np.empty((N, GH), dtype=dt)       # gradient of Wh h + bh
     dhn = np.empty((N, H), dtype=dt)
@@ -226,11 +237,11 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
                     gg = acts[t, b, 2 * H + j]
                     go = acts[t, b, 3 * H + j]
                     tc = acts[t, b, 4 * H + j]
-                    dcn = g * go * (1.0 - tc * tc) + dc[b, j]
-                    v0 = dcn * gg * gi * (1.0 - gi)
-                    v1 = dcn * cp[b, j] * gf * (1.0 - gf)
-                    v2 = dcn * gi * (1.0 - gg * gg)
-                    v3 = g * tc * go * (1.0 - go)
+                    dcn = g * go * (one - tc * tc) + dc[b, j]
+                    v0 = dcn * gg * gi * (one - gi)
+                    v1 = dcn * cp[b, j] * gf * (one - gf)
+                    v2 = dcn * gi * (one - gg * gg)
+                    v3 = g * tc * go * (one - go)
                     dxw[r0, j] = v0
                     dxw[r0, H + j] = v1
                     dxw[r0, 2 * H + j] = v2
@@ -240,17 +251,17 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
                     da[b, 2 * H + j] = v2
                     da[b, 3 * H + j] = v3
                     dc[b, j] = dcn * gf
-                    dhn[b, j] = 0.0
+                    dhn[b, j] = zero
                 elif mode == _GRU:
                     gr = acts[t, b, j]
                     gz = acts[t, b, H + j]
                     gn = acts[t, b, 2 * H + j]
                     hnl = acts[t, b, 3 * H + j]
-                    dn = g * (1.0 - gz)
+                    dn = g * (one - gz)
                     dz = g * (hp[b, j] - gn)
-                    dan = dn * (1.0 - gn * gn)
-                    dar = dan * hnl * gr * (1.0 - gr)
-                    daz = dz * gz * (1.0 - gz)
+                    dan = dn * (one - gn * gn)
+                    dar = dan * hnl * gr * (one - gr)
+                    daz = dz * gz * (one - gz)
                     dxw[r0, j] = dar
                     dxw[r0, H + j] = daz
                     dxw[r0, 2 * H + j] = dan
@@ -261,12 +272,12 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
                 else:
                     v = acts[t, b, j]
                     if mode == _TANH:
-                        a = g * (1.0 - v * v)
+                        a = g * (one - v * v)
                     else:
-                        a = g if v > 0.0 else 0.0 * g
+                        a = g if v > zero else zero * g
                     dxw[r0, j] = a
                     da[b, j] = a
-                    dhn[b, j] = 0.0
+                    dhn[b, j] = zero
         # Wh += da^T hp; bh += sum da; dh = da Wh (+ the direct part of GRU)
         gemm(True, False, GH, H, N, da, 0, GH, hp, 0, H, 1.0, gw, who, H)
         for b in range(N):

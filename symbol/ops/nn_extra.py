@@ -217,22 +217,29 @@ def _dc_samples(rng):
                                                          "pad": (1, 0, 0)})]
 
 
-def _dc_geom_lowered(ctx):
-    """(stride, pad, dilate) of the adjoint convolution as 2-D (1-D as H = 1), or None
-    (3-D, or a target_shape: its pad depends on the input size, and a kernel module is
-    reused for other shapes of the same graph)."""
-    a = ctx.attrs
-    if len(a["kernel"]) not in (1, 2) or any(a["target_shape"]):
-        return None
-    k, s, d, p, _adj, _out = _dc_geom(a, None)
-    if len(k) == 1:
-        s, d, p = (1,) + s, (1,) + d, (0,) + p
-    return s, p, d
+def _dc_geom_lowered(data_index):
+    """geom(ctx) of conv_lowering: (stride, pad, dilate) of the adjoint convolution as 2-D
+    (1-D as H = 1) or 3-D tuples.  With a target_shape the pad depends on the input size
+    (note *deconvolution-as-adjoint*): it is computed at run time from the shape of the
+    op's input ``data_index`` (the deconvolution's data), so the kernel module stays right
+    for other shapes of the same graph."""
+    def geom(ctx):
+        a = ctx.attrs
+        k, s, d, p, _adj, _out = _dc_geom(a, None)
+        tgt = tuple(a["target_shape"])
+        if any(tgt):
+            x = ctx.ins[data_index]
+            p = tuple("(%d * (%s.shape[%d] - 1) + %d - %d + 1) // 2"
+                      % (s[i], x, 2 + i, d[i] * (k[i] - 1) + 1, tgt[i]) for i in range(len(k)))
+        if len(k) == 1:
+            s, d, p = (1,) + s, (1,) + d, (0,) + p
+        return s, p, d
+    return geom
 
 
 register("Deconvolution", inputs=("data", "weight", "bias"), attrs=dict(_DC_ATTRS),
          infer_shape=_dc_infer, forward=_dc_fwd, gradient=_dc_grad,
-         lowering=conv_lowering("conv2d_bwd_data", (0, 1), _dc_geom_lowered, bias=2),
+         lowering=conv_lowering("conv2d_bwd_data", (0, 1), _dc_geom_lowered(0), bias=2),
          optional_inputs=("bias",), samples=_dc_samples,
          doc="Transposed convolution (NCW/NCHW/NCDHW); weight is (in_channels, "
              "num_filter/num_group, *kernel); no_bias defaults to True (note "
@@ -285,14 +292,14 @@ register("_backward_Deconvolution_data", inputs=("ograd", "data", "weight"), att
          infer_shape=_dc_bwd_infer(0), infer_type=_bwd_dot_type(0),
          forward=lambda attrs, ins, ctx: [_dc_bwd_data_np(ins[0], ins[1], ins[2], attrs)],
          gradient=_dc_bwd_data_grad, samples=_dc_bwd_samples,
-         lowering=conv_lowering("conv2d_fwd", (0, 2), _dc_geom_lowered),
+         lowering=conv_lowering("conv2d_fwd", (0, 2), _dc_geom_lowered(1)),
          doc="Deconvolution gradient w.r.t. data: the adjoint Convolution of ograd (data gives "
              "the shape; note *deconvolution-as-adjoint*).")
 register("_backward_Deconvolution_weight", inputs=("ograd", "data", "weight"), attrs=dict(_DC_ATTRS),
          infer_shape=_dc_bwd_infer(1), infer_type=_bwd_dot_type(1),
          forward=lambda attrs, ins, ctx: [_dc_bwd_weight_np(ins[0], ins[1], ins[2], attrs)],
          gradient=_dc_bwd_weight_grad, samples=_dc_bwd_samples,
-         lowering=conv_lowering("conv2d_bwd_weight", (1, 0), _dc_geom_lowered),
+         lowering=conv_lowering("conv2d_bwd_weight", (1, 0), _dc_geom_lowered(1)),
          doc="Deconvolution gradient w.r.t. weight (weight gives the shape; note "
              "*deconvolution-as-adjoint*).")
 
