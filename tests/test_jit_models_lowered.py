@@ -3,8 +3,9 @@ lowering: what a hybridized block compiles (its forward, its training forward an
 backward, as :class:`agjit.compiler.program.CompiledGraph` lowers them) schedules with no
 eager step -- checked on the lowered source only, with no Numba compile, for every
 ``gluon.model_zoo.vision`` constructor at its ImageNet input size (float32), gluon.rnn
-LSTM / GRU / RNN layers (layers, directions, layouts, dropout), an Embedding + LSTM + Dense
-language model with float32 and int32 tokens, and a Transformer encoder block.
+LSTM / GRU / RNN layers (layers, directions, layouts, dropout) and unrolled cells, an
+Embedding + LSTM + Dense language model with float32 and int32 tokens, and a Transformer
+encoder block.
 
 The ops lowered for these graphs -- the fused RNN op and its backward (agjit.compiler.
 kernels_rnn), _rnn_param_concat, the N-D gradients of dot (FullyConnected with
@@ -106,6 +107,40 @@ def test_gluon_rnn_layer_graph_has_no_eager_step(name):
     assert _eager_steps(layer, shape) == []
 
 
+class _Unroll(HybridBlock):
+    def __init__(self, cell, steps, **kw):
+        super().__init__(**kw)
+        self.steps = steps
+        with self.name_scope():
+            self.cell = cell
+
+    def hybrid_forward(self, F, x):
+        return self.cell.unroll(self.steps, x, layout="TNC", merge_outputs=True)[0]
+
+
+def _stack():
+    s = rnn.HybridSequentialRNNCell()
+    s.add(rnn.LSTMCell(6, input_size=4))
+    s.add(rnn.DropoutCell(0.3))
+    s.add(rnn.LSTMCell(6, input_size=6))
+    return s
+
+
+_CELLS = {"lstm": lambda: rnn.LSTMCell(6, input_size=4),
+          "gru": lambda: rnn.GRUCell(6, input_size=4),
+          "rnn": lambda: rnn.RNNCell(6, input_size=4),
+          "stack-with-dropout": _stack,
+          "bidirectional": lambda: rnn.BidirectionalCell(rnn.LSTMCell(3, input_size=4),
+                                                         rnn.GRUCell(3, input_size=4)),
+          "residual-zoneout": lambda: rnn.ResidualCell(rnn.ZoneoutCell(
+              rnn.GRUCell(4, input_size=4), 0.2, 0.1))}
+
+
+@pytest.mark.parametrize("name", sorted(_CELLS))
+def test_unrolled_gluon_rnn_cell_graph_has_no_eager_step(name):
+    assert _eager_steps(_Unroll(_CELLS[name](), 3), (3, 2, 4)) == []
+
+
 class _LM(HybridBlock):
     def __init__(self, vocab=20, d=8, **kw):
         super().__init__(**kw)
@@ -160,16 +195,15 @@ def test_transformer_encoder_block_graph_has_no_eager_step():
 # ------------------------------------------- the ops lowered for these graphs, compiled ---
 _OPS = ["RNN", "_backward_RNN", "_rnn_param_concat", "dot", "_backward_dot_lhs",
         "_backward_dot_rhs", "Embedding", "_backward_Embedding", "_linalg_gemm", "_linalg_gemm2",
-        "topk", "sort", "argsort", "_topk_scatter"]
+        "topk", "sort", "argsort", "_topk_scatter", "LeakyReLU", "_prelu_bcast", "_prelu_reduce"]
 
 
 def _lowered_here(op, sample):
-    """RNN's projection, state clipping and sequence lengths run eagerly (rnn.py note
-    *rnn-lowering*), as dot's 1-D operands."""
+    """RNN's projection and state clipping run eagerly (rnn.py note *rnn-lowering*), as
+    dot's 1-D operands."""
     a = sample.attrs
     if op.name in ("RNN", "_backward_RNN"):
-        return not (a.get("projection_size") or a.get("lstm_state_clip_min") is not None
-                    or a.get("use_sequence_length"))
+        return not (a.get("projection_size") or a.get("lstm_state_clip_min") is not None)
     if op.name.startswith(("dot", "_backward_dot")):
         return min(np.ndim(x) for x in sample.inputs) >= 2
     return True
@@ -259,7 +293,7 @@ def test_table_outputs_and_gradients_equal_eager(runs):
 def test_table_runs_eagerly_only_what_is_not_lowered(runs):
     text = runs[2]
     eager = [ln for ln in text.splitlines() if "runs eagerly" in ln]
-    # RNN's projection / sequence-length samples and dot's 1-D samples (and their backward)
+    # RNN's projection sample and dot's 1-D samples (and their backward)
     ok = ("(RNN)", "(_backward_RNN)", "(dot)", "(_backward_dot_lhs)", "(_backward_dot_rhs)")
     assert all(any(o in ln for o in ok) for ln in eager), "\n".join(eager)
     n_expected = sum(not _lowered_here(op, s) for op, _k, s in TABLE)

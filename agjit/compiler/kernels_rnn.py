@@ -90,10 +90,12 @@ def _offsets(mode, H, L, D, C):
 
 @njit(cache=True)
 def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col0,
-                   keep, acts, hs, cs):
+                   keep, acts, hs, cs, steps, has_steps):
     """One direction of one layer over the sequence.  inp (T, N, nin) C-contiguous; writes
     y[:, :, col0:col0 + H] and returns (h_T, c_T).  With ``keep``: acts (T, N, act width),
-    hs / cs (T + 1, N, H) the states in the direction's step order (hs[0] = h0)."""
+    hs / cs (T + 1, N, H) the states in the direction's step order (hs[0] = h0).  With
+    ``has_steps``, steps (T, N) is 1 at the valid steps of each sequence, 0 after its length:
+    there the output is 0 and the state stays (the eager kernel's arithmetic)."""
     T, N = inp.shape[0], inp.shape[1]
     G = _gates(mode)
     GH = G * H
@@ -105,6 +107,7 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
     h = h0.copy()
     c = c0.copy()
     hn = np.empty((N, H), dtype=dt)
+    cn_ = np.empty((N, H), dtype=dt)
     if keep:
         hs[0] = h
         cs[0] = c
@@ -127,7 +130,7 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
                     go = _sig(ao, half, one)
                     cn = gf * c[b, j] + gi * gg
                     tc = math.tanh(cn)
-                    c[b, j] = cn
+                    cn_[b, j] = cn
                     hn[b, j] = go * tc
                     if keep:
                         acts[t, b, j] = gi
@@ -158,9 +161,19 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
                     if keep:
                         acts[t, b, j] = v
         for b in range(N):
+            m = steps[t, b] if has_steps else one
             for j in range(H):
-                h[b, j] = hn[b, j]
-                y[t, b, col0 + j] = hn[b, j]
+                if has_steps:
+                    yt = hn[b, j] * m
+                    y[t, b, col0 + j] = yt
+                    h[b, j] = yt + h[b, j] * (one - m)
+                    if mode == _LSTM:
+                        c[b, j] = cn_[b, j] * m + c[b, j] * (one - m)
+                else:
+                    h[b, j] = hn[b, j]
+                    y[t, b, col0 + j] = hn[b, j]
+                    if mode == _LSTM:
+                        c[b, j] = cn_[b, j]
         if keep:
             hs[s + 1] = h
             cs[s + 1] = c
@@ -184,11 +197,24 @@ def _layer_input(x, ybuf, mask, layer, has_mask):
 
 
 @njit(cache=True)
-def rnn_fwd(x, w, hx, cx, mask, out, hy, cy, mode, H, L, D, has_mask):
+def _steps(seqlen, T, N, dt, has_steps):
+    steps = np.zeros((T if has_steps else 1, N if has_steps else 1), dtype=dt)
+    if has_steps:
+        for b in range(N):
+            n = int(seqlen[b])
+            for t in range(T):
+                if t < n:
+                    steps[t, b] = 1
+    return steps
+
+
+@njit(cache=True)
+def rnn_fwd(x, w, hx, cx, seqlen, mask, out, hy, cy, mode, H, L, D, has_mask, has_steps):
     """The RNN op's forward: x (T, N, C), w the flat parameters, hx / cx (L*D, N, H) (cx
-    read for lstm only), mask (L-1, T, N, D*H) when ``has_mask``; writes out (T, N, D*H),
-    hy and cy (L*D, N, H)."""
+    read for lstm only), seqlen (N,) the sequence lengths when ``has_steps``, mask (L-1,
+    T, N, D*H) when ``has_mask``; writes out (T, N, D*H), hy and cy (L*D, N, H)."""
     T, N, C = x.shape
+    steps = _steps(seqlen, T, N, out.dtype, has_steps)
     wxo, who, bxo, bho, ni, _size = _offsets(mode, H, L, D, C)
     dt = out.dtype
     dummy3 = np.empty((1, 1, 1), dtype=dt)
@@ -200,7 +226,7 @@ def rnn_fwd(x, w, hx, cx, mask, out, hy, cy, mode, H, L, D, has_mask):
             k = layer * D + d
             h, c = _direction_fwd(mode, H, inp, ni[k], w, wxo[k], who[k], bxo[k], bho[k],
                                   hx[k], cx[k] if mode == _LSTM else hx[k], d == 1, dst, d * H,
-                                  False, dummy3, dummy3, dummy3)
+                                  False, dummy3, dummy3, dummy3, steps, has_steps)
             hy[k] = h
             if mode == _LSTM:
                 cy[k] = c
@@ -210,11 +236,11 @@ def rnn_fwd(x, w, hx, cx, mask, out, hy, cy, mode, H, L, D, has_mask):
 
 @njit(cache=True)
 def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, gy, col0,
-                   dh, dc, gw, d_in):
+                   dh, dc, gw, d_in, steps, has_steps):
     """BPTT through one direction: gy (T, N, D*H) the gradient of the layer's output (this
     direction's columns col0..), dh / dc the final-state gradients (updated in place to
     the initial-state gradients); accumulates into gw (flat parameter gradient) and d_in
-    (T, N, nin)."""
+    (T, N, nin); past a sequence's length (``steps``) the state gradient passes through."""
     T, N = inp.shape[0], inp.shape[1]
     G = _gates(mode)
     GH = G * H
@@ -223,21 +249,30 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
     dxw = np.empty((T * N, GH), dtype=dt)
     da = np.empty((N, GH), dtype=dt)       # gradient of Wh h + bh
     dhn = np.empty((N, H), dtype=dt)
+    keep_h = np.zeros((N, H), dtype=dt)
+    keep_c = np.zeros((N, H), dtype=dt)
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if rev else s
         hp = hs[s]
         cp = cs[s]
         for b in range(N):
             r0 = t * N + b
+            m = steps[t, b] if has_steps else one
             for j in range(H):
                 g = gy[t, b, col0 + j] + dh[b, j]
+                dcm = dc[b, j]
+                if has_steps:
+                    keep_h[b, j] = dh[b, j] * (one - m)
+                    g = g * m
+                    keep_c[b, j] = dc[b, j] * (one - m)
+                    dcm = dc[b, j] * m
                 if mode == _LSTM:
                     gi = acts[t, b, j]
                     gf = acts[t, b, H + j]
                     gg = acts[t, b, 2 * H + j]
                     go = acts[t, b, 3 * H + j]
                     tc = acts[t, b, 4 * H + j]
-                    dcn = g * go * (one - tc * tc) + dc[b, j]
+                    dcn = g * go * (one - tc * tc) + dcm
                     v0 = dcn * gg * gi * (one - gi)
                     v1 = dcn * cp[b, j] * gf * (one - gf)
                     v2 = dcn * gi * (one - gg * gg)
@@ -250,7 +285,7 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
                     da[b, H + j] = v1
                     da[b, 2 * H + j] = v2
                     da[b, 3 * H + j] = v3
-                    dc[b, j] = dcn * gf
+                    dc[b, j] = dcn * gf + keep_c[b, j] if has_steps else dcn * gf
                     dhn[b, j] = zero
                 elif mode == _GRU:
                     gr = acts[t, b, j]
@@ -288,6 +323,10 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
             for b in range(N):
                 for j in range(H):
                     dh[b, j] += dhn[b, j]
+        if has_steps:
+            for b in range(N):
+                for j in range(H):
+                    dh[b, j] += keep_h[b, j]
     gemm(True, False, GH, nin, T * N, dxw, 0, GH, inp, 0, nin, 1.0, gw, wxo, nin)
     for r in range(T * N):
         for j in range(GH):
@@ -296,11 +335,13 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
 
 
 @njit(cache=True)
-def rnn_bwd(x, w, hx, cx, mask, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H, L, D, has_mask):
+def rnn_bwd(x, w, hx, cx, seqlen, mask, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H, L, D,
+            has_mask, has_steps):
     """_backward_RNN: the forward recomputed keeping the activations, then BPTT from the
     top layer down.  gout (T, N, D*H); ghy / gcy (L*D, N, H) the final-state gradients
     (zeros when the op has no state outputs); writes gx, gw (flat), ghx, gcx."""
     T, N, C = x.shape
+    steps = _steps(seqlen, T, N, gx.dtype, has_steps)
     wxo, who, bxo, bho, ni, _size = _offsets(mode, H, L, D, C)
     dt = gx.dtype
     AW = _act_width(mode, H)
@@ -323,7 +364,7 @@ def rnn_bwd(x, w, hx, cx, mask, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H, L, D,
             k = layer * D + d
             _direction_fwd(mode, H, inp, ni[k], w, wxo[k], who[k], bxo[k], bho[k], hx[k],
                            cx[k] if mode == _LSTM else hx[k], d == 1, ybuf, d * H, True,
-                           acts[k], hs[k], cs[k])
+                           acts[k], hs[k], cs[k], steps, has_steps)
     for i in range(gw.shape[0]):
         gw[i] = 0.0
     gabove = gout.copy()
@@ -336,7 +377,8 @@ def rnn_bwd(x, w, hx, cx, mask, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H, L, D,
             dh = ghy[k].copy()
             dc = gcy[k].copy() if mode == _LSTM else np.zeros((N, H), dtype=dt)
             _direction_bwd(mode, H, inp, nin, w, wxo[k], who[k], bxo[k], bho[k], d == 1,
-                           acts[k], hs[k], cs[k], gabove, d * H, dh, dc, gw, d_in)
+                           acts[k], hs[k], cs[k], gabove, d * H, dh, dc, gw, d_in, steps,
+                           has_steps)
             ghx[k] = dh
             if mode == _LSTM:
                 gcx[k] = dc

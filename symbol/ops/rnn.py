@@ -644,7 +644,9 @@ def _bwd_samples(rng):
     out = []
     for s in (_sample(rng, "gru", bidir=True, state_outputs=True),
               _sample(rng, "lstm", L=2, T=2, state_outputs=True),
-              _sample(rng, "rnn_tanh", T=2, L=2, p=0.3)):
+              _sample(rng, "rnn_tanh", T=2, L=2, p=0.3),
+              _sample(rng, "lstm", T=3, seqlen=[3, 1], bidir=True, state_outputs=True),
+              _sample(rng, "gru", T=3, N=3, seqlen=[2, 3, 1], L=2)):
         parsed = {k: s.attrs.get(k, a.default) for k, a in _ATTRS.items()}
         _, outs = _rnn_shapes("RNN", parsed, [np.shape(a) for a in s.inputs])
         extra = []
@@ -664,9 +666,9 @@ def _bwd_samples(rng):
 # ---------------------------------------------------------------------------------------
 # Note: rnn-lowering
 #     Inside ``mx.jit`` RNN and _backward_RNN are one kernel-library call each (rnn_fwd /
-#     rnn_bwd): every mode, layer count and direction, float32 / float64.  Projection,
-#     state clipping, sequence lengths and state inputs of another batch size than the
-#     data's (note *rnn-empty-batch-states*) run the eager kernel.  The dropout mask is
+#     rnn_bwd): every mode, layer count and direction, sequence lengths, float32 / float64.
+#     Projection, state clipping and state inputs of another batch size than the data's
+#     (note *rnn-empty-batch-states*) run the eager kernel.  The dropout mask is
 #     drawn in the kernel from the ``mx.random`` generator with the eager kernel's
 #     comparisons (one double per element in C order, as Dropout's lowering), ones in a
 #     predict-mode forward, zeros for p >= 1 (nothing drawn, as eager).
@@ -675,8 +677,7 @@ _MODE_CODE = {"rnn_relu": 0, "rnn_tanh": 1, "lstm": 2, "gru": 3}
 
 def _rnn_lowerable(ctx, op_names):
     a = ctx.attrs
-    if a["projection_size"] is not None or a["lstm_state_clip_min"] is not None or \
-            a["use_sequence_length"]:
+    if a["projection_size"] is not None or a["lstm_state_clip_min"] is not None:
         return False
     xs = ctx.in_shapes[0]
     if len(xs) != 3:
@@ -739,9 +740,10 @@ def _lower_rnn(ctx):
         lines += ["if %s:" % ctx.runtime("train")] + draw + ["else:"] + fill(1.0, "    ")
     else:
         m = scratch("(1, 1, 1, 1)")
-    lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
-        ctx.fn("rnn_fwd"), x, w, hx, cx, m, outs[0], hy, cy,
-        _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask))
+    seq = ctx.ins[names.index("sequence_length")] if a["use_sequence_length"] else x
+    lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s)" % (
+        ctx.fn("rnn_fwd"), x, w, hx, cx, seq, seq, m, outs[0], hy, cy,
+        _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask, bool(a["use_sequence_length"])))
     return lines
 
 
@@ -770,9 +772,12 @@ def _lower_rnn_bwd(ctx):
     gcy = ins[k["ograd_statecell"]] if "ograd_statecell" in k else zeros(st)
     gx, gw, ghx = ctx.outs[:3]
     gcx = ctx.outs[3] if lstm else zeros(st)
-    lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
-        ctx.fn("rnn_bwd"), x, w, hx, cx, m, ins[k["ograd"]], ghy, gcy, gx, gw, ghx, gcx,
-        _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask))
+    seq = ins[k["sequence_length"]] if a["use_sequence_length"] else x
+    lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s, %s, "
+                 "%s, %s, %s)" % (
+                     ctx.fn("rnn_bwd"), x, w, hx, cx, seq, seq, m, ins[k["ograd"]], ghy, gcy,
+                     gx, gw, ghx, gcx, _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask,
+                     bool(a["use_sequence_length"])))
     return lines
 
 
@@ -781,7 +786,8 @@ register("RNN", inputs=_rnn_inputs, attrs=dict(_ATTRS), aliases=("_npx_rnn",),
          num_outputs=_n_outputs, num_visible=_n_visible, output_names=_output_names,
          optional_inputs=("state_cell", "sequence_length"),
          train_dependent=True, needs_rng=True, second_order=False,
-         lowering=KernelCall(_lower_rnn, uses=("rnn_fwd", "dropout_draw")),
+         # any_dtype: sequence_length may be an integer array (the rest share one dtype)
+         lowering=KernelCall(_lower_rnn, uses=("rnn_fwd", "dropout_draw"), any_dtype=True),
          samples=_rnn_samples,
          doc="MXNet's fused multi-layer (bidirectional) recurrent network over a (T, N, C) "
              "sequence: modes rnn_relu, rnn_tanh, lstm, gru, parameters in one flat vector "
@@ -794,7 +800,7 @@ register("_backward_RNN", inputs=_bwd_inputs, attrs=dict(_ATTRS),
          optional_inputs=("state_cell", "sequence_length", "mask", "ograd", "ograd_state",
                           "ograd_statecell"),
          differentiable=False, samples=_bwd_samples,
-         lowering=KernelCall(_lower_rnn_bwd, uses=("rnn_bwd",)),
+         lowering=KernelCall(_lower_rnn_bwd, uses=("rnn_bwd",), any_dtype=True),
          doc="Gradient of RNN by back-propagation through time: inputs are RNN's inputs, its "
              "dropout mask (when it has one) and the output gradients; outputs the gradients "
              "of data, parameters, state (and state_cell for lstm).")
