@@ -356,15 +356,28 @@ def _bdot_grad(F, attrs, ins, outs, og, ctx):
 
 
 def _lower_batch_dot(ctx):
-    if ctx.in_ndim != [3, 3]:
+    """One np.dot per batch entry; N-D operands (N > 3) viewed as (prod of the batch axes,
+    rows, cols)."""
+    nd = ctx.in_ndim[0]
+    if nd < 3 or ctx.in_ndim != [nd, nd]:
         return None
     a, b = ctx.ins
     out = ctx.outs[0]
+    lines = []
+    if nd > 3:
+        n = " * ".join("%s.shape[%d]" % (out, k) for k in range(nd - 2))
+        views = []
+        for v in (a, b, out):
+            t = ctx.tmp("v")
+            lines.append("%s = %s.reshape((%s, %s.shape[%d], %s.shape[%d]))"
+                         % (t, v, n, v, nd - 2, v, nd - 1))
+            views.append(t)
+        a, b, out = views
     i = ctx.tmp("b")
     A = "%s[%s]%s" % (a, i, ".T" if ctx.attrs["transpose_a"] else "")
     B = "%s[%s]%s" % (b, i, ".T" if ctx.attrs["transpose_b"] else "")
-    return ["for %s in range(%s.shape[0]):" % (i, out),
-            "    np.dot(%s, %s, %s[%s])" % (A, B, out, i)]
+    return lines + ["for %s in range(%s.shape[0]):" % (i, out),
+                    "    np.dot(%s, %s, %s[%s])" % (A, B, out, i)]
 
 
 register("batch_dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_bdot_infer,
