@@ -196,7 +196,7 @@ def test_transformer_encoder_block_graph_has_no_eager_step():
 _OPS = ["RNN", "_backward_RNN", "_rnn_param_concat", "dot", "_backward_dot_lhs",
         "_backward_dot_rhs", "Embedding", "_backward_Embedding", "_linalg_gemm", "_linalg_gemm2",
         "topk", "sort", "argsort", "_topk_scatter", "LeakyReLU", "_prelu_bcast", "_prelu_reduce",
-        "batch_dot", "_contrib_div_sqrt_dim"]
+        "batch_dot", "_contrib_div_sqrt_dim", "Pad", "_backward_Pad"]
 
 
 def _lowered_here(op, sample):

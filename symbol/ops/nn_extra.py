@@ -620,10 +620,65 @@ def _pad_samples(rng):
             Sample([r(1, 1, 2, 3, 3)], {"mode": "reflect", "pad_width": (0, 0, 0, 0, 1, 0, 0, 2, 1, 1)})]
 
 
+def _lower_pad(backward):
+    """Pad / _backward_Pad inside ``mx.jit``: loops over the padded array, each position's
+    source index per spatial axis computed as ``_pad_source`` does (constant: outside the
+    data; edge: clipped; reflect: mirrored); the forward copies (or writes the constant),
+    the backward adds the gradient onto the source (into a zeroed data-shaped output)."""
+    def emit(ctx):
+        a = ctx.attrs
+        nd = ctx.out_ndim[0]
+        if nd not in (4, 5):
+            return None
+        pw = tuple(a["pad_width"])
+        mode = a["mode"]
+        if backward:
+            big, small = ctx.ins[0], ctx.outs[0]
+        else:
+            big, small = ctx.outs[0], ctx.ins[0]
+        lines = []
+        if backward:
+            z = ctx.tmp("i")
+            lines += ["for %s in range(%s.size):" % (z, small),
+                      "    %s.reshape(-1)[%s] = 0" % (small, z)]
+        idx = [ctx.tmp("i") for _ in range(nd)]
+        ind = ""
+        for k in range(nd):
+            lines.append("%sfor %s in range(%s.shape[%d]):" % (ind, idx[k], big, k))
+            ind += "    "
+        src, inside = list(idx[:2]), []
+        for k in range(2, nd):
+            j, n = ctx.tmp("j"), "%s.shape[%d]" % (small, k)
+            lines.append("%s%s = %s - %d" % (ind, j, idx[k], pw[2 * k]))
+            if mode == "edge":
+                lines.append("%s%s = min(max(%s, 0), %s - 1)" % (ind, j, j, n))
+            elif mode == "reflect":
+                lines += ["%s%s = abs(%s)" % (ind, j, j),
+                          "%sif %s > %s - 1:" % (ind, j, n),
+                          "%s    %s = 2 * (%s - 1) - %s" % (ind, j, n, j)]
+            else:
+                inside.append("0 <= %s < %s" % (j, n))
+            src.append(j)
+        bpos, spos = ", ".join(idx), ", ".join(src)
+        if backward:
+            body = ["%s[%s] += %s[%s]" % (small, spos, big, bpos)]
+            if inside:
+                body = ["if %s:" % " and ".join(inside), "    " + body[0]]
+        elif inside:
+            body = ["if %s:" % " and ".join(inside),
+                    "    %s[%s] = %s[%s]" % (big, bpos, small, spos),
+                    "else:",
+                    "    %s[%s] = %s" % (big, bpos, ctx.const(a["constant_value"]))]
+        else:
+            body = ["%s[%s] = %s[%s]" % (big, bpos, small, spos)]
+        return lines + [ind + ln for ln in body]
+    return emit
+
+
 register("Pad", inputs=("data",), attrs=dict(_PAD_ATTRS), aliases=("pad",),
          infer_shape=_pad_infer, forward=_pad_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._backward_Pad(og[0], ins[0], **_pad_kw(attrs))],
-         lowerable=False, samples=_pad_samples,
+         lowering=_lower_pad(False), samples=_pad_samples,
          doc="Pads the spatial axes of 4-D/5-D data (constant with constant_value, edge, or "
              "reflect, which needs pads smaller than the axis); pad_width is (before_1, after_1, "
              "...) with zeros for N and C.")
@@ -645,7 +700,7 @@ register("_backward_Pad", inputs=("ograd", "data"), attrs=dict(_PAD_ATTRS),
          forward=lambda attrs, ins, ctx: [_pad_bwd_np(ins[0], ins[1], attrs)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.Pad(og[0], constant_value=0.0, **_pad_kw(attrs)), None],
-         lowerable=False, samples=_pad_bwd_samples,
+         lowering=_lower_pad(True), samples=_pad_bwd_samples,
          doc="Pad's gradient: each padded position's gradient added to its source element "
              "(constants get none); data gives the shape.  Its adjoint is Pad with 0 constants.")
 
