@@ -196,17 +196,20 @@ def test_transformer_encoder_block_graph_has_no_eager_step():
 _OPS = ["RNN", "_backward_RNN", "_rnn_param_concat", "dot", "_backward_dot_lhs",
         "_backward_dot_rhs", "Embedding", "_backward_Embedding", "_linalg_gemm", "_linalg_gemm2",
         "topk", "sort", "argsort", "_topk_scatter", "LeakyReLU", "_prelu_bcast", "_prelu_reduce",
-        "batch_dot", "_contrib_div_sqrt_dim", "Pad", "_backward_Pad"]
+        "batch_dot", "_contrib_div_sqrt_dim", "Pad", "_backward_Pad", "UpSampling",
+        "_backward_UpSampling_nearest", "_upsampling_nearest_place"]
 
 
 def _lowered_here(op, sample):
     """RNN's projection and state clipping run eagerly (rnn.py note *rnn-lowering*), as
-    dot's 1-D operands."""
+    dot's 1-D operands and bilinear UpSampling."""
     a = sample.attrs
     if op.name in ("RNN", "_backward_RNN"):
         return not (a.get("projection_size") or a.get("lstm_state_clip_min") is not None)
     if op.name.startswith(("dot", "_backward_dot")):
         return min(np.ndim(x) for x in sample.inputs) >= 2
+    if op.name == "UpSampling":
+        return a.get("sample_type") == "nearest"
     return True
 
 
@@ -294,8 +297,9 @@ def test_table_outputs_and_gradients_equal_eager(runs):
 def test_table_runs_eagerly_only_what_is_not_lowered(runs):
     text = runs[2]
     eager = [ln for ln in text.splitlines() if "runs eagerly" in ln]
-    # RNN's projection sample and dot's 1-D samples (and their backward)
-    ok = ("(RNN)", "(_backward_RNN)", "(dot)", "(_backward_dot_lhs)", "(_backward_dot_rhs)")
+    # RNN's projection sample, dot's 1-D samples (and their backward), bilinear UpSampling
+    ok = ("(RNN)", "(_backward_RNN)", "(dot)", "(_backward_dot_lhs)", "(_backward_dot_rhs)",
+          "(UpSampling)")
     assert all(any(o in ln for o in ok) for ln in eager), "\n".join(eager)
     n_expected = sum(not _lowered_here(op, s) for op, _k, s in TABLE)
     assert len(eager) >= n_expected

@@ -857,6 +857,73 @@ def _up_place_samples(rng):
                    smp.attrs) for smp in _up_nearest_bwd_samples(rng)]
 
 
+def _lower_up_nearest(kind):
+    """Nearest UpSampling inside ``mx.jit`` (``fwd``: every input repeated by its factor
+    output_height // input_height into its channel slot -- or added, multi_input_mode='sum',
+    in input order as the eager kernel), its gradient for input ``index`` (``bwd``: ograd's
+    slot summed over each factor x factor block) and that gradient's adjoint (``place``).
+    Bilinear upsampling runs eagerly."""
+    def emit(ctx):
+        a = ctx.attrs
+        if kind == "fwd" and a["sample_type"] != "nearest":
+            return None
+        if any(n != 4 for n in ctx.in_ndim):
+            return None
+        out = ctx.outs[0]
+        s_ = a["multi_input_mode"] == "sum"
+        n, c, y, x = (ctx.tmp(v) for v in "ncyx")
+        lines = []
+        if kind == "fwd":
+            c0 = ctx.tmp("o")
+            lines.append("%s = 0" % c0)
+            for k, v in enumerate(ctx.ins):
+                b = ctx.tmp("b")
+                op = "+=" if s_ and k else "="
+                lines += ["%s = %s.shape[2] // %s.shape[2]" % (b, out, v),
+                          "for %s in range(%s.shape[0]):" % (n, v),
+                          "    for %s in range(%s.shape[1]):" % (c, v),
+                          "        for %s in range(%s.shape[2]):" % (y, out),
+                          "            for %s in range(%s.shape[3]):" % (x, out),
+                          "                %s[%s, %s + %s, %s, %s] %s %s[%s, %s, %s // %s, %s // %s]"
+                          % (out, n, c0, c, y, x, op, v, n, c, y, b, x, b)]
+                if not s_:
+                    lines.append("%s += %s.shape[1]" % (c0, v))
+            return lines
+        i = a["index"]
+        data = ctx.ins[1:] if kind == "bwd" else ctx.ins[2:]
+        if not 0 <= i < len(data):
+            return None
+        g = ctx.ins[0]
+        big = g if kind == "bwd" else ctx.ins[1]          # ograd / like: the output's shape
+        c0 = " + ".join(["0"] + ([] if s_ else ["%s.shape[1]" % d for d in data[:i]]))
+        small = out if kind == "bwd" else g
+        b = ctx.tmp("b")
+        lines.append("%s = %s.shape[2] // %s.shape[2]" % (b, big, small))
+        if kind == "bwd":
+            p, q = ctx.tmp("p"), ctx.tmp("q")
+            return lines + [
+                "for %s in range(%s.shape[0]):" % (n, out),
+                "    for %s in range(%s.shape[1]):" % (c, out),
+                "        for %s in range(%s.shape[2]):" % (y, out),
+                "            for %s in range(%s.shape[3]):" % (x, out),
+                "                %s[%s, %s, %s, %s] = 0" % (out, n, c, y, x),
+                "                for %s in range(%s):" % (p, b),
+                "                    for %s in range(%s):" % (q, b),
+                "                        %s[%s, %s, %s, %s] += %s[%s, %s + %s, %s * %s + %s, "
+                "%s * %s + %s]" % (out, n, c, y, x, g, n, c0, c, y, b, p, x, b, q)]
+        z = ctx.tmp("i")
+        return lines + [
+            "for %s in range(%s.size):" % (z, out),
+            "    %s.reshape(-1)[%s] = 0" % (out, z),
+            "for %s in range(%s.shape[0]):" % (n, g),
+            "    for %s in range(%s.shape[1]):" % (c, g),
+            "        for %s in range(%s.shape[2]):" % (y, out),
+            "            for %s in range(%s.shape[3]):" % (x, out),
+            "                %s[%s, %s + %s, %s, %s] = %s[%s, %s, %s // %s, %s // %s]"
+            % (out, n, c0, c, y, x, g, n, c, y, b, x, b)]
+    return emit
+
+
 _UP_BWD_ATTRS = {"num_args": Attr("int"), "index": Attr("int"), "scale": Attr("int"),
                  "multi_input_mode": Attr("str", "concat", choices=("concat", "sum"))}
 
@@ -866,7 +933,7 @@ register("_backward_UpSampling_nearest", inputs=(), variadic="num_args", attrs=d
          forward=lambda attrs, ins, ctx: _up_nearest_bwd_np(attrs, ins),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._upsampling_nearest_place(og[0], *ins, **_up_kw(attrs))] + [None] * (len(ins) - 1),
-         lowerable=False, samples=_up_nearest_bwd_samples,
+         lowering=_lower_up_nearest("bwd"), samples=_up_nearest_bwd_samples,
          doc="Gradient of nearest UpSampling with several inputs for input ``index`` (inputs: "
              "ograd, then every UpSampling input, which give the channel offsets and repeat "
              "factors).")
@@ -876,7 +943,7 @@ register("_upsampling_nearest_place", inputs=(), variadic="num_args", attrs=dict
          forward=lambda attrs, ins, ctx: _up_nearest_place_np(attrs, ins),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._backward_UpSampling_nearest(og[0], *ins[2:], **_up_kw(attrs))] + [None] * (len(ins) - 1),
-         lowerable=False, samples=_up_place_samples,
+         lowering=_lower_up_nearest("place"), samples=_up_place_samples,
          doc="The adjoint of _backward_UpSampling_nearest: h repeated into input ``index``'s "
              "slot of a zero array shaped like ``like`` (inputs: h, like, the UpSampling "
              "inputs).")
@@ -898,8 +965,8 @@ register("UpSampling", inputs=_up_inputs, variadic="num_args",
                 "sample_type": Attr("str", choices=("bilinear", "nearest")),
                 "multi_input_mode": Attr("str", "concat", choices=("concat", "sum")),
                 "num_args": Attr("int"), "workspace": Attr("int", 512)},
-         infer_shape=_up_infer, forward=_up_fwd, gradient=_up_grad, lowerable=False,
-         samples=_up_samples,
+         infer_shape=_up_infer, forward=_up_fwd, gradient=_up_grad,
+         lowering=_lower_up_nearest("fwd"), samples=_up_samples,
          doc="Upsampling of 4-D data: nearest (every input repeated up to scale x the first "
              "input's size, then concatenated along C or summed) or bilinear (a depthwise "
              "Deconvolution with kernel 2s - s%2, stride s, pad ceil((s-1)/2) and the given "
