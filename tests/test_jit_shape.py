@@ -28,9 +28,9 @@ LOWERED = [
 ]
 
 
-# Not lowered (they run as eager segments): topk / sort / argsort / _topk_scatter (a sort
-# kernel with MXNet's tie order is its own piece of work), _linalg_gemm / _linalg_gemm2,
-# float16 and bool arrays (agjit.compiler.oplower CALL_DTYPES).
+# Lowered elsewhere (tests/test_jit_models_lowered.py): topk / sort / argsort /
+# _topk_scatter, _linalg_gemm / _linalg_gemm2.  Not lowered (eager segments): float16 and
+# bool arrays (agjit.compiler.oplower CALL_DTYPES; Numba has no CPU float16).
 # ops that may still run eagerly inside these replays, with the reason
 EAGER_OPS = {}
 

@@ -58,7 +58,8 @@ _LIB_HASH = []
 # vmath, the lowering stages (lower, oplower, schedule, codegen, names) and rt.py (what
 # generated modules import from the runtime) -- not the rest of the JIT runtime, so
 # rewording explain() invalidates no cached kernel
-LIBRARY_FILES = ("kernels.py", "kernels_norm.py", "kernels_shape.py", "kernels_nn.py", "vmath.py",
+LIBRARY_FILES = ("kernels.py", "kernels_norm.py", "kernels_shape.py", "kernels_nn.py", "kernels_rnn.py",
+                 "kernels_sort.py", "kernels_nn3d.py", "vmath.py",
                  "lower.py", "oplower.py", "schedule.py", "codegen.py", "names.py", "rt.py")
 
 

@@ -280,3 +280,13 @@ LIBRARY.update(SHAPE_LIBRARY)  # noqa: F405
 from .kernels_nn import *  # noqa: E402,F401,F403
 from .kernels_nn import LIBRARY_NN  # noqa: E402
 LIBRARY.update(LIBRARY_NN)
+# the fused RNN op's kernels: agjit.compiler.kernels_rnn
+from .kernels_rnn import rnn_fwd, rnn_bwd, LIBRARY_RNN  # noqa: E402,F401
+LIBRARY.update(LIBRARY_RNN)
+# topk / sort / argsort: agjit.compiler.kernels_sort
+from .kernels_sort import topk_rows, topk_scatter, LIBRARY_SORT  # noqa: E402,F401
+LIBRARY.update(LIBRARY_SORT)
+# 3-D Convolution / Deconvolution / Pooling: agjit.compiler.kernels_nn3d
+from .kernels_nn3d import *  # noqa: E402,F401,F403
+from .kernels_nn3d import LIBRARY_NN3D  # noqa: E402
+LIBRARY.update(LIBRARY_NN3D)

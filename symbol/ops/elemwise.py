@@ -672,12 +672,81 @@ def _prelu_samples(rng, swap):
     return out
 
 
+def _prelu_view(ctx, lines, x, nd, gamma):
+    """(P, C, Q) names of ``x`` viewed around prelu's gamma axis, decided at run time as
+    ``_prelu_gamma`` does: gamma of x's size elementwise, of size 1 everywhere, else (C,)
+    along axis 1 (axis 0 of 1-D data); returns (gamma flat, P, C, Q)."""
+    g, P, C, Q = ctx.tmp("g"), ctx.tmp("p"), ctx.tmp("c"), ctx.tmp("q")
+    lines += ["%s = %s.reshape(%s.size)" % (g, gamma, gamma),
+              "%s = %s.size" % (C, g),
+              "if %s == %s.size:" % (C, x),
+              "    %s = 1" % P, "    %s = 1" % Q,
+              "elif %s == 1:" % C,
+              "    %s = 1" % P, "    %s = %s.size" % (Q, x),
+              "else:",
+              "    %s = %s" % (P, "%s.shape[0]" % x if nd > 1 else "1"),
+              "    %s = %s.size // max(%s * %s, 1)" % (Q, x, P, C)]
+    return g, P, C, Q
+
+
+def _prelu_loops(ctx, P, C, Q, body):
+    p, c, q = ctx.tmp("i"), ctx.tmp("j"), ctx.tmp("k")
+    return (["for %s in range(%s):" % (p, P), "    for %s in range(%s):" % (c, C),
+             "        for %s in range(%s):" % (q, Q)]
+            + ["            " + ln for ln in body(p, c, q)])
+
+
+def _lower_prelu(ctx):
+    """LeakyReLU(act_type='prelu'): x if x > 0 else x * gamma (broadcast as eager)."""
+    nd = ctx.in_ndim[0]
+    if nd == 0 or len(ctx.ins) < 2:
+        return None
+    x, out = ctx.ins[0], ctx.outs[0]
+    lines = []
+    g, P, C, Q = _prelu_view(ctx, lines, x, nd, ctx.ins[1])
+    x3, o3, t = ctx.tmp("x"), ctx.tmp("o"), ctx.tmp("t")
+    lines += ["%s = %s.reshape((%s, %s, %s))" % (x3, x, P, C, Q),
+              "%s = %s.reshape((%s, %s, %s))" % (o3, out, P, C, Q)]
+    return lines + _prelu_loops(ctx, P, C, Q, lambda i, j, k: [
+        "%s = %s[%s, %s, %s]" % (t, x3, i, j, k),
+        "%s[%s, %s, %s] = %s if %s > 0 else %s * %s[%s]" % (o3, i, j, k, t, t, t, g, j)])
+
+
+def _lower_prelu_bcast(ctx):
+    nd = ctx.out_ndim[0]
+    if nd == 0:
+        return None
+    like, out = ctx.ins[1], ctx.outs[0]
+    lines = []
+    g, P, C, Q = _prelu_view(ctx, lines, like, nd, ctx.ins[0])
+    o3 = ctx.tmp("o")
+    lines.append("%s = %s.reshape((%s, %s, %s))" % (o3, out, P, C, Q))
+    return lines + _prelu_loops(ctx, P, C, Q, lambda i, j, k: [
+        "%s[%s, %s, %s] = %s[%s]" % (o3, i, j, k, g, j)])
+
+
+def _lower_prelu_reduce(ctx):
+    nd = ctx.in_ndim[0]
+    if nd == 0:
+        return None
+    data, out = ctx.ins[0], ctx.outs[0]
+    lines = []
+    g, P, C, Q = _prelu_view(ctx, lines, data, nd, ctx.ins[1])
+    d3, o1, c = ctx.tmp("d"), ctx.tmp("o"), ctx.tmp("c")
+    lines += ["%s = %s.reshape((%s, %s, %s))" % (d3, data, P, C, Q),
+              "%s = %s.reshape(%s.size)" % (o1, out, out),
+              "for %s in range(%s):" % (c, C),
+              "    %s[%s] = 0" % (o1, c)]
+    return lines + _prelu_loops(ctx, P, C, Q, lambda i, j, k: [
+        "%s[%s] += %s[%s, %s, %s]" % (o1, j, d3, i, j, k)])
+
+
 register("_prelu_bcast", inputs=("gamma", "like"),
          infer_shape=lambda attrs, ins: (ins, [ins[1]]),
          infer_type=lambda attrs, ins: (ins, [ins[0] or ins[1]]),
          forward=lambda attrs, ins, ctx: [_prelu_bcast_np(ins[0], ins[1])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._prelu_reduce(og[0], ins[0]), None],
-         lowerable=False, samples=lambda rng: _prelu_samples(rng, False),
+         lowering=_lower_prelu_bcast, samples=lambda rng: _prelu_samples(rng, False),
          doc="prelu's gamma broadcast to ``like`` ((1,): everywhere, (C,): along axis 1, or "
              "like's own shape).")
 register("_prelu_reduce", inputs=("data", "gamma"),
@@ -685,7 +754,7 @@ register("_prelu_reduce", inputs=("data", "gamma"),
          infer_type=lambda attrs, ins: (ins, [ins[0] or ins[1]]),
          forward=lambda attrs, ins, ctx: [_prelu_reduce_np(ins[0], ins[1])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._prelu_bcast(og[0], ins[0]), None],
-         lowerable=False, samples=lambda rng: _prelu_samples(rng, True),
+         lowering=_lower_prelu_reduce, samples=lambda rng: _prelu_samples(rng, True),
          doc="The adjoint of _prelu_bcast: ``data`` summed down to gamma's shape.")
 
 
@@ -707,7 +776,10 @@ register("LeakyReLU", inputs=_leaky_inputs, optional_inputs=("gamma",),
          lowering={"leaky": "({0} if {0} > 0 else {0} * {slope})",
                    "elu": "({0} if {0} > 0 else {slope} * expm1({0}))",
                    "selu": "(%r * {0} if {0} > 0 else %r * expm1({0}))"
-                           % (_SELU_LAMBDA, _SELU_LAMBDA * _SELU_ALPHA)},
+                           % (_SELU_LAMBDA, _SELU_LAMBDA * _SELU_ALPHA),
+                   # the eager kernel's order: 0.5 * x * (1 + erf(x / sqrt(2)))
+                   "gelu": "(0.5 * {0} * (1.0 + math.erf({0} / %r)))" % math.sqrt(2.0),
+                   "prelu": KernelCall(_lower_prelu)},
          samples=_leaky_samples,
          doc="Leaky rectifiers: leaky (slope), elu (slope * (e^x - 1) for x <= 0), selu "
              "(MXNet's gradient lambda * (y + alpha) for x <= 0), gelu (erf form), prelu "

@@ -74,18 +74,58 @@ def _mm_grads(F, og, a, b, ta, tb, alpha):
     return ga, gb
 
 
+def _lower_gemm(has_c):
+    """gemm2 / gemm inside ``mx.jit``: the operands viewed as (batch, rows, cols), one np.dot
+    (BLAS) per batch entry into the output, then ``alpha * out (+ beta * C)`` in one loop
+    over it (the eager kernel's order).  Only the default axis (the last two)."""
+    def lower(ctx):
+        nd = ctx.in_ndim[0]
+        if nd < 2 or ctx.in_ndim[1] != nd or ctx.attrs["axis"] not in (-2, nd - 2):
+            return None
+        a, b = ctx.ins[:2]
+        out = ctx.outs[0]
+        ta, tb = ctx.attrs["transpose_a"], ctx.attrs["transpose_b"]
+        n = ctx.tmp("n")
+        lines = ["%s = %s" % (n, " * ".join(["1"] + ["%s.shape[%d]" % (out, k)
+                                                     for k in range(nd - 2)]))]
+
+        def view3(v):
+            t = ctx.tmp("v")
+            lines.append("%s = %s.reshape((%s, %s.shape[%d], %s.shape[%d]))"
+                         % (t, v, n, v, nd - 2, v, nd - 1))
+            return t
+        A, B, O = view3(a), view3(b), view3(out)
+        C = view3(ctx.ins[2]) if has_c else None
+        i, r, c = ctx.tmp("i"), ctx.tmp("r"), ctx.tmp("c")
+        lines += ["for %s in range(%s):" % (i, n),
+                  "    np.dot(%s[%s]%s, %s[%s]%s, %s[%s])" % (A, i, ".T" if ta else "", B, i,
+                                                          ".T" if tb else "", O, i)]
+        alpha = ctx.attrs["alpha"]
+        if alpha != 1.0 or has_c:
+            rhs = "%s * %s[%s, %s, %s]" % (ctx.const(alpha), O, i, r, c)
+            if has_c:
+                rhs += " + %s * %s[%s, %s, %s]" % (ctx.const(ctx.attrs["beta"]), C, i, r, c)
+            lines += ["    for %s in range(%s.shape[1]):" % (r, O),
+                      "        for %s in range(%s.shape[2]):" % (c, O),
+                      "            %s[%s, %s, %s] = %s" % (O, i, r, c, rhs)]
+        return lines
+    return lower
+
+
 register("_linalg_gemm2", inputs=("A", "B"),
          attrs={"transpose_a": _B, "transpose_b": _B, "alpha": Attr("float", 1.0),
                 "axis": Attr("int", -2)},
          infer_shape=_gemm2_infer, forward=_gemm2_fwd, aliases=("linalg_gemm2",),
          gradient=lambda F, attrs, ins, outs, og, ctx: list(_mm_grads(
              F, og[0], ins[0], ins[1], attrs["transpose_a"], attrs["transpose_b"], attrs["alpha"])),
-         lowerable=False,
+         lowering=_lower_gemm(False),
          doc="alpha * op(A) @ op(B) on the last two axes.",
          samples=lambda rng: [Sample([_rand(rng, (2, 3)), _rand(rng, (3, 4))], {"alpha": 2.0}),
                               Sample([_rand(rng, (3, 2)), _rand(rng, (4, 3))],
                                      {"transpose_a": True, "transpose_b": True}),
-                              Sample([_rand(rng, (2, 2, 3)), _rand(rng, (2, 3, 2))])])
+                              Sample([_rand(rng, (2, 2, 3)), _rand(rng, (2, 3, 2))]),
+                              Sample([_rand(rng, (3, 1, 2, 3)), _rand(rng, (3, 1, 2, 4))],
+                                     {"transpose_a": True, "alpha": -0.5})])
 
 
 def _gemm_infer(attrs, ins):
@@ -107,9 +147,12 @@ register("_linalg_gemm", inputs=("A", "B", "C"),
          gradient=lambda F, attrs, ins, outs, og, ctx: list(_mm_grads(
              F, og[0], ins[0], ins[1], attrs["transpose_a"], attrs["transpose_b"], attrs["alpha"]))
          + [F._mul_scalar(og[0], scalar=attrs["beta"])],
-         lowerable=False, doc="alpha * op(A) @ op(B) + beta * C on the last two axes.",
+         lowering=_lower_gemm(True), doc="alpha * op(A) @ op(B) + beta * C on the last two axes.",
          samples=lambda rng: [Sample([_rand(rng, (2, 3)), _rand(rng, (3, 4)), _rand(rng, (2, 4))],
-                                     {"alpha": 1.5, "beta": 0.5})])
+                                     {"alpha": 1.5, "beta": 0.5}),
+                              Sample([_rand(rng, (2, 1, 4, 3)), _rand(rng, (2, 1, 2, 4)),
+                                      _rand(rng, (2, 1, 3, 2))],
+                                     {"transpose_a": True, "transpose_b": True, "beta": -1.0})])
 
 
 def _square(op, s):

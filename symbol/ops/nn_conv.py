@@ -26,6 +26,7 @@ from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, grad_needed
 from ._lowering import KernelCall
+from ._shape_lower import permute_copy
 from ._nn_util import _BOOL_F, _data_led_type, _merge, _prod, _rand
 from .nn_dense import _bwd_dot_type
 
@@ -323,15 +324,28 @@ def _conv_samples(rng):
 # ---------------------------------------------------------------------------------------
 # Lowerings (note *conv-lowering*)
 # ---------------------------------------------------------------------------------------
+# Note: conv-lowering
+#     Inside ``mx.jit`` Convolution, Deconvolution, Pooling and their gradient ops are one
+#     kernel-library call each: 1-D and 2-D through the 2-D kernels of
+#     agjit.compiler.kernels_nn (1-D viewed with H = 1), 3-D through
+#     agjit.compiler.kernels_nn3d.  A channel-last layout (NWC / NHWC / NDHWC) copies the
+#     channel-last inputs into channel-first scratch arrays (every array of 3 or more
+#     dims: data, weight, output gradient), runs the channel-first kernel into a
+#     channel-first scratch output and copies it back (what the eager kernels do with
+#     np.moveaxis, note *conv-layouts*).  Geometry arguments are int64 values, from the
+#     attrs or (Deconvolution's target_shape pad) from the run's shapes.
 def _int_args(*vals):
     """Geometry arguments of a kernel-library call as typed int64 values: a bare literal
-    would make Numba compile one specialisation of the kernel per distinct geometry."""
-    return ", ".join("np.int64(%d)" % int(v) for v in vals)
+    would make Numba compile one specialisation of the kernel per distinct geometry.  A
+    string is an expression of the run's shapes (Deconvolution's target_shape pad)."""
+    return ", ".join("np.int64(%s)" % v if isinstance(v, str) else "np.int64(%d)" % int(v)
+                     for v in vals)
 
 
 def _as_4d(ctx, var, ndim, lines):
-    """A 4-D name for ``var`` (a 1-D op's 3-D array viewed with H = 1)."""
-    if ndim == 4:
+    """A 4-D name for ``var`` (a 1-D op's 3-D array viewed with H = 1; 2-D and 3-D ops'
+    arrays pass)."""
+    if ndim != 3:
         return var
     t = ctx.tmp("v")
     lines.append("%s = %s.reshape((%s.shape[0], %s.shape[1], 1, %s.shape[2]))"
@@ -339,12 +353,34 @@ def _as_4d(ctx, var, ndim, lines):
     return t
 
 
+def _cf_perm(nd):
+    """Axis order taking a channel-last array to channel-first (``x.transpose(perm)``)."""
+    return (0, nd - 1) + tuple(range(1, nd - 1))
+
+
+def _cl_perm(nd):
+    return (0,) + tuple(range(2, nd)) + (1,)
+
+
+def _cf_copy(ctx, lines, var, nd):
+    """A channel-first copy of the channel-last array ``var`` (note *conv-lowering*)."""
+    t = ctx.tmp("c")
+    perm = _cf_perm(nd)
+    lines.append("%s = np.empty((%s), dtype=np.%s)" % (
+        t, ", ".join("%s.shape[%d]" % (var, j) for j in perm), ctx.dtype))
+    lines.extend(permute_copy(ctx, var, t, perm))
+    return t
+
+
+def _cl_store(ctx, lines, cf, var, nd):
+    """Copy the channel-first result ``cf`` into the channel-last output ``var``."""
+    lines.extend(permute_copy(ctx, cf, var, _cl_perm(nd)))
+
+
 def _conv_geom_lowered(attrs):
-    """(stride, pad, dilate) of a channel-first 1-D/2-D Convolution as 2-D (1-D as H = 1),
-    or None where the lowering does not apply (channel-last layouts and 3-D run eagerly)."""
-    if _conv_cl(attrs) or len(attrs["kernel"]) not in (1, 2):
-        return None
-    k, s, d, p = _conv_geom(attrs)
+    """(stride, pad, dilate) of a Convolution as 2-D (1-D as H = 1) or 3-D tuples (note
+    *conv-lowering*)."""
+    k, s, d, p = _conv_geom(dict(attrs, layout=None))
     if len(k) == 1:
         s, d, p = (1,) + s, (1,) + d, (0,) + p
     return s, p, d
@@ -352,34 +388,51 @@ def _conv_geom_lowered(attrs):
 
 def conv_lowering(kernel, arrays, geom, bias=None):
     """A KernelCall running kernel-library ``kernel`` (conv2d_fwd / conv2d_bwd_data /
-    conv2d_bwd_weight of agjit.compiler.kernels_nn) on the op's inputs ``arrays`` (two
-    input indices, in the kernel's order) into the output; ``geom(ctx)`` gives (stride,
-    pad, dilate) as 2-D tuples or None (the op then runs eagerly); ``bias``: the input
+    conv2d_bwd_weight of agjit.compiler.kernels_nn; for 3-D data its conv3d_* twin of
+    agjit.compiler.kernels_nn3d) on the op's inputs ``arrays`` (two input indices, in the
+    kernel's order) into the output; ``geom(ctx)`` gives (stride, pad, dilate) as 2-D
+    tuples (3-D for 3-D data) or None (the op then runs eagerly); ``bias``: the input
     index of a bias added per channel (fused into conv2d_fwd, else add_channel_bias).
     Deconvolution (symbol/ops/nn_extra.py) declares its lowerings with this too."""
+    k3 = kernel.replace("2d", "3d")
+
     def lower(ctx):
         nd = ctx.in_ndim[arrays[0]]
-        if nd not in (3, 4) or ctx.in_ndim[arrays[1]] != nd or ctx.out_ndim[0] != nd:
+        if nd not in (3, 4, 5) or ctx.in_ndim[arrays[1]] != nd or ctx.out_ndim[0] != nd:
             return None
         geo = geom(ctx)
-        if geo is None:
+        if geo is None or len(geo[0]) != (3 if nd == 5 else 2):
             return None
         s, p, d = geo
         lines = []
-        a0, a1 = (_as_4d(ctx, ctx.ins[i], nd, lines) for i in arrays)
-        out = _as_4d(ctx, ctx.outs[0], nd, lines)
-        g = _int_args(s[0], s[1], p[0], p[1], d[0], d[1], ctx.attrs["num_group"])
+        cl = _conv_cl(ctx.attrs)
+        ins = list(ctx.ins)
+        out_cf = ctx.outs[0]
+        if cl:
+            for i in arrays:
+                ins[i] = _cf_copy(ctx, lines, ins[i], nd)
+            out_cf = ctx.tmp("c")
+            lines.append("%s = np.empty((%s), dtype=np.%s)" % (
+                out_cf, ", ".join("%s.shape[%d]" % (ctx.outs[0], j) for j in _cf_perm(nd)),
+                ctx.dtype))
+        a0, a1 = (_as_4d(ctx, ins[i], nd, lines) for i in arrays)
+        out = _as_4d(ctx, out_cf, nd, lines)
+        g = _int_args(*(tuple(s) + tuple(p) + tuple(d) + (ctx.attrs["num_group"],)))
         has_bias = bias is not None and len(ctx.ins) > bias and not ctx.attrs["no_bias"]
+        fn = ctx.fn(k3 if nd == 5 else kernel)
         if kernel == "conv2d_fwd":
             b = ctx.ins[bias] if has_bias else "%s.reshape(-1)" % out
             lines.append("%s(%s, %s, %s, %s, %s, np.int64(%d))"
-                         % (ctx.fn(kernel), a0, a1, b, out, g, has_bias))
-            return lines
-        lines.append("%s(%s, %s, %s, %s)" % (ctx.fn(kernel), a0, a1, out, g))
-        if has_bias:
-            lines.append("%s(%s, %s)" % (ctx.fn("add_channel_bias"), out, ctx.ins[bias]))
+                         % (fn, a0, a1, b, out, g, has_bias))
+        else:
+            lines.append("%s(%s, %s, %s, %s)" % (fn, a0, a1, out, g))
+            if has_bias:
+                lines.append("%s(%s, %s)" % (ctx.fn("add_channel_bias"), out, ctx.ins[bias]))
+        if cl:
+            _cl_store(ctx, lines, out_cf, ctx.outs[0], nd)
         return lines
-    return KernelCall(lower, uses=(kernel, "add_channel_bias") if bias is not None else (kernel,))
+    return KernelCall(lower, uses=(kernel, k3) + (("add_channel_bias",) if bias is not None
+                                                  else ()))
 
 
 def _conv_geom_ctx(ctx):
@@ -703,26 +756,35 @@ def _pool_samples(rng):
             Sample([r(1, 5, 2)], {"kernel": (3,), "pool_type": "avg", "pad": (1,), "layout": "NWC",
                                   "pooling_convention": "full", "stride": (2,)}),
             Sample([r(1, 3, 2, 3, 2)], {"kernel": (1, 1, 1), "global_pool": True, "pool_type": "avg",
-                                        "layout": "NDHWC"})]
+                                        "layout": "NDHWC"}),
+            Sample([r(1, 2, 3, 4, 3)], {"kernel": (2, 2, 2), "pool_type": "max", "stride": (1, 2, 1),
+                                        "pad": (1, 0, 1)}),
+            Sample([r(2, 1, 3, 3, 4)], {"kernel": (2, 2, 3), "pool_type": "sum", "stride": (2, 2, 2),
+                                        "pooling_convention": "full"})]
 
 
 def _pool_lowering(kernel):
     """Pooling (max/avg/sum; global; valid/full; count_include_pad), _backward_Pooling and
-    _pooling_max_select: window loops of agjit.compiler.kernels_nn (2-D; 1-D as H = 1).
-    Channel-last layouts and 3-D run eagerly.  The geometry comes from the attrs only (a
-    global window is kernel -1, sized by the kernel at run time): a kernel module is
-    reused for other shapes of the same graph."""
+    _pooling_max_select: window loops of agjit.compiler.kernels_nn (2-D; 1-D as H = 1) and
+    agjit.compiler.kernels_nn3d (3-D).  Channel-last layouts run them on channel-first
+    copies (note *conv-lowering*).  The geometry comes from the attrs only (a global window
+    is kernel -1, sized by the kernel at run time): a kernel module is reused for other
+    shapes of the same graph."""
+    k3 = kernel.replace("2d", "3d")
+
     def lower(ctx):
         a = ctx.attrs
         nd = ctx.in_ndim[-1]
-        if nd not in (3, 4) or any(n != nd for n in ctx.in_ndim) or \
+        if nd not in (3, 4, 5) or any(n != nd for n in ctx.in_ndim) or \
                 a["pool_type"] not in ("max", "avg", "sum") or \
-                a["pooling_convention"] not in ("valid", "full") or _pool_channel_last(a, nd):
+                a["pooling_convention"] not in ("valid", "full"):
             return None
+        cl = _pool_channel_last(a, nd)
         if kernel == "pool2d_select" and a["pool_type"] != "max":
             return None
         if a["global_pool"]:
-            k, s, p = (-1, -1), (1, 1), (0, 0)
+            nsp = max(2, nd - 2)
+            k, s, p = (-1,) * nsp, (1,) * nsp, (0,) * nsp
         else:
             k = tuple(a["kernel"])
             if len(k) != nd - 2:
@@ -731,20 +793,30 @@ def _pool_lowering(kernel):
             if nd == 3:
                 k, s, p = (1,) + k, (1,) + s, (0,) + p
         lines = []
-        v = [_as_4d(ctx, x, nd, lines) for x in ctx.ins]
-        out = _as_4d(ctx, ctx.outs[0], nd, lines)
-        geo = _int_args(k[0], k[1], s[0], s[1], p[0], p[1])
+        ins, out_cf = list(ctx.ins), ctx.outs[0]
+        if cl:
+            ins = [_cf_copy(ctx, lines, x, nd) for x in ins]
+            out_cf = ctx.tmp("c")
+            lines.append("%s = np.empty((%s), dtype=np.%s)" % (
+                out_cf, ", ".join("%s.shape[%d]" % (ctx.outs[0], j) for j in _cf_perm(nd)),
+                ctx.dtype))
+        v = [_as_4d(ctx, x, nd, lines) for x in ins]
+        out = _as_4d(ctx, out_cf, nd, lines)
+        geo = _int_args(*(tuple(k) + tuple(s) + tuple(p)))
         mode = _int_args({"max": 0, "avg": 1, "sum": 2}[a["pool_type"]],
                          int(bool(a["count_include_pad"])))
+        fn = ctx.fn(k3 if nd == 5 else kernel)
         if kernel == "pool2d_fwd":
             lo = ctx.const(float(np.finfo(ctx.dtype).min))
-            lines.append("%s(%s, %s, %s, %s, %s)" % (ctx.fn(kernel), v[0], out, geo, mode, lo))
+            lines.append("%s(%s, %s, %s, %s, %s)" % (fn, v[0], out, geo, mode, lo))
         elif kernel == "pool2d_bwd":
-            lines.append("%s(%s, %s, %s, %s, %s)" % (ctx.fn(kernel), v[0], v[1], out, geo, mode))
+            lines.append("%s(%s, %s, %s, %s, %s)" % (fn, v[0], v[1], out, geo, mode))
         else:
-            lines.append("%s(%s, %s, %s, %s)" % (ctx.fn(kernel), v[0], v[1], out, geo))
+            lines.append("%s(%s, %s, %s, %s)" % (fn, v[0], v[1], out, geo))
+        if cl:
+            _cl_store(ctx, lines, out_cf, ctx.outs[0], nd)
         return lines
-    return KernelCall(lower, uses=(kernel,))
+    return KernelCall(lower, uses=(kernel, k3))
 
 
 register("Pooling", inputs=("data",), attrs=dict(_POOL_ATTRS), infer_shape=_pool_infer,

@@ -111,7 +111,9 @@ def _dot_samples(rng):
             Sample([r(3), r(3, 2)]),
             Sample([r(2, 3), r(3)]),
             Sample([r(2, 2, 3), r(3, 2, 2)]),
-            Sample([r(3, 2, 2), r(2, 2, 3)], {"transpose_a": True, "transpose_b": True})]
+            Sample([r(3, 2, 2), r(2, 2, 3)], {"transpose_a": True, "transpose_b": True}),
+            Sample([r(2, 2, 3), r(4, 3)], {"transpose_b": True}),
+            Sample([r(3, 2, 2), r(3, 4)], {"transpose_a": True})]
 
 
 def _lower_dot(ctx):
@@ -218,21 +220,59 @@ def _bwd_dot_samples(rng):
 
 
 def _lower_bwd_dot(which):
-    """d(op(a) @ op(b)): lhs: G @ op(b).T (transposed back if transpose_a); rhs: op(a).T @ G
-    (transposed back if transpose_b); 2-D only."""
+    """d(op(a) @ op(b)) with each operand viewed as dot's 2-D matrix (``_lower_dot``: A is
+    (lead, last) or, transposed, (first, rest)^T; B (first, rest) or (lead, last)^T) and
+    ograd as (rows of A, columns of B): lhs G @ B^T (written as B @ G^T into the (first,
+    rest) view when transpose_a); rhs A^T @ G (G^T @ A into the (lead, last) view when
+    transpose_b) -- so the weight gradient of a FullyConnected(flatten=False) on N-D data
+    is one GEMM; 1-D operands run eagerly."""
     def lower(ctx):
-        if ctx.in_ndim != [2, 2, 2]:
+        nd_g, na, nb = ctx.in_ndim
+        if na < 2 or nb < 2:
             return None
         g, a, b = ctx.ins
         ta, tb = ctx.attrs["transpose_a"], ctx.attrs["transpose_b"]
         out = ctx.outs[0]
+        if ctx.in_ndim == [2, 2, 2]:
+            if which == 0:
+                if not ta:
+                    return ["np.dot(%s, %s, %s)" % (g, b if tb else b + ".T", out)]
+                return ["np.dot(%s, %s.T, %s)" % (b + ".T" if tb else b, g, out)]
+            if not tb:
+                return ["np.dot(%s, %s, %s)" % (a if ta else a + ".T", g, out)]
+            return ["np.dot(%s.T, %s, %s)" % (g, a + ".T" if ta else a, out)]
+
+        def prod(v, ks):
+            return " * ".join(["1"] + ["%s.shape[%d]" % (v, k) for k in ks])
+
+        def fr(v, n):       # (first, rest)
+            return "(%s, %s)" % (prod(v, [0]), prod(v, range(1, n)))
+
+        def ll(v, n):       # (lead, last)
+            return "(%s, %s)" % (prod(v, range(n - 1)), prod(v, [n - 1]))
+        A, B, G, o = ctx.tmp("a"), ctx.tmp("b"), ctx.tmp("g"), ctx.tmp("o")
+        a_view = fr(a, na) if ta else ll(a, na)      # A = a_view (.T if ta)
+        b_view = ll(b, nb) if tb else fr(b, nb)      # B = b_view (.T if tb)
+        lines = ["%s = %s.reshape(%s)" % (A, a, a_view),
+                 "%s = %s.reshape(%s)" % (B, b, b_view)]
+        # G: (rows of A, columns of B)
+        rows = "%s.shape[%d]" % (A, 1 if ta else 0)
+        cols = "%s.shape[%d]" % (B, 0 if tb else 1)
+        lines.append("%s = %s.reshape((%s, %s))" % (G, g, rows, cols))
         if which == 0:
+            lines.append("%s = %s.reshape(%s.shape)" % (o, out, A))
+            # grad of A (m, k) = G @ B^T; stored as A's view: transposed when ta
             if not ta:
-                return ["np.dot(%s, %s, %s)" % (g, b if tb else b + ".T", out)]
-            return ["np.dot(%s, %s.T, %s)" % (b + ".T" if tb else b, g, out)]
-        if not tb:
-            return ["np.dot(%s, %s, %s)" % (a if ta else a + ".T", g, out)]
-        return ["np.dot(%s.T, %s, %s)" % (g, a + ".T" if ta else a, out)]
+                lines.append("np.dot(%s, %s, %s)" % (G, B if tb else B + ".T", o))
+            else:
+                lines.append("np.dot(%s, %s.T, %s)" % (B + ".T" if tb else B, G, o))
+        else:
+            lines.append("%s = %s.reshape(%s.shape)" % (o, out, B))
+            if not tb:
+                lines.append("np.dot(%s, %s, %s)" % (A if ta else A + ".T", G, o))
+            else:
+                lines.append("np.dot(%s.T, %s, %s)" % (G, A + ".T" if ta else A, o))
+        return lines
     return lower
 
 
@@ -316,15 +356,28 @@ def _bdot_grad(F, attrs, ins, outs, og, ctx):
 
 
 def _lower_batch_dot(ctx):
-    if ctx.in_ndim != [3, 3]:
+    """One np.dot per batch entry; N-D operands (N > 3) viewed as (prod of the batch axes,
+    rows, cols)."""
+    nd = ctx.in_ndim[0]
+    if nd < 3 or ctx.in_ndim != [nd, nd]:
         return None
     a, b = ctx.ins
     out = ctx.outs[0]
+    lines = []
+    if nd > 3:
+        n = " * ".join("%s.shape[%d]" % (out, k) for k in range(nd - 2))
+        views = []
+        for v in (a, b, out):
+            t = ctx.tmp("v")
+            lines.append("%s = %s.reshape((%s, %s.shape[%d], %s.shape[%d]))"
+                         % (t, v, n, v, nd - 2, v, nd - 1))
+            views.append(t)
+        a, b, out = views
     i = ctx.tmp("b")
     A = "%s[%s]%s" % (a, i, ".T" if ctx.attrs["transpose_a"] else "")
     B = "%s[%s]%s" % (b, i, ".T" if ctx.attrs["transpose_b"] else "")
-    return ["for %s in range(%s.shape[0]):" % (i, out),
-            "    np.dot(%s, %s, %s[%s])" % (A, B, out, i)]
+    return lines + ["for %s in range(%s.shape[0]):" % (i, out),
+                    "    np.dot(%s, %s, %s[%s])" % (A, B, out, i)]
 
 
 register("batch_dot", inputs=("lhs", "rhs"), attrs=dict(_DOT_ATTRS), infer_shape=_bdot_infer,
@@ -506,7 +559,8 @@ def _lower_emb_bwd(ctx):
             % (ctx.fn("embedding_bwd"), g, d, out, d, out)]
 
 
-_EMB_LOWERING = KernelCall(_lower_emb_lookup, uses=("embedding_fwd",))
+# any_dtype: the indices may be integers (or another float type than the table's)
+_EMB_LOWERING = KernelCall(_lower_emb_lookup, uses=("embedding_fwd",), any_dtype=True)
 
 
 register("Embedding", inputs=("data", "weight"),
@@ -520,6 +574,8 @@ register("Embedding", inputs=("data", "weight"),
          samples=lambda rng: [Sample([np.array([[0.0, 2.0], [2.0, 4.0]]), _rand(rng, (5, 3))],
                                      {"input_dim": 5, "output_dim": 3, "dtype": "float64"}),
                               Sample([np.array([1.0, 7.0, -2.0, 1.0]), _rand(rng, (5, 2))],
+                                     {"input_dim": 5, "output_dim": 2, "dtype": "float64"}),
+                              Sample([np.array([[3, 0, 4], [1, 1, 2]], dtype=np.int32), _rand(rng, (5, 2))],
                                      {"input_dim": 5, "output_dim": 2, "dtype": "float64"})],
          doc="Row lookup: out[...] = weight[int(data[...])] (indices clipped to the table).")
 
@@ -540,9 +596,11 @@ register("_backward_Embedding", inputs=("ograd", "data", "weight"),
          infer_shape=lambda attrs, ins: (ins, [ins[2]]),
          infer_type=lambda attrs, ins: (ins, [ins[2] or ins[0]]),
          forward=_emb_bwd_fwd, gradient=_emb_bwd_grad,
-         lowering=KernelCall(_lower_emb_bwd, uses=("embedding_bwd",)),
+         lowering=KernelCall(_lower_emb_bwd, uses=("embedding_bwd",), any_dtype=True),
          samples=lambda rng: [Sample([_rand(rng, (2, 2, 3)), np.array([[0.0, 2.0], [2.0, 4.0]]),
-                                      _rand(rng, (5, 3))])],
+                                      _rand(rng, (5, 3))]),
+                              Sample([_rand(rng, (3, 2)), np.array([4, 0, 4], dtype=np.int64),
+                                      _rand(rng, (5, 2))])],
          doc="Embedding weight gradient: rows of ograd summed into a zero table shaped like "
              "weight (repeated indices accumulate).")
 

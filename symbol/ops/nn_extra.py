@@ -217,22 +217,29 @@ def _dc_samples(rng):
                                                          "pad": (1, 0, 0)})]
 
 
-def _dc_geom_lowered(ctx):
-    """(stride, pad, dilate) of the adjoint convolution as 2-D (1-D as H = 1), or None
-    (3-D, or a target_shape: its pad depends on the input size, and a kernel module is
-    reused for other shapes of the same graph)."""
-    a = ctx.attrs
-    if len(a["kernel"]) not in (1, 2) or any(a["target_shape"]):
-        return None
-    k, s, d, p, _adj, _out = _dc_geom(a, None)
-    if len(k) == 1:
-        s, d, p = (1,) + s, (1,) + d, (0,) + p
-    return s, p, d
+def _dc_geom_lowered(data_index):
+    """geom(ctx) of conv_lowering: (stride, pad, dilate) of the adjoint convolution as 2-D
+    (1-D as H = 1) or 3-D tuples.  With a target_shape the pad depends on the input size
+    (note *deconvolution-as-adjoint*): it is computed at run time from the shape of the
+    op's input ``data_index`` (the deconvolution's data), so the kernel module stays right
+    for other shapes of the same graph."""
+    def geom(ctx):
+        a = ctx.attrs
+        k, s, d, p, _adj, _out = _dc_geom(a, None)
+        tgt = tuple(a["target_shape"])
+        if any(tgt):
+            x = ctx.ins[data_index]
+            p = tuple("(%d * (%s.shape[%d] - 1) + %d - %d + 1) // 2"
+                      % (s[i], x, 2 + i, d[i] * (k[i] - 1) + 1, tgt[i]) for i in range(len(k)))
+        if len(k) == 1:
+            s, d, p = (1,) + s, (1,) + d, (0,) + p
+        return s, p, d
+    return geom
 
 
 register("Deconvolution", inputs=("data", "weight", "bias"), attrs=dict(_DC_ATTRS),
          infer_shape=_dc_infer, forward=_dc_fwd, gradient=_dc_grad,
-         lowering=conv_lowering("conv2d_bwd_data", (0, 1), _dc_geom_lowered, bias=2),
+         lowering=conv_lowering("conv2d_bwd_data", (0, 1), _dc_geom_lowered(0), bias=2),
          optional_inputs=("bias",), samples=_dc_samples,
          doc="Transposed convolution (NCW/NCHW/NCDHW); weight is (in_channels, "
              "num_filter/num_group, *kernel); no_bias defaults to True (note "
@@ -285,14 +292,14 @@ register("_backward_Deconvolution_data", inputs=("ograd", "data", "weight"), att
          infer_shape=_dc_bwd_infer(0), infer_type=_bwd_dot_type(0),
          forward=lambda attrs, ins, ctx: [_dc_bwd_data_np(ins[0], ins[1], ins[2], attrs)],
          gradient=_dc_bwd_data_grad, samples=_dc_bwd_samples,
-         lowering=conv_lowering("conv2d_fwd", (0, 2), _dc_geom_lowered),
+         lowering=conv_lowering("conv2d_fwd", (0, 2), _dc_geom_lowered(1)),
          doc="Deconvolution gradient w.r.t. data: the adjoint Convolution of ograd (data gives "
              "the shape; note *deconvolution-as-adjoint*).")
 register("_backward_Deconvolution_weight", inputs=("ograd", "data", "weight"), attrs=dict(_DC_ATTRS),
          infer_shape=_dc_bwd_infer(1), infer_type=_bwd_dot_type(1),
          forward=lambda attrs, ins, ctx: [_dc_bwd_weight_np(ins[0], ins[1], ins[2], attrs)],
          gradient=_dc_bwd_weight_grad, samples=_dc_bwd_samples,
-         lowering=conv_lowering("conv2d_bwd_weight", (1, 0), _dc_geom_lowered),
+         lowering=conv_lowering("conv2d_bwd_weight", (1, 0), _dc_geom_lowered(1)),
          doc="Deconvolution gradient w.r.t. weight (weight gives the shape; note "
              "*deconvolution-as-adjoint*).")
 
@@ -613,10 +620,65 @@ def _pad_samples(rng):
             Sample([r(1, 1, 2, 3, 3)], {"mode": "reflect", "pad_width": (0, 0, 0, 0, 1, 0, 0, 2, 1, 1)})]
 
 
+def _lower_pad(backward):
+    """Pad / _backward_Pad inside ``mx.jit``: loops over the padded array, each position's
+    source index per spatial axis computed as ``_pad_source`` does (constant: outside the
+    data; edge: clipped; reflect: mirrored); the forward copies (or writes the constant),
+    the backward adds the gradient onto the source (into a zeroed data-shaped output)."""
+    def emit(ctx):
+        a = ctx.attrs
+        nd = ctx.out_ndim[0]
+        if nd not in (4, 5):
+            return None
+        pw = tuple(a["pad_width"])
+        mode = a["mode"]
+        if backward:
+            big, small = ctx.ins[0], ctx.outs[0]
+        else:
+            big, small = ctx.outs[0], ctx.ins[0]
+        lines = []
+        if backward:
+            z = ctx.tmp("i")
+            lines += ["for %s in range(%s.size):" % (z, small),
+                      "    %s.reshape(-1)[%s] = 0" % (small, z)]
+        idx = [ctx.tmp("i") for _ in range(nd)]
+        ind = ""
+        for k in range(nd):
+            lines.append("%sfor %s in range(%s.shape[%d]):" % (ind, idx[k], big, k))
+            ind += "    "
+        src, inside = list(idx[:2]), []
+        for k in range(2, nd):
+            j, n = ctx.tmp("j"), "%s.shape[%d]" % (small, k)
+            lines.append("%s%s = %s - %d" % (ind, j, idx[k], pw[2 * k]))
+            if mode == "edge":
+                lines.append("%s%s = min(max(%s, 0), %s - 1)" % (ind, j, j, n))
+            elif mode == "reflect":
+                lines += ["%s%s = abs(%s)" % (ind, j, j),
+                          "%sif %s > %s - 1:" % (ind, j, n),
+                          "%s    %s = 2 * (%s - 1) - %s" % (ind, j, n, j)]
+            else:
+                inside.append("0 <= %s < %s" % (j, n))
+            src.append(j)
+        bpos, spos = ", ".join(idx), ", ".join(src)
+        if backward:
+            body = ["%s[%s] += %s[%s]" % (small, spos, big, bpos)]
+            if inside:
+                body = ["if %s:" % " and ".join(inside), "    " + body[0]]
+        elif inside:
+            body = ["if %s:" % " and ".join(inside),
+                    "    %s[%s] = %s[%s]" % (big, bpos, small, spos),
+                    "else:",
+                    "    %s[%s] = %s" % (big, bpos, ctx.const(a["constant_value"]))]
+        else:
+            body = ["%s[%s] = %s[%s]" % (big, bpos, small, spos)]
+        return lines + [ind + ln for ln in body]
+    return emit
+
+
 register("Pad", inputs=("data",), attrs=dict(_PAD_ATTRS), aliases=("pad",),
          infer_shape=_pad_infer, forward=_pad_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._backward_Pad(og[0], ins[0], **_pad_kw(attrs))],
-         lowerable=False, samples=_pad_samples,
+         lowering=_lower_pad(False), samples=_pad_samples,
          doc="Pads the spatial axes of 4-D/5-D data (constant with constant_value, edge, or "
              "reflect, which needs pads smaller than the axis); pad_width is (before_1, after_1, "
              "...) with zeros for N and C.")
@@ -638,7 +700,7 @@ register("_backward_Pad", inputs=("ograd", "data"), attrs=dict(_PAD_ATTRS),
          forward=lambda attrs, ins, ctx: [_pad_bwd_np(ins[0], ins[1], attrs)],
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F.Pad(og[0], constant_value=0.0, **_pad_kw(attrs)), None],
-         lowerable=False, samples=_pad_bwd_samples,
+         lowering=_lower_pad(True), samples=_pad_bwd_samples,
          doc="Pad's gradient: each padded position's gradient added to its source element "
              "(constants get none); data gives the shape.  Its adjoint is Pad with 0 constants.")
 
@@ -795,6 +857,73 @@ def _up_place_samples(rng):
                    smp.attrs) for smp in _up_nearest_bwd_samples(rng)]
 
 
+def _lower_up_nearest(kind):
+    """Nearest UpSampling inside ``mx.jit`` (``fwd``: every input repeated by its factor
+    output_height // input_height into its channel slot -- or added, multi_input_mode='sum',
+    in input order as the eager kernel), its gradient for input ``index`` (``bwd``: ograd's
+    slot summed over each factor x factor block) and that gradient's adjoint (``place``).
+    Bilinear upsampling runs eagerly."""
+    def emit(ctx):
+        a = ctx.attrs
+        if kind == "fwd" and a["sample_type"] != "nearest":
+            return None
+        if any(n != 4 for n in ctx.in_ndim):
+            return None
+        out = ctx.outs[0]
+        s_ = a["multi_input_mode"] == "sum"
+        n, c, y, x = (ctx.tmp(v) for v in "ncyx")
+        lines = []
+        if kind == "fwd":
+            c0 = ctx.tmp("o")
+            lines.append("%s = 0" % c0)
+            for k, v in enumerate(ctx.ins):
+                b = ctx.tmp("b")
+                op = "+=" if s_ and k else "="
+                lines += ["%s = %s.shape[2] // %s.shape[2]" % (b, out, v),
+                          "for %s in range(%s.shape[0]):" % (n, v),
+                          "    for %s in range(%s.shape[1]):" % (c, v),
+                          "        for %s in range(%s.shape[2]):" % (y, out),
+                          "            for %s in range(%s.shape[3]):" % (x, out),
+                          "                %s[%s, %s + %s, %s, %s] %s %s[%s, %s, %s // %s, %s // %s]"
+                          % (out, n, c0, c, y, x, op, v, n, c, y, b, x, b)]
+                if not s_:
+                    lines.append("%s += %s.shape[1]" % (c0, v))
+            return lines
+        i = a["index"]
+        data = ctx.ins[1:] if kind == "bwd" else ctx.ins[2:]
+        if not 0 <= i < len(data):
+            return None
+        g = ctx.ins[0]
+        big = g if kind == "bwd" else ctx.ins[1]          # ograd / like: the output's shape
+        c0 = " + ".join(["0"] + ([] if s_ else ["%s.shape[1]" % d for d in data[:i]]))
+        small = out if kind == "bwd" else g
+        b = ctx.tmp("b")
+        lines.append("%s = %s.shape[2] // %s.shape[2]" % (b, big, small))
+        if kind == "bwd":
+            p, q = ctx.tmp("p"), ctx.tmp("q")
+            return lines + [
+                "for %s in range(%s.shape[0]):" % (n, out),
+                "    for %s in range(%s.shape[1]):" % (c, out),
+                "        for %s in range(%s.shape[2]):" % (y, out),
+                "            for %s in range(%s.shape[3]):" % (x, out),
+                "                %s[%s, %s, %s, %s] = 0" % (out, n, c, y, x),
+                "                for %s in range(%s):" % (p, b),
+                "                    for %s in range(%s):" % (q, b),
+                "                        %s[%s, %s, %s, %s] += %s[%s, %s + %s, %s * %s + %s, "
+                "%s * %s + %s]" % (out, n, c, y, x, g, n, c0, c, y, b, p, x, b, q)]
+        z = ctx.tmp("i")
+        return lines + [
+            "for %s in range(%s.size):" % (z, out),
+            "    %s.reshape(-1)[%s] = 0" % (out, z),
+            "for %s in range(%s.shape[0]):" % (n, g),
+            "    for %s in range(%s.shape[1]):" % (c, g),
+            "        for %s in range(%s.shape[2]):" % (y, out),
+            "            for %s in range(%s.shape[3]):" % (x, out),
+            "                %s[%s, %s + %s, %s, %s] = %s[%s, %s, %s // %s, %s // %s]"
+            % (out, n, c0, c, y, x, g, n, c, y, b, x, b)]
+    return emit
+
+
 _UP_BWD_ATTRS = {"num_args": Attr("int"), "index": Attr("int"), "scale": Attr("int"),
                  "multi_input_mode": Attr("str", "concat", choices=("concat", "sum"))}
 
@@ -804,7 +933,7 @@ register("_backward_UpSampling_nearest", inputs=(), variadic="num_args", attrs=d
          forward=lambda attrs, ins, ctx: _up_nearest_bwd_np(attrs, ins),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._upsampling_nearest_place(og[0], *ins, **_up_kw(attrs))] + [None] * (len(ins) - 1),
-         lowerable=False, samples=_up_nearest_bwd_samples,
+         lowering=_lower_up_nearest("bwd"), samples=_up_nearest_bwd_samples,
          doc="Gradient of nearest UpSampling with several inputs for input ``index`` (inputs: "
              "ograd, then every UpSampling input, which give the channel offsets and repeat "
              "factors).")
@@ -814,7 +943,7 @@ register("_upsampling_nearest_place", inputs=(), variadic="num_args", attrs=dict
          forward=lambda attrs, ins, ctx: _up_nearest_place_np(attrs, ins),
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._backward_UpSampling_nearest(og[0], *ins[2:], **_up_kw(attrs))] + [None] * (len(ins) - 1),
-         lowerable=False, samples=_up_place_samples,
+         lowering=_lower_up_nearest("place"), samples=_up_place_samples,
          doc="The adjoint of _backward_UpSampling_nearest: h repeated into input ``index``'s "
              "slot of a zero array shaped like ``like`` (inputs: h, like, the UpSampling "
              "inputs).")
@@ -836,8 +965,8 @@ register("UpSampling", inputs=_up_inputs, variadic="num_args",
                 "sample_type": Attr("str", choices=("bilinear", "nearest")),
                 "multi_input_mode": Attr("str", "concat", choices=("concat", "sum")),
                 "num_args": Attr("int"), "workspace": Attr("int", 512)},
-         infer_shape=_up_infer, forward=_up_fwd, gradient=_up_grad, lowerable=False,
-         samples=_up_samples,
+         infer_shape=_up_infer, forward=_up_fwd, gradient=_up_grad,
+         lowering=_lower_up_nearest("fwd"), samples=_up_samples,
          doc="Upsampling of 4-D data: nearest (every input repeated up to scale x the first "
              "input's size, then concatenated along C or summed) or bilinear (a depthwise "
              "Deconvolution with kernel 2s - s%2, stride s, pad ceil((s-1)/2) and the given "

@@ -420,10 +420,24 @@ def _dsd_fwd(attrs, ins, ctx):
     return [(x / x.dtype.type(math.sqrt(x.shape[-1]))).astype(x.dtype)]
 
 
+def _lower_dsd(ctx):
+    """x / sqrt(x.shape[-1]) in one loop over the flat data, the divisor rounded to the
+    dtype once (as the eager kernel)."""
+    nd = ctx.in_ndim[0]
+    if nd == 0:
+        return None
+    x, out = ctx.ins[0], ctx.outs[0]
+    dv, i = ctx.tmp("d"), ctx.tmp("i")
+    return ["%s = np.%s(math.sqrt(%s.shape[%d]))" % (dv, ctx.dtype, x, nd - 1),
+            "for %s in range(%s.size):" % (i, x),
+            "    %s.reshape(-1)[%s] = %s.reshape(-1)[%s] / %s" % (out, i, x, i, dv)]
+
+
 register("_contrib_div_sqrt_dim", inputs=("data",), infer_shape=unary_infer("div_sqrt_dim"),
          forward=_dsd_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._contrib_div_sqrt_dim(og[0])],
-         lowerable=False, samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))])],
+         lowering=_lower_dsd, samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))]),
+                                                   Sample([_rand(rng, (5,))])],
          doc="data / sqrt(data.shape[-1]) (the scaling of dot-product attention).")
 
 

@@ -55,6 +55,8 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, ctx_train, blas_serial
+from ._lowering import KernelCall
+from .shape_join import _lower_concat
 
 _GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 _MODES = ("rnn_relu", "rnn_tanh", "lstm", "gru")
@@ -644,7 +646,9 @@ def _bwd_samples(rng):
     out = []
     for s in (_sample(rng, "gru", bidir=True, state_outputs=True),
               _sample(rng, "lstm", L=2, T=2, state_outputs=True),
-              _sample(rng, "rnn_tanh", T=2, L=2, p=0.3)):
+              _sample(rng, "rnn_tanh", T=2, L=2, p=0.3),
+              _sample(rng, "lstm", T=3, seqlen=[3, 1], bidir=True, state_outputs=True),
+              _sample(rng, "gru", T=3, N=3, seqlen=[2, 3, 1], L=2)):
         parsed = {k: s.attrs.get(k, a.default) for k, a in _ATTRS.items()}
         _, outs = _rnn_shapes("RNN", parsed, [np.shape(a) for a in s.inputs])
         extra = []
@@ -659,11 +663,133 @@ def _bwd_samples(rng):
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# lowerings (agjit.compiler.kernels_rnn; note *rnn-lowering*)
+# ---------------------------------------------------------------------------------------
+# Note: rnn-lowering
+#     Inside ``mx.jit`` RNN and _backward_RNN are one kernel-library call each (rnn_fwd /
+#     rnn_bwd): every mode, layer count and direction, sequence lengths, float32 / float64.
+#     Projection, state clipping and state inputs of another batch size than the data's
+#     (note *rnn-empty-batch-states*) run the eager kernel.  The dropout mask is
+#     drawn in the kernel from the ``mx.random`` generator with the eager kernel's
+#     comparisons (one double per element in C order, as Dropout's lowering), ones in a
+#     predict-mode forward, zeros for p >= 1 (nothing drawn, as eager).
+_MODE_CODE = {"rnn_relu": 0, "rnn_tanh": 1, "lstm": 2, "gru": 3}
+
+
+def _rnn_lowerable(ctx, op_names):
+    a = ctx.attrs
+    if a["projection_size"] is not None or a["lstm_state_clip_min"] is not None:
+        return False
+    xs = ctx.in_shapes[0]
+    if len(xs) != 3:
+        return False
+    for name in ("state", "state_cell"):
+        if name in op_names:
+            s = ctx.in_shapes[op_names.index(name)]
+            if len(s) != 3 or s[1] != xs[1]:
+                return False
+    return True
+
+
+def _i64(*vals):
+    return ", ".join("np.int64(%d)" % int(v) for v in vals)
+
+
+def _lower_rnn(ctx):
+    a = ctx.attrs
+    names = _rnn_inputs(a)
+    if not _rnn_lowerable(ctx, names):
+        return None
+    G, H, R, D, L, P = _dims(a)
+    lstm = a["mode"] == "lstm"
+    x, w, hx = ctx.ins[:3]
+    cx = ctx.ins[3] if lstm else hx
+    lines = []
+    dt = "np.%s" % ctx.dtype
+
+    def scratch(shape):
+        t = ctx.tmp("s")
+        lines.append("%s = np.empty(%s, dtype=%s)" % (t, shape, dt))
+        return t
+    st = "(%d, %s.shape[1], %d)" % (L * D, x, H)
+    outs = list(ctx.outs)
+    k = 1
+    if a["state_outputs"]:
+        hy = outs[1]
+        k = 2
+        if lstm:
+            cy = outs[2]
+            k = 3
+        else:
+            cy = scratch(st)
+    else:
+        hy, cy = scratch(st), scratch(st)
+    has_mask = _has_mask(a)
+    if has_mask:
+        m = outs[k]
+        p = a["p"]
+        i, n = ctx.tmp("i"), ctx.tmp("n")
+
+        def fill(v, ind):
+            return [ind + "%s = %s.size" % (n, m), ind + "for %s in range(%s):" % (i, n),
+                    ind + "    %s.reshape(-1)[%s] = %s" % (m, i, ctx.const(v))]
+        if p >= 1.0:
+            draw = fill(0.0, "    ")
+        else:
+            draw = ["    %s(%s, %s.reshape(-1), np.float64(%r), np.float64(%r))"
+                    % (ctx.fn("dropout_draw"), ctx.runtime("rng"), m, 1.0 - p, 1.0 / (1.0 - p))]
+        lines += ["if %s:" % ctx.runtime("train")] + draw + ["else:"] + fill(1.0, "    ")
+    else:
+        m = scratch("(1, 1, 1, 1)")
+    seq = ctx.ins[names.index("sequence_length")] if a["use_sequence_length"] else x
+    lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s)" % (
+        ctx.fn("rnn_fwd"), x, w, hx, cx, seq, seq, m, outs[0], hy, cy,
+        _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask, bool(a["use_sequence_length"])))
+    return lines
+
+
+def _lower_rnn_bwd(ctx):
+    a = ctx.attrs
+    names = _bwd_inputs(a)
+    if not _rnn_lowerable(ctx, names):
+        return None
+    G, H, R, D, L, P = _dims(a)
+    lstm = a["mode"] == "lstm"
+    k = {n: i for i, n in enumerate(names)}
+    ins = ctx.ins
+    x, w, hx = ins[:3]
+    cx = ins[3] if lstm else hx
+    lines = []
+    dt = "np.%s" % ctx.dtype
+    st = "(%d, %s.shape[1], %d)" % (L * D, x, H)
+
+    def zeros(shape):
+        t = ctx.tmp("z")
+        lines.append("%s = np.zeros(%s, dtype=%s)" % (t, shape, dt))
+        return t
+    has_mask = "mask" in k
+    m = ins[k["mask"]] if has_mask else zeros("(1, 1, 1, 1)")
+    ghy = ins[k["ograd_state"]] if "ograd_state" in k else zeros(st)
+    gcy = ins[k["ograd_statecell"]] if "ograd_statecell" in k else zeros(st)
+    gx, gw, ghx = ctx.outs[:3]
+    gcx = ctx.outs[3] if lstm else zeros(st)
+    seq = ins[k["sequence_length"]] if a["use_sequence_length"] else x
+    lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s, %s, "
+                 "%s, %s, %s)" % (
+                     ctx.fn("rnn_bwd"), x, w, hx, cx, seq, seq, m, ins[k["ograd"]], ghy, gcy,
+                     gx, gw, ghx, gcx, _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask,
+                     bool(a["use_sequence_length"])))
+    return lines
+
+
 register("RNN", inputs=_rnn_inputs, attrs=dict(_ATTRS), aliases=("_npx_rnn",),
          infer_shape=_rnn_infer, infer_type=_rnn_type, forward=_rnn_fwd, gradient=_rnn_grad,
          num_outputs=_n_outputs, num_visible=_n_visible, output_names=_output_names,
          optional_inputs=("state_cell", "sequence_length"),
-         train_dependent=True, needs_rng=True, second_order=False, lowerable=False,
+         train_dependent=True, needs_rng=True, second_order=False,
+         # any_dtype: sequence_length may be an integer array (the rest share one dtype)
+         lowering=KernelCall(_lower_rnn, uses=("rnn_fwd", "dropout_draw"), any_dtype=True),
          samples=_rnn_samples,
          doc="MXNet's fused multi-layer (bidirectional) recurrent network over a (T, N, C) "
              "sequence: modes rnn_relu, rnn_tanh, lstm, gru, parameters in one flat vector "
@@ -675,7 +801,8 @@ register("_backward_RNN", inputs=_bwd_inputs, attrs=dict(_ATTRS),
          num_outputs=lambda attrs: 4 if attrs.get("mode") == "lstm" else 3,
          optional_inputs=("state_cell", "sequence_length", "mask", "ograd", "ograd_state",
                           "ograd_statecell"),
-         differentiable=False, lowerable=False, samples=_bwd_samples,
+         differentiable=False, samples=_bwd_samples,
+         lowering=KernelCall(_lower_rnn_bwd, uses=("rnn_bwd",), any_dtype=True),
          doc="Gradient of RNN by back-propagation through time: inputs are RNN's inputs, its "
              "dropout mask (when it has one) and the output gradients; outputs the gradients "
              "of data, parameters, state (and state_cell for lstm).")
@@ -759,7 +886,8 @@ def _rpc_grad(F, attrs, ins, outs, og, ctx):
 register("_rnn_param_concat", inputs=(), variadic="num_args", aliases=("_npi_rnn_param_concat",),
          attrs={"num_args": Attr("int", doc="number of inputs"),
                 "dim": Attr("int", 1, doc="axis to concatenate along")},
-         infer_shape=_rpc_infer, forward=_rpc_fwd, gradient=_rpc_grad, lowerable=False,
+         infer_shape=_rpc_infer, forward=_rpc_fwd, gradient=_rpc_grad,
+         lowering=KernelCall(_lower_concat),     # Concat's copies (symbol/ops/shape_join.py)
          samples=lambda rng: [Sample([rng.uniform(-1, 1, (6,)), rng.uniform(-1, 1, (4,)),
                                       rng.uniform(-1, 1, (2,))], {"num_args": 3, "dim": 0})],
          doc="Concat used by Gluon's fused RNN layers to build RNN's flat parameter vector.")

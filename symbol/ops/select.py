@@ -125,12 +125,69 @@ def _topk_grad(F, attrs, ins, outs, og, ctx):
     return [F.zeros_like(ins[0])]
 
 
+# -- lowerings (agjit.compiler.kernels_sort) -------------------------------------------------
+def _view3(ctx, lines, var, nd, ax):
+    """``var`` viewed as (pre, n, post) around axis ``ax`` (None: (1, size, 1))."""
+    t = ctx.tmp("v")
+    if ax is None:
+        lines.append("%s = %s.reshape((1, %s.size, 1))" % (t, var, var))
+        return t
+
+    def prod(ks):
+        return " * ".join(["1"] + ["%s.shape[%d]" % (var, k) for k in ks])
+    lines.append("%s = %s.reshape((%s, %s.shape[%d], %s))"
+                 % (t, var, prod(range(ax)), var, ax, prod(range(ax + 1, nd))))
+    return t
+
+
+def _lower_topk(kind):
+    """topk / sort / argsort: one topk_rows call over the data viewed (pre, n, post), writing
+    the outputs these attrs have (values, indices in their dtype, mask); NaN and ties as the
+    eager kernel (agjit/compiler/kernels_sort.py)."""
+    def emit(ctx):
+        a = ctx.attrs
+        nd = ctx.in_ndim[0]
+        if nd == 0:
+            return None
+        ax = None if a["axis"] is None else norm_axis(kind, a["axis"], nd)
+        lines = []
+        x = _view3(ctx, lines, ctx.ins[0], nd, ax)
+        n = "%s.shape[1]" % x
+        if kind == "topk":
+            rt = a["ret_typ"]
+            k = n if a["k"] == 0 else "np.int64(%d)" % a["k"]
+            outs = {"value": ("vals", "idx"), "both": ("vals", "idx"), "indices": ("idx",),
+                    "mask": ("mask",)}[rt]
+        else:
+            k = n
+            outs = ("vals", "idx") if kind == "sort" else ("idx",)
+        got = {w: _view3(ctx, lines, o, ctx.out_ndim[i], ax)
+               for i, (w, o) in enumerate(zip(outs, ctx.outs))}
+        lines.append("%s(%s, %s, %s, %s, %s, %s, %s, %s, %s)" % (
+            ctx.fn("topk_rows"), x, got.get("vals", x), got.get("idx", x), got.get("mask", x),
+            k, bool(a["is_ascend"]), "vals" in got, "idx" in got, "mask" in got))
+        return lines
+    return KernelCall(emit, uses=("topk_rows",), any_dtype=True)
+
+
+def _lower_topk_scatter(ctx):
+    nd = ctx.out_ndim[0]
+    a = ctx.attrs["axis"]
+    ax = None if a is None else norm_axis("_topk_scatter", a, nd)
+    lines = []
+    g = _view3(ctx, lines, ctx.ins[0], ctx.in_ndim[0], ax)
+    i = _view3(ctx, lines, ctx.ins[1], ctx.in_ndim[1], ax)
+    o = _view3(ctx, lines, ctx.outs[0], nd, ax)
+    lines.append("%s(%s, %s, %s)" % (ctx.fn("topk_scatter"), g, i, o))
+    return lines
+
+
 register("topk", inputs=("data",), attrs=dict(_TOPK_ATTRS), infer_shape=_topk_infer,
          infer_type=_topk_type, forward=_topk_fwd, gradient=_topk_grad,
          num_outputs=_topk_nout,
          num_visible=lambda attrs: 2 if attrs["ret_typ"] == "both" else 1,
          output_names=lambda attrs: ("output0", "output1") if _topk_nout(attrs) == 2 else ("output",),
-         lowerable=False, second_order=False,
+         lowering=_lower_topk("topk"), second_order=False,
          doc="The k largest (or smallest) elements along an axis: indices, values, both, or a "
              "mask (see the module docstring).",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))], {"k": 2, "ret_typ": "value"}),
@@ -156,7 +213,8 @@ register("_topk_scatter", inputs=("ograd", "indices", "like"),
          attrs={"axis": Attr("int_or_none", -1)}, infer_shape=_scatter_infer,
          infer_type=lambda attrs, ins: (ins, [ins[0]]), forward=_topk_scatter_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [None, None, None], differentiable=False,
-         lowerable=False, grad_check=False,
+         lowering=KernelCall(_lower_topk_scatter, uses=("topk_scatter",), any_dtype=True),
+         grad_check=False,
          doc="The gradient of topk/sort values: the head gradient put back at the selected "
              "indices of a zero array shaped like the data.",
          samples=lambda rng: [Sample([rng.standard_normal((3, 2)), np.array([[1., 0], [3, 2], [0, 1]]),
@@ -190,7 +248,7 @@ register("sort", inputs=("data",), attrs=dict(_SORT_ATTRS), infer_shape=_sort_in
          gradient=lambda F, attrs, ins, outs, og, ctx: [
              F._topk_scatter(og[0], outs[1], ins[0], axis=attrs["axis"])],
          num_outputs=2, num_visible=1, output_names=("output0", "output1"),
-         lowerable=False, second_order=False,
+         lowering=_lower_topk("sort"), second_order=False,
          doc="Sorted along an axis (stable; axis=None flattens); the indices are a hidden output.",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))]),
                               Sample([_rand(rng, (3, 4))], {"axis": 0, "is_ascend": False}),
@@ -203,7 +261,7 @@ register("argsort", inputs=("data",),
          infer_type=lambda attrs, ins: (ins, [attrs["dtype"]]),
          forward=lambda attrs, ins, ctx: [_topk_np(_sort_attrs(attrs), ins[0])[1].astype(attrs["dtype"])],
          gradient=lambda F, attrs, ins, outs, og, ctx: [F.zeros_like(ins[0])],
-         lowerable=False, grad_check=False,
+         lowering=_lower_topk("argsort"), grad_check=False,
          doc="The stable sorting order along an axis (indices, float32 unless dtype says).",
          samples=lambda rng: [Sample([_rand(rng, (3, 4))]),
                               Sample([_rand(rng, (3, 4))], {"is_ascend": False, "dtype": "int32"})])
