@@ -295,7 +295,7 @@ def test_first_call_runs_numpy_then_compiled_once_ready():
         ek.set_mode(prev)
 
 
-@pytest.mark.parametrize("what", ["float16", "channel_last", "3d", "target_shape", "int"])
+@pytest.mark.parametrize("what", ["float16", "int"])  # channel-last, 3-D, target_shape are lowered now
 def test_uncovered_cases_run_numpy(what, sync_mode):
     rng = np.random.RandomState(90)
     if what == "float16":
