@@ -196,19 +196,7 @@ class JitFunction:
                     break
             else:
                 return self._call_nd(list(args))
-        sig = signature(self.__name__, args, kwargs)
-        tr = self._traces.get(sig)
-        if tr is not None and _valid_for(tr, args):
-            self._hits += 1
-        else:
-            with self._lock:
-                # another thread may have traced this signature while we waited
-                tr = self._traces.get(sig)
-                if tr is not None and _valid_for(tr, args):
-                    self._hits += 1
-                else:
-                    self._misses += 1
-                    tr = self._trace(sig, args, kwargs, stale=tr)
+        tr = self._lookup(signature(self.__name__, args, kwargs), args, kwargs)
         self._last = tr
         return tr.call(self, [a for a in args if isinstance(a, NDArray)] if tr.has_static
                        else list(args))
@@ -226,19 +214,7 @@ class JitFunction:
         if tr is not None and (tr.unguarded or tr.still_valid()):
             self._hits += 1
         else:
-            sig = signature(self.__name__, args, {})
-            tr = self._traces.get(sig)
-            if tr is not None and _valid_for(tr, args):
-                self._hits += 1
-            else:
-                with self._lock:
-                    # another thread may have traced this signature while we waited
-                    tr = self._traces.get(sig)
-                    if tr is not None and _valid_for(tr, args):
-                        self._hits += 1
-                    else:
-                        self._misses += 1
-                        tr = self._trace(sig, args, {}, stale=tr)
+            tr = self._lookup(signature(self.__name__, args, {}), args, {})
             if not tr.fast_ok:
                 # a trace that depends on which arrays were passed never serves the fast
                 # paths (they match shapes only)
@@ -248,6 +224,21 @@ class JitFunction:
         self._last = tr
         self._mono = (len(args), shapes, dtypes, training, tr)
         return tr.call(self, args)
+
+    def _lookup(self, sig, args, kwargs):
+        """The trace of ``sig`` if it may replay this call, else a new trace (made under the
+        lock: another thread may have traced the signature while this one waited)."""
+        tr = self._traces.get(sig)
+        if tr is not None and _valid_for(tr, args):
+            self._hits += 1
+            return tr
+        with self._lock:
+            tr = self._traces.get(sig)
+            if tr is not None and _valid_for(tr, args):
+                self._hits += 1
+                return tr
+            self._misses += 1
+            return self._trace(sig, args, kwargs, stale=tr)
 
     def _trace(self, sig, args, kwargs, stale=None):
         site = _user_site()

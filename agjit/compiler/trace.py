@@ -210,58 +210,46 @@ class _Trace(CompiledGraph):
                 self.rec_deps = [frozenset(j for j, p in enumerate(self.used_pos) if p in d)
                                  for d in hd]
 
-    def _bindings(self):
-        """Closure cells and globals the function reads that hold captured arrays."""
+    def _held_arrays(self):
+        """(kind, name, holder, array) for each closure cell and global the function reads
+        that holds an NDArray."""
         fn = self.jf._fn
-        caps = IdentityMap()
-        for a in self.captures:
-            caps[a] = True
-        out = []
         code = getattr(fn, "__code__", None)
         if code is None:
-            return out
+            return
         if fn.__closure__:
             for name, cell in zip(code.co_freevars, fn.__closure__):
                 try:
                     v = cell.cell_contents
                 except ValueError:
                     continue
-                if isinstance(v, NDArray) and v in caps:
-                    out.append(("closure", name, cell, v))
+                if isinstance(v, NDArray):
+                    yield "closure", name, cell, v
         g = getattr(fn, "__globals__", {})
         for name in code.co_names:
             v = g.get(name)
-            if isinstance(v, NDArray) and v in caps:
-                out.append(("global", name, g, v))
-        return out
+            if isinstance(v, NDArray):
+                yield "global", name, g, v
+
+    def _bindings(self):
+        """Closure cells and globals the function reads that hold captured arrays."""
+        caps = IdentityMap()
+        for a in self.captures:
+            caps[a] = True
+        return [b for b in self._held_arrays() if b[3] in caps]
 
     def _pos_guards(self, pos_arrays):
         """Closure cells and globals the function reads that held a positional array when it
         was traced: the ops read such an array through the argument's graph input, so a
         replay is only right while the argument is still that same object."""
-        fn = self.jf._fn
-        code = getattr(fn, "__code__", None)
-        if code is None or not pos_arrays:
+        if not pos_arrays:
             return []
         pos = IdentityMap()
         for k, a in enumerate(pos_arrays):
             if pos.get(a) is None:
                 pos[a] = k
-        out = []
-        if fn.__closure__:
-            for name, cell in zip(code.co_freevars, fn.__closure__):
-                try:
-                    v = cell.cell_contents
-                except ValueError:
-                    continue
-                if isinstance(v, NDArray) and v in pos:
-                    out.append(("closure", name, cell, pos.get(v)))
-        g = getattr(fn, "__globals__", {})
-        for name in code.co_names:
-            v = g.get(name)
-            if isinstance(v, NDArray) and v in pos:
-                out.append(("global", name, g, pos.get(v)))
-        return out
+        return [(kind, name, holder, pos.get(v)) for kind, name, holder, v in self._held_arrays()
+                if v in pos]
 
     def guards_hold(self, pos_arrays):
         """Whether each closure/global of :meth:`_pos_guards` still holds the array passed at
