@@ -29,6 +29,19 @@ __all__ = ["conv3d_fwd", "conv3d_bwd_data", "conv3d_bwd_weight", "pool3d_fwd",
 
 
 @njit(cache=True)
+def _depth_taps(kd, OD, D, sd, pd, dd):
+    """The (kernel depth offset kz, output slice oz, input slice z) triples whose input
+    slice lies inside the data (padding slices contribute zeros), kz-major."""
+    taps = []
+    for kz in range(kd):
+        for oz in range(OD):
+            z = oz * sd + kz * dd - pd
+            if 0 <= z < D:
+                taps.append((kz, oz, z))
+    return taps
+
+
+@njit(cache=True)
 def conv3d_fwd(x, w, bias, out, sd, sh, sw, pd, ph, pw, dd, dh, dw, G, has_bias):
     """out (n, f, OD, OH, OW) = conv(x (n, c, D, H, W), w (f, c/G, kd, kh, kw)) [+ bias]."""
     n, c, D, H, W = x.shape
@@ -39,15 +52,11 @@ def conv3d_fwd(x, w, bias, out, sd, sh, sw, pd, ph, pw, dd, dh, dw, G, has_bias)
     os_ = np.empty((n, f, OH, OW), dtype=out.dtype)
     nob = np.empty(1, dtype=out.dtype)
     out[...] = 0
-    for kz in range(kd):
+    for kz, oz, z in _depth_taps(kd, OD, D, sd, pd, dd):
         ws[...] = w[:, :, kz]
-        for oz in range(OD):
-            z = oz * sd + kz * dd - pd
-            if z < 0 or z >= D:
-                continue
-            xs[...] = x[:, :, z]
-            conv2d_fwd(xs, ws, nob, os_, sh, sw, ph, pw, dh, dw, G, 0)
-            out[:, :, oz] += os_
+        xs[...] = x[:, :, z]
+        conv2d_fwd(xs, ws, nob, os_, sh, sw, ph, pw, dh, dw, G, 0)
+        out[:, :, oz] += os_
     if has_bias:
         for b in range(n):
             for j in range(f):
@@ -64,15 +73,11 @@ def conv3d_bwd_data(gy, w, gx, sd, sh, sw, pd, ph, pw, dd, dh, dw, G):
     ws = np.empty((f, cg, kh, kw), dtype=gx.dtype)
     xs = np.empty((n, c, H, W), dtype=gx.dtype)
     gx[...] = 0
-    for kz in range(kd):
+    for kz, oz, z in _depth_taps(kd, OD, D, sd, pd, dd):
         ws[...] = w[:, :, kz]
-        for oz in range(OD):
-            z = oz * sd + kz * dd - pd
-            if z < 0 or z >= D:
-                continue
-            gs[...] = gy[:, :, oz]
-            conv2d_bwd_data(gs, ws, xs, sh, sw, ph, pw, dh, dw, G)
-            gx[:, :, z] += xs
+        gs[...] = gy[:, :, oz]
+        conv2d_bwd_data(gs, ws, xs, sh, sw, ph, pw, dh, dw, G)
+        gx[:, :, z] += xs
 
 
 @njit(cache=True)
@@ -85,15 +90,11 @@ def conv3d_bwd_weight(gy, x, gw, sd, sh, sw, pd, ph, pw, dd, dh, dw, G):
     xs = np.empty((n, c, H, W), dtype=gw.dtype)
     ws = np.empty((f, cg, kh, kw), dtype=gw.dtype)
     gw[...] = 0
-    for kz in range(kd):
-        for oz in range(OD):
-            z = oz * sd + kz * dd - pd
-            if z < 0 or z >= D:
-                continue
-            gs[...] = gy[:, :, oz]
-            xs[...] = x[:, :, z]
-            conv2d_bwd_weight(gs, xs, ws, sh, sw, ph, pw, dh, dw, G)
-            gw[:, :, kz] += ws
+    for kz, oz, z in _depth_taps(kd, OD, D, sd, pd, dd):
+        gs[...] = gy[:, :, oz]
+        xs[...] = x[:, :, z]
+        conv2d_bwd_weight(gs, xs, ws, sh, sw, ph, pw, dh, dw, G)
+        gw[:, :, kz] += ws
 
 
 # ---------------------------------------------------------------------------------------
