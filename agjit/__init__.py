@@ -8,7 +8,11 @@ Symbols, and Numba-compiled replay.
 >>> y.backward(); x.grad.asnumpy().tolist()
 [2.0, 4.0, 6.0, 8.0]
 """
-__version__ = "0.1.0"
+# ``mx.__version__`` is the MXNet API level agjit implements, so that MXNet programs which
+# gate on it (``LooseVersion(mx.__version__) >= "1.6"``) take their MXNet 1.9.1 branch;
+# agjit's own release (the package metadata) is ``agjit_version``.
+__version__ = "1.9.1"
+agjit_version = "0.1.0"
 
 import symbol as sym  # noqa: E402
 import symbol  # noqa: E402,F401

@@ -191,3 +191,12 @@ def test_interval_sampler_as_mxnet():
     loader = mx.gluon.data.DataLoader(mx.gluon.data.ArrayDataset(np.arange(6)),
                                       sampler=IntervalSampler(6, 2), batch_size=3)
     assert [b.asnumpy().tolist() for b in loader] == [[0, 2, 4], [1, 3, 5]]
+
+
+def test_version_is_the_mxnet_api_level():
+    # MXNet programs gate on mx.__version__ (LooseVersion(mx.__version__) >= "1.6"): it names
+    # the MXNet release agjit implements; agjit's own release is the package metadata's.
+    import importlib.metadata
+    assert mx.__version__ == "1.9.1"
+    assert tuple(int(p) for p in mx.__version__.split(".")) >= (1, 6)
+    assert mx.agjit_version == importlib.metadata.version("agjit")

@@ -49,7 +49,7 @@ __all__ = ["KernelKey", "cache_dir", "load_module", "library_hash"]
 
 def _version():
     import agjit
-    return agjit.__version__
+    return agjit.agjit_version
 
 
 _LIB_HASH = []

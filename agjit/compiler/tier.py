@@ -571,7 +571,7 @@ def _hint(graph, need, check=False):
     from .cache_paths import cache_enabled, cache_dir
     if not cache_enabled():
         return False
-    name = hashlib.sha256(repr((graph.graph_hash, need, agjit.__version__)).encode()).hexdigest()
+    name = hashlib.sha256(repr((graph.graph_hash, need, agjit.agjit_version)).encode()).hexdigest()
     path = os.path.join(os.path.abspath(cache_dir()), "tier-hints", name[:32])
     if check:       # before Numba's set-up: no numba_cache (a refused directory has no hint)
         return os.path.exists(path)
