@@ -2,7 +2,6 @@
 import os
 
 from ... import ndarray
-from ...base import MXNetError
 
 __all__ = ["Dataset", "SimpleDataset", "ArrayDataset", "RecordFileDataset"]
 
