@@ -119,7 +119,10 @@ def _binary_fn(bop, sop, name):
         if isinstance(rhs, NDArray) and _scalar_ok(lhs):
             return invoke(sop, [rhs], {"scalar": float(lhs)})
         if _scalar_ok(lhs) and _scalar_ok(rhs):
-            return getattr(np, name)(lhs, rhs)
+            # MXNet: the Python comparison, so two ints give an int
+            if name == "maximum":
+                return lhs if lhs > rhs else rhs
+            return lhs if lhs < rhs else rhs
         raise MXNetError("%s: arguments must be NDArrays or scalars, got %s and %s"
                          % (name, type(lhs).__name__, type(rhs).__name__))
     fn.__name__ = name
