@@ -99,11 +99,9 @@ class Initializer(object):
         elif desc.endswith('beta'):
             self._init_beta(desc, arr)
             self._verbose_print(desc, 'beta', arr)
-        elif desc.endswith('moving_mean') or desc.endswith('moving_inv_var') \
-                or desc.endswith('moving_avg') or desc.endswith('min'):
-            # MXNet's backend tags these aux states with '["zero", {}]'
+        elif desc.endswith('min'):
             self._init_zero(desc, arr)
-        elif desc.endswith('moving_var') or desc.endswith('max'):
+        elif desc.endswith('max'):
             self._init_one(desc, arr)
         else:
             self._init_default(desc, arr)

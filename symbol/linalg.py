@@ -2,7 +2,7 @@
 from . import api as _api
 
 _NAMES = ("gemm", "gemm2", "potrf", "potri", "trsm", "trmm", "sumlogdiag", "syrk", "inverse",
-          "det")
+          "det", "slogdet", "extractdiag", "makediag", "extracttrian", "maketrian", "gelqf", "syevd")
 __all__ = list(_NAMES)
 
 for _n in _NAMES:

@@ -459,7 +459,9 @@ class OpDef:
                     continue
                 if k == "name":
                     continue
-                if strict:
+                if strict and self.attrs:
+                    # an op without a parameter struct in MXNet (relu, sigmoid, ...) keeps
+                    # and ignores any extra kwarg; one with a struct refuses it
                     raise MXNetError(
                         "%s: unknown argument %r; valid arguments are %s"
                         % (self.name, k, sorted(self.attrs)))

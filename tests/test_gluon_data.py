@@ -86,8 +86,22 @@ def test_datasets():
     assert tf[1][0].asnumpy().tolist() == [102.0, 103.0] and tf[1][1] == 1
     eager = sd.transform(lambda v: v * 2, lazy=False)
     assert isinstance(eager, gdata.SimpleDataset) and eager[9] == 18
-    with pytest.raises(MXNetError, match="RecordIO"):
-        gdata.RecordFileDataset("train.rec")
+    with pytest.raises(MXNetError):           # a missing .rec/.idx file
+        gdata.RecordFileDataset("no-such-dir/train.rec")
+
+
+def test_record_file_dataset_reads_recordio(tmp_path):
+    # written with mx.recordio; MXNet 1.9.1 reads the same items (checked in
+    # tests/test_programs_s7.py's data program)
+    rec, idx = str(tmp_path / "d.rec"), str(tmp_path / "d.idx")
+    w = mx.recordio.MXIndexedRecordIO(idx, rec, "w")
+    for i in range(3):
+        w.write_idx(i, mx.recordio.pack(mx.recordio.IRHeader(0, float(i), i, 0), b"p%d" % i))
+    w.close()
+    ds = gdata.RecordFileDataset(rec)
+    assert len(ds) == 3
+    h, p = mx.recordio.unpack(ds[2])
+    assert (h.label, p) == (2.0, b"p2")
 
 
 def test_default_batchify():

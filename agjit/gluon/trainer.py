@@ -282,6 +282,10 @@ class Trainer(object):
             e = data._entry
             if e is None or not e[0].fresh:
                 if not ignore_stale_grad:
+                    # MXNet 1.9.1 has already marked the parameters before this one as
+                    # consumed (not fresh) when it raises, without updating them
+                    for k in range(0, len(keys), 3):
+                        keys[k][0].fresh = False
                     raise _stale_grad(param, data.context)
                 continue
             indices.append(i)

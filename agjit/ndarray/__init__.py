@@ -84,6 +84,24 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, ctx=None, dt
     return _wrap(a)
 
 
+def eye(N, M=0, k=0, ctx=None, dtype=None, **kwargs):
+    """An ``N x M`` (``M=0``: square) array with ones on diagonal ``k`` (MXNet's ``_eye``)."""
+    check_context(ctx, "eye")
+    return _wrap(np.eye(int(N), int(M) if M else None, int(k), dtype=_dt(dtype)))
+
+
+def linspace(start, stop, num, endpoint=True, ctx=None, dtype=None):
+    """``num`` evenly spaced values from ``start`` (MXNet's ``_linspace``: ``start + step*i``
+    with the step in double precision, so the last value is ``stop`` only up to rounding)."""
+    check_context(ctx, "linspace")
+    num = int(num)
+    if num < 0:
+        raise MXNetError("linspace: num must be non-negative, got %d" % num)
+    div = (num - 1) if endpoint else num
+    step = (float(stop) - float(start)) / div if div > 0 else 0.0
+    return _wrap((float(start) + step * np.arange(num, dtype=np.float64)).astype(_dt(dtype)))
+
+
 def waitall():
     return None
 
@@ -101,7 +119,10 @@ def _binary_fn(bop, sop, name):
         if isinstance(rhs, NDArray) and _scalar_ok(lhs):
             return invoke(sop, [rhs], {"scalar": float(lhs)})
         if _scalar_ok(lhs) and _scalar_ok(rhs):
-            return getattr(np, name)(lhs, rhs)
+            # MXNet: the Python comparison, so two ints give an int
+            if name == "maximum":
+                return lhs if lhs > rhs else rhs
+            return lhs if lhs < rhs else rhs
         raise MXNetError("%s: arguments must be NDArrays or scalars, got %s and %s"
                          % (name, type(lhs).__name__, type(rhs).__name__))
     fn.__name__ = name
@@ -111,6 +132,94 @@ def _binary_fn(bop, sop, name):
 
 maximum = _binary_fn("broadcast_maximum", "_maximum_scalar", "maximum")
 minimum = _binary_fn("broadcast_minimum", "_minimum_scalar", "minimum")
+
+
+def _ufunc(bop, sop, rsop, pyfn, name):
+    """mx.nd.<name>(lhs, rhs) as MXNet 1.x's ``_ufunc_helper``: two NDArrays -> the
+    broadcast op; an NDArray and a number -> the scalar op (``rsop``, the reversed one, when
+    the number is on the left); two numbers -> the Python result."""
+    def fn(lhs, rhs):
+        if isinstance(lhs, NDArray):
+            if isinstance(rhs, NDArray):
+                return invoke(bop, [lhs, rhs], {})
+            if _scalar_ok(rhs):
+                return invoke(sop, [lhs], {"scalar": float(rhs)})
+        elif _scalar_ok(lhs):
+            if isinstance(rhs, NDArray):
+                return invoke(rsop, [rhs], {"scalar": float(lhs)})
+            if _scalar_ok(rhs):
+                return pyfn(lhs, rhs)
+        raise TypeError("type %s not supported" % type(rhs if isinstance(lhs, NDArray) or
+                                                        _scalar_ok(lhs) else lhs))
+    fn.__name__ = name
+    fn.__doc__ = "Elementwise %s with broadcasting (NDArray or scalar operands)." % name
+    return fn
+
+
+def _pybool(f):
+    return lambda x, y: 1 if f(x, y) else 0
+
+
+import operator as _operator  # noqa: E402
+add = _ufunc("broadcast_add", "_plus_scalar", "_plus_scalar", _operator.add, "add")
+subtract = _ufunc("broadcast_sub", "_minus_scalar", "_rminus_scalar", _operator.sub, "subtract")
+multiply = _ufunc("broadcast_mul", "_mul_scalar", "_mul_scalar", _operator.mul, "multiply")
+divide = _ufunc("broadcast_div", "_div_scalar", "_rdiv_scalar", _operator.truediv, "divide")
+true_divide = divide
+modulo = _ufunc("broadcast_mod", "_mod_scalar", "_rmod_scalar", _operator.mod, "modulo")
+power = _ufunc("broadcast_power", "_power_scalar", "_rpower_scalar", _operator.pow, "power")
+equal = _ufunc("broadcast_equal", "_equal_scalar", "_equal_scalar", _pybool(_operator.eq), "equal")
+not_equal = _ufunc("broadcast_not_equal", "_not_equal_scalar", "_not_equal_scalar",
+                   _pybool(_operator.ne), "not_equal")
+greater = _ufunc("broadcast_greater", "_greater_scalar", "_lesser_scalar",
+                 _pybool(_operator.gt), "greater")
+greater_equal = _ufunc("broadcast_greater_equal", "_greater_equal_scalar",
+                       "_lesser_equal_scalar", _pybool(_operator.ge), "greater_equal")
+lesser = _ufunc("broadcast_lesser", "_lesser_scalar", "_greater_scalar",
+                _pybool(_operator.lt), "lesser")
+lesser_equal = _ufunc("broadcast_lesser_equal", "_lesser_equal_scalar",
+                      "_greater_equal_scalar", _pybool(_operator.le), "lesser_equal")
+logical_and = _ufunc("broadcast_logical_and", "_logical_and_scalar", "_logical_and_scalar",
+                     _pybool(lambda x, y: x and y), "logical_and")
+logical_or = _ufunc("broadcast_logical_or", "_logical_or_scalar", "_logical_or_scalar",
+                    _pybool(lambda x, y: x or y), "logical_or")
+logical_xor = _ufunc("broadcast_logical_xor", "_logical_xor_scalar", "_logical_xor_scalar",
+                     _pybool(lambda x, y: bool(x) != bool(y)), "logical_xor")
+
+
+def moveaxis(tensor, source, destination):
+    """``tensor`` with axes ``source`` moved to ``destination`` (a transpose)."""
+    nd_ = tensor.ndim
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    for name, axes in (("Source", src), ("Destination", dst)):
+        for a in axes:
+            if not -nd_ <= a < nd_:
+                raise ValueError("%s should verify 0 <= %s < tensor.ndim (%d). Got %d"
+                                 % (name, name.lower(), nd_, a))
+    src = [a % nd_ for a in src]
+    dst = [a % nd_ for a in dst]
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number "
+                         "of elements")
+    order = [n for n in range(nd_) if n not in src]
+    for d, s_ in sorted(zip(dst, src)):
+        order.insert(d, s_)
+    return invoke("transpose", [tensor], {"axes": tuple(order)})
+
+
+def onehot_encode(indices, out):
+    """Legacy one-hot: row ``i`` of ``out`` gets a 1 at column ``indices[i]``."""
+    res = invoke("one_hot", [indices], {"depth": out.shape[1], "dtype": dtype_name(out.dtype)})
+    out[:] = res
+    return out
+
+
+def from_numpy(ndarray, zero_copy=True, array_cls=None):
+    """An NDArray holding ``ndarray``'s values (C-contiguous input required, as in MXNet)."""
+    if not isinstance(ndarray, np.ndarray) or not ndarray.flags["C_CONTIGUOUS"]:
+        raise ValueError("Only c-contiguous arrays are supported for zero-copy")
+    return _wrap(ndarray if zero_copy else ndarray.copy())
 
 
 # a non-NDArray input (AttributeError) or a refused kernel: invoke explains it

@@ -137,3 +137,46 @@ def cond(pred, then_func, else_func):
 
 
 __all__ += ["foreach", "while_loop", "cond"]
+
+
+# ---------------------------------------------------------------------------------------
+# data-dependent shapes and MXNet's Python-level helpers
+# ---------------------------------------------------------------------------------------
+def boolean_mask(data, index, axis=0, out=None, name=None):
+    """The slices of ``data`` along ``axis`` where ``index`` is non-zero (MXNet's
+    ``_contrib_boolean_mask``).  The output length depends on the values, so it runs as a
+    recorded ``take`` of the selected positions: gradients reach the kept slices."""
+    import numpy as np
+    from .ndarray import NDArray, invoke
+    from .. import ndarray as _nd
+    from symbol.base import MXNetError
+    if not isinstance(data, NDArray) or not isinstance(index, NDArray):
+        raise MXNetError("boolean_mask: data and index must be NDArrays")
+    ax = axis % data.ndim if -data.ndim <= axis < data.ndim else None
+    if ax is None or index.ndim != 1 or index.shape[0] != data.shape[ax]:
+        raise MXNetError("boolean_mask: index must be 1-D with data.shape[%d] elements, got "
+                         "index shape %s for data shape %s" % (axis, index.shape, data.shape))
+    pos = np.flatnonzero(index.asnumpy()).astype(np.float32)
+    res = invoke("take", [data, _nd.array(pos)], {"axis": ax})
+    if out is not None:
+        out[:] = res
+        return out
+    return res
+
+
+def isinf(data):
+    """1 where ``data`` is +-inf, else 0 (in data's dtype)."""
+    return data.abs() == float("inf")
+
+
+def isfinite(data):
+    """1 where ``data`` is neither nan nor +-inf, else 0 (in data's dtype)."""
+    return (data.abs() != float("inf")) * (data == data)
+
+
+def isnan(data):
+    """1 where ``data`` is nan, else 0 (in data's dtype)."""
+    return data != data
+
+
+__all__ += ["boolean_mask", "isinf", "isfinite", "isnan"]

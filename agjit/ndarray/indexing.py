@@ -60,13 +60,22 @@ def getitem(x, key):
                 return _wrap(x._data[start:stop])
             return _record_slice(x, {"begin": str(start), "end": str(stop)}, (slice(start, stop),))
         key = (key,)
-    if key is Ellipsis:
-        key = (Ellipsis,)
+    if key is Ellipsis or key is None:
+        key = (key,)
+    if isinstance(key, (list, np.ndarray, range)):
+        key = (key,)
     if not isinstance(key, tuple):
         raise IndexError("NDArray does not support indexing with %r" % (key,))
-    # expand Ellipsis, check types
+    if any(isinstance(k, (NDArray, np.ndarray, list, tuple, range)) for k in key):
+        return _advanced_getitem(x, key)
     if any(k is None for k in key):
-        raise IndexError("NDArray basic indexing does not support None/newaxis")
+        # MXNet: index without the new axes (slice [+ Reshape]), then one Reshape inserting 1s
+        inner = tuple(k for k in key if k is not None)
+        base = getitem(x, inner if inner else (Ellipsis,))
+        out_shape = list(_np_index_shape(x.shape, key))
+        if not _recording(x):
+            return _wrap(base._data.reshape(out_shape))
+        return _record_reshape(base, tuple(out_shape))
     n_ell = sum(1 for k in key if k is Ellipsis)
     if n_ell > 1:
         raise IndexError("an index can only have a single ellipsis")
@@ -113,6 +122,48 @@ def getitem(x, key):
     return _record_reshape(s, tuple(out_shape))
 
 
+def _np_index_shape(shape, key):
+    """The shape NumPy gives ``key`` on an array of ``shape`` (MXNet follows NumPy's rules
+    for ``None``, integer-array and mixed keys)."""
+    return np.empty(shape, dtype=np.bool_)[key].shape
+
+
+def _np_key(key):
+    """``key`` with NDArrays / lists / ranges as NumPy integer arrays (MXNet casts every
+    advanced index to int32/int64, so a float index array truncates)."""
+    out = []
+    for k in key:
+        if isinstance(k, NDArray):
+            k = k._data
+        if isinstance(k, (list, tuple, range, np.ndarray)):
+            k = np.asarray(k)
+            if k.dtype == np.bool_:
+                raise ValueError("Cannot perform boolean indexing in legacy mode. Please activate "
+                                 "numpy semantics by calling `npx.set_np()` in the global scope "
+                                 "before calling this function.")
+            k = k.astype(np.int64)
+        out.append(k)
+    return tuple(out)
+
+
+def _advanced_getitem(x, key):
+    """NumPy advanced indexing (integer arrays, lists, mixed with ints/slices/None), as
+    MXNet 1.x does it: a ``gather_nd`` on the stacked, broadcast coordinates of the picked
+    elements (gradients scatter back into ``x``)."""
+    npkey = _np_key(key)
+    try:
+        if not _recording(x):
+            return _wrap(np.ascontiguousarray(x._data[npkey]))
+        coords = np.indices(x.shape, dtype=np.int64, sparse=True)
+        picked = [np.broadcast_to(c, x.shape)[npkey] for c in coords]
+    except IndexError as e:
+        raise IndexError("NDArray advanced indexing with %r on an array of shape %s: %s"
+                         % (key, x.shape, e)) from None
+    from . import array as _array
+    idx = _array(np.stack(picked) if picked else np.zeros((0,), np.int64), dtype="int64")
+    return invoke("gather_nd", [x, idx], {})
+
+
 def _record_slice(x, attrs_str, npkey):
     """Run and record a ``slice`` node with exactly the attr strings MXNet writes."""
     op = "slice"
@@ -134,6 +185,10 @@ def setitem(x, key, value):
         value = np.asarray(value)
     if isinstance(key, NDArray):
         key = key._data.astype(np.int64)
+    elif isinstance(key, tuple):
+        key = _np_key(key)
+    elif isinstance(key, (list, range)):
+        key = _np_key((key,))[0]
     if isinstance(key, (int, np.integer)) and x.ndim == 1:
         _norm_int(key, x.shape[0], 0)
     try:

@@ -13,7 +13,8 @@ from symbol.base import dtype_name, MXNetError
 from symbol.registry import get_op
 
 __all__ = ["uniform", "normal", "randn", "randint", "exponential", "gamma", "poisson",
-           "multinomial", "shuffle"]
+           "multinomial", "shuffle", "uniform_like", "normal_like", "exponential_like",
+           "gamma_like", "poisson_like"]
 
 
 def _shape(shape):
@@ -109,3 +110,35 @@ def multinomial(data, shape=None, get_prob=False, out=None, dtype="int32", **kwa
 def shuffle(data, **kwargs):
     """A random permutation of ``data`` along its first axis (op ``_shuffle``)."""
     return invoke(get_op("_shuffle"), [data], {}, out=kwargs.get("out"))
+
+
+def _like(op, data, given, out):
+    if not isinstance(data, NDArray):
+        raise MXNetError("random.%s: data must be an NDArray, got %s"
+                         % (op[len("_random_"):], type(data).__name__))
+    return invoke(get_op(op), [data], given, out=out)
+
+
+def uniform_like(data=None, low=0, high=1, out=None, **kwargs):
+    """Uniform samples in [low, high) with ``data``'s shape and dtype."""
+    return _like("_random_uniform_like", data, {"low": low, "high": high}, out)
+
+
+def normal_like(data=None, loc=0, scale=1, out=None, **kwargs):
+    """N(loc, scale^2) samples with ``data``'s shape and dtype."""
+    return _like("_random_normal_like", data, {"loc": loc, "scale": scale}, out)
+
+
+def exponential_like(data=None, lam=1, out=None, **kwargs):
+    """Exponential samples (rate ``lam``) with ``data``'s shape and dtype."""
+    return _like("_random_exponential_like", data, {"lam": lam}, out)
+
+
+def gamma_like(data=None, alpha=1, beta=1, out=None, **kwargs):
+    """Gamma samples (shape ``alpha``, scale ``beta``) with ``data``'s shape and dtype."""
+    return _like("_random_gamma_like", data, {"alpha": alpha, "beta": beta}, out)
+
+
+def poisson_like(data=None, lam=1, out=None, **kwargs):
+    """Poisson samples with ``data``'s shape and dtype."""
+    return _like("_random_poisson_like", data, {"lam": lam}, out)

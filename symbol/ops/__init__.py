@@ -19,3 +19,4 @@ from . import nn_extra  # noqa: F401
 from . import contrib_detection  # noqa: F401
 from . import fluent_extra  # noqa: F401
 from . import nn_misc  # noqa: F401
+from . import contrib_misc  # noqa: F401

@@ -340,6 +340,13 @@ for _n, (_f, _o) in _CMP.items():
     _scalar("_%s_scalar" % _n, (lambda f: lambda x, s: f(x, s))(_f),
             lambda F, x, s, y, g: F.zeros_like(g), "(1.0 if {0} %s {s} else 0.0)" % _o,
             hint="_%s_scalar" % _n, grad_check=False)
+for _n, _f, _t in (("and", np.logical_and, "(1.0 if ({0} != 0) and ({s} != 0) else 0.0)"),
+                   ("or", np.logical_or, "(1.0 if ({0} != 0) or ({s} != 0) else 0.0)"),
+                   ("xor", np.logical_xor, "(1.0 if ({0} != 0) != ({s} != 0) else 0.0)")):
+    # 1/0 in the input dtype, no gradient (what mx.nd.logical_and(x, scalar) calls)
+    _scalar("_logical_%s_scalar" % _n, (lambda f: lambda x, s: f(x != 0, s != 0))(_f),
+            lambda F, x, s, y, g: F.zeros_like(g), _t, hint="_logical_%s_scalar" % _n,
+            grad_check=False)
 
 
 # ---------------------------------------------------------------------------------------

@@ -443,3 +443,216 @@ register("_linalg_det", inputs=("A",), infer_shape=_det_infer, aliases=("linalg_
          lowerable=False, second_order=False, grad_check=False,
          doc="The determinant per matrix (shape (1,) for one matrix).",
          samples=lambda rng: [Sample([_spd(rng, 3, (2,))])])
+
+
+# -- slogdet -----------------------------------------------------------------------------------
+def _slogdet_infer(attrs, ins):
+    _square("_linalg_slogdet", ins[0])
+    a = ins[0]
+    s = None if a is None else (tuple(a[:-2]) or (1,))
+    return ins, [s, s]
+
+
+def _slogdet_fwd(attrs, ins, ctx):
+    a = ins[0]
+    sign, logabs = np.linalg.slogdet(a)
+    shp = a.shape[:-2] or (1,)
+    return [np.asarray(sign, dtype=a.dtype).reshape(shp),
+            np.asarray(logabs, dtype=a.dtype).reshape(shp)]
+
+
+register("_linalg_slogdet", inputs=("A",), infer_shape=_slogdet_infer, num_outputs=2,
+         aliases=("linalg_slogdet",), forward=_slogdet_fwd,
+         gradient=lambda F, attrs, ins, outs, og, ctx: [F.broadcast_mul(
+             F.swapaxes(F._linalg_inverse(ins[0]), dim1=-1, dim2=-2),
+             F.expand_dims(F.expand_dims(og[1], axis=-1), axis=-1))],
+         lowerable=False, second_order=False, grad_check=False,
+         doc="(sign, log|det|) per matrix; only log|det| passes a gradient (inverse-transpose).",
+         samples=lambda rng: [Sample([_spd(rng, 3, (2,))])])
+
+
+# -- extractdiag / makediag / extracttrian / maketrian -------------------------------------------
+_OFF = {"offset": Attr("int", 0)}
+_TRIAN = {"offset": Attr("int", 0), "lower": Attr("bool", True)}
+
+
+def _need_ndim(op, s, k, what):
+    if s is not None and len(s) < k:
+        raise MXNetError("%s: %s must have at least %d dimensions, got shape %s"
+                         % (op, what, k, tuple(s)))
+
+
+def _extractdiag_infer(attrs, ins):
+    a = ins[0]
+    _need_ndim("_linalg_extractdiag", a, 2, "A")
+    if a is None:
+        return ins, [None]
+    k = attrs["offset"]
+    n = max(0, min(a[-2], a[-1] - k)) if k >= 0 else max(0, min(a[-2] + k, a[-1]))
+    return ins, [tuple(a[:-2]) + (n,)]
+
+
+def _makediag_np(g, k):
+    n = g.shape[-1] + abs(k)
+    out = np.zeros(g.shape[:-1] + (n, n), dtype=g.dtype)
+    i = np.arange(g.shape[-1])
+    r, c = (i, i + k) if k >= 0 else (i - k, i)
+    out[..., r, c] = g
+    return out
+
+
+register("_linalg_extractdiag", inputs=("A",), attrs=dict(_OFF), aliases=("linalg_extractdiag",),
+         infer_shape=_extractdiag_infer,
+         forward=lambda attrs, ins, ctx: [np.diagonal(ins[0], attrs["offset"], -2, -1).copy()],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._linalg_makediag(og[0], offset=attrs["offset"])],
+         lowerable=False, second_order=False,
+         doc="The diagonal ``offset`` of each (square) matrix.",
+         samples=lambda rng: [Sample([_rand(rng, (3, 3))]),
+                              Sample([_rand(rng, (2, 3, 3))], {"offset": 1})])
+
+
+def _makediag_infer(attrs, ins):
+    a = ins[0]
+    _need_ndim("_linalg_makediag", a, 1, "A")
+    if a is None:
+        return ins, [None]
+    n = a[-1] + abs(attrs["offset"])
+    return ins, [tuple(a[:-1]) + (n, n)]
+
+
+register("_linalg_makediag", inputs=("A",), attrs=dict(_OFF), aliases=("linalg_makediag",),
+         infer_shape=_makediag_infer,
+         forward=lambda attrs, ins, ctx: [_makediag_np(ins[0], attrs["offset"])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._linalg_extractdiag(og[0], offset=attrs["offset"])],
+         lowerable=False, second_order=False,
+         doc="Square matrices with the last axis of A on diagonal ``offset``.",
+         samples=lambda rng: [Sample([_rand(rng, (3,))]),
+                              Sample([_rand(rng, (2, 3))], {"offset": -1})])
+
+
+def _trian_index(n, attrs):
+    """(transposed?, rows, cols): MXNet stores the lower triangle row by row; the upper one
+    (offset > 0, or offset 0 with lower=False) column by column, i.e. the transpose's lower
+    triangle row by row."""
+    k = attrs["offset"]
+    upper = k > 0 or (k == 0 and not attrs["lower"])
+    r, c = np.tril_indices(n, -abs(k))
+    return upper, r, c
+
+
+def _extracttrian_np(attrs, a):
+    upper, r, c = _trian_index(a.shape[-1], attrs)
+    m = np.swapaxes(a, -1, -2) if upper else a
+    return np.ascontiguousarray(m[..., r, c])
+
+
+def _maketrian_n(attrs, length):
+    m = int(round((np.sqrt(8 * length + 1) - 1) / 2))
+    if m * (m + 1) // 2 != length:
+        raise MXNetError("_linalg_maketrian: the last axis (%d) is not a triangular number"
+                         % length)
+    return m + abs(attrs["offset"])
+
+
+def _maketrian_np(attrs, g):
+    n = _maketrian_n(attrs, g.shape[-1])
+    upper, r, c = _trian_index(n, attrs)
+    out = np.zeros(g.shape[:-1] + (n, n), dtype=g.dtype)
+    if upper:
+        out[..., c, r] = g
+    else:
+        out[..., r, c] = g
+    return out
+
+
+def _extracttrian_infer(attrs, ins):
+    a = ins[0]
+    _need_ndim("_linalg_extracttrian", a, 2, "A")
+    _square("_linalg_extracttrian", a)
+    if a is None:
+        return ins, [None]
+    m = a[-1] - abs(attrs["offset"])
+    return ins, [tuple(a[:-2]) + (max(m, 0) * (max(m, 0) + 1) // 2,)]
+
+
+def _maketrian_infer(attrs, ins):
+    a = ins[0]
+    _need_ndim("_linalg_maketrian", a, 1, "A")
+    if a is None:
+        return ins, [None]
+    n = _maketrian_n(attrs, a[-1])
+    return ins, [tuple(a[:-1]) + (n, n)]
+
+
+register("_linalg_extracttrian", inputs=("A",), attrs=dict(_TRIAN),
+         aliases=("linalg_extracttrian",), infer_shape=_extracttrian_infer,
+         forward=lambda attrs, ins, ctx: [_extracttrian_np(attrs, ins[0])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._linalg_maketrian(og[0], offset=attrs["offset"], lower=attrs["lower"])],
+         lowerable=False, second_order=False,
+         doc="The triangle (``offset``/``lower``) of each square matrix as a flat vector.",
+         samples=lambda rng: [Sample([_rand(rng, (3, 3))]),
+                              Sample([_rand(rng, (2, 4, 4))], {"offset": 1}),
+                              Sample([_rand(rng, (4, 4))], {"lower": False})])
+register("_linalg_maketrian", inputs=("A",), attrs=dict(_TRIAN),
+         aliases=("linalg_maketrian",), infer_shape=_maketrian_infer,
+         forward=lambda attrs, ins, ctx: [_maketrian_np(attrs, ins[0])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._linalg_extracttrian(og[0], offset=attrs["offset"], lower=attrs["lower"])],
+         lowerable=False, second_order=False,
+         doc="Square matrices holding the flat triangle A (``offset``/``lower``), zeros "
+             "elsewhere.",
+         samples=lambda rng: [Sample([_rand(rng, (6,))]),
+                              Sample([_rand(rng, (2, 3))], {"offset": -1}),
+                              Sample([_rand(rng, (6,))], {"lower": False})])
+
+
+# -- gelqf / syevd (forward only: no gradient is defined here for either) ---------------------
+def _gelqf_infer(attrs, ins):
+    a = ins[0]
+    _need_ndim("_linalg_gelqf", a, 2, "A")
+    if a is None:
+        return ins, [None, None]
+    if a[-2] > a[-1]:
+        raise MXNetError("_linalg_gelqf: A must have at most as many rows as columns, got %s"
+                         % (tuple(a),))
+    return ins, [tuple(a), tuple(a[:-1]) + (a[-2],)]
+
+
+def _gelqf_fwd(attrs, ins, ctx):
+    # A = L Q is the transpose of A^T = Q^T L^T (a Householder QR of A^T: LAPACK's signs)
+    a = ins[0]
+    q, r = np.linalg.qr(np.swapaxes(a, -1, -2))
+    return [np.ascontiguousarray(np.swapaxes(q, -1, -2)).astype(a.dtype),
+            np.ascontiguousarray(np.swapaxes(r, -1, -2)).astype(a.dtype)]
+
+
+register("_linalg_gelqf", inputs=("A",), infer_shape=_gelqf_infer, num_outputs=2,
+         aliases=("linalg_gelqf",), forward=_gelqf_fwd, gradient=None, differentiable=False,
+         lowerable=False, grad_check=False,
+         doc="LQ factorisation A = L Q (Q with orthonormal rows, L lower triangular); "
+             "outputs (Q, L).",
+         samples=lambda rng: [Sample([_rand(rng, (2, 3))])])
+
+
+def _syevd_infer(attrs, ins):
+    _square("_linalg_syevd", ins[0])
+    a = ins[0]
+    return ins, [None, None] if a is None else [tuple(a), tuple(a[:-1])]
+
+
+def _syevd_fwd(attrs, ins, ctx):
+    a = ins[0]
+    w, v = np.linalg.eigh(a)
+    return [np.ascontiguousarray(np.swapaxes(v, -1, -2)).astype(a.dtype), w.astype(a.dtype)]
+
+
+register("_linalg_syevd", inputs=("A",), infer_shape=_syevd_infer, num_outputs=2,
+         aliases=("linalg_syevd",), forward=_syevd_fwd, gradient=None, differentiable=False,
+         lowerable=False, grad_check=False,
+         doc="Symmetric eigendecomposition A = U^T diag(L) U (rows of U are eigenvectors, "
+             "L ascending); outputs (U, L).  An eigenvector's sign is LAPACK's and may differ "
+             "from MXNet's build.",
+         samples=lambda rng: [Sample([_spd(rng, 3)])])

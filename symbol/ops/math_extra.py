@@ -117,3 +117,28 @@ register("softmin", inputs=("data",),
          doc="softmax(-data / temperature) along axis.",
          samples=lambda rng: [Sample([rng.uniform(-2, 2, (3, 4))]),
                               Sample([rng.uniform(-2, 2, (3, 4))], {"axis": 0, "temperature": 2.0})])
+
+
+# hard_sigmoid: clip(alpha * x + beta, 0, 1); the gradient is alpha strictly inside the ramp
+def _hard_sigmoid_fwd(attrs, ins, ctx):
+    x = ins[0]
+    y = np.clip(attrs["alpha"] * x + attrs["beta"], 0.0, 1.0)
+    return [_keep(y, x)]
+
+
+def _hard_sigmoid_grad(F, attrs, ins, outs, og, ctx):
+    a, b = attrs["alpha"], attrs["beta"]
+    x = ins[0]
+    inside = F.elemwise_mul(F._greater_scalar(x, scalar=-b / a),
+                            F._lesser_scalar(x, scalar=(1.0 - b) / a))
+    return [F.elemwise_mul(og[0], F._mul_scalar(inside, scalar=a))]
+
+
+register("hard_sigmoid", inputs=("data",),
+         attrs={"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
+         infer_shape=unary_infer("hard_sigmoid"), forward=_hard_sigmoid_fwd,
+         gradient=_hard_sigmoid_grad,
+         lowering="K.minimum(K.maximum({alpha} * {0} + {beta}, 0.0), 1.0)",
+         doc="max(0, min(1, alpha * data + beta)).",
+         samples=lambda rng: [Sample([rng.uniform(-4, 4, (3, 4))]),
+                              Sample([rng.uniform(-2, 2, (3, 4))], {"alpha": 0.5, "beta": 0.25})])

@@ -77,6 +77,32 @@ _legacy("_random_randint", lambda g, a, s: g.integers(a["low"], a["high"], size=
         sample_attrs={"low": 0, "high": 5})
 
 
+# -- *_like: the data's shape and dtype, scalar parameters ----------------------------------
+def _like(op, draw, attrs, doc):
+    def forward(a, ins, ctx):
+        return [np.asarray(draw(ctx.rng, a, ins[0].shape)).astype(ins[0].dtype)]
+    register(op, inputs=("data",), attrs=attrs,
+             infer_shape=lambda a, ins: (ins, [ins[0]]),
+             infer_type=lambda a, ins: (ins, [ins[0]]), forward=forward, gradient=None,
+             differentiable=False, needs_rng=True, lowerable=False, doc=doc,
+             samples=lambda rng: [Sample([rng.uniform(0, 1, (2, 3))])])
+
+
+_like("_random_uniform_like", lambda g, a, s: g.uniform(a["low"], a["high"], size=s),
+      {"low": Attr("float", 0.0), "high": Attr("float", 1.0)},
+      "Uniform samples in [low, high) shaped like data.")
+_like("_random_normal_like", lambda g, a, s: g.normal(a["loc"], a["scale"], size=s),
+      {"loc": Attr("float", 0.0), "scale": Attr("float", 1.0)},
+      "N(loc, scale^2) samples shaped like data.")
+_like("_random_exponential_like", lambda g, a, s: g.exponential(1.0 / a["lam"], size=s),
+      {"lam": Attr("float", 1.0)}, "Exponential samples (rate lam) shaped like data.")
+_like("_random_gamma_like", lambda g, a, s: g.gamma(a["alpha"], a["beta"], size=s),
+      {"alpha": Attr("float", 1.0), "beta": Attr("float", 1.0)},
+      "Gamma samples (shape alpha, scale beta) shaped like data.")
+_like("_random_poisson_like", lambda g, a, s: g.poisson(a["lam"], size=s),
+      {"lam": Attr("float", 1.0)}, "Poisson samples (as floats) shaped like data.")
+
+
 # -- parameters given as arrays: output shape = param.shape + shape -------------------------
 def _sample_infer(op, names):
     def infer(attrs, ins):

@@ -436,3 +436,52 @@ register("_diag_backward", inputs=("ograd", "like"), attrs=dict(_DIAG_ATTRS),
          doc="diag's gradient: the head gradient on the k-th diagonal of zeros shaped like "
              "the data (or the k-th diagonal of it for 1-D data).",
          samples=lambda rng: [Sample([rng.standard_normal((3,)), np.zeros((3, 4))])])
+
+
+# -- cumsum (MXNet 1.9.1's mx.nd.cumsum / mx.sym.cumsum record the op ``_np_cumsum``) --------
+def _cumsum_np(attrs, x, reverse=False):
+    ax = attrs["axis"]
+    if ax is None:
+        x = x.reshape(-1)
+        ax = 0
+    else:
+        ax = norm_axis("cumsum", ax, x.ndim)
+    dt = attrs["dtype"] if attrs["dtype"] is not None else x.dtype
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, ax), axis=ax, dtype=dt), ax)
+    return np.cumsum(x, axis=ax, dtype=dt)
+
+
+def _cumsum_infer(attrs, ins):
+    d = ins[0]
+    if d is None:
+        return ins, [None]
+    if attrs["axis"] is None:
+        return ins, [(int(np.prod(d)),)]
+    norm_axis("cumsum", attrs["axis"], max(len(d), 1))
+    return ins, [tuple(d)]
+
+
+_CUMSUM_ATTRS = {"axis": Attr("int_or_none", None), "dtype": Attr("dtype", None)}
+register("_np_cumsum", inputs=("a",), attrs=dict(_CUMSUM_ATTRS), aliases=("cumsum",),
+         infer_shape=_cumsum_infer,
+         infer_type=lambda attrs, ins: (ins, [attrs["dtype"] or ins[0]]),
+         forward=lambda attrs, ins, ctx: [_cumsum_np(attrs, ins[0])],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [
+             F._backward_np_cumsum(og[0], ins[0], axis=attrs["axis"])],
+         lowerable=False,
+         doc="Cumulative sum along ``axis`` (None: of the flattened array).",
+         samples=lambda rng: [Sample([rng.standard_normal((3, 4))]),
+                              Sample([rng.standard_normal((3, 4))], {"axis": 1}),
+                              Sample([rng.standard_normal((2, 3, 2))], {"axis": -2})])
+register("_backward_np_cumsum", inputs=("ograd", "like"), attrs={"axis": Attr("int_or_none", None)},
+         infer_shape=lambda attrs, ins: (ins, [ins[1]]),
+         infer_type=lambda attrs, ins: (ins, [ins[1]]),
+         forward=lambda attrs, ins, ctx: [
+             _cumsum_np({"axis": attrs["axis"], "dtype": None}, ins[0], reverse=True)
+             .reshape(ins[1].shape).astype(ins[1].dtype, copy=False)],
+         gradient=lambda F, attrs, ins, outs, og, ctx: [None, None],
+         lowerable=False, grad_check=False, second_order=False,
+         doc="cumsum's gradient: the reversed cumulative sum of the head gradient, shaped "
+             "like the data.",
+         samples=lambda rng: [Sample([rng.standard_normal((3, 4)), np.zeros((3, 4))], {"axis": 1})])

@@ -2,7 +2,6 @@
 import os
 
 from ... import ndarray
-from ...base import MXNetError
 
 __all__ = ["Dataset", "SimpleDataset", "ArrayDataset", "RecordFileDataset"]
 
@@ -154,16 +153,20 @@ class ArrayDataset(Dataset):
 
 
 class RecordFileDataset(Dataset):
-    """MXNet RecordIO files (``.rec`` + ``.idx``).  agjit has no RecordIO reader, so this
-    refuses with an MXNetError naming the file; convert the records to arrays or image files
-    (then use ArrayDataset or an image folder) instead."""
+    """The raw records of an MXNet RecordIO file (``.rec`` with its ``.idx`` beside it), one
+    bytes object per item, in the order of the index's keys."""
 
     def __init__(self, filename):
+        from ... import recordio
         self.idx_file = os.path.splitext(filename)[0] + ".idx"
         self.filename = filename
-        raise MXNetError("RecordFileDataset(%r): RecordIO (.rec/.idx) files are not supported "
-                         "by agjit; convert the records to NumPy arrays (ArrayDataset) first"
-                         % (filename,))
+        self._record = recordio.MXIndexedRecordIO(self.idx_file, self.filename, "r")
+
+    def __getitem__(self, idx):
+        return self._record.read_idx(self._record.keys[idx])
+
+    def __len__(self):
+        return len(self._record.keys)
 
 
 class _DownloadedDataset(Dataset):

@@ -210,11 +210,36 @@ class CIFAR100(CIFAR10):
         return b"fine_labels" if self._fine_label else b"coarse_labels"
 
 
+def _decode_image(buf, flag, what):
+    """Encoded image bytes -> uint8 NDArray (H, W, 3), or (H, W, 1) for ``flag=0`` (Pillow)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise MXNetError("%s: decoding an image needs Pillow (pip install pillow)" % what) from None
+    import io as _io
+    with Image.open(_io.BytesIO(buf)) as im:
+        arr = np.asarray(im.convert("RGB" if flag else "L"), dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return nd.array(arr, dtype=np.uint8)
+
+
 class ImageRecordDataset(dataset.RecordFileDataset):
-    """Images in a RecordIO file: not supported by agjit (see RecordFileDataset)."""
+    """Images in a RecordIO file (``im2rec`` output): items are ``(image uint8 NDArray
+    (H, W, C), header.label)``; decoding uses Pillow."""
 
     def __init__(self, filename, flag=1, transform=None):
         super(ImageRecordDataset, self).__init__(filename)
+        self._flag = flag
+        self._transform = transform
+
+    def __getitem__(self, idx):
+        from .... import recordio
+        header, img = recordio.unpack(super(ImageRecordDataset, self).__getitem__(idx))
+        img = _decode_image(img, self._flag, "ImageRecordDataset")
+        if self._transform is not None:
+            return self._transform(img, header.label)
+        return img, header.label
 
 
 class ImageFolderDataset(dataset.Dataset):
