@@ -80,9 +80,6 @@ class JitFunction:
         # interpreted calls of a signature before its background compile is requested (0:
         # the first call; tests set it high to stay on the interpreted tier)
         self._tier_start_after = 0
-        if self._tiered:
-            from .tier import prestart
-            prestart()
         self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
         self._reuse = reuse_outputs
         self._traces = {}

@@ -440,13 +440,7 @@ class _Compiler:
             self.cv.notify()
 
     def _loop(self):
-        try:
-            # the kernel library's warm-up (agjit.compiler.warmup) waits for the first
-            # compile request of a tiered function: its first calls run without Numba
-            from .warmup import warm_library
-            warm_library()
-        except Exception:       # pragma: no cover - a warm-up failure costs only speed
-            pass
+        warmed = False
         while True:
             with self.cv:
                 while not self.queue and not self.stopped:
@@ -454,6 +448,16 @@ class _Compiler:
                 if self.stopped:
                     return
                 tiers, job = self.queue.popleft()
+            if not warmed:
+                # the kernel library's warm-up (agjit.compiler.warmup, which imports Numba)
+                # starts with the first compile job -- a graph's second call: the first
+                # call of a tiered function runs without Numba, on a GIL of its own
+                warmed = True
+                try:
+                    from .warmup import warm_library
+                    warm_library()
+                except Exception:   # pragma: no cover - a warm-up failure costs only speed
+                    pass
             job.state = "compiling"
             try:
                 with _pacing():         # compiler note *gil-pacing*
@@ -474,16 +478,6 @@ class _Compiler:
                 job.state = "compiled"
             job.t_done = time.perf_counter()
             job.event.set()
-
-    def prestart(self):
-        """Start the thread before the first compile is needed: its Numba set-up (the
-        library warm-up) overlaps the first calls.  The worker process starts with the
-        first need that the disk cache does not hold (a warm cache needs none)."""
-        with self.cv:
-            if self.thread is None and not self.stopped:
-                self.thread = threading.Thread(target=self._loop, name="agjit-compile",
-                                               daemon=True)
-                self.thread.start()
 
     def _start_worker(self):
         if self.worker is None and _worker_kind() == "process":
@@ -550,14 +544,6 @@ def _compiler():
                 _COMPILER.append(_Compiler())
                 atexit.register(_COMPILER[0].stop)
     return _COMPILER[0]
-
-
-def prestart():
-    """Called when a tiered function is made: start the compile thread now (with a compile
-    worker process; the thread's Numba set-up then overlaps the first calls)."""
-    if _worker_kind() == "process":
-        _note_call()
-        _compiler().prestart()
 
 
 def _hint(graph, need, check=False):
