@@ -499,6 +499,27 @@ def test_first_call_does_not_import_or_wait_for_numba(tmp_path):
     np.testing.assert_allclose(out["last"], out["first"], rtol=1e-6)
 
 
+def test_a_first_call_holds_the_background_until_the_next_tiered_call():
+    """Note *gil-pacing*: while a tiered first call runs, background Numba work waits
+    (wait_hold: compile jobs, warm-up items, numba_setup); a graph's second call releases
+    it, long before the hold would expire."""
+    from agjit.compiler import warmup
+    f = _interpreted(lambda x: x * 2 + 1)
+    x = mx.nd.array(np.arange(4, dtype=np.float32))
+    np.testing.assert_array_equal(f(x).asnumpy(), np.arange(4) * 2 + 1)    # a first call
+    warmup.hold(60)
+    done = []
+    t = threading.Thread(target=lambda: (warmup.wait_hold(), done.append(time.perf_counter())))
+    t.start()
+    time.sleep(0.3)
+    assert not done             # held
+    t_second = time.perf_counter()
+    np.testing.assert_array_equal(f(x).asnumpy(), np.arange(4) * 2 + 1)    # releases
+    t.join(30)
+    assert done and done[0] - t_second < 10, (done, t_second)
+    warmup.release()
+
+
 def test_interpreted_view_ops_hand_back_the_callers_own_arrays():
     """The interpreter runs Reshape/Flatten and the backward graph's aliases as views (no
     copy), but an output is still the caller's own array: writing it leaves the input and

@@ -245,6 +245,11 @@ class JitFunction:
             log.info(msg)
             if self._strict:
                 raise MXNetError("strict mode: %s" % msg)
+        if self._tiered:
+            # a first call: no background Numba work shares the GIL with it (compiler
+            # note *gil-pacing*); released by the graph's next call
+            from .warmup import hold
+            hold()
         tr = _Trace(self, sig, args, kwargs)
         if self._tiered:
             tr.enable_tiers(self._tier_start_after)
