@@ -34,8 +34,9 @@ exists), in a fresh cache directory (cold) and then again with that directory (w
 * ``cache_info`` after the first call and at the end, ``import_*_s`` and the process wall.
 
 ``--peer jax`` (jax.jit(value_and_grad) of the same MLP step) and ``--peer torch_compile``
-(torch.compile of it, in PyTorch's interpreter: $AGJIT_TORCH_PYTHON or
-/work/peers-venv/bin/python) time their first and steady calls the same way.
+(torch.compile of it) time their first and steady calls the same way, each in an
+interpreter that has it: this one, else $AGJIT_JAX_PYTHON / $AGJIT_TORCH_PYTHON, else
+/work/peers-venv/bin/python.
 ``--breakdown`` adds, per Numba function compiled during the first call, its CPU seconds in
 typing, lowering (Numba IR to LLVM and LLVM's optimisation and code generation, which
 Numba's ``native_lowering`` pass holds) and the other passes (numba.core.event).
@@ -248,9 +249,15 @@ def child(args):
     out["load"] = [round(os.getloadavg()[0], 2)]
     t_first = time.perf_counter()
     c0 = time.process_time()
+    q0, m0 = _runq_s(), time.thread_time()
     loss = step()
     out["first_call_s"] = time.perf_counter() - t_first
     out["first_call_cpu_s"] = time.process_time() - c0
+    # load-independent: the main thread's own CPU in the first call, and the time it was
+    # neither on a core nor waiting for one (the GIL held by a background thread, a lock)
+    out["first_call_main_cpu_s"] = time.thread_time() - m0
+    out["first_call_gil_wait_s"] = max(0.0, out["first_call_s"] - (_runq_s() - q0)
+                                       - out["first_call_main_cpu_s"])
     out["loss"] = float(loss.asnumpy().reshape(-1)[0])
     out["after_first"] = jf.cache_info()._asdict()
     if bd is not None:
@@ -379,18 +386,24 @@ def _run(argv, env, timeout, python=None):
     return res
 
 
-def torch_python():
+def peer_python(module="torch"):
+    """An interpreter that imports ``module`` (torch or jax): this one, else
+    ``$AGJIT_TORCH_PYTHON`` / ``$AGJIT_JAX_PYTHON``, else /work/peers-venv/bin/python."""
     import subprocess
-    for py in (sys.executable, os.environ.get("AGJIT_TORCH_PYTHON"),
+    for py in (sys.executable, os.environ.get("AGJIT_%s_PYTHON" % module.upper()),
                "/work/peers-venv/bin/python"):
         if py and os.path.exists(py):
             try:
-                if subprocess.run([py, "-c", "import torch"], capture_output=True,
+                if subprocess.run([py, "-c", "import " + module], capture_output=True,
                                   timeout=120).returncode == 0:
                     return py
             except (OSError, subprocess.TimeoutExpired):
                 pass
     return None
+
+
+def torch_python():
+    return peer_python("torch")
 
 
 def drive(models, quick=False, tmp=None, timeout=900, breakdown=False, log=print,
@@ -427,7 +440,7 @@ def drive(models, quick=False, tmp=None, timeout=900, breakdown=False, log=print
                     if mode == "default" and phase == "cold" and not r.get("tiered_api", True):
                         break       # no tiering in this build: default is the blocking compile
         for pname in peers:
-            py = sys.executable if pname == "jax" else torch_python()
+            py = peer_python("jax" if pname == "jax" else "torch")
             if py is None:
                 r = {"peer": pname, "status": "not installed"}
             else:

@@ -426,28 +426,98 @@ def test_exit_mid_compile_is_clean(tmp_path, kind):
         _verify_cache_dir(str(tmp_path / "cache"))
 
 
-def test_first_call_does_not_import_numba(tmp_path):
-    code = textwrap.dedent("""
-        import sys
-        import numpy as np
-        import agjit as mx
-        f = mx.jit(lambda x: mx.nd.sum(mx.nd.exp(x) * 2), tiered=True)
-        f._tier_start_after = 1 << 30
-        x = mx.nd.array(np.ones((3, 4), np.float32))
-        x.attach_grad()
+_FIRST_CALL_SCRIPT = textwrap.dedent("""
+    import json, sys, threading, time
+
+    importers = set()
+
+    class Spy:              # records the thread that imports each numba module
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "numba" or name.startswith("numba."):
+                importers.add(threading.current_thread().name)
+            return None
+    sys.meta_path.insert(0, Spy)
+
+    def runq():             # seconds this thread waited for a core (Linux), else 0
+        try:
+            with open("/proc/thread-self/schedstat") as f:
+                return int(f.read().split()[1]) * 1e-9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    import numpy as np
+    import agjit as mx
+    f = mx.jit(lambda x: mx.nd.sum(mx.nd.exp(x) * 2), tiered=True)
+    x = mx.nd.array(np.ones((3, 4), np.float32))
+    x.attach_grad()
+
+    def step():
         with mx.autograd.record():
             y = f(x)
         y.backward()
-        assert abs(float(y.asnumpy().reshape(-1)[0]) - 24 * np.e) < 1e-3
-        assert np.allclose(x.grad.asnumpy(), 2 * np.e)
-        print("numba" in sys.modules)
-    """)
-    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"))
+        return float(y.asnumpy().reshape(-1)[0]), x.grad.asnumpy().copy()
+
+    c, q, t = time.thread_time(), runq(), time.perf_counter()
+    first = step()
+    wall, cpu, q = time.perf_counter() - t, time.thread_time() - c, runq() - q
+    out = {"wall": wall, "cpu": cpu, "blocked": max(0.0, wall - q - cpu),
+           "numba_after_first": "numba" in sys.modules,
+           "compiling_after_first": f.cache_info().compile_state,
+           "first": [first[0], float(first[1].min()), float(first[1].max())]}
+    step()                  # the compile request of the first call starts now
+    assert f.wait_compiled(600)
+    last = step()
+    info = f.cache_info()
+    out.update(importers=sorted(importers), compiled_calls=info.compiled_calls,
+               last=[last[0], float(last[1].min()), float(last[1].max())])
+    print(json.dumps(out))
+""")
+
+
+def test_first_call_does_not_import_or_wait_for_numba(tmp_path):
+    """A tiered function's first call runs without Numba: nothing imports it before the
+    first compile job (the graph's second call), that import happens on a background
+    thread, never the caller's, and the first call does not block (off its core, not
+    waiting for one: the GIL held by a background import) beyond a small bound; the
+    compiled tier it then switches to gives the same numbers."""
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"), AGJIT_TIERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([sys.executable, "-c", _FIRST_CALL_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "False"
+    out = __import__("json").loads(r.stdout.strip().splitlines()[-1])
+    assert out["numba_after_first"] is False, out
+    assert out["compiling_after_first"] == "compiling", out     # requested, not started
+    assert out["importers"] and "MainThread" not in out["importers"], out
+    # a background Numba import during the call held the GIL for 0.3-1 s (the flaky
+    # failure this replaces); the call's own imports and page faults stay far below
+    assert out["blocked"] < 0.15, out
+    assert out["compiled_calls"] >= 1, out
+    assert abs(out["first"][0] - 24 * np.e) < 1e-3
+    assert np.allclose(out["first"][1:], 2 * np.e)
+    np.testing.assert_allclose(out["last"], out["first"], rtol=1e-6)
+
+
+def test_a_first_call_holds_the_background_until_the_next_tiered_call():
+    """Note *gil-pacing*: while a tiered first call runs, background Numba work waits
+    (wait_hold: compile jobs, warm-up items, numba_setup); a graph's second call releases
+    it, long before the hold would expire."""
+    from agjit.compiler import warmup
+    f = _interpreted(lambda x: x * 2 + 1)
+    x = mx.nd.array(np.arange(4, dtype=np.float32))
+    np.testing.assert_array_equal(f(x).asnumpy(), np.arange(4) * 2 + 1)    # a first call
+    warmup.hold(60)
+    done = []
+    t = threading.Thread(target=lambda: (warmup.wait_hold(), done.append(time.perf_counter())))
+    t.start()
+    time.sleep(0.3)
+    assert not done             # held
+    t_second = time.perf_counter()
+    np.testing.assert_array_equal(f(x).asnumpy(), np.arange(4) * 2 + 1)    # releases
+    t.join(30)
+    assert done and done[0] - t_second < 10, (done, t_second)
+    warmup.release()
 
 
 def test_interpreted_view_ops_hand_back_the_callers_own_arrays():

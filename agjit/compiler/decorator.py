@@ -80,9 +80,6 @@ class JitFunction:
         # interpreted calls of a signature before its background compile is requested (0:
         # the first call; tests set it high to stay on the interpreted tier)
         self._tier_start_after = 0
-        if self._tiered:
-            from .tier import prestart
-            prestart()
         self._strict = bool(int(os.environ.get("AGJIT_STRICT", "0"))) if strict is None else strict
         self._reuse = reuse_outputs
         self._traces = {}
@@ -248,6 +245,11 @@ class JitFunction:
             log.info(msg)
             if self._strict:
                 raise MXNetError("strict mode: %s" % msg)
+        if self._tiered:
+            # a first call: no background Numba work shares the GIL with it (compiler
+            # note *gil-pacing*); released by the graph's next call
+            from .warmup import hold
+            hold()
         tr = _Trace(self, sig, args, kwargs)
         if self._tiered:
             tr.enable_tiers(self._tier_start_after)

@@ -3,9 +3,12 @@ kernels compile off the calling thread; the next call after they are ready runs 
 
 Note: tiers
     *Interpreted tier.*  :class:`Interpreter` runs a CompiledGraph's nodes in topological
-    order through the registry's NumPy kernels (``op.forward``): no code generation, no
-    kernel cache and no Numba -- this module does not import Numba, so Numba's one-time
-    set-up (import, typing registry) stays off the first call.  A recorded call keeps every
+    order through the eager forwards: the registry's NumPy kernels (``op.forward``), and
+    for the ops of agjit.eager_kernels (Convolution, Pooling, BatchNorm...) the library's
+    compiled kernels once that module's thread has them, so an interpreted step costs
+    what the eager step costs; no code generation, no kernel cache and no Numba -- this
+    module does not import Numba, so Numba's one-time set-up (import, typing registry)
+    stays off the first call.  A recorded call keeps every
     forward value of the call; its tape node (:class:`_InterpNode`, a
     ``tape.CompiledNode``) runs the backward graph the compiled tier would compile
     (``symbol.autodiff.gradient`` of the same graph, per gradient mask, mode and present
@@ -51,8 +54,9 @@ import weakref
 import numpy as np
 
 from ..tape import state, CompiledNode, ONES
-from .warmup import note_call as _note_call, pacing as _pacing
-from ..ndarray.ndarray import _wrap, _TRAIN, _PREDICT
+from .warmup import note_call as _note_call, pacing as _pacing, release as _release, \
+    wait_hold as _wait_hold
+from ..ndarray.ndarray import _wrap, _TRAIN, _PREDICT, EAGER_FORWARD as _EAGER_FORWARD
 
 __all__ = ["tiered_default", "Tiers", "Interpreter"]
 
@@ -102,7 +106,9 @@ class Interpreter:
                     if to is not None:
                         env[(n, 0)] = np.asarray(ins[0]).reshape(to)
                         continue
-                outs = n.op.forward(n.parsed, ins, ctx)
+                # the eager forward: for Convolution, Pooling, BatchNorm... the library's
+                # compiled kernels once agjit.eager_kernels has them (as an eager step)
+                outs = (_EAGER_FORWARD.get(n.op) or n.op.forward)(n.parsed, ins, ctx)
                 for i, o in enumerate(outs):
                     env[(n, i)] = o
 
@@ -301,6 +307,8 @@ class Tiers:
     # calls --------------------------------------------------------------------------------
     def count(self, tier):
         _note_call()
+        if self.history:
+            _release()      # not a first call: the held first call is over (*gil-pacing*)
         with self._lock:
             h = self.history
             if h and h[-1][0] == tier:
@@ -394,6 +402,7 @@ class Tiers:
         still running."""
         end = None if timeout is None else time.perf_counter() + timeout
         if self.pending:
+            _release()
             self._flush()
         for job in list(self.jobs.values()):
             left = None if end is None else max(0.0, end - time.perf_counter())
@@ -440,13 +449,7 @@ class _Compiler:
             self.cv.notify()
 
     def _loop(self):
-        try:
-            # the kernel library's warm-up (agjit.compiler.warmup) waits for the first
-            # compile request of a tiered function: its first calls run without Numba
-            from .warmup import warm_library
-            warm_library()
-        except Exception:       # pragma: no cover - a warm-up failure costs only speed
-            pass
+        warmed = False
         while True:
             with self.cv:
                 while not self.queue and not self.stopped:
@@ -454,7 +457,18 @@ class _Compiler:
                 if self.stopped:
                     return
                 tiers, job = self.queue.popleft()
+            if not warmed:
+                # the kernel library's warm-up (agjit.compiler.warmup, which imports Numba)
+                # starts with the first compile job -- a graph's second call: the first
+                # call of a tiered function runs without Numba, on a GIL of its own
+                warmed = True
+                try:
+                    from .warmup import warm_library
+                    warm_library()
+                except Exception:   # pragma: no cover - a warm-up failure costs only speed
+                    pass
             job.state = "compiling"
+            _wait_hold()                # another function's first call
             try:
                 with _pacing():         # compiler note *gil-pacing*
                     job.how = self._precompile(tiers, job)
@@ -474,16 +488,6 @@ class _Compiler:
                 job.state = "compiled"
             job.t_done = time.perf_counter()
             job.event.set()
-
-    def prestart(self):
-        """Start the thread before the first compile is needed: its Numba set-up (the
-        library warm-up) overlaps the first calls.  The worker process starts with the
-        first need that the disk cache does not hold (a warm cache needs none)."""
-        with self.cv:
-            if self.thread is None and not self.stopped:
-                self.thread = threading.Thread(target=self._loop, name="agjit-compile",
-                                               daemon=True)
-                self.thread.start()
 
     def _start_worker(self):
         if self.worker is None and _worker_kind() == "process":
@@ -550,14 +554,6 @@ def _compiler():
                 _COMPILER.append(_Compiler())
                 atexit.register(_COMPILER[0].stop)
     return _COMPILER[0]
-
-
-def prestart():
-    """Called when a tiered function is made: start the compile thread now (with a compile
-    worker process; the thread's Numba set-up then overlaps the first calls)."""
-    if _worker_kind() == "process":
-        _note_call()
-        _compiler().prestart()
 
 
 def _hint(graph, need, check=False):

@@ -11,7 +11,8 @@ import time
 log = logging.getLogger("agjit.jit")
 
 __all__ = ["warm_library", "wait_library", "library_state", "pacing", "tick", "note_call",
-           "listen_numba", "pacing_state", "numba_setup"]
+           "listen_numba", "pacing_state", "numba_setup", "hold", "release",
+           "wait_hold"]
 
 
 # Note: gil-pacing
@@ -28,7 +29,13 @@ __all__ = ["warm_library", "wait_library", "library_state", "pacing", "tick", "n
 #     program lends it the whole GIL.  And while any paced thread works the interpreter's
 #     switch interval is 0.5 ms instead of 5, so a step that waits for the GIL gets it
 #     after at most that (the interval is set back when the last one is done, unless the
-#     program changed it meanwhile).
+#     program changed it meanwhile).  A tiered function's first call (its trace and
+#     interpreted run) is *held* (:func:`hold`, until a tiered call that is not a graph's
+#     first, a wait for a compile, or ``_HOLD_S``): the background waits for the hold's end where it holds no lock the
+#     call could need (:func:`wait_hold`: before a compile job, between warm-up items,
+#     before :func:`numba_setup` -- which the eager kernels' thread, agjit.eager_kernels,
+#     started by the trace's first Convolution, also runs, paced), so the first call
+#     shares the GIL with no Numba import.
 _PACED = {}                 # thread ident -> [thread CPU s, wall s at the last yield]
 _pace_lock = threading.Lock()
 _pace_state = {"active": 0, "switch": None, "hook": None, "listener": None}
@@ -49,6 +56,30 @@ def _share():
 def note_call():
     """A tiered function was called (the program is stepping): pace the background."""
     _LAST_CALL[0] = time.perf_counter()
+
+
+_HOLD = [0.0]           # perf_counter until which background work waits (note *gil-pacing*)
+_HOLD_S = 2.0
+
+
+def hold(seconds=_HOLD_S):
+    """A tiered first call starts: background Numba work waits until :func:`release` (at
+    most ``seconds``)."""
+    _LAST_CALL[0] = now = time.perf_counter()
+    _HOLD[0] = now + seconds
+
+
+def release():
+    """The held first call has ended (the graph's next call, or a wait for its compile)."""
+    if _HOLD[0]:
+        _HOLD[0] = 0.0
+
+
+def wait_hold():
+    """Wait while a first call is held (call it holding no lock: not within an import or
+    a Numba compile)."""
+    while _HOLD[0] and time.perf_counter() < _HOLD[0]:
+        time.sleep(0.002)
 
 
 def tick():
@@ -346,6 +377,12 @@ def _refresh_paced(ctx):
 def numba_setup():
     """Numba's one-time set-up, safe on a background thread (it imports Numba; a paced
     thread yields between the registries it installs, note *gil-pacing*)."""
+    wait_hold()
+    with pacing():
+        _numba_setup()
+
+
+def _numba_setup():
     from numba.core.compiler_lock import global_compiler_lock
     from numba.core.registry import cpu_target
     listen_numba()
@@ -379,6 +416,7 @@ def _warm_main_paced():
             unlisten = _listen_to_other_compiles()
         for d, s in todo:
             tick()
+            wait_hold()
             try:
                 if not _warm_one(d, s, polite):
                     break
