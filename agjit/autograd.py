@@ -344,7 +344,11 @@ def _single_call_backward(head, head_grad, retain_graph, train_mode):
             sinks.append(None)
     reads = fn.inputs_of(idx)
     if reads is not None:       # this output reads some of the call's inputs only
-        any_target = any(sinks[k] is not None for k in reads)
+        any_target = False
+        for k in reads:
+            if sinks[k] is not None:
+                any_target = True
+                break
     if not any_target:
         return False
     n_in = len(inputs)

@@ -75,8 +75,12 @@ class _JitNode(CompiledNode):
         if self.stash is not None and len(out_grads) == 1 and out_grads[0] is ONES:
             return self.stash, None, None       # the step-mode call's speculation held
         tr = self.trace
-        if self.stash is not None and len(out_grads) > 1 and tr.speculated(out_grads):
-            return self.stash, None, None       # (a multi-output step: note *step-mode*)
+        if self.stash is not None and len(out_grads) > 1 and (
+                out_grads[tr._spec_head] is ONES and
+                out_grads.count(None) == len(out_grads) - 1 or tr.speculated(out_grads)):
+            # (a multi-output step, note *step-mode*: ONES for the speculated output and
+            # nothing from the others -- what Gluon's composed call sees -- is checked first)
+            return self.stash, None, None
         if bwd_train is None:
             bwd_train = state.training
         bwd_train = bool(bwd_train)

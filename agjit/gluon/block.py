@@ -564,6 +564,7 @@ class _GraphRunner(object):
 _SLOT_DATA = NDArray.__dict__["_data"]      # the slot descriptors of NDArray's fields
 _SLOT_ENTRY = NDArray.__dict__["_entry"]
 _new = object.__new__
+_GENERAL = object()                 # _fast_call: this call takes the general path
 
 
 def _force(arr):
@@ -654,6 +655,9 @@ class HybridBlock(Block):
         self._jit = None
         self._jit_args = None
         self._pure = False          # deferrable and composable (note *composition*)
+        # (number of inputs, jitted parameters, pure, single output) of a built graph over
+        # flat array inputs, while hybridized: the fast call (HybridBlock._fast_call)
+        self._fast = None
         self._ran_sig = None        # (input shapes/dtypes, mode) of a call that ran
         self._next_sig = None
         self._composed = {}         # (producer's JitFunction, position) -> composed one
@@ -682,6 +686,7 @@ class HybridBlock(Block):
         self._jit = None
         self._jit_args = None
         self._pure = False
+        self._fast = None
         self._composed = {}
         self._ran_sig = self._next_sig = None
 
@@ -693,6 +698,7 @@ class HybridBlock(Block):
         per traced signature.
         """
         self._active = active
+        self._fast = None           # set again by the next compiled call
         self._flags = list(kwargs.items()) + [('static_alloc', static_alloc),
                                               ('static_shape', static_shape)]
         if clear:
@@ -798,53 +804,54 @@ class HybridBlock(Block):
         self._composed = {}
 
     def __call__(self, *args):
-        # a built hybridized block without hooks, whose class keeps HybridBlock.forward,
-        # called on an array: straight to the compiled call (what forward would do)
-        if self._jit_args is not None and self._active and not self._forward_pre_hooks \
-                and not self._forward_hooks and args:
-            t = type(args[0])
-            if (t is NDArray or t is _PendingOut) and type(self).forward is _HB_FORWARD:
-                return self._call_cached_op(*args)
+        # a built hybridized block over flat array inputs (``_fast``, reset by hybridize()),
+        # without hooks, whose class keeps HybridBlock.forward: straight to the compiled
+        # call (what forward would do)
+        f = self._fast
+        if f is not None and len(args) == f[0] and not self._forward_pre_hooks \
+                and not self._forward_hooks and type(self).forward is _HB_FORWARD:
+            r = self._fast_call(f, args)
+            if r is not _GENERAL:
+                return r
         return Block.__call__(self, *args)
 
+    def _fast_call(self, f, args):
+        """The compiled call of a built graph over flat inputs ``args`` (``f`` =
+        ``self._fast``), deferred or composed inside record() (note *composition*); or
+        _GENERAL: an input is not a plain NDArray (at most one deferred one is taken) or a
+        parameter lost its data (the general path explains)."""
+        pend = None
+        k = 0
+        for a in args:
+            t = type(a)
+            if t is not NDArray:
+                if t is not _PendingOut or pend is not None:
+                    return _GENERAL
+                pend = k
+            k += 1
+        try:
+            params = [p._data[0] for p in f[1]]
+        except TypeError:
+            return _GENERAL
+        if f[2]:
+            st = _tape_state
+            if st.recording and st.tracer is None:
+                r = self._defer(args, params, st) if pend is None else \
+                    self._compose(pend, args, params, st)
+                if r is not None:
+                    return r
+        ran, self._next_sig = self._next_sig, None
+        outs = self._jit(*args, *params)
+        if ran is not None:         # deferral may follow this signature now
+            self._ran_sig = ran
+        return outs[0] if f[3] else _regroup(list(outs), self._out_format)[0]
+
     def _call_cached_op(self, *args):
-        ja = self._jit_args
-        if ja is not None and ja[2] and len(args) == ja[0]:
-            # fast path: a built graph over plain NDArray inputs (no structure to flatten)
-            pend = None
-            for k, a in enumerate(args):
-                t = type(a)
-                if t is NDArray:
-                    continue
-                if t is _PendingOut and pend is None:
-                    pend = k
-                    continue
-                if not isinstance(a, NDArray):
-                    break
-                pend = -1           # a second deferred input (forced below) or a subclass
-            else:
-                try:
-                    params = [p._data[0] for p in ja[1]]
-                except TypeError:       # a parameter lost its data: the slow path explains
-                    params = None
-                if params is not None:
-                    if self._pure:
-                        st = _tape_state
-                        if st.recording and st.tracer is None:
-                            if pend is None:
-                                r = self._defer(args, params, st)
-                            elif pend >= 0:
-                                r = self._compose(pend, args, params, st)
-                            else:
-                                r = None
-                            if r is not None:
-                                return r
-                    ran, self._next_sig = self._next_sig, None
-                    outs = self._jit(*(list(args) + params))
-                    if ran is not None:         # deferral may follow this signature now
-                        self._ran_sig = ran
-                    return outs[0] if self._out_format == 0 else \
-                        _regroup(list(outs), self._out_format)[0]
+        f = self._fast
+        if f is not None and len(args) == f[0]:
+            r = self._fast_call(f, args)
+            if r is not _GENERAL:
+                return r
         flat, fmt = _flatten(args, "input")
         if not self._cached_graph:
             self._get_graph(*args)
@@ -862,6 +869,8 @@ class HybridBlock(Block):
             raise ValueError("%s: expected %d input arrays, got %d" % (self.name, n_in,
                                                                         len(flat)))
         arrays = flat + [p.data() for p in jit_params]
+        if _simple:
+            self._fast = (n_in, jit_params, self._pure, self._out_format == 0)
         outs = self._jit(*arrays)
         return _regroup(list(outs), self._out_format)[0]
 
@@ -875,7 +884,7 @@ class HybridBlock(Block):
             self._next_sig = sig        # becomes _ran_sig once this call has run
             return None
         arr = _new(_PendingOut)
-        _SLOT_DATA.__set__(arr, (self, list(args) + params, sig[1]))
+        _SLOT_DATA.__set__(arr, (self, [*args, *params], sig[1]))
         _SLOT_ENTRY.__set__(arr, None)
         st.pending.append(arr)
         return arr
@@ -896,9 +905,9 @@ class HybridBlock(Block):
             cj = self._composed[(pj, pos)] = jit(fn)
             cj.step_head = 0        # the consumer's output (agjit.compiler.step)
         if pos == 0:
-            out, pout = cj(*(parrays + list(args[1:]) + params))
+            out, pout = cj(*parrays, *args[1:], *params)
         else:
-            out, pout = cj(*(parrays + [a for k, a in enumerate(args) if k != pos] + params))
+            out, pout = cj(*parrays, *args[:pos], *args[pos + 1:], *params)
         pl = st.pending
         if pl and pl[-1] is parr:
             pl.pop()

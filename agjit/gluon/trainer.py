@@ -6,7 +6,11 @@ Note: gluon-trainer
     ``optimizer.rescale_grad = scale / batch_size`` and each Parameter's ``lr_mult`` /
     ``wd_mult`` (the optimizer's ``param_dict``).  A parameter whose gradient no backward
     wrote since the last step is *stale*: the step raises MXNet's UserWarning, or with
-    ``ignore_stale_grad=True`` skips just that parameter.
+    ``ignore_stale_grad=True`` skips just that parameter.  A step that updated every
+    trainable parameter keeps its plan with, per parameter, the objects it was built from
+    (data NDArray, its autograd entry, data and gradient buffers, grad_req); the next step
+    checks those identities and the fresh flags in one loop and reuses the plan
+    (``_fast_update``), any difference sends it through the general loop above.
 
 Note: trainer-kvstore
     ``kvstore`` None, 'local' or 'device' (one process, one device) uses no store, as
@@ -102,6 +106,7 @@ class Trainer(object):
         self._init_optimizer(optimizer, optimizer_params)
         self._scale = self._optimizer.rescale_grad
         self._plans = {}
+        self._last = None       # (plan, rows) of the last step that updated every trainable one
         if self._uses_store():
             self._init_kvstore()
 
@@ -200,10 +205,11 @@ class Trainer(object):
             self._init_kvstore()
         if self._kv_pending:
             self._init_params()
-        if self._kvstore is not None and self._update_on_kvstore:
-            self._update_on_store(ignore_stale_grad)
-            return
-        self._allreduce_grads()
+        if self._kvstore is not None:
+            if self._update_on_kvstore:
+                self._update_on_store(ignore_stale_grad)
+                return
+            self._allreduce_grads()
         self._update(ignore_stale_grad)
 
     def allreduce_grads(self):
@@ -269,6 +275,9 @@ class Trainer(object):
         self._update(ignore_stale_grad)
 
     def _update(self, ignore_stale_grad=False):
+        last = self._last
+        if last is not None and self._fast_update(last):
+            return
         indices = []
         keys = []           # what the fused plan's addresses depend on
         datas = []
@@ -309,6 +318,42 @@ class Trainer(object):
         optim._fused_update(plan)
         for k in range(0, len(keys), 3):
             keys[k][0].fresh = False
+        params = self._params
+        if len(indices) == sum(1 for p in params if p._grad_req != 'null'):
+            # every trainable parameter was updated: the next step may check this plan's
+            # objects directly (_fast_update); a null one is a row without data
+            rows = {i: (params[i], datas[j], *keys[3 * j:3 * j + 3])
+                    for j, i in enumerate(indices)}
+            self._last = (plan, [rows.get(i, (p, None, None, None, None))
+                                 for i, p in enumerate(params)])
+        else:
+            self._last = None
+
+    def _fast_update(self, last):
+        """The common step (note *gluon-trainer*): the parameters of the last step's plan
+        train, each has a fresh gradient, and none of the arrays, buffers or autograd
+        entries the plan was built from changed -- then update with it and return True;
+        else False (the general loop decides)."""
+        plan, rows = last
+        optim = self._optimizer
+        if plan.version != self._updaters[0]._version or plan.fused != optim.fused:
+            return False
+        try:
+            for param, data, e, w, g in rows:
+                if data is None:
+                    if param._grad_req != 'null':
+                        return False
+                elif param._grad_req == 'null' or param._data[0] is not data or \
+                        data._entry is not e or not e[0].fresh or data._data is not w or \
+                        param._grad[0]._data is not g:
+                    return False
+        except TypeError:           # a parameter lost its data or gradient
+            return False
+        optim._fused_update(plan)
+        for _p, data, e, _w, _g in rows:
+            if data is not None:
+                e[0].fresh = False
+        return True
 
     def save_states(self, fname):
         """Save the optimizer and its states (momentum, ...) to ``fname`` (atomically)."""
@@ -328,6 +373,8 @@ class Trainer(object):
             self._kvstore.load_optimizer_states(fname)
             self._optimizer = self._kvstore._updater.optimizer
             self._optimizer.param_dict = {i: param for i, param in enumerate(self._params)}
+            self._plans = {}
+            self._last = None
             return
         with open(fname, 'rb') as f:
             states = f.read()
@@ -337,3 +384,4 @@ class Trainer(object):
         self._optimizer = self._updaters[0].optimizer
         self._optimizer.param_dict = {i: param for i, param in enumerate(self._params)}
         self._plans = {}
+        self._last = None
