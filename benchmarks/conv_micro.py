@@ -60,9 +60,9 @@ def agjit_times(shape):
     r["wino"] = (cpu_ms(lambda: K.wino_fwd(x, w, b, out, p, p, 0)),
                  cpu_ms(lambda: K.wino_bwd_data(gy, w, gx, p, p)),
                  cpu_ms(lambda: K.wino_bwd_weight(gy, x, gw, p, p)))
-    r["gemm"] = (cpu_ms(lambda: K.conv2d_fwd_gemm(x, w, b, out, 1, 1, p, p, 1, 1, 1, 0)),
-                 cpu_ms(lambda: K.conv2d_bwd_data_gemm(gy, w, gx, 1, 1, p, p, 1, 1, 1)),
-                 cpu_ms(lambda: K.conv2d_bwd_weight_gemm(gy, x, gw, 1, 1, p, p, 1, 1, 1)))
+    r["gemm"] = (cpu_ms(lambda: K.conv2d_fwd(x, w, b, out, 1, 1, p, p, 1, 1, 1, 0)),
+                 cpu_ms(lambda: K.conv2d_bwd_data(gy, w, gx, 1, 1, p, p, 1, 1, 1)),
+                 cpu_ms(lambda: K.conv2d_bwd_weight(gy, x, gw, 1, 1, p, p, 1, 1, 1)))
     return r
 
 

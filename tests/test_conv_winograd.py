@@ -76,8 +76,6 @@ def test_winograd_matches_reference(shape, dtype):
 
 
 def test_wino_shapes():
-    # dispatch is off (WINOGRAD_DISPATCH) until the kernels beat im2col + GEMM
-    assert K.wino_ok(64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1) == K.WINOGRAD_DISPATCH
     ok = K.wino_shape_ok
     assert ok(64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)
     assert not ok(64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1)      # stride 2

@@ -508,20 +508,8 @@ def _fwd_par(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias, nb, ncol):
 
 @njit(cache=True)
 def conv2d_fwd(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
-    """out (n, f, OH, OW) = conv(x (n, c, H, W), w (f, c/G, kh, kw)) [+ bias (f,)]: Winograd
-    where wino_ok holds (note *winograd*), else im2col + GEMM (conv2d_fwd_gemm)."""
-    x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
-    if wino_ok(x.shape[1], w.shape[0], w.shape[2], w.shape[3], sh, sw, ph, pw, dh, dw, G):
-        wino_fwd(x, w, bias, out, ph, pw, has_bias)
-        return
-    conv2d_fwd_gemm(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias)
-
-
-@njit(cache=True)
-def conv2d_fwd_gemm(x, w, bias, out, sh, sw, ph, pw, dh, dw, G, has_bias):
-    """conv2d_fwd by im2col + GEMM, the samples in parallel where they can be (note
-    *sample-parallel*)."""
+    """out (n, f, OH, OW) = conv(x (n, c, H, W), w (f, c/G, kh, kw)) [+ bias (f,)]; the
+    samples in parallel where they can be (note *sample-parallel*)."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
     ncol = _cols_size(x, w, out, sh, sw, ph, pw, G)
@@ -574,19 +562,7 @@ def _bwd_data_par(gy, w, gx, sh, sw, ph, pw, dh, dw, G, nb, ncol):
 
 @njit(cache=True)
 def conv2d_bwd_data(gy, w, gx, sh, sw, ph, pw, dh, dw, G):
-    """gx (n, c, H, W) = d conv / d x for output gradient gy (n, f, OH, OW): Winograd where
-    wino_ok holds, else conv2d_bwd_data_gemm."""
-    gy = np.ascontiguousarray(gy)
-    w = np.ascontiguousarray(w)
-    if wino_ok(gx.shape[1], w.shape[0], w.shape[2], w.shape[3], sh, sw, ph, pw, dh, dw, G):
-        wino_bwd_data(gy, w, gx, ph, pw)
-        return
-    conv2d_bwd_data_gemm(gy, w, gx, sh, sw, ph, pw, dh, dw, G)
-
-
-@njit(cache=True)
-def conv2d_bwd_data_gemm(gy, w, gx, sh, sw, ph, pw, dh, dw, G):
-    """conv2d_bwd_data by GEMM + col2im."""
+    """gx (n, c, H, W) = d conv / d x for output gradient gy (n, f, OH, OW)."""
     gy = np.ascontiguousarray(gy)
     w = np.ascontiguousarray(w)
     ncol = _cols_size(gx, w, gy, sh, sw, ph, pw, G)
@@ -638,19 +614,7 @@ def _bwd_weight_par(gy, x, parts, f, kh, kw, sh, sw, ph, pw, dh, dw, G, nb, ncol
 
 @njit(cache=True)
 def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
-    """gw (f, c/G, kh, kw) = d conv / d w for output gradient gy (n, f, OH, OW): Winograd
-    where wino_ok holds, else conv2d_bwd_weight_gemm."""
-    gy = np.ascontiguousarray(gy)
-    x = np.ascontiguousarray(x)
-    if wino_ok(x.shape[1], gw.shape[0], gw.shape[2], gw.shape[3], sh, sw, ph, pw, dh, dw, G):
-        wino_bwd_weight(gy, x, gw, ph, pw)
-        return
-    conv2d_bwd_weight_gemm(gy, x, gw, sh, sw, ph, pw, dh, dw, G)
-
-
-@njit(cache=True)
-def conv2d_bwd_weight_gemm(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
-    """conv2d_bwd_weight by im2col + GEMM."""
+    """gw (f, c/G, kh, kw) = d conv / d w for output gradient gy (n, f, OH, OW)."""
     gy = np.ascontiguousarray(gy)
     x = np.ascontiguousarray(x)
     n = x.shape[0]
@@ -677,13 +641,11 @@ def conv2d_bwd_weight_gemm(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
     _bwd_weight_into(gy, x, gwf, 0, f, kh, kw, sh, sw, ph, pw, dh, dw, G, 0, n, cols)
 
 
-
 # ---------------------------------------------------------------------------------------
 # Winograd F(2x2, 3x3): the 3x3 stride-1 convolutions (note *winograd*)
 # ---------------------------------------------------------------------------------------
-# conv2d_fwd / conv2d_bwd_data / conv2d_bwd_weight take these kernels where wino_ok
-# holds (3x3, stride 1, dilation 1, groups 1, padding <= 2, enough channels; off for now:
-# WINOGRAD_DISPATCH).
+# Kernels for the convolutions wino_shape_ok accepts (3x3, stride 1, dilation 1, groups 1,
+# padding <= 2, enough channels), called directly (see below: not dispatched yet).
 #
 # Note: winograd
 #     Each 2x2 block of outputs of a 3x3 convolution is Y = A^T [(G g G^T) . (B^T d B)] A
@@ -704,19 +666,16 @@ WINO_MIN_TILES = 64         # the least tiles per GEMM block (small GEMMs are sl
 WINO_MIN_CHANNELS = 8       # fewer input or output channels: im2col wins (transform-bound)
 
 
-# Off until the kernels win: measured (1-thread CPU ms, load ~10-19 on 2 cores) on the W7
-# conv (batch 32, 64 -> 64, 32x32) the input transform takes 25.5 ms, the 16 GEMMs 20.2,
-# the output transform 5.4: about the 53 ms of im2col + GEMM (conv2d_fwd_gemm).
-WINOGRAD_DISPATCH = False
-
-
-@njit(cache=True)
-def wino_ok(c, f, kh, kw, sh, sw, ph, pw, dh, dw, G):
-    """True when conv2d_fwd / _bwd_data / _bwd_weight take the Winograd kernels: dispatch
-    on (WINOGRAD_DISPATCH) and a shape wino_shape_ok accepts."""
-    return WINOGRAD_DISPATCH and wino_shape_ok(c, f, kh, kw, sh, sw, ph, pw, dh, dw, G)
-
-
+# Not dispatched yet: conv2d_fwd / conv2d_bwd_data / conv2d_bwd_weight stay on im2col +
+# GEMM.  Measured (1-thread process CPU ms, forward / data grad / weight grad, load ~3,
+# benchmarks/conv_micro.py): W7's conv (batch 32, 64 -> 64, 32x32) 41.4 / 48.8 / 62.6
+# against im2col's 47.7 / 52.2 / 51.2; ResNet-18 512x7x7 batch 16 81.4 / 97.4 / 75.9
+# against 133.0 / 173.3 / 98.1; but at batch 1 Winograd loses on every ResNet-18 shape
+# (512x7x7: 19.9 / 34.0 / 14.0 against 7.3 / 10.7 / 6.5: the filter transform is redone per
+# call).  A per-shape rule (forward and data gradient when the tiles outnumber 16 x the
+# channels, weight gradient never) has to be validated before the dispatch takes them;
+# a call inside conv2d_* would also make Numba type and compile these kernels for every
+# convolution, so they are kept out of it until then.
 @njit(cache=True)
 def wino_shape_ok(c, f, kh, kw, sh, sw, ph, pw, dh, dw, G):
     """True when a convolution of c -> f channels with this geometry can take the Winograd
