@@ -641,6 +641,448 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
     _bwd_weight_into(gy, x, gwf, 0, f, kh, kw, sh, sw, ph, pw, dh, dw, G, 0, n, cols)
 
 
+# ---------------------------------------------------------------------------------------
+# Winograd F(2x2, 3x3): the 3x3 stride-1 convolutions (note *winograd*)
+# ---------------------------------------------------------------------------------------
+# Kernels for the convolutions wino_shape_ok accepts (3x3, stride 1, dilation 1, groups 1,
+# padding <= 2, enough channels), called directly (see below: not dispatched yet).
+#
+# Note: winograd
+#     Each 2x2 block of outputs of a 3x3 convolution is Y = A^T [(G g G^T) . (B^T d B)] A
+#     for the 4x4 input tile d it reads (tiles overlap by two rows/columns) and the 3x3
+#     filter g: 16 products per input/output channel pair and tile instead of 36, and the
+#     sums over input channels are 16 GEMMs ``M[xi] (f x T) = U[xi] (f x c) @ V[xi] (c x T)``
+#     over a block of T tiles (the transformed inputs V of the block stay in cache:
+#     ``WINO_BLOCK`` elements).  The data gradient is the same forward convolution of the
+#     output gradient with the flipped, transposed filter and padding 2 - p; the weight
+#     gradient is its adjoint: ``dU[xi] += dM[xi] @ V[xi]^T`` with dM = A dY A^T of each
+#     2x2 output-gradient block (0 outside the output), then dg = G^T dU G.  The transforms'
+#     coefficients are 0, +-1 and +-1/2, so in float32 the result differs from the direct
+#     sum by a few units of rounding of the largest partial term (tests/test_conv_winograd.py
+#     measures it against float64: relative to max |ref|, at most 1e-5 for 64-512
+#     channels).  Samples run in parallel as in note *sample-parallel*.
+WINO_BLOCK = 131072         # elements of one block's transformed inputs (16 x c x T)
+WINO_MIN_TILES = 64         # the least tiles per GEMM block (small GEMMs are slow in BLAS)
+WINO_MIN_CHANNELS = 8       # fewer input or output channels: im2col wins (transform-bound)
+
+
+# Not dispatched yet: conv2d_fwd / conv2d_bwd_data / conv2d_bwd_weight stay on im2col +
+# GEMM.  Measured (1-thread process CPU ms, forward / data grad / weight grad, load ~3,
+# benchmarks/conv_micro.py): W7's conv (batch 32, 64 -> 64, 32x32) 41.4 / 48.8 / 62.6
+# against im2col's 47.7 / 52.2 / 51.2; ResNet-18 512x7x7 batch 16 81.4 / 97.4 / 75.9
+# against 133.0 / 173.3 / 98.1; but at batch 1 Winograd loses on every ResNet-18 shape
+# (512x7x7: 19.9 / 34.0 / 14.0 against 7.3 / 10.7 / 6.5: the filter transform is redone per
+# call).  A per-shape rule (forward and data gradient when the tiles outnumber 16 x the
+# channels, weight gradient never) has to be validated before the dispatch takes them;
+# a call inside conv2d_* would also make Numba type and compile these kernels for every
+# convolution, so they are kept out of it until then.
+@njit(cache=True)
+def wino_shape_ok(c, f, kh, kw, sh, sw, ph, pw, dh, dw, G):
+    """True when a convolution of c -> f channels with this geometry can take the Winograd
+    kernels (3x3, stride 1, dilation 1, groups 1, padding <= 2, enough channels)."""
+    return (kh == 3 and kw == 3 and sh == 1 and sw == 1 and dh == 1 and dw == 1 and G == 1
+            and 0 <= ph <= 2 and 0 <= pw <= 2 and c >= WINO_MIN_CHANNELS
+            and f >= WINO_MIN_CHANNELS)
+
+
+@njit(cache=True)
+def _wino_tiles_per_block(c, f, total):
+    tb = WINO_BLOCK // (16 * max(c, f, 1))
+    tb = max(tb, WINO_MIN_TILES)
+    return max(1, min(tb, total))
+
+
+@njit(cache=True)
+def _wino_slab(rows, tb):
+    """Elements between the 16 matrices of a block (rows x tb each): padded by 32 so the
+    16 streams a transform reads or writes do not fall on the same cache sets (a power of
+    two apart they did: the input transform of the W7 conv took 34 ms, 4 KB aliasing)."""
+    return rows * tb + 32
+
+
+@njit(cache=True)
+def _wino_filter_transform(w, Uw, flip):
+    """Uw (16, f, c) = G g G^T of each 3x3 filter of w (f, c, 3, 3); with ``flip`` the
+    filters of the data gradient: Uw (16, c, f) from w[f, c, ::-1, ::-1]."""
+    f, c = w.shape[0], w.shape[1]
+    g = np.empty(9, dtype=w.dtype)
+    t = np.empty(12, dtype=w.dtype)
+    h = w.dtype.type(0.5)
+    for k in range(f):
+        for ci in range(c):
+            for i in range(3):
+                for j in range(3):
+                    if flip:
+                        g[i * 3 + j] = w[k, ci, 2 - i, 2 - j]
+                    else:
+                        g[i * 3 + j] = w[k, ci, i, j]
+            for j in range(3):          # t (4x3) = G g
+                a, b, e = g[j], g[3 + j], g[6 + j]
+                t[j] = a
+                t[3 + j] = h * (a + b + e)
+                t[6 + j] = h * (a - b + e)
+                t[9 + j] = e
+            for i in range(4):          # (G g) G^T
+                a, b, e = t[i * 3], t[i * 3 + 1], t[i * 3 + 2]
+                r0, r1, r2, r3 = a, h * (a + b + e), h * (a - b + e), e
+                if flip:
+                    base = ci * f + k
+                    stride = c * f
+                else:
+                    base = k * c + ci
+                    stride = f * c
+                Uw[(i * 4 + 0) * stride + base] = r0
+                Uw[(i * 4 + 1) * stride + base] = r1
+                Uw[(i * 4 + 2) * stride + base] = r2
+                Uw[(i * 4 + 3) * stride + base] = r3
+
+
+@njit(cache=True, inline="always")
+def _wino_load4(xf, p, y, ix0, H, W):
+    """Row y, columns ix0..ix0+3 of the plane at flat offset p (0 outside it)."""
+    z = xf.dtype.type(0)
+    if y < 0 or y >= H:
+        return z, z, z, z
+    q = p + y * W
+    v0 = xf[q + ix0] if 0 <= ix0 < W else z
+    v1 = xf[q + ix0 + 1] if 0 <= ix0 + 1 < W else z
+    v2 = xf[q + ix0 + 2] if 0 <= ix0 + 2 < W else z
+    v3 = xf[q + ix0 + 3] if 0 <= ix0 + 3 < W else z
+    return v0, v1, v2, v3
+
+
+@njit(cache=True, inline="always")
+def _wino_bt(d0, d1, d2, d3):
+    """B^T applied to a vector of 4."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(cache=True, inline="always")
+def _wino_edge_tile(xf, p, iy0, ix0, H, W, V, o, CT):
+    """_wino_store of a tile reaching outside the plane (zeros there)."""
+    a0, a1, a2, a3 = _wino_load4(xf, p, iy0, ix0, H, W)
+    b0, b1, b2, b3 = _wino_load4(xf, p, iy0 + 1, ix0, H, W)
+    c0, c1, c2, c3 = _wino_load4(xf, p, iy0 + 2, ix0, H, W)
+    e0, e1, e2, e3 = _wino_load4(xf, p, iy0 + 3, ix0, H, W)
+    _wino_store(V, o, CT, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, e0, e1, e2, e3)
+
+
+@njit(cache=True)
+def _wino_input_transform(xf, C, H, W, ph, pw, TY, TX, t0, nt, tb, V):
+    """V[xi, ci, j] (16 x C x tb, flat) = B^T d B of tile t0 + j (tiles numbered over the
+    samples: (b, ty, tx)) of each channel of the flat NCHW array xf.  Tiles are taken a
+    row of tiles (b, ty) at a time so the tile's position needs no division per tile;
+    the interior columns of a row of tiles inside the plane load without bounds tests."""
+    T1 = TY * TX
+    CT = U(_wino_slab(C, tb))
+    HW = H * W
+    t = t0
+    t_end = t0 + nt
+    # interior tile columns: 2 tx - pw >= 0 and 2 tx - pw + 4 <= W
+    txl = (pw + 1) // 2
+    txh = (W + pw - 4) // 2 + 1 if W + pw >= 4 else 0
+    while t < t_end:
+        b = t // T1
+        r = t - b * T1
+        ty = r // TX
+        tx_a = r - ty * TX
+        tx_b = min(TX, tx_a + (t_end - t))
+        j0 = t - t0
+        iy0 = 2 * ty - ph
+        rows_in = iy0 >= 0 and iy0 + 4 <= H
+        lo, hi = tx_a, tx_a
+        if rows_in:
+            lo = min(max(tx_a, txl), tx_b)
+            hi = max(min(tx_b, txh), lo)
+        for ci in range(C):
+            p = (b * C + ci) * HW
+            vbase = U(ci * tb + j0 - tx_a)
+            for tx in range(tx_a, lo):
+                _wino_edge_tile(xf, p, iy0, 2 * tx - pw, H, W, V, vbase + U(tx), CT)
+            q0 = U(p + iy0 * W - pw)      # (wraps below 0; q below does not)
+            for tx2 in range(U(lo), U(hi)):
+                q = q0 + U(2) * tx2
+                a0, a1, a2, a3 = xf[q], xf[q + U(1)], xf[q + U(2)], xf[q + U(3)]
+                q += U(W)
+                b0, b1, b2, b3 = xf[q], xf[q + U(1)], xf[q + U(2)], xf[q + U(3)]
+                q += U(W)
+                c0, c1, c2, c3 = xf[q], xf[q + U(1)], xf[q + U(2)], xf[q + U(3)]
+                q += U(W)
+                e0, e1, e2, e3 = xf[q], xf[q + U(1)], xf[q + U(2)], xf[q + U(3)]
+                _wino_store(V, vbase + tx2, CT, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2,
+                            c3, e0, e1, e2, e3)
+            for tx in range(hi, tx_b):
+                _wino_edge_tile(xf, p, iy0, 2 * tx - pw, H, W, V, vbase + U(tx), CT)
+        t += tx_b - tx_a
+
+
+@njit(cache=True, inline="always")
+def _wino_store(V, o, CT, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, e0, e1, e2, e3):
+    """V[xi * CT + o] = (B^T d B)[xi] for the 4x4 tile d with rows a, b, c, e."""
+    # columns of B^T d: rows r0 = a - c, r1 = b + c, r2 = c - b, r3 = b - e
+    r00, r01, r02, r03 = a0 - c0, a1 - c1, a2 - c2, a3 - c3
+    r10, r11, r12, r13 = b0 + c0, b1 + c1, b2 + c2, b3 + c3
+    r20, r21, r22, r23 = c0 - b0, c1 - b1, c2 - b2, c3 - b3
+    r30, r31, r32, r33 = b0 - e0, b1 - e1, b2 - e2, b3 - e3
+    V[o] = r00 - r02
+    V[CT + o] = r01 + r02
+    V[U(2) * CT + o] = r02 - r01
+    V[U(3) * CT + o] = r01 - r03
+    V[U(4) * CT + o] = r10 - r12
+    V[U(5) * CT + o] = r11 + r12
+    V[U(6) * CT + o] = r12 - r11
+    V[U(7) * CT + o] = r11 - r13
+    V[U(8) * CT + o] = r20 - r22
+    V[U(9) * CT + o] = r21 + r22
+    V[U(10) * CT + o] = r22 - r21
+    V[U(11) * CT + o] = r21 - r23
+    V[U(12) * CT + o] = r30 - r32
+    V[U(13) * CT + o] = r31 + r32
+    V[U(14) * CT + o] = r32 - r31
+    V[U(15) * CT + o] = r31 - r33
+
+
+@njit(cache=True)
+def _wino_output_transform(M, F, OH, OW, TY, TX, t0, nt, tb, of, bias, has_bias):
+    """The 2x2 outputs A^T m A of each tile t0 + j of M (16 x F x tb) into the flat NCHW
+    array of (clipped to OH x OW), plus bias[k] when has_bias; a row of tiles at a time."""
+    T1 = TY * TX
+    FT = U(_wino_slab(F, tb))
+    O = OH * OW
+    t = t0
+    t_end = t0 + nt
+    txh = OW // 2                   # tile columns with both output columns inside
+    while t < t_end:
+        b = t // T1
+        r = t - b * T1
+        ty = r // TX
+        tx_a = r - ty * TX
+        tx_b = min(TX, tx_a + (t_end - t))
+        j0 = t - t0
+        oy = 2 * ty
+        down = oy + 1 < OH
+        hi = max(min(tx_b, txh), tx_a) if down else tx_a
+        for k in range(F):
+            bv = bias[k] if has_bias else M.dtype.type(0)
+            mb = U(k * tb + j0 - tx_a)
+            pb = U((b * F + k) * O + oy * OW)
+            for tx in range(U(tx_a), U(tx_b)):
+                o = mb + tx
+                m0, m1, m2, m3 = M[o], M[FT + o], M[U(2) * FT + o], M[U(3) * FT + o]
+                m4, m5, m6, m7 = (M[U(4) * FT + o], M[U(5) * FT + o], M[U(6) * FT + o],
+                                  M[U(7) * FT + o])
+                m8, m9, m10, m11 = (M[U(8) * FT + o], M[U(9) * FT + o], M[U(10) * FT + o],
+                                    M[U(11) * FT + o])
+                m12, m13, m14, m15 = (M[U(12) * FT + o], M[U(13) * FT + o],
+                                      M[U(14) * FT + o], M[U(15) * FT + o])
+                a0, a1, a2, a3 = m0 + m4 + m8, m1 + m5 + m9, m2 + m6 + m10, m3 + m7 + m11
+                c0, c1, c2, c3 = (m4 - m8 - m12, m5 - m9 - m13, m6 - m10 - m14,
+                                  m7 - m11 - m15)
+                p = pb + U(2) * tx
+                of[p] = a0 + a1 + a2 + bv
+                if tx < U(hi):
+                    of[p + U(1)] = a1 - a2 - a3 + bv
+                    of[p + U(OW)] = c0 + c1 + c2 + bv
+                    of[p + U(OW + 1)] = c1 - c2 - c3 + bv
+                else:
+                    if 2 * tx + 1 < OW:
+                        of[p + U(1)] = a1 - a2 - a3 + bv
+                    if down:
+                        of[p + U(OW)] = c0 + c1 + c2 + bv
+                        if 2 * tx + 1 < OW:
+                            of[p + U(OW + 1)] = c1 - c2 - c3 + bv
+        t += tx_b - tx_a
+
+
+@njit(cache=True)
+def _wino_fwd_range(x, Uw, F, out, ph, pw, bias, has_bias, b0, b1, V, M, tb):
+    """out[b0:b1] = the convolution of x[b0:b1] with the transformed filters Uw (16,F,C)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    OH, OW = out.shape[2], out.shape[3]
+    TY, TX = (OH + 1) // 2, (OW + 1) // 2
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    t_end = b1 * TY * TX
+    for t0 in range(b0 * TY * TX, t_end, tb):
+        nt = min(tb, t_end - t0)
+        _wino_input_transform(xf, C, H, W, ph, pw, TY, TX, t0, nt, tb, V)
+        for xi in range(16):
+            gemm(False, False, F, nt, C, Uw, xi * F * C, C, V, xi * _wino_slab(C, tb), tb, 0.0, M,
+                 xi * _wino_slab(F, tb), tb)
+        _wino_output_transform(M, F, OH, OW, TY, TX, t0, nt, tb, of, bias, has_bias)
+
+
+@njit(cache=True, parallel=True)
+def _wino_fwd_par(x, Uw, F, out, ph, pw, bias, has_bias, nb, tb):
+    n, C = x.shape[0], x.shape[1]
+    for t in prange(nb):
+        V = np.empty(16 * _wino_slab(C, tb), dtype=out.dtype)
+        M = np.empty(16 * _wino_slab(F, tb), dtype=out.dtype)
+        _wino_fwd_range(x, Uw, F, out, ph, pw, bias, has_bias, t * n // nb, (t + 1) * n // nb,
+                   V, M, tb)
+
+
+@njit(cache=True)
+def _wino_fwd_core(x, Uw, F, out, ph, pw, bias, has_bias):
+    n, C = x.shape[0], x.shape[1]
+    if n == 0 or out.shape[2] * out.shape[3] == 0:
+        return
+    TY, TX = (out.shape[2] + 1) // 2, (out.shape[3] + 1) // 2
+    nb = _par_blocks(n)
+    if nb > 0:
+        tb = _wino_tiles_per_block(C, F, (n // nb) * TY * TX)
+        _wino_fwd_par(x, Uw, F, out, ph, pw, bias, has_bias, nb, tb)
+        _par_end()
+        return
+    tb = _wino_tiles_per_block(C, F, n * TY * TX)
+    V = np.empty(16 * _wino_slab(C, tb), dtype=out.dtype)
+    M = np.empty(16 * _wino_slab(F, tb), dtype=out.dtype)
+    _wino_fwd_range(x, Uw, F, out, ph, pw, bias, has_bias, 0, n, V, M, tb)
+
+
+@njit(cache=True)
+def wino_fwd(x, w, bias, out, ph, pw, has_bias):
+    """out (n, f, OH, OW) = conv(x (n, c, H, W), w (f, c, 3, 3)) [+ bias], stride 1."""
+    f, c = w.shape[0], w.shape[1]
+    Uw = np.empty(16 * f * c, dtype=out.dtype)
+    _wino_filter_transform(w, Uw, False)
+    _wino_fwd_core(x, Uw, f, out, ph, pw, bias, has_bias)
+
+
+@njit(cache=True)
+def wino_bwd_data(gy, w, gx, ph, pw):
+    """gx (n, c, H, W) = the data gradient of the stride-1 3x3 convolution for output
+    gradient gy (n, f, OH, OW): gy convolved with the flipped transposed filters, padding
+    2 - p."""
+    f, c = w.shape[0], w.shape[1]
+    Uw = np.empty(16 * f * c, dtype=gx.dtype)
+    _wino_filter_transform(w, Uw, True)
+    _wino_fwd_core(gy, Uw, c, gx, 2 - ph, 2 - pw, Uw, False)
+
+
+@njit(cache=True)
+def _wino_grad_transform(gf, F, OH, OW, TY, TX, t0, nt, tb, D):
+    """D[xi, k, j] (16 x F x tb) = A dY A^T of the 2x2 output-gradient block of tile t0 + j
+    (0 outside the output)."""
+    T1 = TY * TX
+    FT = _wino_slab(F, tb)
+    for j in range(nt):
+        t = t0 + j
+        b = t // T1
+        r = t - b * T1
+        ty = r // TX
+        tx = r - ty * TX
+        oy, ox = 2 * ty, 2 * tx
+        right = ox + 1 < OW
+        down = oy + 1 < OH
+        for k in range(F):
+            p = (b * F + k) * OH * OW + oy * OW + ox
+            g00 = gf[p]
+            g01 = gf[p + 1] if right else gf.dtype.type(0)
+            g10 = gf[p + OW] if down else gf.dtype.type(0)
+            g11 = gf[p + OW + 1] if right and down else gf.dtype.type(0)
+            # rows of A dY (4x2): (r0, r0 + r1, r0 - r1, -r1); then the same on columns
+            s0, s1 = g00, g01
+            u0, u1 = g00 + g10, g01 + g11
+            v0, v1 = g00 - g10, g01 - g11
+            w0, w1 = -g10, -g11
+            o = k * tb + j
+            D[0 * FT + o] = s0
+            D[1 * FT + o] = s0 + s1
+            D[2 * FT + o] = s0 - s1
+            D[3 * FT + o] = -s1
+            D[4 * FT + o] = u0
+            D[5 * FT + o] = u0 + u1
+            D[6 * FT + o] = u0 - u1
+            D[7 * FT + o] = -u1
+            D[8 * FT + o] = v0
+            D[9 * FT + o] = v0 + v1
+            D[10 * FT + o] = v0 - v1
+            D[11 * FT + o] = -v1
+            D[12 * FT + o] = w0
+            D[13 * FT + o] = w0 + w1
+            D[14 * FT + o] = w0 - w1
+            D[15 * FT + o] = -w1
+
+
+@njit(cache=True)
+def _wino_bwd_weight_range(gy, x, ph, pw, b0, b1, dU, u0, V, D, tb):
+    """dU[u0 : u0 + 16*F*C] = sum over the tiles of samples b0..b1 of dM @ V^T."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+    TY, TX = (OH + 1) // 2, (OW + 1) // 2
+    xf = x.reshape(-1)
+    gf = gy.reshape(-1)
+    t_beg, t_end = b0 * TY * TX, b1 * TY * TX
+    for t0 in range(t_beg, t_end, tb):
+        nt = min(tb, t_end - t0)
+        _wino_input_transform(xf, C, H, W, ph, pw, TY, TX, t0, nt, tb, V)
+        _wino_grad_transform(gf, F, OH, OW, TY, TX, t0, nt, tb, D)
+        for xi in range(16):
+            gemm(False, True, F, C, nt, D, xi * _wino_slab(F, tb), tb, V, xi * _wino_slab(C, tb), tb,
+                 0.0 if t0 == t_beg else 1.0, dU, u0 + xi * F * C, C)
+
+
+@njit(cache=True, parallel=True)
+def _wino_bwd_weight_par(gy, x, ph, pw, parts, nb, tb):
+    n, C, F = x.shape[0], x.shape[1], gy.shape[1]
+    m = 16 * F * C
+    for t in prange(nb):
+        V = np.empty(16 * _wino_slab(C, tb), dtype=parts.dtype)
+        D = np.empty(16 * _wino_slab(F, tb), dtype=parts.dtype)
+        _wino_bwd_weight_range(gy, x, ph, pw, t * n // nb, (t + 1) * n // nb, parts, t * m, V, D,
+                          tb)
+
+
+@njit(cache=True)
+def wino_bwd_weight(gy, x, gw, ph, pw):
+    """gw (f, c, 3, 3) = the weight gradient of the stride-1 3x3 convolution."""
+    n, C = x.shape[0], x.shape[1]
+    F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+    if n == 0 or OH * OW == 0:
+        gw[...] = 0
+        return
+    TY, TX = (OH + 1) // 2, (OW + 1) // 2
+    m = 16 * F * C
+    nb = _par_blocks(n)
+    if nb > 0:
+        tb = _wino_tiles_per_block(C, F, (n // nb) * TY * TX)
+        parts = np.empty(nb * m, dtype=gw.dtype)
+        _wino_bwd_weight_par(gy, x, ph, pw, parts, nb, tb)
+        _par_end()
+        dU = parts[:m].copy()
+        for t in range(1, nb):
+            p0 = U(t * m)
+            for i in range(U(m)):
+                dU[i] += parts[p0 + i]
+    else:
+        tb = _wino_tiles_per_block(C, F, n * TY * TX)
+        dU = np.empty(m, dtype=gw.dtype)
+        V = np.empty(16 * _wino_slab(C, tb), dtype=gw.dtype)
+        D = np.empty(16 * _wino_slab(F, tb), dtype=gw.dtype)
+        _wino_bwd_weight_range(gy, x, ph, pw, 0, n, dU, 0, V, D, tb)
+    # gw = G^T dU G per filter: rows (u0 + (u1 + u2)/2, (u1 - u2)/2, (u1 + u2)/2 + u3)
+    h = gw.dtype.type(0.5)
+    FC = F * C
+    q = np.empty(12, dtype=gw.dtype)
+    for k in range(F):
+        for ci in range(C):
+            base = k * C + ci
+            for e in range(4):          # G^T on the rows (xi = a*4 + e): 3x4
+                u0 = dU[(0 + e) * FC + base]
+                u1 = dU[(4 + e) * FC + base]
+                u2 = dU[(8 + e) * FC + base]
+                u3 = dU[(12 + e) * FC + base]
+                q[e] = u0 + h * (u1 + u2)
+                q[4 + e] = h * (u1 - u2)
+                q[8 + e] = h * (u1 + u2) + u3
+            for i in range(3):          # then G on the columns
+                u0, u1, u2, u3 = q[i * 4], q[i * 4 + 1], q[i * 4 + 2], q[i * 4 + 3]
+                gw[k, ci, i, 0] = u0 + h * (u1 + u2)
+                gw[k, ci, i, 1] = h * (u1 - u2)
+                gw[k, ci, i, 2] = h * (u1 + u2) + u3
+
+
 @njit(cache=True)
 def add_channel_bias(out, bias):
     """out (n, f, ...) += bias[f] (a Deconvolution's bias)."""

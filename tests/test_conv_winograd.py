@@ -1,0 +1,86 @@
+"""The Winograd F(2x2, 3x3) kernels of agjit.compiler.kernels_nn (note *winograd*) against
+a float64 NumPy reference: forward (with bias), data gradient and weight gradient, odd
+sizes, padding 0/1/2, batch 1, channel counts that are not multiples of anything, and
+blocks of tiles that split rows of tiles (a small WINO_BLOCK is not needed: shapes with
+more tiles than one block are included)."""
+import numpy as np
+import pytest
+
+from agjit.compiler import kernels_nn as K
+
+
+def _ref_conv(x, w, ph, pw):
+    n, c, H, W = x.shape
+    f = w.shape[0]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    out = np.zeros((n, f, OH, OW))
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("fc,nchw->nfhw", w[:, :, i, j], xp[:, :, i:i + OH, j:j + OW])
+    return out
+
+
+def _ref_grads(x, w, gy, ph, pw):
+    """d(sum(gy * conv(x, w))) / dx and / dw, by the same sums transposed."""
+    n, c, H, W = x.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gxp = np.zeros_like(xp)
+    gw = np.zeros_like(w)
+    for i in range(3):
+        for j in range(3):
+            gxp[:, :, i:i + OH, j:j + OW] += np.einsum("fc,nfhw->nchw", w[:, :, i, j], gy)
+            gw[:, :, i, j] = np.einsum("nfhw,nchw->fc", gy, xp[:, :, i:i + OH, j:j + OW])
+    return gxp[:, :, ph:ph + H, pw:pw + W], gw
+
+
+SHAPES = [  # n, c, f, H, W, ph, pw
+    (2, 8, 9, 7, 6, 1, 1),
+    (1, 16, 8, 5, 9, 0, 0),
+    (3, 9, 11, 8, 8, 2, 1),
+    (2, 12, 10, 1, 3, 1, 1),
+    (1, 13, 17, 3, 3, 0, 0),
+    (5, 8, 8, 23, 19, 1, 0),      # 5 * 12 * 10 tiles: several blocks, split tile rows
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_winograd_matches_reference(shape, dtype):
+    n, c, f, H, W, ph, pw = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((n, c, H, W))
+    w = rng.standard_normal((f, c, 3, 3))
+    b = rng.standard_normal(f)
+    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    gy = rng.standard_normal((n, f, OH, OW))
+    ref = _ref_conv(x, w, ph, pw) + b[None, :, None, None]
+    rgx, rgw = _ref_grads(x, w, gy, ph, pw)
+    # float64: the algebra is exact up to rounding; float32: measured <= 3e-7 of max |ref|
+    # here (the bound of note *winograd*, 1e-5, holds with room)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    out = np.full((n, f, OH, OW), np.nan, dtype)
+    K.wino_fwd(x.astype(dtype), w.astype(dtype), b.astype(dtype), out, ph, pw, 1)
+    assert np.abs(out - ref).max() <= tol * np.abs(ref).max()
+    out0 = np.full((n, f, OH, OW), np.nan, dtype)
+    K.wino_fwd(x.astype(dtype), w.astype(dtype), b.astype(dtype), out0, ph, pw, 0)
+    r0 = ref - b[None, :, None, None]
+    assert np.abs(out0 - r0).max() <= tol * np.abs(r0).max()
+    gx = np.full((n, c, H, W), np.nan, dtype)
+    K.wino_bwd_data(gy.astype(dtype), w.astype(dtype), gx, ph, pw)
+    assert np.abs(gx - rgx).max() <= tol * np.abs(rgx).max()
+    gw = np.full((f, c, 3, 3), np.nan, dtype)
+    K.wino_bwd_weight(gy.astype(dtype), x.astype(dtype), gw, ph, pw)
+    assert np.abs(gw - rgw).max() <= tol * np.abs(rgw).max()
+
+
+def test_wino_shapes():
+    ok = K.wino_shape_ok
+    assert ok(64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)
+    assert not ok(64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1)      # stride 2
+    assert not ok(64, 64, 3, 3, 1, 1, 1, 1, 2, 2, 1)      # dilation 2
+    assert not ok(64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2)      # groups
+    assert not ok(64, 64, 5, 5, 1, 1, 2, 2, 1, 1, 1)      # 5x5
+    assert not ok(64, 64, 3, 3, 1, 1, 3, 3, 1, 1, 1)      # padding 3
+    assert not ok(3, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)       # few input channels
