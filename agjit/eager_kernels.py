@@ -49,7 +49,8 @@ __all__ = ["OPS", "forward_of", "set_mode", "mode", "wait", "state"]
 OPS = ("Convolution", "_backward_Convolution_data", "_backward_Convolution_weight",
        "Deconvolution", "_backward_Deconvolution_data", "_backward_Deconvolution_weight",
        "Pooling", "_backward_Pooling", "_pooling_max_select",
-       "BatchNorm", "_backward_BatchNorm")
+       "BatchNorm", "_backward_BatchNorm",
+       "softmax", "log_softmax", "_backward_log_softmax")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MODES = ("1", "sync", "0")
 

@@ -102,6 +102,58 @@ def _transposed(w, off, rows, cols):
     return out
 
 
+# Note: rnn-rows
+#     The LSTM's per-step gate math is a function of one batch row with no branch inside its
+#     loop over the H units (the mode and ``keep`` tests are outside it), so LLVM vectorises
+#     it with vmath's tanh (vmath note *vmath*); the loop with the mode tests inside kept it
+#     scalar.  Measured on W9 (T 35, N 20, H 256, 2 layers; process CPU, 2 cores under load):
+#     rnn_fwd 53 -> 50 ms, rnn_bwd 168 -> 117 ms, against 7 ms per 700 x 256 x 1024 GEMM
+#     (the backward still recomputes the forward: about 50 ms of it).  The forward adds bx
+#     into the input projection once; the forward-direction backward keeps one gate-gradient
+#     buffer (its rows in step order are those in time order).
+@njit(cache=True)
+def _lstm_fwd_row(xr, hr, bh, c, a, H, half, one):
+    """One batch row of an LSTM step.  hr (4H) holds Wh h and becomes the pre-activations
+    xr (Wx x + bx) + hr + bh; a (5H) gets the activations i, f, g, o, tanh(c'); c (H) is
+    updated in place to c' and hr[:H] to the output h'.  Each loop touches few arrays, so
+    LLVM's runtime alias checks stay under its limit and it vectorises (note *rnn-rows*)."""
+    for j in range(4 * H):
+        hr[j] = (xr[j] + hr[j]) + bh[j]
+    for j in range(H):
+        a[j] = _sig(hr[j], half, one)
+        a[H + j] = _sig(hr[H + j], half, one)
+        a[2 * H + j] = _tanh(hr[2 * H + j])
+        a[3 * H + j] = _sig(hr[3 * H + j], half, one)
+    for j in range(H):
+        cv = a[H + j] * c[j] + a[j] * a[2 * H + j]
+        c[j] = cv
+        a[4 * H + j] = _tanh(cv)
+    for j in range(H):
+        hr[j] = a[3 * H + j] * a[4 * H + j]
+
+
+@njit(cache=True)
+def _lstm_bwd_row(gyr, col0, dh, dc, a, cp, da, H, one):
+    """One batch row of an LSTM step's backward: dh (H) becomes g = gyr[col0:] + dh, the
+    output gradient; dc the cell gradient (updated in place to the previous cell's); da
+    (4H) gets the gradient of the gate pre-activations."""
+    for j in range(H):
+        dh[j] = gyr[col0 + j] + dh[j]
+    for j in range(H):
+        g = dh[j]
+        gi = a[j]
+        gf = a[H + j]
+        gg = a[2 * H + j]
+        go = a[3 * H + j]
+        tc = a[4 * H + j]
+        dcn = g * go * (one - tc * tc) + dc[j]
+        da[j] = dcn * gg * gi * (one - gi)
+        da[H + j] = dcn * cp[j] * gf * (one - gf)
+        da[2 * H + j] = dcn * gi * (one - gg * gg)
+        da[3 * H + j] = g * tc * go * (one - go)
+        dc[j] = dcn * gf
+
+
 @njit(cache=True)
 def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col0,
                    keep, acts, hs, cs, steps, has_steps):
@@ -128,9 +180,26 @@ def _direction_fwd(mode, H, inp, nin, w, wxo, who, bxo, bho, h0, c0, rev, y, col
     if keep:
         hs[0] = h
         cs[0] = c
+    arow = np.empty(5 * H, dtype=dt)
+    bhv = w[bho:bho + GH]
+    if mode == _LSTM and not has_steps:
+        for r in range(T * N):
+            for j in range(GH):
+                xw[r, j] += w[bxo + j]
     for s in range(T):
         t = T - 1 - s if rev else s
         gemm(False, False, N, GH, H, h, 0, H, wht, 0, GH, 0.0, hw, 0, GH)
+        if mode == _LSTM and not has_steps:
+            for b in range(N):
+                hb = hw[b]
+                _lstm_fwd_row(xw[t * N + b], hb, bhv, c[b],
+                              acts[t, b] if keep else arow, H, half, one)
+                h[b] = hb[:H]
+            y[t, :, col0:col0 + H] = h
+            if keep:
+                hs[s + 1] = h
+                cs[s + 1] = c
+            continue
         for b in range(N):
             r0 = t * N + b
             for j in range(H):
@@ -266,7 +335,7 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
     dxw = np.empty((T * N, GH), dtype=dt)
     # gradient of Wh h + bh, per step s (rows s * N ...): one GEMM for Wh's gradient at
     # the end instead of one per step
-    dab = np.empty((T * N, GH), dtype=dt)
+    dab = dxw if (mode == _LSTM and not rev and not has_steps) else np.empty((T * N, GH), dtype=dt)
     dhn = np.empty((N, H), dtype=dt)
     keep_h = np.zeros((N, H), dtype=dt)
     keep_c = np.zeros((N, H), dtype=dt)
@@ -274,6 +343,15 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
         t = T - 1 - s if rev else s
         hp = hs[s]
         cp = cs[s]
+        if mode == _LSTM and not has_steps:
+            for b in range(N):
+                _lstm_bwd_row(gy[t, b], col0, dh[b], dc[b], acts[t, b], cp[b],
+                              dxw[t * N + b], H, one)
+                if rev:
+                    dab[s * N + b] = dxw[t * N + b]
+            gemm(False, False, N, H, GH, dxw if not rev else dab, s * N * GH, GH, w, who, H,
+                 0.0, dh, 0, H)
+            continue
         for b in range(N):
             r0 = t * N + b
             m = steps[t, b] if has_steps else one

@@ -72,13 +72,76 @@ def _softmax_grad(F, attrs, ins, outs, og, ctx):
 
 
 def _log_softmax_grad(F, attrs, ins, outs, og, ctx):
-    y, g = outs[0], og[0]
-    s = F.sum(g, axis=attrs["axis"], keepdims=True)
-    gx = F.elemwise_sub(g, F.broadcast_mul(F.exp(y), s))
-    gx = _temp_scale(F, attrs, gx)
+    # one op (one fused pass where lowered) instead of sum / exp / mul / sub over the data
+    gx = F._backward_log_softmax(outs[0], og[0], axis=attrs["axis"],
+                                 temperature=attrs["temperature"])
     if attrs["dtype"] is not None:
         gx = F._cast_like(gx, ins[0])
     return [gx]
+
+
+def _inv_temp(attrs):
+    t = attrs["temperature"]
+    return 1.0 if t is None else 1.0 / float(t)
+
+
+def _bls_infer(attrs, ins):
+    y, g = ins
+    m = _merge("_backward_log_softmax", "out_grad", y, g)
+    if m is not None:
+        norm_axis("_backward_log_softmax", attrs["axis"], len(m))
+    return [m, m], [m]
+
+
+def _bls_fwd(attrs, ins, ctx):
+    y, g = ins
+    gx = g - np.exp(y) * np.sum(g, axis=attrs["axis"], keepdims=True)
+    t = attrs["temperature"]
+    if t is not None and t != 1.0:
+        gx = gx / np.asarray(t, dtype=gx.dtype)
+    return [gx.astype(g.dtype, copy=False)]
+
+
+def _bls_grad(F, attrs, ins, outs, og, ctx):
+    # gx = (g - e * sum(g)) / t with e = exp(y): dy = -u e sum(g) / t,
+    # dg = (u - sum(u e)) / t (u the gradient of gx)
+    y, g = ins
+    u = _temp_scale(F, attrs, og[0])
+    e = F.exp(y)
+    sg = F.sum(g, axis=attrs["axis"], keepdims=True)
+    dy = F.negative(F.broadcast_mul(F.elemwise_mul(u, e), sg))
+    dg = F.broadcast_sub(u, F.sum(F.elemwise_mul(u, e), axis=attrs["axis"], keepdims=True))
+    return [dy, dg]
+
+
+def _lower_bls(ctx):
+    nd = ctx.in_ndim[0]
+    if nd < 1 or ctx.in_ndim[1] != nd:
+        return None
+    y, g, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
+    ax = norm_axis("_backward_log_softmax", ctx.attrs["axis"], nd)
+    inv = _inv_temp(ctx.attrs)
+    if ax == nd - 1:
+        c = ctx.tmp("c")
+        return ["%s = %s.shape[%d]" % (c, y, nd - 1),
+                "%s(%s.reshape((-1, %s)), %s.reshape((-1, %s)), %s.reshape((-1, %s)), %s)"
+                % (ctx.fn("log_softmax_bwd_rows"), y, c, g, c, out, c, repr(inv))]
+
+    def dims(ks):
+        return " * ".join(["1"] + ["%s.shape[%d]" % (y, k) for k in ks])
+    sh = ctx.tmp("s")
+    return ["%s = (%s, %s, %s)" % (sh, dims(range(ax)), dims([ax]), dims(range(ax + 1, nd))),
+            "%s(%s.reshape(%s), %s.reshape(%s), %s.reshape(%s), %s)"
+            % (ctx.fn("log_softmax_bwd_mid"), y, sh, g, sh, out, sh, repr(inv))]
+
+
+def _bls_samples(rng):
+    def pair(shape):
+        x = _rand(rng, shape)
+        y = x - np.log(np.sum(np.exp(x), axis=-1, keepdims=True))
+        return [y, _rand(rng, shape)]
+    return [Sample(pair((2, 4))), Sample(pair((3, 2, 4)), {"axis": 1}),
+            Sample(pair((2, 3)), {"temperature": 2.0})]
 
 
 def _sm_samples(rng):
@@ -148,6 +211,16 @@ register("softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_inf
 register("log_softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("log_softmax"),
          infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=softmax_lowering(True),
          samples=_sm_samples, doc="log(softmax(data / temperature)) along ``axis`` (default -1).")
+
+register("_backward_log_softmax", inputs=("output", "out_grad"),
+         attrs={"axis": Attr("int", -1), "temperature": Attr("float_or_none", None)},
+         infer_shape=_bls_infer, forward=_bls_fwd,
+         infer_type=_data_led_type("_backward_log_softmax", ["output", "out_grad"]),
+         gradient=_bls_grad,
+         lowering=KernelCall(_lower_bls, uses=("log_softmax_bwd_rows", "log_softmax_bwd_mid")),
+         samples=_bls_samples,
+         doc="log_softmax's gradient from its output y and the output's gradient g: "
+             "(g - exp(y) * sum(g, axis)) / temperature.")
 
 # ---------------------------------------------------------------------------------------
 # SoftmaxOutput / softmax_cross_entropy
