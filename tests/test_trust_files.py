@@ -10,6 +10,7 @@
   a loader can check.
 """
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -696,3 +697,19 @@ def test_real_mxnet_loads_checkpoints_with_graph_ids(tmp_path):
     out = subprocess.run([py, "-c", code, prefix], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "['fc_bias', 'fc_weight'] [[3.0, 3.0]]"
+
+
+def test_library_stamp_follows_the_whole_library(monkeypatch):
+    # A library function compiled from one file inlines library functions of other files
+    # (kernels_nn3d's conv3d_fwd calls kernels_nn's conv2d_fwd): its cached machine code
+    # must not be reloaded after only the callee's file changed.
+    from agjit.compiler import cache, numba_cache, kernels_nn3d
+    path = os.path.abspath(kernels_nn3d.__file__)
+    monkeypatch.setattr(numba_cache, "_file_stamps", {})
+    before = numba_cache._library_stamp(path)
+    monkeypatch.setattr(cache, "_LIB_HASH", ["0123456789abcdef"])
+    monkeypatch.setattr(numba_cache, "_file_stamps", {})
+    after = numba_cache._library_stamp(path)
+    assert before != after and after.endswith("-0123456789abcdef")
+    with open(path, "rb") as f:
+        assert after.startswith(hashlib.sha256(f.read()).hexdigest())

@@ -18,7 +18,8 @@ Note: verified-cache
     directory or any other failure while saving leaves the compiled function in memory and
     warns once; it never makes the call fail.  The Numba source stamp of a generated kernel
     is the digest of its code (agjit.compiler.cache), of a library module (kernels.py,
-    vmath.py, _optimizer_kernels.py) the SHA-256 of its file.  With the disk cache off or
+    vmath.py, _optimizer_kernels.py) the SHA-256 of its file joined with the library hash
+    (code compiled from one library file inlines the library functions it calls).  With the disk cache off or
     refused, functions are compiled in memory only and nothing is written anywhere.
 """
 import errno
@@ -191,10 +192,16 @@ def register_source(path, stamp):
 
 
 def _library_stamp(path):
+    """A library function's Numba source stamp: its file's SHA-256 and the kernel library's
+    hash (agjit.compiler.cache.library_hash).  Numba compiles a library function together
+    with the library functions it calls from other files (conv3d_fwd with kernels_nn's
+    conv2d_fwd), and its own file's stamp alone would reload that machine code after only
+    the callee's file changed."""
     st = _file_stamps.get(path)
     if st is None:
+        from .cache import library_hash
         with open(path, "rb") as f:
-            st = hashlib.sha256(f.read()).hexdigest()
+            st = hashlib.sha256(f.read()).hexdigest() + "-" + library_hash()
         _file_stamps[path] = st
     return st
 
