@@ -189,7 +189,7 @@ def _create_op(op, args, params, name, hint, sym_kwargs=None, fname=None, scoped
         k = hidden_key(k)
         if k not in attrs:
             attrs[k] = _format(op, k, v)
-    parsed = op.parse_attrs(attrs, strict=True)
+    parsed = op.parse_attrs(attrs, strict=True, call=True)
     in_names = op.arg_names(parsed)
     if len(args) > len(in_names):
         raise MXNetError("%s: too many positional inputs: got %d, the op takes %d (%s)"

@@ -447,10 +447,12 @@ class OpDef:
         return list(n(attrs)) if callable(n) else list(n)
 
     # -- attributes ----------------------------------------------------------------
-    def parse_attrs(self, raw, strict=True):
+    def parse_attrs(self, raw, strict=True, call=False):
         """Turn a dict of attr values (strings from JSON, or Python values from a call) into
         typed values with defaults filled in.  Unknown keys raise MXNetError when strict; keys
-        starting with ``__`` (hidden attrs such as ``__ctx_group__``) are ignored."""
+        starting with ``__`` (hidden attrs such as ``__ctx_group__``) are ignored.  A call
+        (``call=True``: ``nd.sigmoid(x, foo=1)``) of an op without attributes ignores extra
+        keywords, as MXNet's parameter-less ops do; a graph document is checked strictly."""
         out = {}
         for k, v in raw.items():
             a = self.attrs.get(k)
@@ -459,7 +461,7 @@ class OpDef:
                     continue
                 if k == "name":
                     continue
-                if strict and self.attrs:
+                if strict and (self.attrs or not call):
                     # an op without a parameter struct in MXNet (relu, sigmoid, ...) keeps
                     # and ignores any extra kwarg; one with a struct refuses it
                     raise MXNetError(

@@ -97,7 +97,7 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
         except TypeError:
             key = parsed = None
         if parsed is None:
-            parsed = op.parse_attrs(given)
+            parsed = op.parse_attrs(given, call=True)
             if key is not None:
                 if len(cache) > 512:
                     cache.clear()
@@ -106,7 +106,7 @@ def invoke(op, inputs, given, out=None, forward_override=None, trace_given=None)
         key = ()
         parsed = op._defaults
         if parsed is None:
-            parsed = op.parse_attrs(given)
+            parsed = op.parse_attrs(given, call=True)
             op._defaults = parsed
     nin = op._n_inputs
     if nin is None or len(arrays) != nin:

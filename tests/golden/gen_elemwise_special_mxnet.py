@@ -28,7 +28,8 @@ BINARY = ['_equal', '_greater', '_greater_equal', '_lesser', '_lesser_equal', '_
           'broadcast_mul', 'broadcast_not_equal', 'broadcast_power', 'broadcast_sub',
           'elemwise_add', 'elemwise_div', 'elemwise_mul', 'elemwise_sub']
 SCALAR = ['_div_scalar', '_equal_scalar', '_greater_equal_scalar', '_greater_scalar',
-          '_lesser_equal_scalar', '_lesser_scalar', '_maximum_scalar', '_minimum_scalar',
+          '_lesser_equal_scalar', '_lesser_scalar', '_logical_and_scalar', '_logical_or_scalar',
+          '_logical_xor_scalar', '_maximum_scalar', '_minimum_scalar',
           '_minus_scalar', '_mod_scalar', '_mul_scalar', '_not_equal_scalar', '_plus_scalar',
           '_power_scalar', '_rdiv_scalar', '_rminus_scalar', '_rmod_scalar', '_rpower_scalar']
 ACT = {"Activation:%s" % t: ("Activation", {"act_type": t})
