@@ -46,7 +46,10 @@ SHAPES = [  # n, c, f, H, W, ph, pw
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+# float32 only: each dtype compiles the kernels (serial and sample-parallel variants) anew,
+# minutes of the suite for kernels the dispatch does not take yet; float32 is the dtype
+# they would serve, and a wrong transform shows as an O(1) error, far above the bound.
+@pytest.mark.parametrize("dtype", [np.float32])
 def test_winograd_matches_reference(shape, dtype):
     n, c, f, H, W, ph, pw = shape
     rng = np.random.default_rng(sum(shape))

@@ -101,7 +101,7 @@ class _CustomOpDef(_OpDef):
         self._nvis = None           # outputs come from the prop: never the 1-output fast paths
         self._n_inputs = None
 
-    def parse_attrs(self, raw, strict=True):
+    def parse_attrs(self, raw, strict=True, call=False):   # call: see OpDef.parse_attrs
         out = {}
         for k, v in raw.items():
             if k == "name" or (k.startswith("__") and k.endswith("__")):
