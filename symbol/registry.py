@@ -450,9 +450,13 @@ class OpDef:
     def parse_attrs(self, raw, strict=True, call=False):
         """Turn a dict of attr values (strings from JSON, or Python values from a call) into
         typed values with defaults filled in.  Unknown keys raise MXNetError when strict; keys
-        starting with ``__`` (hidden attrs such as ``__ctx_group__``) are ignored.  A call
-        (``call=True``: ``nd.sigmoid(x, foo=1)``) of an op without attributes ignores extra
-        keywords, as MXNet's parameter-less ops do; a graph document is checked strictly."""
+        starting with ``__`` (hidden attrs such as ``__ctx_group__``) are ignored.  An op
+        without attributes (MXNet registers no parameter struct for relu, exp, sigmoid, ...)
+        ignores extra keys in a call and in a graph document alike, as MXNet 1.9.1 does:
+        ``sym.relu(x, foo=1)`` keeps ``foo`` among the node's attrs, writes it to JSON and
+        loads that JSON again; an op with attributes refuses an unknown key ("Cannot find
+        argument").  ``call`` is accepted for the callers that say which path they are on;
+        both paths follow the same rule."""
         out = {}
         for k, v in raw.items():
             a = self.attrs.get(k)
@@ -461,9 +465,7 @@ class OpDef:
                     continue
                 if k == "name":
                     continue
-                if strict and (self.attrs or not call):
-                    # an op without a parameter struct in MXNet (relu, sigmoid, ...) keeps
-                    # and ignores any extra kwarg; one with a struct refuses it
+                if strict and self.attrs:
                     raise MXNetError(
                         "%s: unknown argument %r; valid arguments are %s"
                         % (self.name, k, sorted(self.attrs)))

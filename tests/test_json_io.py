@@ -7,6 +7,7 @@ import logging
 import os
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
@@ -203,8 +204,13 @@ def test_legacy_unmovable_hidden_suffix_is_kept():
     assert sym._outputs[0][0].attrs == {"bogus_lr_mult": "2"}
     out = sym.eval(x=mx.nd.array([0.0]))[0]
     assert out.asnumpy().tolist() == [1.0]
-    with pytest.raises(MXNetError, match="bogus"):     # a current document is checked strictly
-        load_json(text.replace('"int", 10400', '"int", 10901'))
+    # a current document keeps it too (exp has no parameter struct; MXNet 1.9.1 loads it)
+    assert load_json(text.replace('"int", 10400', '"int", 10901')).list_attr() == {
+        "bogus_lr_mult": "2"}
+    with pytest.raises(MXNetError, match="bogus"):     # an op with attributes refuses it
+        load_json(text.replace('"int", 10400', '"int", 10901').replace(
+            '"op": "exp"', '"op": "_plus_scalar"').replace(
+            '"bogus_lr_mult": "2"', '"bogus_lr_mult": "2", "scalar": "1"'))
 
 
 def test_legacy_argmax_axis_minus_one_dropped():
@@ -261,7 +267,8 @@ BAD = {
     "op_not_str": (doc([{"op": None, "name": "x", "inputs": []}], [[0, 0, 0]]), "op"),
     "unknown_op": (doc([var("a"), {"op": "no_such_op_xyz", "name": "b", "inputs": [[0, 0, 0]]}],
                        [[1, 0, 0]]), "Failed loading Op no_such_op_xyz"),
-    "unknown_attr": (doc([var("a"), {"op": "exp", "name": "e", "attrs": {"bogus": "1"},
+    "unknown_attr": (doc([var("a"), {"op": "_plus_scalar", "name": "p",
+                                     "attrs": {"scalar": "1", "bogus": "1"},
                                      "inputs": [[0, 0, 0]]}], [[1, 0, 0]]), "node 1.*bogus"),
     "ill_typed_attr": (doc([var("a"), {"op": "_plus_scalar", "name": "p",
                                        "attrs": {"scalar": "(1, 2"}, "inputs": [[0, 0, 0]]}],
@@ -317,6 +324,26 @@ BAD = {
     "attr_key_unwritable": (doc([var("a", attrs={'say "hi"': "1"})], [[0, 0, 0]]), "node 0.*key"),
     "deep_nesting": ("[" * 100000 + "]" * 100000, None),
 }
+
+
+def test_parameterless_op_keeps_an_extra_attr_through_json():
+    """MXNet 1.9.1 registers no parameter struct for exp/relu/...: its load_json takes
+    ``{"op": "exp", "attrs": {"bogus": "1"}}``, keeps the key (list_attr) and evaluates; an op
+    with a struct refuses one ("Cannot find argument 'bogus'", the refusal case above).
+    A symbol written by a call with an extra keyword must load again."""
+    text = doc([var("a"), {"op": "exp", "name": "e", "attrs": {"bogus": "1"},
+                           "inputs": [[0, 0, 0]]}], [[1, 0, 0]])
+    s = load_json(text)
+    assert s.list_attr() == {"bogus": "1"}
+    x = np.array([0.0, 1.0], dtype=np.float32)
+    np.testing.assert_allclose(s.eval(a=mx.nd.array(x))[0].asnumpy(), np.exp(x), rtol=1e-6)
+    r = mx.sym.relu(mx.sym.var("x"), foo=1)
+    assert json.loads(r.tojson())["nodes"][1]["attrs"] == {"foo": "1"}
+    again = load_json(r.tojson())
+    assert again.tojson() == r.tojson()
+    np.testing.assert_array_equal(again.eval(x=mx.nd.array([-1.0, 2.0]))[0].asnumpy(), [0, 2])
+    with pytest.raises(MXNetError, match="Activation.*foo"):
+        mx.sym.Activation(mx.sym.var("x"), act_type="relu", foo=1)
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
