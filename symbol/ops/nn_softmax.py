@@ -23,13 +23,36 @@ _SM_ATTRS = {"axis": Attr("int", -1), "temperature": Attr("float_or_none", None)
 
 def _sm_infer(name):
     def infer(attrs, ins):
-        if attrs["use_length"]:
-            raise MXNetError("%s: use_length=True is not supported" % name)
         d = ins[0]
+        if attrs["use_length"]:
+            if name != "softmax":
+                # MXNet 1.9.1's log_softmax/softmin take one input: "expects 2 inputs, got 1"
+                raise MXNetError("%s: use_length=True needs a length input, which only "
+                                 "softmax takes" % name)
+            if len(ins) < 2:
+                raise MXNetError("%s: use_length=True needs the input 'length' (an integer "
+                                 "array shaped as data without axis); got data only" % name)
+            l = ins[1]
+            if d is not None:
+                ax = norm_axis(name, attrs["axis"], len(d))
+                want = tuple(d[:ax]) + tuple(d[ax + 1:])
+                try:
+                    l = _merge(name, "length", l, want)
+                except MXNetError:
+                    raise MXNetError("%s: length shape %s must be the data shape %s without "
+                                     "axis %d, i.e. %s" % (name, fmt(l), fmt(d), attrs["axis"],
+                                                           fmt(want))) from None
+            return [d, l], [d]
         if d is not None:
             norm_axis(name, attrs["axis"], len(d))
         return ins, [d]
     return infer
+
+
+def _sm_inputs(attrs):
+    # nd.softmax(x, length, use_length=True) maps positional inputs before the attrs are
+    # parsed (attrs == {}): length is then an optional second input (MXNet's signature)
+    return ("data", "length") if attrs.get("use_length", True) else ("data",)
 
 
 def _sm_type(attrs, ins):
@@ -45,10 +68,41 @@ def _softmax_np(x, axis, temp, log):
     return z - np.log(s) if log else e / s
 
 
+_LENGTH_DTYPES = ("int8", "int32", "int64")
+
+
+def _softmax_len_np(x, length, axis, temp):
+    """softmax over the first length[...] entries along ``axis``, 0 after them (MXNet 1.9.1:
+    a row with length <= 0 is all zeros; integer lengths only; a length beyond the axis
+    reads past the row in MXNet, refused here)."""
+    if length.dtype.name not in _LENGTH_DTYPES:
+        raise MXNetError("softmax: use_length=True needs an integer length (%s), got %s"
+                         % ("/".join(_LENGTH_DTYPES), length.dtype.name))
+    ax = axis % x.ndim
+    n = x.shape[ax]
+    if length.size and int(length.max()) > n:
+        raise MXNetError("softmax: length %d exceeds the size %d of axis %d of data %s"
+                         % (int(length.max()), n, axis, fmt(x.shape)))
+    shape = [1] * x.ndim
+    shape[ax] = n
+    mask = np.arange(n).reshape(shape) < np.expand_dims(length.astype(np.int64), ax)
+    z = x / temp if temp is not None and temp != 1.0 else x
+    with np.errstate(invalid="ignore", over="ignore"):
+        zm = np.where(mask, z, -np.inf)
+        m = np.max(zm, axis=ax, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        e = np.where(mask, np.exp(np.where(mask, z, 0) - m), 0)
+        s = np.sum(e, axis=ax, keepdims=True)
+        return np.where(s > 0, e / np.where(s > 0, s, 1), 0)
+
+
 def _sm_fwd(log):
     def forward(attrs, ins, ctx):
         x = ins[0]
-        y = _softmax_np(x, attrs["axis"], attrs["temperature"], log)
+        if attrs["use_length"]:
+            y = _softmax_len_np(x, ins[1], attrs["axis"], attrs["temperature"])
+        else:
+            y = _softmax_np(x, attrs["axis"], attrs["temperature"], log)
         dt = attrs["dtype"] if attrs["dtype"] is not None else x.dtype
         return [y.astype(dt, copy=False)]
     return forward
@@ -62,13 +116,15 @@ def _temp_scale(F, attrs, gx):
 
 
 def _softmax_grad(F, attrs, ins, outs, og, ctx):
+    # with use_length the masked entries of y are 0, so they get no gradient and add
+    # nothing to the sum; the integer length gets none (MXNet: zeros)
     y, g = outs[0], og[0]
     s = F.sum(F.elemwise_mul(g, y), axis=attrs["axis"], keepdims=True)
     gx = F.elemwise_mul(F.broadcast_sub(g, s), y)
     gx = _temp_scale(F, attrs, gx)
     if attrs["dtype"] is not None:
         gx = F._cast_like(gx, ins[0])
-    return [gx]
+    return [gx, None] if attrs["use_length"] else [gx]
 
 
 def _log_softmax_grad(F, attrs, ins, outs, og, ctx):
@@ -150,14 +206,24 @@ def _sm_samples(rng):
             Sample([_rand(rng, (2, 3, 2))], {"axis": 1, "temperature": 0.5})]
 
 
+def _softmax_samples(rng):
+    """softmax's samples, and masking by length (a row of length 0 is all zeros)."""
+    return _sm_samples(rng) + [
+        Sample([_rand(rng, (3, 4)), np.array([1, 4, 0], dtype=np.int32)], {"use_length": True}),
+        Sample([_rand(rng, (2, 3, 4)), np.array([[1, 3, 2, 3], [2, 1, 3, 3]], dtype=np.int64)],
+               {"use_length": True, "axis": 1, "temperature": 2.0})]
+
+
 def _lower_softmax(log, sign=1.0):
     """Row kernels over the last axis (the data viewed as (rows, n)); another axis: the data
     viewed as (pre, n, post) (``softmax_mid``).  ``sign`` -1: softmin."""
     def lower(ctx):
         a = ctx.attrs
         nd = ctx.in_ndim[0]
-        if nd < 1 or a["use_length"] or (a["dtype"] is not None and a["dtype"] != ctx.dtype):
+        if nd < 1 or (a["dtype"] is not None and a["dtype"] != ctx.dtype):
             return None
+        if a["use_length"]:
+            return _lower_softmax_length(ctx) if not log and sign == 1.0 else None
         x, out = ctx.ins[0], ctx.outs[0]
         t = a["temperature"]
         inv = sign * (1.0 if t is None else 1.0 / float(t))
@@ -172,6 +238,47 @@ def _lower_softmax(log, sign=1.0):
     return lower
 
 
+def _lower_softmax_length(ctx):
+    """softmax with use_length: data and output viewed (outer, axis, inner), the length
+    (outer, inner); each row's first L entries get the softmax, the rest 0.  A length
+    beyond the axis is refused as in eager (the kernel raises ValueError
+    'softmax.length_exceeds_axis'; it never reads past a row)."""
+    from ._shape_lower import view3
+    nd = ctx.in_ndim[0]
+    if ctx.in_ndim[1] != nd - 1:
+        return None
+    ax = norm_axis("softmax", ctx.attrs["axis"], nd)
+    x, ln, out = ctx.ins[0], ctx.ins[1], ctx.outs[0]
+    lx, x3 = view3(ctx, x, nd, ax, ax)
+    lo, o3 = view3(ctx, out, nd, ax, ax)
+    t = ctx.attrs["temperature"]
+    inv = typed_const(1.0 if t is None else 1.0 / float(t), "float64")
+    lf, i, j, k, n, m, s, e, c = (ctx.tmp("l"), ctx.tmp("i"), ctx.tmp("i"), ctx.tmp("i"),
+                                  ctx.tmp("n"), ctx.tmp("m"), ctx.tmp("s"), ctx.tmp("e"),
+                                  ctx.tmp("c"))
+    return lx + lo + [
+        "%s = %s.reshape(%s.size)" % (lf, ln, ln),
+        "%s = %s.shape[1]" % (c, x3),
+        "for %s in range(%s.shape[0]):" % (i, x3),
+        "    for %s in range(%s.shape[2]):" % (k, x3),
+        "        %s = int(%s[%s * %s.shape[2] + %s])" % (n, lf, i, x3, k),
+        "        if %s > %s:" % (n, c),
+        # the kernel source may hold no free text (lower note *untrusted-text*)
+        "            raise ValueError('softmax.length_exceeds_axis')",
+        "        %s = -np.inf" % m,
+        "        for %s in range(%s):" % (j, n),
+        "            %s = max(%s, %s[%s, %s, %s] * %s)" % (m, m, x3, i, j, k, inv),
+        "        %s = 0.0" % s,
+        "        for %s in range(%s):" % (j, n),
+        "            %s = np.exp(%s[%s, %s, %s] * %s - %s)" % (e, x3, i, j, k, inv, m),
+        "            %s[%s, %s, %s] = %s" % (o3, i, j, k, e),
+        "            %s += %s" % (s, e),
+        "        for %s in range(%s):" % (j, n),
+        "            %s[%s, %s, %s] = %s[%s, %s, %s] / %s" % (o3, i, j, k, o3, i, j, k, s),
+        "        for %s in range(max(%s, 0), %s):" % (j, n, c),
+        "            %s[%s, %s, %s] = 0.0" % (o3, i, j, k)]
+
+
 def _mid_call(ctx, x, out, groups, scale, log):
     """``softmax_mid`` over ``x`` viewed as (pre, mid, post), the dims of each in ``groups``."""
     def dims(ks):
@@ -184,8 +291,9 @@ def _mid_call(ctx, x, out, groups, scale, log):
 
 
 def softmax_lowering(log=False, sign=1.0):
-    """The KernelCall of softmax / log_softmax / softmin (math_extra.py)."""
-    return KernelCall(_lower_softmax(log, sign),
+    """The KernelCall of softmax / log_softmax / softmin (math_extra.py); any_dtype for
+    softmax's integer length (every other input and output has the data's dtype)."""
+    return KernelCall(_lower_softmax(log, sign), any_dtype=True,
                       uses=("log_softmax_rows" if log else "softmax_rows", "softmax_mid"))
 
 
@@ -205,9 +313,12 @@ def _lower_softmax_activation(ctx):
 softmax_activation_lowering = KernelCall(_lower_softmax_activation, uses=("softmax_mid",))
 
 
-register("softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("softmax"),
+register("softmax", inputs=_sm_inputs, optional_inputs=("length",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("softmax"),
          infer_type=_sm_type, forward=_sm_fwd(False), gradient=_softmax_grad, lowering=softmax_lowering(),
-         samples=_sm_samples, doc="softmax(data / temperature) along ``axis`` (default -1).")
+         samples=_softmax_samples,
+         doc="softmax(data / temperature) along ``axis`` (default -1); with use_length=True "
+             "over the first length[...] entries of each row (an integer array shaped as "
+             "data without axis), 0 after them.")
 register("log_softmax", inputs=("data",), attrs=dict(_SM_ATTRS), infer_shape=_sm_infer("log_softmax"),
          infer_type=_sm_type, forward=_sm_fwd(True), gradient=_log_softmax_grad, lowering=softmax_lowering(True),
          samples=_sm_samples, doc="log(softmax(data / temperature)) along ``axis`` (default -1).")
