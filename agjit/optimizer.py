@@ -367,8 +367,17 @@ class Optimizer(object):
         raise NotImplementedError()
 
     # -- the fused step (see agjit._optimizer_kernels, note fused-optimizer-step) --------------
+    def _kernel_states(self):
+        """The state counts the compiled kernel reads (None: any); a parameter whose state
+        has another count takes the NumPy path (which says what is wrong), so a kernel never
+        reads an address row that holds no buffer."""
+        return None
+
     def _fusable(self, w, g, sbufs):
         if self._kernel is None or not self.fused or not _kernel_module():
+            return False
+        allowed = self._kernel_states()
+        if allowed is not None and len(sbufs) not in allowed:
             return False
         dt = w.dtype
         if dt != np.float32 and dt != np.float64:
@@ -387,6 +396,12 @@ class Optimizer(object):
         if sig is None or sig != plan.mult_sig:
             plan.set_mults(self, sig)
         wd = self.wd
+        allowed = self._kernel_states()
+        if allowed is not None:
+            # a hyperparameter changed since the plan was made (RMSProp.centered): a group
+            # whose state count the kernel would misread goes to the NumPy path
+            for grp in [g for g in plan.groups if g.nstates not in allowed]:
+                plan.demote(grp)
         if plan.groups:
             self._prepare_step(plan)
             self._call_kernels(_kernels[0], plan.groups, lr, wd)
@@ -516,6 +531,9 @@ class Adam(Optimizer):
         return (NDArray(np.zeros(weight.shape, dtype=dt)),    # mean
                 NDArray(np.zeros(weight.shape, dtype=dt)))    # variance
 
+    def _kernel_states(self):
+        return (2,)
+
     def _coef(self, t):
         return math.sqrt(1. - self.beta2 ** t) / (1. - self.beta1 ** t)
 
@@ -558,6 +576,16 @@ def _zeros_like(weight):
     return NDArray(np.zeros(weight.shape, dtype=weight._data.dtype))
 
 
+def _group_counts(opt, plan, grp):
+    """The update count t of each column of ``grp``."""
+    counts = opt._index_update_count
+    return [counts[plan.indices[p]] for p in grp.positions]
+
+
+def _has_state(grp, opt):
+    return grp.has_state and opt.momentum > 0
+
+
 def _rescaled(opt, g, T, w=None, wd=None):
     """``clip(rescale_grad*g [+ wd*w], clip_gradient)`` in the parameter dtype."""
     x = g * _f32(opt.rescale_grad, T)
@@ -581,9 +609,17 @@ class NAG(Optimizer):
     Without momentum it is plain SGD.
     """
 
+    _kernel = "nag_multi"
+
     def __init__(self, momentum=0.0, **kwargs):
         super(NAG, self).__init__(**kwargs)
         self.momentum = momentum
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.nag_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.momentum,
+                        self.rescale_grad, self._clip_value(), _has_state(grp, self),
+                        grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         return _zeros_like(weight) if self.momentum != 0.0 else None
@@ -625,6 +661,18 @@ class RMSProp(Optimizer):
         self.epsilon = epsilon
         self.clip_weights = clip_weights
 
+    _kernel = "rmsprop_multi"
+
+    def _kernel_states(self):
+        return (3,) if self.centered else (1,)
+
+    def _call_kernels(self, K, groups, lr, wd):
+        cw = float(self.clip_weights) if self.clip_weights else -1.0
+        for grp in groups:
+            K.rmsprop_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.gamma1,
+                            self.gamma2, self.epsilon, self.rescale_grad, self._clip_value(),
+                            bool(self.centered), cw, grp.s32, grp.sT)
+
     def create_state(self, index, weight):
         if self.centered:
             return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
@@ -656,9 +704,19 @@ class AdaGrad(Optimizer):
         w += -lr*(g/sqrt(history + eps) + wd*w)
     """
 
+    _kernel = "adagrad_multi"
+
     def __init__(self, eps=1e-7, **kwargs):
         super(AdaGrad, self).__init__(**kwargs)
         self.float_stable_eps = eps
+
+    def _kernel_states(self):
+        return (1,)
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.adagrad_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.float_stable_eps,
+                            self.rescale_grad, self._clip_value(), grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         return _zeros_like(weight)
@@ -683,10 +741,20 @@ class AdaDelta(Optimizer):
         w -= delta + wd*w
     """
 
+    _kernel = "adadelta_multi"
+
     def __init__(self, rho=0.90, epsilon=1e-5, **kwargs):
         super(AdaDelta, self).__init__(**kwargs)
         self.rho = rho
         self.epsilon = epsilon
+
+    def _kernel_states(self):
+        return (2,)
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.adadelta_multi(grp.ptrs, wd, grp.wd_mult, self.rho, self.epsilon,
+                             self.rescale_grad, self._clip_value(), grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
@@ -714,10 +782,24 @@ class Adamax(Optimizer):
         w -= lr/(1-beta1**t) * m/u
     """
 
+    _kernel = "adamax_multi"
+
     def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, **kwargs):
         super(Adamax, self).__init__(learning_rate=learning_rate, **kwargs)
         self.beta1 = beta1
         self.beta2 = beta2
+
+    def _kernel_states(self):
+        return (2,)
+
+    def _prepare_step(self, plan):
+        for grp in plan.groups:
+            grp.coef[:] = [1. - self.beta1 ** t for t in _group_counts(self, plan, grp)]
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.adamax_multi(grp.ptrs, lr, grp.lr_mult, grp.coef, wd, grp.wd_mult, self.beta1,
+                           self.beta2, self.rescale_grad, self._clip_value(), grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
@@ -781,10 +863,18 @@ class Signum(Optimizer):
         # momentum 0:  w = (1 - lr*wd)*w - lr*sign(clip(rescale_grad*grad))
     """
 
+    _kernel = "signum_multi"
+
     def __init__(self, learning_rate=0.01, momentum=0.9, wd_lh=0.0, **kwargs):
         super(Signum, self).__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = momentum
         self.wd_lh = wd_lh
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.signum_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.momentum,
+                           self.wd_lh, self.rescale_grad, self._clip_value(),
+                           _has_state(grp, self), grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         return _zeros_like(weight) if self.momentum != 0.0 else None
@@ -813,11 +903,31 @@ class FTML(Optimizer):
         d = d_t;  w = -z/d_t
     """
 
+    _kernel = "ftml_multi"
+
     def __init__(self, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
         super(FTML, self).__init__(**kwargs)
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
+
+    def _kernel_states(self):
+        return (3,)
+
+    def _prepare_step(self, plan):
+        # 1 - beta**t computed as _np_update does, in the parameter dtype
+        for grp in plan.groups:
+            T = grp.sT.dtype.type
+            b1, b2 = _f32(self.beta1, T), _f32(self.beta2, T)
+            for j, t in enumerate(_group_counts(self, plan, grp)):
+                grp.cT[0, j] = T(1) - b1 ** T(t)
+                grp.cT[1, j] = T(1) - b2 ** T(t)
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.ftml_multi(grp.ptrs, lr, grp.lr_mult, grp.cT, wd, grp.wd_mult, self.beta1,
+                         self.beta2, self.epsilon, self.rescale_grad, self._clip_value(),
+                         grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
@@ -846,11 +956,22 @@ class Ftrl(Optimizer):
         w = (sign(z)*lamda1 - z) / ((beta + sqrt(n))/lr + wd) * (|z| > lamda1)
     """
 
+    _kernel = "ftrl_multi"
+
     def __init__(self, lamda1=0.01, learning_rate=0.1, beta=1, **kwargs):
         super(Ftrl, self).__init__(**kwargs)
         self.lamda1 = lamda1
         self.beta = beta
         self.lr = learning_rate
+
+    def _kernel_states(self):
+        return (2,)
+
+    def _call_kernels(self, K, groups, lr, wd):
+        for grp in groups:
+            K.ftrl_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.lamda1,
+                         float(self.beta), self.rescale_grad, self._clip_value(), grp.s32,
+                         grp.sT)
 
     def create_state(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
@@ -893,11 +1014,23 @@ class DCASGD(Optimizer):
         mom = momentum*mom + step (with momentum), else step;  w_prev = w;  w += mom
     """
 
+    _kernel = "dcasgd_multi"
+
     def __init__(self, momentum=0.0, lamda=0.04, **kwargs):
         super(DCASGD, self).__init__(**kwargs)
         self.momentum = momentum
         self.weight_previous = {}
         self.lamda = lamda
+
+    def _kernel_states(self):
+        return (1, 2)
+
+    def _call_kernels(self, K, groups, lr, wd):
+        # the state says which formula runs (as _np_update's len(sbufs)): 2 with momentum
+        for grp in groups:
+            K.dcasgd_multi(grp.ptrs, lr, grp.lr_mult, wd, grp.wd_mult, self.momentum,
+                           self.lamda, self.rescale_grad, self._clip_value(),
+                           grp.nstates == 2, grp.s32, grp.sT)
 
     def create_state(self, index, weight):
         if self.momentum == 0.0:
@@ -1256,25 +1389,29 @@ class GroupAdaGrad(Optimizer):
 class _Group(object):
     """One dtype group of a fused plan: the address table and the per-column multipliers."""
     __slots__ = ("positions", "ptrs", "keep", "s32", "sT", "lr_mult", "wd_mult", "coef",
-                 "has_state")
+                 "has_state", "cT", "nstates")
 
     def __init__(self, dtype, positions, columns):
         n = len(positions)
         self.positions = positions
-        self.ptrs = np.zeros((5, n), dtype=np.intp)
+        # rows: weight, grad, state0, state1, size, state2
+        self.ptrs = np.zeros((6, n), dtype=np.intp)
         self.keep = columns                     # the buffers the addresses point into
-        self.has_state = bool(columns) and len(columns[0][2]) > 0
+        # a group's columns all have nstates states (_FusedPlan groups by it)
+        self.nstates = len(columns[0][2]) if columns else 0
+        self.has_state = self.nstates > 0
         for j, (w, g, sbufs) in enumerate(columns):
             self.ptrs[0, j] = w.ctypes.data
             self.ptrs[1, j] = g.ctypes.data
-            for k, s in enumerate(sbufs[:2]):
-                self.ptrs[2 + k, j] = s.ctypes.data
+            for k, s in enumerate(sbufs[:3]):
+                self.ptrs[(2, 3, 5)[k], j] = s.ctypes.data
             self.ptrs[4, j] = w.size
         self.s32 = np.zeros(8, dtype=np.float32)
         self.sT = np.zeros(8, dtype=dtype)
         self.lr_mult = np.ones(n)
         self.wd_mult = np.ones(n)
         self.coef = np.ones(n)
+        self.cT = np.ones((2, n), dtype=dtype)  # per-column coefficients in the dtype
 
 
 class _FusedPlan(object):
@@ -1304,15 +1441,21 @@ class _FusedPlan(object):
                                  % (type(opt).__name__, index, w.dtype))
             sbufs = opt._state_buffers(s)
             if opt._fusable(w, g, sbufs):
-                by_dtype.setdefault(w.dtype, []).append((pos, (w, g, sbufs)))
+                by_dtype.setdefault((w.dtype, len(sbufs)), []).append((pos, (w, g, sbufs)))
             else:
                 if g.dtype != w.dtype:
                     g = g.astype(w.dtype)    # stale copy; refreshed by the key check below
                     self.keys.append(object())
                 self.slow.append((pos, index, w, g, sbufs))
         self.groups = []
-        for dt, cols in by_dtype.items():
+        for (dt, _n), cols in by_dtype.items():
             self.groups.append(_Group(dt, [p for p, _ in cols], [c for _, c in cols]))
+
+    def demote(self, grp):
+        """Move ``grp``'s parameters from the compiled groups to the NumPy rest."""
+        self.groups.remove(grp)
+        for pos, (w, g, sbufs) in zip(grp.positions, grp.keep):
+            self.slow.append((pos, self.indices[pos], w, g, sbufs))
 
     def same(self, keys, version, fused):
         return (version == self.version and fused == self.fused and len(keys) == len(self.keys)

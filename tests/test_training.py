@@ -251,6 +251,81 @@ def test_fused_step_equals_numpy_fallback_bitwise(name, kw, dtype):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
 
 
+# every other optimizer with a compiled kernel (agjit._optimizer_kernels): float32, and
+# float64 where the kernel reads coefficients computed in the parameter dtype (FTML) or has
+# the most branches (RMSProp centered); each (kernel, dtype) is one Numba compile
+_FUSED_MORE = [
+    ('nag', dict(learning_rate=0.1, momentum=0.9, wd=0.01), np.float32),
+    ('nag', dict(learning_rate=0.1, wd=0.01, clip_gradient=0.5), np.float32),
+    ('rmsprop', dict(learning_rate=0.01, wd=0.01, clip_weights=0.3), np.float32),
+    ('rmsprop', dict(learning_rate=0.01, centered=True, clip_gradient=0.5), np.float32),
+    ('rmsprop', dict(learning_rate=0.01, centered=True, wd=0.01), np.float64),
+    ('adagrad', dict(learning_rate=0.1, wd=0.01, clip_gradient=1.0), np.float32),
+    ('adadelta', dict(wd=0.01, rho=0.8), np.float32),
+    ('adamax', dict(learning_rate=0.01, wd=0.01, clip_gradient=0.5), np.float32),
+    ('signum', dict(learning_rate=0.01, wd=0.01, wd_lh=0.01), np.float32),
+    ('signum', dict(learning_rate=0.01, momentum=0.0, wd=0.01), np.float32),
+    ('ftml', dict(learning_rate=0.01, wd=0.01, clip_gradient=0.5), np.float32),
+    ('ftml', dict(learning_rate=0.01), np.float64),
+    ('ftrl', dict(learning_rate=0.1, wd=0.01, lamda1=0.05), np.float32),
+    ('dcasgd', dict(learning_rate=0.1, wd=0.01), np.float32),
+    ('dcasgd', dict(learning_rate=0.1, momentum=0.9, clip_gradient=0.5), np.float32),
+]
+
+
+@pytest.mark.parametrize("name,kw,dtype", _FUSED_MORE)
+def test_fused_step_of_every_kernel_equals_numpy_bitwise(name, kw, dtype):
+    """Weights and every state bit for bit, over 4 steps with per-parameter lr/wd multipliers
+    (column-wise coefficients) and one parameter updated once more than the others
+    (per-parameter update counts: Adamax, FTML)."""
+    rng = np.random.default_rng(11)
+    shapes = [(3, 4), (5,), (2, 1, 3)]
+    vals = [rng.standard_normal(s) for s in shapes]
+    grads = [[rng.standard_normal(s) * 3 for s in shapes] for _ in range(4)]
+    runs = []
+    for fused in (True, False):
+        params = [_param(v, dtype) for v in vals]
+        opt = mx.optimizer.create(name, **kw)
+        opt.fused = fused
+        opt.set_lr_mult({1: 0.5})
+        opt.set_wd_mult({2: 2.0})
+        upd = mx.optimizer.get_updater(opt)
+        _set_grad(params[0], grads[0][0])
+        upd([0], [params[0].grad], [params[0]])              # parameter 0 runs ahead
+        for step in range(4):
+            for p, g in zip(params, grads[step]):
+                _set_grad(p, g)
+            upd([0, 1, 2], [p.grad for p in params], params)
+        plan = upd._plans[(0, 1, 2)]
+        assert (len(plan.groups), len(plan.slow)) == ((1, 0) if fused else (0, 3)), name
+        states = []
+        for i in range(3):
+            st = upd.states[i]
+            st = [] if st is None else [st] if isinstance(st, mx.nd.NDArray) else list(st)
+            states.append([x.asnumpy() for x in st])
+        runs.append(([p.asnumpy() for p in params], states))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    for sa, sb in zip(runs[0][1], runs[1][1]):
+        assert len(sa) == len(sb)
+        for a, b in zip(sa, sb):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_state_the_kernel_does_not_expect_takes_the_numpy_path():
+    """RMSProp switched to centered after its (one-buffer) states exist: the kernel, which
+    would read three buffers, is not called; the NumPy update says what is wrong."""
+    p = _param([1.0, 2.0], grad=[1.0, 1.0])
+    opt = mx.optimizer.create('rmsprop', learning_rate=0.1)
+    upd = mx.optimizer.get_updater(opt)
+    upd([0], [p.grad], [p])
+    opt.centered = True
+    with pytest.raises(IndexError):
+        upd([0], [p.grad], [p])
+    assert not upd._plans[(0,)].groups
+
+
 def test_fused_step_mixes_dtypes_and_noncontiguous_parameters():
     base = np.arange(12.0).reshape(3, 4) / 10
     nc = mx.nd.NDArray(np.asfortranarray(base).astype(np.float32))   # not C-contiguous
