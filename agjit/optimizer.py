@@ -1,11 +1,12 @@
-"""``mx.optimizer``: MXNet 1.x optimizers (SGD, Adam), the Updater and a gluon-style Trainer.
+"""``mx.optimizer``: MXNet 1.x optimizers, the Updater and a gluon-style Trainer.
 
 Every update writes in place into the parameters' buffers, so a parameter stays the same
 NDArray object (``mx.jit`` captures parameters by reference).  Updating a list of parameters
 (``Updater`` with lists, ``Trainer.step``) runs ONE compiled Numba call per dtype group for
-all of them (see agjit._optimizer_kernels, note *fused-optimizer-step*); parameters that are
-not C-contiguous float32/float64 take the NumPy path, which computes the same numbers bit for
-bit.
+all of them (see agjit._optimizer_kernels, note *fused-optimizer-step*: SGD, Adam, NAG,
+RMSProp, AdaGrad, AdaDelta, Adamax, Signum, FTML, Ftrl, DCASGD); parameters that are not
+C-contiguous float32/float64, or whose states the kernel would not read as it expects, take
+the NumPy path, which computes the same numbers bit for bit.
 
 >>> import agjit as mx
 >>> w = mx.nd.array([1.0, 2.0]); w.attach_grad()
