@@ -644,3 +644,47 @@ def test_numba_setup_keeps_the_gc_quiet_and_preloads_llvm(tmp_path, gc_on):
     assert out["setup_collections"] == 0 and out["kernels"], out
     assert out["frozen"] > 100000, out
     assert out["enabled"] is (gc_on == "on"), out
+
+
+def _loss5(x, w, b):
+    return mx.nd.sum(mx.nd.sigmoid(mx.nd.dot(x, w) - b))
+
+
+def _blocked_on_flock(pid):
+    """Whether process ``pid`` waits for a flock (a '->' line of /proc/locks)."""
+    with open("/proc/locks") as fh:
+        for ln in fh:
+            f = ln.split()
+            if "->" in f and "FLOCK" in f and str(pid) in f:
+                return True
+    return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs /proc/locks")
+def test_workers_on_one_cache_compile_a_need_one_at_a_time():
+    """The compile workers of processes on one cache directory take a need's lock
+    (tier_worker.need_lock): a worker sent a need whose lock another process holds waits
+    for it without answering, and once the lock is free compiles (or loads) that need."""
+    import select
+    from agjit.compiler import tier, tier_worker
+    x, w, b = _data(5)
+    f = mx.jit(_loss5, tiered=True)
+    want = _loss5(x, w, b).asnumpy()
+    np.testing.assert_allclose(f(x, w, b).asnumpy(), want, rtol=1e-5)
+    g = next(iter(f._traces.values()))
+    need = ("forward",)
+    wk = tier_worker.WorkerClient.start()
+    assert wk is not None
+    try:
+        with tier_worker.need_lock(tier._hint_path(g, need)) as lk:
+            assert lk.fd is not None
+            assert wk.send(g, need, [a.asnumpy() for a in (x, w, b)])
+            end = time.time() + 300
+            while not _blocked_on_flock(wk.proc.pid):
+                ready = select.select([wk.proc.stdout], [], [], 0.2)[0]
+                assert not ready, "the worker answered while the need's lock was held"
+                assert time.time() < end, "the worker never waited for the lock"
+        assert wk.receive(g)
+    finally:
+        wk.close()
+    assert tier._hint(g, need, check=True)

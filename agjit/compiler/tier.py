@@ -563,19 +563,26 @@ def _compiler():
     return _COMPILER[0]
 
 
+def _hint_path(graph, need):
+    """The path of :func:`_hint`'s file for ``need`` of ``graph`` (None: disk cache off)."""
+    import hashlib
+    import agjit
+    from .cache_paths import cache_enabled, cache_dir
+    if not cache_enabled():
+        return None
+    name = hashlib.sha256(repr((graph.graph_hash, need, agjit.agjit_version)).encode()).hexdigest()
+    return os.path.join(os.path.abspath(cache_dir()), "tier-hints", name[:32])
+
+
 def _hint(graph, need, check=False):
     """A hint in the disk cache that ``need`` of ``graph`` was compiled there before (an
     empty file named by a hash of the graph, the need and the agjit version): with it the
     compile thread loads the kernels itself instead of asking the worker, which would only
     load them too.  ``check``: whether the hint exists; else write it.  A stale hint only
     costs an in-thread compile."""
-    import hashlib
-    import agjit
-    from .cache_paths import cache_enabled, cache_dir
-    if not cache_enabled():
+    path = _hint_path(graph, need)
+    if path is None:
         return False
-    name = hashlib.sha256(repr((graph.graph_hash, need, agjit.agjit_version)).encode()).hexdigest()
-    path = os.path.join(os.path.abspath(cache_dir()), "tier-hints", name[:32])
     if check:       # before Numba's set-up: no numba_cache (a refused directory has no hint)
         return os.path.exists(path)
     from .numba_cache import cache_root
