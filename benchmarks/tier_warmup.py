@@ -15,7 +15,9 @@ and again with the same directory (warm: the compile is a disk-cache load).  Rep
 ``compiled_step_s`` (median of 5), and the os load average at the start and the end; and
 the load-independent figures of compile_latency.py for the steps before the compiled tier
 (``warmup_slow_steps``: slower than 1.5x the eager step less their waits for a core;
-``warmup_main_cpu_s``, ``warmup_gil_wait_s``, ``slowest_warmup_oncpu_s``) and what the
+``warmup_main_cpu_s``, ``warmup_gil_wait_s``, ``slowest_warmup_oncpu_s``; per step
+``max_warmup_gil_wait_s`` and ``warmup_steps_gil_wait_over_half_eager``, the steps that
+waited for the GIL longer than half of ``eager_step_cpu_s``) and what the
 background threads' GIL pacing did (``pacing``: agjit.compiler.warmup note *gil-pacing*).
 """
 import os
@@ -107,6 +109,12 @@ def main(argv=None):
     out["warmup_main_cpu_s"] = sum(x[1] for x in warm)
     out["warmup_gil_wait_s"] = sum(max(0.0, x[2] - x[1]) for x in warm)
     out["slowest_warmup_oncpu_s"] = max(x[2] for x in warm) if warm else None
+    # per step: the longest wait for the GIL (off a core, not waiting for one) against the
+    # eager step's CPU -- what a background thread's GIL hold added to one step
+    out["eager_step_cpu_s"] = float(np.median([x[1] for x in eager]))
+    out["max_warmup_gil_wait_s"] = max(max(0.0, x[2] - x[1]) for x in warm) if warm else None
+    out["warmup_steps_gil_wait_over_half_eager"] = sum(
+        1 for x in warm if x[2] - x[1] > 0.5 * out["eager_step_cpu_s"])
     from agjit.compiler import warmup
     out["pacing"] = warmup.pacing_state()
     out["cache_info"] = f.cache_info()._asdict()

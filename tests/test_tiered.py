@@ -603,3 +603,88 @@ def test_a_warm_disk_cache_starts_no_worker_process(tmp_path):
     assert "(process)" in cold[0] and cold[1].startswith("worker True"), cold
     assert "loaded from the disk cache" in warm[0] and warm[1].startswith("worker False"), warm
     assert cold[1].split()[2] == warm[1].split()[2] and cold[1].endswith("True")
+
+
+_SETUP_SCRIPT = textwrap.dedent("""
+    import gc, json, sys, threading
+    from agjit.compiler import warmup
+    maps = lambda: open("/proc/self/maps").read()
+    out = {"numba_before": "numba" in sys.modules, "llvm_before": "libllvmlite" in maps()}
+    warmup._preload_libraries()
+    out["numba_after_preload"] = "numba" in sys.modules
+    out["llvm_after_preload"] = "libllvmlite" in maps()
+    seen = []
+    def setup():
+        gc.callbacks.append(lambda phase, info: seen.append(threading.current_thread().name))
+        warmup.numba_setup()
+    if sys.argv[1] == "off":
+        gc.disable()
+    t = threading.Thread(target=setup, name="setup")
+    t.start(); t.join()
+    out.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count(),
+               setup_collections=seen.count("setup"),
+               kernels="agjit.compiler.kernels" in sys.modules)
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.parametrize("gc_on", ["on", "off"])
+def test_numba_setup_keeps_the_gc_quiet_and_preloads_llvm(tmp_path, gc_on):
+    """Numba's set-up (compiler note *setup-gil*): libllvmlite is loaded before Numba is
+    imported (by the GIL-free preload), no cyclic collection runs on the set-up's thread,
+    the objects alive after it are frozen, and the program's GC setting is kept."""
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    r = subprocess.run([sys.executable, "-c", _SETUP_SCRIPT, gc_on], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = __import__("json").loads(r.stdout.strip().splitlines()[-1])
+    assert not out["numba_before"] and not out["llvm_before"], out
+    assert out["llvm_after_preload"] and not out["numba_after_preload"], out
+    assert out["setup_collections"] == 0 and out["kernels"], out
+    assert out["frozen"] > 100000, out
+    assert out["enabled"] is (gc_on == "on"), out
+
+
+def _loss5(x, w, b):
+    return mx.nd.sum(mx.nd.sigmoid(mx.nd.dot(x, w) - b))
+
+
+def _blocked_on_flock(pid):
+    """Whether process ``pid`` waits for a flock (a '->' line of /proc/locks)."""
+    with open("/proc/locks") as fh:
+        for ln in fh:
+            f = ln.split()
+            if "->" in f and "FLOCK" in f and str(pid) in f:
+                return True
+    return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs /proc/locks")
+def test_workers_on_one_cache_compile_a_need_one_at_a_time():
+    """The compile workers of processes on one cache directory take a need's lock
+    (tier_worker.need_lock): a worker sent a need whose lock another process holds waits
+    for it without answering, and once the lock is free compiles (or loads) that need."""
+    import select
+    from agjit.compiler import tier, tier_worker
+    x, w, b = _data(5)
+    f = mx.jit(_loss5, tiered=True)
+    want = _loss5(x, w, b).asnumpy()
+    np.testing.assert_allclose(f(x, w, b).asnumpy(), want, rtol=1e-5)
+    g = next(iter(f._traces.values()))
+    need = ("forward",)
+    wk = tier_worker.WorkerClient.start()
+    assert wk is not None
+    try:
+        with tier_worker.need_lock(tier._hint_path(g, need)) as lk:
+            assert lk.fd is not None
+            assert wk.send(g, need, [a.asnumpy() for a in (x, w, b)])
+            end = time.time() + 300
+            while not _blocked_on_flock(wk.proc.pid):
+                ready = select.select([wk.proc.stdout], [], [], 0.2)[0]
+                assert not ready, "the worker answered while the need's lock was held"
+                assert time.time() < end, "the worker never waited for the lock"
+        assert wk.receive(g)
+    finally:
+        wk.close()
+    assert tier._hint(g, need, check=True)

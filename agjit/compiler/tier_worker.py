@@ -6,7 +6,10 @@ a slightly lower CPU priority: nice ``AGJIT_TIER_WORKER_NICE``, default 2) reads
 names, shapes and dtypes, copies of the call's input arrays and the *need*.  It rebuilds the
 same CompiledGraph (the same graph hash, hence the same kernel keys), runs the compiled
 tier once as the compile thread would, so its kernels land in the shared, verified disk
-cache (``AGJIT_CACHE_DIR``), and answers with the graph hash it built.  The caller's
+cache (``AGJIT_CACHE_DIR``), and answers with the graph hash it built.  The workers of two
+processes on one cache directory compile one need one at a time (:class:`need_lock`, a
+flock beside its hint): the second then loads what the first wrote instead of compiling
+it again on the same cores.  The caller's
 compile thread then loads the kernels from the disk cache, which costs a fraction of the
 compile.  Messages are length-prefixed pickles on the pipes between the two processes
 (nothing else can write to them).  The worker ends when its stdin closes (the parent
@@ -97,12 +100,42 @@ class WorkerClient:
                 pass
 
 
+class need_lock:
+    """``with need_lock(hint_path):`` -- an exclusive flock on ``<hint path>.lock`` (taken
+    by the workers of every process on this cache directory, released when the holder
+    ends or dies); a no-op where the path is None or the lock cannot be had."""
+
+    def __init__(self, hint_path):
+        self.path = None if hint_path is None else hint_path + ".lock"
+        self.fd = None
+
+    def __enter__(self):
+        if self.path is None:
+            return self
+        try:
+            import fcntl
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            if self.fd is not None:
+                os.close(self.fd)
+            self.fd = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        return False
+
+
 def _serve(fin, fout):
     import symbol
     from symbol.graph import topo_order, Node
     from .program import CompiledGraph
     from .signature import KernelStats
-    from .tier import Tiers, _Job, _hint
+    from .tier import Tiers, _Job, _hint, _hint_path
     from .numba_cache import cache_root
     from . import cache, kernels  # noqa: F401  (Numba's set-up before the first request)
     usable = cache_root() is not None
@@ -124,7 +157,10 @@ def _serve(fin, fout):
             g = CompiledGraph(KernelStats(), sym._outputs, nodes, shapes, dtypes)
             if g.graph_hash != req["hash"]:
                 raise RuntimeError("graph hash differs after the JSON round trip")
-            Tiers(g).compile_need(_Job(req["need"], req["arrays"]))
+            with need_lock(_hint_path(g, req["need"])):
+                # a second process's worker for the same cache waits here for the first
+                # one's compile, then only loads what it wrote
+                Tiers(g).compile_need(_Job(req["need"], req["arrays"]))
             # the hint too: a parent that exits before loading the kernels (the worker
             # finishes its compile) leaves the next process a warm start
             _hint(g, req["need"])
