@@ -1,13 +1,15 @@
 """The compiled RNN kernels (agjit.compiler.kernels_rnn, note *rnn-rows*: the LSTM's
 vectorised row loops) against the eager NumPy kernel of the RNN op and its backward, on
 sizes where the vector loops have remainders (H = 37), both directions and two layers,
-float32 and float64; the sequence-length path (the general loop) too."""
+float32 and float64; the sequence-length path (the general loop) too.  The backward runs
+both ways (note *rnn-reserve*): on the reserve a training forward filled, and with the
+reserve's flag clear (it then recomputes the forward), each against the eager op."""
 import numpy as np
 import pytest
 
 from agjit.compiler.kernels_rnn import rnn_fwd, rnn_bwd
 from symbol.registry import get_op
-from symbol.ops.rnn import rnn_param_size, _ATTRS
+from symbol.ops.rnn import rnn_param_size, rnn_reserve_size, _ATTRS
 
 
 def _parsed(**kw):
@@ -32,7 +34,10 @@ def test_kernels_match_eager_op(mode, bidir, dtype):
     out = np.empty((T, N, D * H), dtype)
     hy, cy = np.empty_like(hx), np.empty_like(hx)
     dummy = np.empty((1, 1, 1, 1), dtype)
-    rnn_fwd(x, w, hx, cx, x.reshape(-1), dummy, out, hy, cy, code, H, L, D, False, False)
+    reserve = np.full(rnn_reserve_size(attrs, T, N), np.nan, dtype)
+    rnn_fwd(x, w, hx, cx, x.reshape(-1), dummy, out, hy, cy, reserve, code, H, L, D, False,
+            False, True)
+    assert reserve[-1] == 1 and np.isfinite(reserve).all()      # every element written
     tol = 2e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, ref[0], rtol=0, atol=tol)
     np.testing.assert_allclose(hy, ref[1], rtol=0, atol=tol)
@@ -41,15 +46,25 @@ def test_kernels_match_eager_op(mode, bidir, dtype):
     gout = rs.standard_normal(out.shape).astype(dtype)
     ghy = rs.standard_normal(hx.shape).astype(dtype)
     gcy = rs.standard_normal(hx.shape).astype(dtype)
-    bins = ins + [gout, ghy] + ([gcy] if mode == "lstm" else [])
+    bins = ins + [np.zeros_like(reserve), gout, ghy] + ([gcy] if mode == "lstm" else [])
     gref = get_op("_backward_RNN").forward(attrs, bins, None)
-    gx, gw = np.empty_like(x), np.empty_like(w)
-    ghx, gcx = np.empty_like(hx), np.empty_like(hx)
-    rnn_bwd(x, w, hx, cx, x.reshape(-1), dummy, gout, ghy, gcy if mode == "lstm" else
-            np.zeros_like(hx), gx, gw, ghx, gcx, code, H, L, D, False, False)
     gtol = 1e-4 if dtype == np.float32 else 1e-11
-    for got, want in zip((gx, gw, ghx, gcx), gref):
-        np.testing.assert_allclose(got, want, rtol=0, atol=gtol * max(1.0, np.abs(want).max()))
+    # the reserve kept by the forward; then a stale one (garbage, flag clear): recomputed
+    stale = np.full_like(reserve, 7.0)
+    stale[-1] = 0
+    for res in (reserve, stale):
+        gx, gw = np.empty_like(x), np.empty_like(w)
+        ghx, gcx = np.empty_like(hx), np.empty_like(hx)
+        rnn_bwd(x, w, hx, cx, x.reshape(-1), dummy, res, gout, ghy, gcy if mode == "lstm" else
+                np.zeros_like(hx), gx, gw, ghx, gcx, code, H, L, D, False, False)
+        for got, want in zip((gx, gw, ghx, gcx), gref):
+            np.testing.assert_allclose(got, want, rtol=0,
+                                       atol=gtol * max(1.0, np.abs(want).max()))
+    # a predict-mode forward clears the flag
+    rnn_fwd(x, w, hx, cx, x.reshape(-1), dummy, out, hy, cy, reserve, code, H, L, D, False,
+            False, False)
+    assert reserve[-1] == 0
+    np.testing.assert_allclose(out, ref[0], rtol=0, atol=tol)
 
 
 def test_sequence_length_path_matches_eager_op():
@@ -65,7 +80,18 @@ def test_sequence_length_path_matches_eager_op():
     ref = get_op("RNN").forward(attrs, [x, w, hx, cx, sl], None)
     out = np.empty((T, N, H))
     hy, cy = np.empty_like(hx), np.empty_like(hx)
-    rnn_fwd(x, w, hx, cx, sl, np.empty((1, 1, 1, 1)), out, hy, cy, 2, H, 1, 1, False, True)
+    reserve = np.zeros(rnn_reserve_size(attrs, T, N))
+    rnn_fwd(x, w, hx, cx, sl, np.empty((1, 1, 1, 1)), out, hy, cy, reserve, 2, H, 1, 1, False,
+            True, True)
     np.testing.assert_allclose(out, ref[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(hy, ref[1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(cy, ref[2], rtol=0, atol=1e-12)
+    gout = rs.standard_normal(out.shape)
+    ghy, gcy = rs.standard_normal(hx.shape), rs.standard_normal(hx.shape)
+    gref = get_op("_backward_RNN").forward(attrs, [x, w, hx, cx, sl, reserve, gout, ghy, gcy],
+                                           None)
+    got = [np.empty_like(x), np.empty_like(w), np.empty_like(hx), np.empty_like(hx)]
+    rnn_bwd(x, w, hx, cx, sl, np.empty((1, 1, 1, 1)), reserve, gout, ghy, gcy, *got, 2, H, 1,
+            1, False, True)
+    for g, want in zip(got, gref):
+        np.testing.assert_allclose(g, want, rtol=0, atol=1e-10 * max(1.0, np.abs(want).max()))

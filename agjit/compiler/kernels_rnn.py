@@ -5,9 +5,10 @@ KernelCall lowerings through ``ctx.fn`` and registered in agjit.compiler.kernels
 The formulas and the parameter packing are those of symbol/ops/rnn.py (notes
 *rnn-parameter-packing*, *rnn-formulas*).  Each direction of each layer does one GEMM for
 the input projection of the whole sequence (T*N rows), then per time step one GEMM for the
-recurrent product and one loop over the gates; the backward recomputes the forward keeping
-the gate activations (as the eager ``_backward_RNN`` does), then back-propagates through
-time with the same GEMMs transposed, accumulating the weight gradients (beta = 1).  GEMMs go
+recurrent product and one loop over the gates; the backward reads the gate activations and
+states a training forward kept in the op's reserve output (note *rnn-reserve*; without one
+it recomputes the forward, as the eager ``_backward_RNN`` does), then back-propagates
+through time with the same GEMMs transposed, accumulating the weight gradients (beta = 1).  GEMMs go
 through agjit.compiler.kernels_nn ``gemm`` (NumPy's own OpenBLAS, note *numpy-blas*).
 
 The lowerings hand these kernels only what they support: no projection, no state clipping,
@@ -108,7 +109,7 @@ def _transposed(w, off, rows, cols):
 #     it with vmath's tanh (vmath note *vmath*); the loop with the mode tests inside kept it
 #     scalar.  Measured on W9 (T 35, N 20, H 256, 2 layers; process CPU, 2 cores under load):
 #     rnn_fwd 53 -> 50 ms, rnn_bwd 168 -> 117 ms, against 7 ms per 700 x 256 x 1024 GEMM
-#     (the backward still recomputes the forward: about 50 ms of it).  The forward adds bx
+#     (the backward then still recomputed the forward: about 50 ms of it; note *rnn-reserve*).  The forward adds bx
 #     into the input projection once; the forward-direction backward keeps one gate-gradient
 #     buffer (its rows in step order are those in time order).
 @njit(cache=True)
@@ -294,30 +295,96 @@ def _steps(seqlen, T, N, dt, has_steps):
     return steps
 
 
+# Note: rnn-reserve
+#     MXNet's fused RNN keeps a reserve space from the forward for the backward (cuDNN's, and
+#     its CPU kernel's, in the op's state).  Here the op has a hidden last output,
+#     ``reserve`` (symbol/ops/rnn.py ``rnn_reserve_size``; not in the graph JSON, which does
+#     not list outputs): a training forward (``keep``) writes into it what the backward
+#     needs -- per direction the activations (LD, T, N, act width), the states h and c in
+#     the direction's step order (LD, T + 1, N, H) each, then the inputs of the layers above
+#     the first (L - 1, T, N, D*H) -- and sets its last element, the flag, to 1; any other
+#     forward (predict mode, the eager kernel) leaves the flag 0 and the backward runs the
+#     forward again (what it always did before).  Measured on W9 (T 35, N 20, H 256, 2
+#     layers): the recomputation was about 50 ms of rnn_bwd's 130.
 @njit(cache=True)
-def rnn_fwd(x, w, hx, cx, seqlen, mask, out, hy, cy, mode, H, L, D, has_mask, has_steps):
-    """The RNN op's forward: x (T, N, C), w the flat parameters, hx / cx (L*D, N, H) (cx
-    read for lstm only), seqlen (N,) the sequence lengths when ``has_steps``, mask (L-1,
-    T, N, D*H) when ``has_mask``; writes out (T, N, D*H), hy and cy (L*D, N, H)."""
+def _reserve_layout(mode, H, L, D, T, N):
+    """Sizes of the reserve's parts (acts, one of hs / cs, inps) and its total length."""
+    LD = L * D
+    na = LD * T * N * _act_width(mode, H)
+    nh = LD * (T + 1) * N * H
+    ni = (L - 1) * T * N * D * H
+    return na, nh, ni, na + 2 * nh + ni + 1
+
+
+@njit(cache=True)
+def _reserve_views(reserve, mode, H, L, D, T, N):
+    na, nh, ni, _n = _reserve_layout(mode, H, L, D, T, N)
+    acts = reserve[0:na].reshape((L * D, T, N, _act_width(mode, H)))
+    hs = reserve[na:na + nh].reshape((L * D, T + 1, N, H))
+    cs = reserve[na + nh:na + 2 * nh].reshape((L * D, T + 1, N, H))
+    inps = reserve[na + 2 * nh:na + 2 * nh + ni].reshape((max(L - 1, 0), T, N, D * H))
+    return acts, hs, cs, inps
+
+
+@njit(cache=True)
+def _forward_layers(x, w, hx, cx, steps, mask, out, hy, cy, mode, H, L, D, has_mask,
+                    has_steps, keep, acts, hs, cs, inps):
+    """Every layer and direction; with ``keep`` the activations, states and layer inputs go
+    into acts / hs / cs / inps (note *rnn-reserve*)."""
     T, N, C = x.shape
-    steps = _steps(seqlen, T, N, out.dtype, has_steps)
     wxo, who, bxo, bho, ni, _size = _offsets(mode, H, L, D, C)
     dt = out.dtype
     dummy3 = np.empty((1, 1, 1), dtype=dt)
-    ybuf = np.empty((T, N, D * H), dtype=dt)
+    ybuf = np.empty((T, N, D * H), dtype=dt) if L > 1 else dummy3
     for layer in range(L):
-        inp = _layer_input(x, ybuf, mask, layer, has_mask)
+        if layer == 0:
+            inp = x
+        elif keep:
+            inp = inps[layer - 1]
+            if has_mask:
+                for t in range(T):
+                    for b in range(N):
+                        for j in range(D * H):
+                            inp[t, b, j] = ybuf[t, b, j] * mask[layer - 1, t, b, j]
+            else:
+                inp[:] = ybuf
+        else:
+            inp = _layer_input(x, ybuf, mask, layer, has_mask)
         dst = out if layer == L - 1 else ybuf
         for d in range(D):
             k = layer * D + d
             h, c = _direction_fwd(mode, H, inp, ni[k], w, wxo[k], who[k], bxo[k], bho[k],
                                   hx[k], cx[k] if mode == _LSTM else hx[k], d == 1, dst, d * H,
-                                  False, dummy3, dummy3, dummy3, steps, has_steps)
+                                  keep, acts[k] if keep else dummy3, hs[k] if keep else dummy3,
+                                  cs[k] if keep else dummy3, steps, has_steps)
             hy[k] = h
             if mode == _LSTM:
                 cy[k] = c
             else:
                 cy[k] = 0.0
+
+
+@njit(cache=True)
+def rnn_fwd(x, w, hx, cx, seqlen, mask, out, hy, cy, reserve, mode, H, L, D, has_mask,
+            has_steps, keep):
+    """The RNN op's forward: x (T, N, C), w the flat parameters, hx / cx (L*D, N, H) (cx
+    read for lstm only), seqlen (N,) the sequence lengths when ``has_steps``, mask (L-1,
+    T, N, D*H) when ``has_mask``; writes out (T, N, D*H), hy and cy (L*D, N, H) and, with
+    ``keep``, the reserve (flat, note *rnn-reserve*; its flag 0 without)."""
+    T, N, C = x.shape
+    steps = _steps(seqlen, T, N, out.dtype, has_steps)
+    _na, _nh, _ni, size = _reserve_layout(mode, H, L, D, T, N)
+    if keep:
+        if reserve.size != size:
+            raise ValueError("rnn_fwd: the reserve has the wrong size")
+        acts, hs, cs, inps = _reserve_views(reserve, mode, H, L, D, T, N)
+    else:
+        d4 = np.empty((1, 1, 1, 1), dtype=out.dtype)
+        acts, hs, cs, inps = d4, d4, d4, d4
+    _forward_layers(x, w, hx, cx, steps, mask, out, hy, cy, mode, H, L, D, has_mask,
+                    has_steps, keep, acts, hs, cs, inps)
+    if reserve.size > 0:
+        reserve[reserve.size - 1] = 1.0 if keep else 0.0
 
 
 @njit(cache=True)
@@ -433,36 +500,25 @@ def _direction_bwd(mode, H, inp, nin, w, wxo, who, bxo, bho, rev, acts, hs, cs, 
 
 
 @njit(cache=True)
-def rnn_bwd(x, w, hx, cx, seqlen, mask, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H, L, D,
-            has_mask, has_steps):
-    """_backward_RNN: the forward recomputed keeping the activations, then BPTT from the
-    top layer down.  gout (T, N, D*H); ghy / gcy (L*D, N, H) the final-state gradients
+def rnn_bwd(x, w, hx, cx, seqlen, mask, reserve, gout, ghy, gcy, gx, gw, ghx, gcx, mode, H,
+            L, D, has_mask, has_steps):
+    """_backward_RNN: BPTT from the top layer down on the forward's reserve (note
+    *rnn-reserve*) or, when its flag is not set, on the forward run again keeping the
+    activations.  gout (T, N, D*H); ghy / gcy (L*D, N, H) the final-state gradients
     (zeros when the op has no state outputs); writes gx, gw (flat), ghx, gcx."""
     T, N, C = x.shape
     steps = _steps(seqlen, T, N, gx.dtype, has_steps)
     wxo, who, bxo, bho, ni, _size = _offsets(mode, H, L, D, C)
     dt = gx.dtype
-    AW = _act_width(mode, H)
-    LD = L * D
-    acts = np.empty((LD, T, N, AW), dtype=dt)
-    hs = np.empty((LD, T + 1, N, H), dtype=dt)
-    cs = np.empty((LD, T + 1, N, H), dtype=dt)
-    if L > 1:
-        inps = np.empty((L - 1, T, N, D * H), dtype=dt)
+    _na, _nh, _ni, size = _reserve_layout(mode, H, L, D, T, N)
+    if reserve.size == size and reserve[size - 1] == 1.0:
+        acts, hs, cs, inps = _reserve_views(reserve, mode, H, L, D, T, N)
     else:
-        inps = np.empty((1, 1, 1, 1), dtype=dt)
-    ybuf = np.empty((T, N, D * H), dtype=dt)
-    for layer in range(L):
-        if layer == 0:
-            inp = x
-        else:
-            inp = _layer_input(x, ybuf, mask, layer, has_mask)
-            inps[layer - 1] = inp
-        for d in range(D):
-            k = layer * D + d
-            _direction_fwd(mode, H, inp, ni[k], w, wxo[k], who[k], bxo[k], bho[k], hx[k],
-                           cx[k] if mode == _LSTM else hx[k], d == 1, ybuf, d * H, True,
-                           acts[k], hs[k], cs[k], steps, has_steps)
+        acts, hs, cs, inps = _reserve_views(np.empty(size, dtype=dt), mode, H, L, D, T, N)
+        LD = L * D
+        _forward_layers(x, w, hx, cx, steps, mask, np.empty((T, N, D * H), dtype=dt),
+                        np.empty((LD, N, H), dtype=dt), np.empty((LD, N, H), dtype=dt),
+                        mode, H, L, D, has_mask, has_steps, True, acts, hs, cs, inps)
     for i in range(gw.shape[0]):
         gw[i] = 0.0
     gabove = gout.copy()

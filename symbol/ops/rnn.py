@@ -34,6 +34,14 @@ Note: rnn-dropout-mask
     belongs to the mask the forward used.  The op declares ``needs_rng``: the JIT's step mode
     (which may rerun a training forward) stays off for graphs with RNN.
 
+Note: rnn-reserve
+    MXNet's fused RNN keeps a reserve space from the training forward for the backward in
+    its op state.  Here the op's last output, ``reserve``, is hidden too (graph JSON lists no
+    outputs, so exports are unchanged): a flat vector of ``rnn_reserve_size`` that the
+    compiled forward fills in training (agjit.compiler.kernels_rnn note *rnn-reserve*) and
+    ``_backward_RNN`` takes as an input; with its last element (the flag) 0 -- the eager
+    forward's zeros, a predict-mode forward -- the backward runs the forward again.
+
 Note: rnn-empty-batch-states
     A state input whose batch dimension is 0 (what MXNet's ``_zeros`` with shape
     (L*D, 0, H) -- the implicit begin state in graphs MXNet exports -- would produce when
@@ -45,10 +53,10 @@ Note: rnn-mxnet-cpu
     cuDNN features.  Here they follow the documented (cuDNN) semantics of note
     *rnn-formulas*, so with them the numbers differ from a CPU build of MXNet.
 
-The backward ``_backward_RNN`` runs the forward again (keeping the gate activations) and then
-back-propagates through time in NumPy, vectorised over the batch.  It is a first-order
-gradient only (``RNN`` declares ``second_order=False``; ``_backward_RNN`` is not
-differentiable).
+The eager backward ``_backward_RNN`` runs the forward again (keeping the gate activations;
+it ignores the reserve) and then back-propagates through time in NumPy, vectorised over the
+batch.  It is a first-order gradient only (``RNN`` declares ``second_order=False``;
+``_backward_RNN`` is not differentiable).
 """
 import numpy as np
 
@@ -101,7 +109,7 @@ def _n_visible(attrs):
 
 
 def _n_outputs(attrs):
-    return _n_visible(attrs) + (1 if _has_mask(attrs) else 0)
+    return _n_visible(attrs) + (1 if _has_mask(attrs) else 0) + 1     # + the reserve
 
 
 def _output_names(attrs):
@@ -112,6 +120,7 @@ def _output_names(attrs):
             names.append("statecell_output")
     if _has_mask(attrs):
         names.append("mask")
+    names.append("reserve")
     return names
 
 
@@ -156,6 +165,24 @@ def rnn_param_size(attrs, input_size):
         ni = input_size if layer == 0 else D * R
         n += D * (G * H * (ni + R) + 2 * G * H + (P * H if P is not None else 0))
     return n
+
+
+def _reserve_kernel(attrs):
+    """Whether the compiled kernels can run this op (what _rnn_lowerable checks of the
+    attributes): only they fill a reserve."""
+    return attrs["projection_size"] is None and attrs["lstm_state_clip_min"] is None
+
+
+def rnn_reserve_size(attrs, T, N):
+    """Length of the hidden ``reserve`` output (note *rnn-reserve*; the layout is
+    agjit.compiler.kernels_rnn ``_reserve_layout``, which checks this length): activations,
+    states and layer inputs of a training forward, then the flag.  1 (the flag alone)
+    where no compiled kernel runs the op."""
+    G, H, R, D, L, P = _dims(attrs)
+    if not _reserve_kernel(attrs):
+        return 1
+    aw = {"lstm": 5, "gru": 4}.get(attrs["mode"], 1) * H
+    return L * D * T * N * aw + 2 * L * D * (T + 1) * N * H + (L - 1) * T * N * D * H + 1
 
 
 def _unpack(attrs, params, input_size):
@@ -211,7 +238,7 @@ def _rnn_shapes(op, attrs, ins):
     ins = list(ins)
     d = ins[0]
     if d is None:
-        return ins, [None, None, None, None]
+        return ins, [None, None, None, None, None]
     d = tuple(d)
     if len(d) != 3:
         raise MXNetError("%s: data must be a 3-D (sequence length, batch size, input size) array, "
@@ -228,7 +255,8 @@ def _rnn_shapes(op, attrs, ins):
     if attrs["use_sequence_length"]:
         k = names.index("sequence_length")
         ins[k] = _merge_in(op, "sequence_length", ins[k], (N,), d)
-    outs = [(T, N, D * R), st, (L * D, N, H), (L - 1, T, N, D * R)]
+    outs = [(T, N, D * R), st, (L * D, N, H), (L - 1, T, N, D * R),
+            (rnn_reserve_size(attrs, T, N),)]
     return ins, outs
 
 
@@ -240,6 +268,7 @@ def _select_outs(attrs, outs):
             res.append(outs[2])
     if _has_mask(attrs):
         res.append(outs[3])
+    res.append(outs[4])
     return res
 
 
@@ -406,8 +435,9 @@ def _rnn_fwd(attrs, ins, ctx):
     x = ins[0]
     mask = _dropout_masks(attrs, x.shape, x.dtype, ctx)
     out, hy, cy, _ = _rnn_compute(attrs, ins, mask, False)
-    res = _select_outs(attrs, [out, hy, cy, mask])
-    return res
+    # the reserve's flag 0: the backward recomputes (zeros: untouched pages, no memory)
+    reserve = np.zeros(rnn_reserve_size(attrs, x.shape[0], x.shape[1]), dtype=x.dtype)
+    return _select_outs(attrs, [out, hy, cy, mask, reserve])
 
 
 def _back_direction(attrs, x, w, cache, dy, dh, dc, reverse, steps, grads):
@@ -499,6 +529,7 @@ def _bwd_inputs(attrs):
     names = _rnn_inputs(attrs)
     if attrs.get("num_layers") is None or _has_mask(attrs):
         names.append("mask")
+    names.append("reserve")
     names.append("ograd")
     so = attrs.get("state_outputs")
     if so is None or so:
@@ -524,6 +555,8 @@ def _bwd_infer(attrs, ins):
         ins[k["ograd"]] = _merge_in("_backward_RNN", "ograd", ins[k["ograd"]], outs[0], fwd_ins[0])
         if "mask" in k:
             ins[k["mask"]] = _merge_in("_backward_RNN", "mask", ins[k["mask"]], outs[3], fwd_ins[0])
+        ins[k["reserve"]] = _merge_in("_backward_RNN", "reserve", ins[k["reserve"]], outs[4],
+                                      fwd_ins[0])
         if "ograd_state" in k:
             ins[k["ograd_state"]] = _merge_in("_backward_RNN", "ograd_state", ins[k["ograd_state"]],
                                               outs[1], fwd_ins[0])
@@ -596,6 +629,7 @@ def _rnn_grad(F, attrs, ins, outs, og, ctx):
     args = list(ins)
     if _has_mask(attrs):
         args.append(outs[nvis])
+    args.append(outs[-1])           # the reserve (note *rnn-reserve*)
     args.append(og[0])
     if attrs["state_outputs"]:
         args.extend(og[1:nvis])
@@ -654,6 +688,7 @@ def _bwd_samples(rng):
         extra = []
         if _has_mask(parsed):
             extra.append((rng.uniform(0, 1, outs[3]) < 0.7) / 0.7 + 0.0)
+        extra.append(np.zeros(outs[4]))         # no reserve: the backward recomputes
         extra.append(rng.standard_normal(outs[0]))
         if parsed["state_outputs"]:
             extra.append(rng.standard_normal(outs[1]))
@@ -678,8 +713,7 @@ _MODE_CODE = {"rnn_relu": 0, "rnn_tanh": 1, "lstm": 2, "gru": 3}
 
 
 def _rnn_lowerable(ctx, op_names):
-    a = ctx.attrs
-    if a["projection_size"] is not None or a["lstm_state_clip_min"] is not None:
+    if not _reserve_kernel(ctx.attrs):
         return False
     xs = ctx.in_shapes[0]
     if len(xs) != 3:
@@ -743,9 +777,11 @@ def _lower_rnn(ctx):
     else:
         m = scratch("(1, 1, 1, 1)")
     seq = ctx.ins[names.index("sequence_length")] if a["use_sequence_length"] else x
-    lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s)" % (
-        ctx.fn("rnn_fwd"), x, w, hx, cx, seq, seq, m, outs[0], hy, cy,
-        _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask, bool(a["use_sequence_length"])))
+    # the reserve (the last output) filled in a training forward (note *rnn-reserve*)
+    lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                 % (ctx.fn("rnn_fwd"), x, w, hx, cx, seq, seq, m, outs[0], hy, cy, outs[-1],
+                    _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask,
+                    bool(a["use_sequence_length"]), ctx.runtime("train")))
     return lines
 
 
@@ -776,8 +812,9 @@ def _lower_rnn_bwd(ctx):
     gcx = ctx.outs[3] if lstm else zeros(st)
     seq = ins[k["sequence_length"]] if a["use_sequence_length"] else x
     lines.append("%s(%s, %s, %s, %s, %s.reshape(%s.size), %s, %s, %s, %s, %s, %s, %s, %s, "
-                 "%s, %s, %s)" % (
-                     ctx.fn("rnn_bwd"), x, w, hx, cx, seq, seq, m, ins[k["ograd"]], ghy, gcy,
+                 "%s, %s, %s, %s)" % (
+                     ctx.fn("rnn_bwd"), x, w, hx, cx, seq, seq, m, ins[k["reserve"]],
+                     ins[k["ograd"]], ghy, gcy,
                      gx, gw, ghx, gcx, _i64(_MODE_CODE[a["mode"]], H, L, D), has_mask,
                      bool(a["use_sequence_length"])))
     return lines
@@ -799,8 +836,8 @@ register("RNN", inputs=_rnn_inputs, attrs=dict(_ATTRS), aliases=("_npx_rnn",),
 register("_backward_RNN", inputs=_bwd_inputs, attrs=dict(_ATTRS),
          infer_shape=_bwd_infer, infer_type=_bwd_type, forward=_bwd_fwd,
          num_outputs=lambda attrs: 4 if attrs.get("mode") == "lstm" else 3,
-         optional_inputs=("state_cell", "sequence_length", "mask", "ograd", "ograd_state",
-                          "ograd_statecell"),
+         optional_inputs=("state_cell", "sequence_length", "mask", "reserve", "ograd",
+                          "ograd_state", "ograd_statecell"),
          differentiable=False, samples=_bwd_samples,
          lowering=KernelCall(_lower_rnn_bwd, uses=("rnn_bwd",), any_dtype=True),
          doc="Gradient of RNN by back-propagation through time: inputs are RNN's inputs, its "
