@@ -34,9 +34,12 @@ Note: compiled-calls
 """
 import abc
 import itertools
+import sys
 import threading
 
 from symbol.graph import Node, topo_order, verify
+
+_getrefcount = sys.getrefcount
 
 __all__ = ["state", "TapeNode", "is_recording", "is_training", "set_recording", "set_training",
            "new_variable", "new_constant", "entry_of", "TapeObserver", "set_tracer",
@@ -220,11 +223,14 @@ def record_entries(op, attrs_str, parsed, inputs, entries, outputs, function, no
 
 
 def flush_pending():
-    """Compute every deferred output of this thread (agjit.gluon.block note
-    *composition*): reading ``_data`` of one forces it (a forced one is a plain NDArray)."""
+    """Compute every deferred output of this thread that is still referenced (agjit.gluon
+    .block note *composition*): reading ``_data`` of one forces it (a forced one is a plain
+    NDArray); one that nothing else holds any more can never be read and is dropped."""
     pl = state.pending
     while pl:
-        pl.pop()._data
+        arr = pl.pop()
+        if _getrefcount(arr) > 2:       # (this frame's reference and getrefcount's)
+            arr._data
 
 
 def needs_record(inputs):

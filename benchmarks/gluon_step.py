@@ -2,7 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/gluon_step.py \
         [--steps 200] [--steps-lenet 20] [--rounds 7] [--batch 32] [--only mlp,lenet] \
-        [--variants jit,gluon_hybrid,...] [--json FILE]
+        [--variants jit,gluon_hybrid,...] [--clock wall|process] [--json FILE]
 
 One step = ``with autograd.record(): loss = L(net(x), y)``, ``loss.backward()``,
 ``trainer.step(batch)`` on a fixed batch of scikit-learn's 8x8 digits (standardised), for
@@ -28,7 +28,9 @@ Before timing, three steps of every variant from the same weights must give the 
 weights of the ``jit`` variant (else exit 1; a variant that raises is reported as FAILED and
 not timed).  Kernels compile into a temporary cache unless ``AGJIT_CACHE_DIR`` is set.
 Timing: the variants take turns in ``--rounds`` rounds of ``--steps`` (``--steps-lenet``)
-steps each (so a load change on this shared machine hits all of them), every step timed alone with the cyclic GC off; reported: the median and the
+steps each (so a load change on this shared machine hits all of them), every step timed alone
+(``--clock wall``: perf_counter, ``process``: the process's CPU time) with the cyclic GC off;
+reported: the median and the
 minimum per step over all rounds, and each median over the ``jit`` median (target <= 1.10
 for ``gluon_hybrid``, from the issue).  The BLAS in use is printed (threadpoolctl).
 """
@@ -202,7 +204,8 @@ def check_same_math(model, batch, variants):
     return worst, failed
 
 
-def time_variants(model, batch, variants, steps, rounds, failed, warmup=30):
+def time_variants(model, batch, variants, steps, rounds, failed, warmup=30,
+                  clock=time.perf_counter):
     weights = initial_weights(model)
     runs = {v: make_step(model, v, weights, batch)[0] for v in variants}
     for v in list(variants):                   # traces, compiles, warms caches
@@ -222,9 +225,9 @@ def time_variants(model, batch, variants, steps, rounds, failed, warmup=30):
             for v in variants:
                 step, out = runs[v], samples[v]
                 for _ in range(steps):
-                    t = time.perf_counter()
+                    t = clock()
                     step()
-                    out.append(time.perf_counter() - t)
+                    out.append(clock() - t)
     finally:
         gc.enable()
     return {v: {"median_us": 1e6 * statistics.median(s), "min_us": 1e6 * min(s),
@@ -253,6 +256,10 @@ def main(argv=None):
     ap.add_argument("--only", default="mlp,lenet")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--json", default=None, help="write the results here as JSON")
+    ap.add_argument("--clock", choices=("wall", "process"), default="wall",
+                    help="time each step by the wall clock (perf_counter) or by the process's "
+                         "CPU time (process_time: steadier on a loaded machine; pin the BLAS "
+                         "to one thread, OPENBLAS_NUM_THREADS=1, so it counts one core)")
     args = ap.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     assert variants[0] == "jit", "the first variant is the reference: jit"
@@ -260,13 +267,13 @@ def main(argv=None):
     # touching the BLAS once so threadpoolctl sees it
     np.dot(np.ones((4, 4), np.float32), np.ones((4, 4), np.float32))
     blas = blas_lines()
-    print("env: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; OMP_NUM_THREADS=%s; load %s"
-          % (os.environ.get("OMP_NUM_THREADS", "(unset)"),
+    print("env: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; OMP_NUM_THREADS=%s; clock %s; load %s"
+          % (os.environ.get("OMP_NUM_THREADS", "(unset)"), args.clock,
              " ".join("%.2f" % v for v in os.getloadavg())))
     for line in blas:
         print("BLAS: " + line)
     results = {"blas": blas, "batch": args.batch, "steps": args.steps, "rounds": args.rounds,
-               "models": {}}
+               "clock": args.clock, "models": {}}
     ok = True
     for model in models:
         errs, failed = check_same_math(model, args.batch, variants)
@@ -275,7 +282,9 @@ def main(argv=None):
         runnable = [v for v in variants if v not in failed]
         steps = args.steps if model == "mlp" else args.steps_lenet
         warmup = 30 if model == "mlp" else 5
-        t = time_variants(model, args.batch, runnable, steps, args.rounds, failed, warmup=warmup)
+        t = time_variants(model, args.batch, runnable, steps, args.rounds, failed, warmup=warmup,
+                          clock=time.process_time if args.clock == "process"
+                          else time.perf_counter)
         ok &= not failed
         ref = t["jit"]["median_us"]
         for v in t:

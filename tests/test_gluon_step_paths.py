@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import agjit as mx
-from agjit import autograd, gluon
+from agjit import autograd, gluon, tape
 from agjit.gluon import nn
 
 RTOL, ATOL = 2e-5, 1e-6
@@ -92,15 +92,16 @@ def test_gluon_step_equals_jit_step_and_unhybridized_numbers_and_segments():
             np.testing.assert_allclose(q.data().asnumpy(), j.asnumpy(), rtol=RTOL, atol=ATOL)
             np.testing.assert_allclose(p.grad().asnumpy(), j.grad.asnumpy(), rtol=RTOL,
                                        atol=ATOL)
-    # the composed call is one step-mode kernel with as many segments as mx.jit's
-    (cj,) = hloss._composed.values()
+    # the composed call (the network's output passed straight in: the loss-only
+    # composition) is one step-mode kernel with as many segments as mx.jit's: the loss's
+    # per-sample mean of a 2-D prediction reduces nothing and is not in the graph
+    ((key, cj),) = hloss._composed.items()
+    assert key[2] is True
     assert "step mode (one forward+backward kernel" in cj.explain()
     assert "step mode (one forward+backward kernel" in jf.explain()
     assert cj.source().count("# ---- step") == 1 and jf.source().count("# ---- step") == 1
-    # Since the fused _backward_log_softmax (session 7) mx.jit's step is 2 segments while the
-    # composed Gluon step is still 3 (its loss's mean and pick schedule into a segment of
-    # their own): one segment more at most, the open part of issue 11 item 10.
-    assert _segments(jf) >= 1 and _segments(jf) <= _segments(cj) <= _segments(jf) + 1
+    assert " mean " not in cj.source() and "_broadcast_reduced" not in cj.source()
+    assert _segments(jf) >= 1 and _segments(cj) == _segments(jf)
     # the Trainer reused its plan (the fast path) and the blocks took their compiled call
     assert ht._last is not None and hnet._fast is not None and hloss._fast is not None
 
@@ -210,3 +211,96 @@ def test_composed_backward_with_other_head_gradients_after_fast_check():
         for p, q in zip(params, rparams):
             np.testing.assert_allclose(p.grad().asnumpy(), q.grad().asnumpy(), rtol=RTOL,
                                        atol=ATOL)
+
+
+def test_loss_only_composition_and_held_network_outputs():
+    """``loss(net(x), y)`` composes to the loss alone and never computes the network's
+    output on its own; an output the caller holds is the composed call's second output, and
+    one held where the composition cannot see it (a tuple passed with ``*``) is computed
+    when read -- with the numbers and gradients of the two calls in every case."""
+    weights = _weights(9)
+    x, y = _data(seed=10)
+    net, loss, params = _gluon(weights, True)
+    ref, rloss, rparams = _gluon(weights, False)
+
+    def ref_grads(extra=0.0):
+        with autograd.record():
+            ro = ref(x)
+            rl = rloss(ro, y)
+            tot = rl.sum() + (ro * ro).sum() * extra
+        tot.backward()
+        return ro.asnumpy(), rl.asnumpy(), [q.grad().asnumpy() for q in rparams]
+
+    def check(lv, grads_ref):
+        for p, g in zip(params, grads_ref):
+            np.testing.assert_allclose(p.grad().asnumpy(), g, rtol=RTOL, atol=ATOL)
+
+    for _ in range(3):                  # calls 1-2 run as two calls
+        with autograd.record():
+            lv = loss(net(x), y)
+        lv.backward()
+    ro, rl, rg = ref_grads()
+    runs = net._jit.cache_info().hits + net._jit.cache_info().misses
+    with autograd.record():
+        lv = loss(net(x), y)
+    assert not tape.state.pending       # the unread network output was dropped
+    lv.backward()
+    np.testing.assert_allclose(lv.asnumpy(), rl, rtol=RTOL, atol=ATOL)
+    check(lv, rg)
+    # the network's own jitted function did not run: its output was never needed
+    assert net._jit.cache_info().hits + net._jit.cache_info().misses == runs
+    assert (net._jit, 0, True) in loss._composed
+    # held by the caller: the two-output composition, the output readable afterwards
+    with autograd.record():
+        out = net(x)
+        lv = loss(out, y)
+    assert (net._jit, 0, False) in loss._composed
+    assert out._entry is not None and out._entry[0] is lv._entry[0]
+    lv.backward()
+    np.testing.assert_allclose(out.asnumpy(), ro, rtol=RTOL, atol=ATOL)
+    check(lv, rg)
+    # held by a tuple passed with *: loss-only composition, the output computed when read
+    # (inside the scope: its own tape node, its gradient joins the loss's)
+    ro2, rl2, rg2 = ref_grads(0.1)
+    with autograd.record():
+        t = (net(x), y)
+        lv = loss(*t)
+        tot = lv.sum() + (t[0] * t[0]).sum() * 0.1
+    tot.backward()
+    np.testing.assert_allclose(t[0].asnumpy(), ro2, rtol=RTOL, atol=ATOL)
+    check(lv, rg2)
+    # ... or read after the scope: its exit computed it, in the call's mode and weights
+    with autograd.record():
+        t = (net(x), y)
+        lv = loss(*t)
+    assert type(t[0]) is mx.nd.NDArray
+    lv.backward()
+    np.testing.assert_allclose(t[0].asnumpy(), ro, rtol=RTOL, atol=ATOL)
+    check(lv, rg)
+
+
+def test_softmax_ce_per_sample_mean_of_3d_prediction():
+    """The loss without keepdims (a 2-D prediction's mean reduces nothing and leaves the
+    compiled graph) still averages the other axes of an N-D prediction, and a sample
+    weight still broadcasts against the kept axis: numbers of NumPy."""
+    r = np.random.RandomState(11)
+    pred = r.randn(4, 3, 5).astype(np.float32)
+    lab = r.randint(0, 5, size=(4, 3)).astype(np.float32)
+    sw = r.rand(4, 1, 1).astype(np.float32)
+    z = pred - pred.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    picked = np.take_along_axis(logp, lab.astype(int)[..., None], -1)[..., 0]
+    want = -picked.mean(1)
+    want_w = -(picked[..., None] * sw).mean((1, 2))
+    for hybrid in (False, True):
+        lf = gluon.loss.SoftmaxCrossEntropyLoss(prefix="gsp3_")
+        if hybrid:
+            lf.hybridize()
+        for _ in range(2):
+            np.testing.assert_allclose(lf(mx.nd.array(pred), mx.nd.array(lab)).asnumpy(),
+                                       want, rtol=RTOL, atol=ATOL)
+        lw = gluon.loss.SoftmaxCrossEntropyLoss(prefix="gsp3w_")
+        if hybrid:
+            lw.hybridize()
+        got = lw(mx.nd.array(pred), mx.nd.array(lab), mx.nd.array(sw)).asnumpy()
+        np.testing.assert_allclose(got, want_w, rtol=RTOL, atol=ATOL)

@@ -33,17 +33,27 @@ Note: composition
     and argument position, cached on the consumer, with ``step_head = 0``: its step kernel
     speculates on ones for the consumer's output and no gradient from the producer's; see
     agjit.compiler.step), and the deferred array becomes a plain NDArray holding the
-    producer's output with the composed call's tape entry.  Any other use -- reading
+    producer's output with the composed call's tape entry.  When nothing but the call
+    itself holds the deferred array (``loss_fn(net(x), y)``: its reference count is the
+    interpreter's own, measured at import by ``_unheld_count``), the composed function is
+    the consumer's outputs only -- a single-output step, the program ``mx.jit`` makes of
+    the whole step -- and the deferred array stays deferred.  Any other use -- reading
     ``_data`` or ``_entry``, i.e. any op, ``asnumpy()``, ``backward()`` -- first runs the
     producer's own jitted call in the mode it was called in (recorded as its own tape
     node); so does the exit of every autograd scope (``record()``, ``pause()``, ...) and
-    ``Trainer.step``, for outputs still deferred.  Numbers, gradients and the tape are those
-    of the two calls; what differs is when the producer's kernel runs, so an in-place change
-    of one of its inputs between the call and the first use inside the same ``record()``
-    scope is seen (as a backward sees in-place changes of recorded inputs).
+    ``Trainer.step``, for outputs still deferred that something still holds (one nothing
+    holds can never be read and is dropped, agjit.tape.flush_pending).  Numbers, gradients
+    and the tape are those of the two calls; what differs is when the producer's kernel
+    runs, so an in-place change of one of its inputs between the call and the first use
+    inside the same ``record()`` scope is seen (as a backward sees in-place changes of
+    recorded inputs).  (The reference count only chooses between the two compositions: a
+    deferred array held where it cannot be seen -- a tuple passed with ``*`` -- is
+    computed when read, as above.)
 """
 import copy
+import operator
 import re
+import sys
 import threading
 import warnings
 import weakref
@@ -517,6 +527,26 @@ def _filtered_attrs(attrs):
     return {k: v for k, v in attrs.items() if not (k.startswith('__') and k.endswith('__'))}
 
 
+# reductions that are the identity when they reduce no axis (exclude=True over every axis)
+_IDENTITY_REDUCTIONS = frozenset(("sum", "sum_axis", "mean", "max", "max_axis", "min",
+                                  "min_axis", "prod", "nansum", "nanprod"))
+
+
+def _reduces_nothing(op_name, x, ident):
+    """Whether reduction ``op_name`` with (axis, exclude) ``ident`` keeps every axis of
+    ``x``, a floating-point array: then its value is ``x`` (keepdims changes nothing)."""
+    axis, exclude = ident
+    if not exclude or axis is None or not isinstance(x, NDArray):
+        return False
+    if np.dtype(x.dtype).kind != "f":
+        return False
+    from symbol.ops.reduce import reduce_axes
+    try:
+        return reduce_axes(op_name, len(x.shape), axis, True) == ()
+    except MXNetError:
+        return False                # the op itself raises its error
+
+
 class _GraphRunner(object):
     """Evaluates a block's Symbol graph op by op on NDArrays -- the function ``mx.jit``
     traces for a hybridized block (see the module note *gluon-hybridize*)."""
@@ -533,7 +563,11 @@ class _GraphRunner(object):
                 pos[id(n)] = by_name[n.name]
                 continue
             ins = [(id(s), i) for (s, i, _v) in n.inputs]
-            steps.append((n, ins, _filtered_attrs(n.attrs), n.num_visible()))
+            ident = None
+            if n.op.name in _IDENTITY_REDUCTIONS and n.inputs[0][0].op is not None:
+                a = n.parsed
+                ident = (a.get("axis"), bool(a.get("exclude")))
+            steps.append((n, ins, _filtered_attrs(n.attrs), n.num_visible(), ident))
         self.steps = steps
         self.pos = pos
         self.heads = [(id(n), i) for n, i in out._outputs]
@@ -542,13 +576,19 @@ class _GraphRunner(object):
         vals = {}
         for nid, k in self.pos.items():
             vals[(nid, 0)] = arrays[k]
-        for n, ins, attrs, nvis in self.steps:
+        for n, ins, attrs, nvis, ident in self.steps:
             try:
                 args = [vals[e] for e in ins]
             except KeyError:
                 raise MXNetError("hybridized graph: op %s (%s) reads a hidden output of another "
                                  "op, which the compiled replay cannot provide"
                                  % (n.name, n.op.name)) from None
+            if ident is not None and _reduces_nothing(n.op.name, args[0], ident):
+                # a reduction over no axis of a float op output (a loss's per-sample mean
+                # of an already per-sample value): the value itself, so the traced graph
+                # -- and the step kernel -- has neither it nor its gradient
+                vals[(id(n), 0)] = args[0]
+                continue
             res = invoke(n.op, args, attrs)
             if nvis == 1:
                 vals[(id(n), 0)] = res
@@ -565,6 +605,40 @@ _SLOT_DATA = NDArray.__dict__["_data"]      # the slot descriptors of NDArray's 
 _SLOT_ENTRY = NDArray.__dict__["_entry"]
 _new = object.__new__
 _GENERAL = object()                 # _fast_call: this call takes the general path
+_first = operator.itemgetter(0)
+_get_data = operator.attrgetter("_data")
+_getrefcount = sys.getrefcount
+
+
+class _RefProbe(object):
+    """The call path of a block call ``loss(net(x), y)`` -- __call__(*args), _fast_call,
+    _compose -- on an object the caller passes straight in and a list holds (as the
+    pending list holds a deferred output), for :data:`_UNHELD`."""
+
+    def __call__(self, *args):
+        return self._fast_call(None, args)
+
+    def _fast_call(self, f, args):
+        return self._compose(0, args)
+
+    def _compose(self, pos, args):
+        parr = args[pos]
+        return _getrefcount(parr)
+
+
+def _held_probe(held):
+    held.append(object())
+    return held[-1]
+
+
+def _unheld_count():
+    held = []
+    return _RefProbe()(_held_probe(held), None)
+
+
+# the reference count of a deferred input in _compose when nothing else holds it (the
+# interpreter's own references: the argument tuples, the frames, the pending list)
+_UNHELD = _unheld_count()
 
 
 def _force(arr):
@@ -628,13 +702,16 @@ def _pure_graph(out):
     return True
 
 
-def _composed_fn(prod_fn, n_p, pos, cons_fn):
+def _composed_fn(prod_fn, n_p, pos, cons_fn, single=False):
     """``(cons(..., prod(a[:n_p]) at position pos, ...), prod(a[:n_p]))`` over the arrays
-    ``a`` = producer arrays, then the consumer's other inputs and parameters."""
+    ``a`` = producer arrays, then the consumer's other inputs and parameters; ``single``:
+    the consumer's outputs only."""
     def composed(*a):
         out = prod_fn(*a[:n_p])[0]
         rest = list(a[n_p:])
         rest.insert(pos, out)
+        if single:
+            return tuple(cons_fn(*rest))
         return tuple(cons_fn(*rest)) + (out,)
     return composed
 
@@ -829,8 +906,9 @@ class HybridBlock(Block):
                     return _GENERAL
                 pend = k
             k += 1
+        a = None            # (no reference of this frame to a deferred input: _compose)
         try:
-            params = [p._data[0] for p in f[1]]
+            params = list(map(_first, map(_get_data, f[1])))
         except TypeError:
             return _GENERAL
         if f[2]:
@@ -878,16 +956,25 @@ class HybridBlock(Block):
         """A deferred output for this replay (note *composition*), or None: its inputs'
         shapes and dtypes or the mode differ from the last call that ran (a new signature
         runs now, so its errors surface at this call)."""
-        sig = (tuple([(a._data.shape, a._data.dtype) for a in args]), st.training)
-        if sig != self._ran_sig:
-            self._ran_sig = None
-            self._next_sig = sig        # becomes _ran_sig once this call has run
-            return None
+        ran = self._ran_sig         # ((shape, dtype) per input, training) or None
+        training = st.training
+        if ran is None or ran[1] != training:
+            return self._new_signature(args, training)
+        for a, (shape, dt) in zip(args, ran[0]):
+            d = a._data
+            if d.shape != shape or (d.dtype is not dt and d.dtype != dt):
+                return self._new_signature(args, training)
         arr = _new(_PendingOut)
-        _SLOT_DATA.__set__(arr, (self, [*args, *params], sig[1]))
-        _SLOT_ENTRY.__set__(arr, None)
+        # (the entry slot stays unset: every read of it goes through _PendingOut._entry)
+        _SLOT_DATA.__set__(arr, (self, [*args, *params], training))
         st.pending.append(arr)
         return arr
+
+    def _new_signature(self, args, training):
+        self._ran_sig = None
+        # becomes _ran_sig once this call has run
+        self._next_sig = (tuple([(a._data.shape, a._data.dtype) for a in args]), training)
+        return None
 
     def _compose(self, pos, args, params, st):
         """Run this call and the deferred call of its input ``pos`` as one jitted call
@@ -896,18 +983,30 @@ class HybridBlock(Block):
         prod, parrays, training = _SLOT_DATA.__get__(parr)
         if training != st.training or self._out_format != 0:
             return None
+        # Held only by the pending list, the call's argument tuple and this frame (the
+        # caller passed the network's output straight in: ``loss(net(x), y)``): the
+        # composed function returns the loss only -- the network's output stays deferred
+        # and is computed only if it turns out to be read after all (autograd.record()'s
+        # exit drops it unread; tape.flush_pending).  Else it is the composed call's second
+        # output.  Either way the numbers and gradients are those of the two calls.
+        single = _getrefcount(parr) <= _UNHELD
         pj = prod._jit
-        cj = self._composed.get((pj, pos))
+        key = (pj, pos, single)
+        cj = self._composed.get(key)
         if cj is None:
             from .. import jit
-            fn = _composed_fn(pj._fn, len(parrays), pos, self._jit._fn)
+            fn = _composed_fn(pj._fn, len(parrays), pos, self._jit._fn, single)
             fn.__name__ = fn.__qualname__ = "%s_of_%s" % (self._jit.__name__, pj.__name__)
-            cj = self._composed[(pj, pos)] = jit(fn)
-            cj.step_head = 0        # the consumer's output (agjit.compiler.step)
+            cj = self._composed[key] = jit(fn)
+            if not single:
+                cj.step_head = 0        # the consumer's output (agjit.compiler.step)
         if pos == 0:
-            out, pout = cj(*parrays, *args[1:], *params)
+            outs = cj(*parrays, *args[1:], *params)
         else:
-            out, pout = cj(*parrays, *args[:pos], *args[pos + 1:], *params)
+            outs = cj(*parrays, *args[:pos], *args[pos + 1:], *params)
+        if single:
+            return outs[0]
+        out, pout = outs
         pl = st.pending
         if pl and pl[-1] is parr:
             pl.pop()

@@ -158,7 +158,13 @@ class SoftmaxCrossEntropyLoss(Loss):
         if not self._from_logits:
             pred = F.log_softmax(pred, axis=self._axis)
         if self._sparse_label:
-            loss = -F.pick(pred, label, axis=self._axis, keepdims=True)
+            # keepdims only where it matters: a sample weight broadcasts against the kept
+            # axis, and a picked axis other than the last (after the batch axis 0) would
+            # move the batch axis.  Without it the per-sample mean of a 2-D prediction's
+            # loss reduces nothing, so a hybridized step has neither it nor its gradient
+            # (block._GraphRunner); the numbers are the same
+            keep = sample_weight is not None or self._axis != -1 or self._batch_axis != 0
+            loss = -F.pick(pred, label, axis=self._axis, keepdims=keep)
         else:
             label = _reshape_like(F, label, pred)
             loss = -F.sum(pred * label, axis=self._axis, keepdims=True)
