@@ -1,6 +1,6 @@
 """Micro-benchmark of the 3x3 stride-1 convolution kernels alone: agjit's Winograd kernels
 (wino_fwd / wino_bwd_data / wino_bwd_weight, note *winograd* of kernels_nn), its im2col +
-GEMM kernels (conv2d_fwd_gemm / conv2d_bwd_data_gemm / conv2d_bwd_weight_gemm) and
+GEMM kernels (conv2d_fwd / conv2d_bwd_data / conv2d_bwd_weight) and
 PyTorch's conv2d (forward, and the two
 gradients through torch.nn.grad), float32, process CPU ms per call (median of 5).
 
@@ -26,6 +26,8 @@ SHAPES = [("W7 64x32x32 b32", 32, 64, 64, 32, 32, 1),
           ("R18 256x14 b1", 1, 256, 256, 14, 14, 1),
           ("R18 512x7 b1", 1, 512, 512, 7, 7, 1),
           ("R18 64x56 b16", 16, 64, 64, 56, 56, 1),
+          ("R18 128x28 b16", 16, 128, 128, 28, 28, 1),
+          ("R18 256x14 b16", 16, 256, 256, 14, 14, 1),
           ("R18 512x7 b16", 16, 512, 512, 7, 7, 1)]
 
 

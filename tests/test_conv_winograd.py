@@ -87,3 +87,34 @@ def test_wino_shapes():
     assert not ok(64, 64, 5, 5, 1, 1, 2, 2, 1, 1, 1)      # 5x5
     assert not ok(64, 64, 3, 3, 1, 1, 3, 3, 1, 1, 1)      # padding 3
     assert not ok(3, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)       # few input channels
+
+
+def test_jit_dispatches_winograd():
+    """mx.jit lowers a 3x3 stride-1 Convolution that wino_dispatch takes to wino_fwd (and
+    its data gradient to wino_bwd_data; the weight gradient stays im2col), and the step's
+    output and gradients match the float64 reference."""
+    import agjit as mx
+    n, c, f, H, W = 2, 8, 8, 24, 24           # 288 tiles >= WINO_DISPATCH_TILES: dispatched
+    assert K.wino_dispatch("conv2d_fwd", n, c, f, H, W, (1, 1), (1, 1), (1, 1), 1)
+    assert not K.wino_dispatch("conv2d_fwd", 1, c, f, H, W, (1, 1), (1, 1), (1, 1), 1)
+    assert not K.wino_dispatch("conv2d_bwd_weight", n, c, f, H, W, (1, 1), (1, 1), (1, 1), 1)
+    assert not K.wino_dispatch("conv2d_fwd", n, c, f, H, W, (2, 2), (1, 1), (1, 1), 1)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, c, H, W))
+    w = rng.standard_normal((f, c, 3, 3))
+    gy = rng.standard_normal((n, f, H, W))
+    xa, wa = mx.nd.array(x.astype(np.float32)), mx.nd.array(w.astype(np.float32))
+    xa.attach_grad()
+    wa.attach_grad()
+    fn = mx.jit(lambda a, b: mx.nd.Convolution(a, b, kernel=(3, 3), pad=(1, 1), num_filter=f,
+                                               no_bias=True))
+    with mx.autograd.record():
+        y = fn(xa, wa)
+    y.backward(mx.nd.array(gy.astype(np.float32)))
+    src = fn.source()
+    assert "wino_fwd(" in src and "wino_bwd_data(" in src and "conv2d_bwd_weight(" in src
+    assert "conv2d_fwd(" not in src and "conv2d_bwd_data(" not in src
+    ref = _ref_conv(x, w, 1, 1)
+    rgx, rgw = _ref_grads(x, w, gy, 1, 1)
+    for got, want in ((y.asnumpy(), ref), (xa.grad.asnumpy(), rgx), (wa.grad.asnumpy(), rgw)):
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()

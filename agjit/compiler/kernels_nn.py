@@ -52,7 +52,8 @@ from numba import prange
 from .numba_cache import njit
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "add_channel_bias",
-           "pool2d_fwd", "pool2d_bwd", "pool2d_select", "reduce_sum_keep_mid"]
+           "pool2d_fwd", "pool2d_bwd", "pool2d_select", "reduce_sum_keep_mid", "wino_fwd",
+           "wino_bwd_data"]
 
 
 def _numpy_blas():
@@ -645,7 +646,8 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
 # Winograd F(2x2, 3x3): the 3x3 stride-1 convolutions (note *winograd*)
 # ---------------------------------------------------------------------------------------
 # Kernels for the convolutions wino_shape_ok accepts (3x3, stride 1, dilation 1, groups 1,
-# padding <= 2, enough channels), called directly (see below: not dispatched yet).
+# padding <= 2, enough channels); which calls take them: agjit.compiler.conv_rules note
+# *winograd-dispatch*.
 #
 # Note: winograd
 #     Each 2x2 block of outputs of a 3x3 convolution is Y = A^T [(G g G^T) . (B^T d B)] A
@@ -663,26 +665,11 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
 #     channels).  Samples run in parallel as in note *sample-parallel*.
 WINO_BLOCK = 131072         # elements of one block's transformed inputs (16 x c x T)
 WINO_MIN_TILES = 64         # the least tiles per GEMM block (small GEMMs are slow in BLAS)
-WINO_MIN_CHANNELS = 8       # fewer input or output channels: im2col wins (transform-bound)
+from .conv_rules import WINO_MIN_CHANNELS  # noqa: E402,F401  (the dispatch rule: note *winograd-dispatch*)
 
 
-# Not dispatched yet: conv2d_fwd / conv2d_bwd_data / conv2d_bwd_weight stay on im2col +
-# GEMM.  Measured (1-thread process CPU ms, forward / data grad / weight grad, load ~3,
-# benchmarks/conv_micro.py): W7's conv (batch 32, 64 -> 64, 32x32) 41.4 / 48.8 / 62.6
-# against im2col's 47.7 / 52.2 / 51.2; ResNet-18 512x7x7 batch 16 81.4 / 97.4 / 75.9
-# against 133.0 / 173.3 / 98.1; but at batch 1 Winograd loses on every ResNet-18 shape
-# (512x7x7: 19.9 / 34.0 / 14.0 against 7.3 / 10.7 / 6.5: the filter transform is redone per
-# call).  A per-shape rule (forward and data gradient when the tiles outnumber 16 x the
-# channels, weight gradient never) has to be validated before the dispatch takes them;
-# a call inside conv2d_* would also make Numba type and compile these kernels for every
-# convolution, so they are kept out of it until then.
-@njit(cache=True)
-def wino_shape_ok(c, f, kh, kw, sh, sw, ph, pw, dh, dw, G):
-    """True when a convolution of c -> f channels with this geometry can take the Winograd
-    kernels (3x3, stride 1, dilation 1, groups 1, padding <= 2, enough channels)."""
-    return (kh == 3 and kw == 3 and sh == 1 and sw == 1 and dh == 1 and dw == 1 and G == 1
-            and 0 <= ph <= 2 and 0 <= pw <= 2 and c >= WINO_MIN_CHANNELS
-            and f >= WINO_MIN_CHANNELS)
+from .conv_rules import (WINO_DISPATCH, WINO_DISPATCH_TILES, wino_dispatch,  # noqa: E402,F401
+                         wino_shape_ok)
 
 
 @njit(cache=True)
@@ -1338,4 +1325,4 @@ def reduce_sum_keep_mid(x, out):
 
 LIBRARY_NN = {f.__name__: (f, None) for f in (
     conv2d_fwd, conv2d_bwd_data, conv2d_bwd_weight, add_channel_bias, pool2d_fwd, pool2d_bwd,
-    pool2d_select, reduce_sum_keep_mid)}
+    pool2d_select, reduce_sum_keep_mid, wino_fwd, wino_bwd_data)}

@@ -419,6 +419,16 @@ def conv_lowering(kernel, arrays, geom, bias=None):
         out = _as_4d(ctx, out_cf, nd, lines)
         g = _int_args(*(tuple(s) + tuple(p) + tuple(d) + (ctx.attrs["num_group"],)))
         has_bias = bias is not None and len(ctx.ins) > bias and not ctx.attrs["no_bias"]
+        wino = nd == 4 and not cl and _wino_picks(ctx, kernel, arrays, s, p, d)
+        if wino:
+            w_ = ctx.fn("wino_fwd" if kernel == "conv2d_fwd" else "wino_bwd_data")
+            if kernel == "conv2d_fwd":
+                b = ctx.ins[bias] if has_bias else "%s.reshape(-1)" % out
+                lines.append("%s(%s, %s, %s, %s, %s, np.int64(%d))"
+                             % (w_, a0, a1, b, out, _int_args(p[0], p[1]), has_bias))
+            else:
+                lines.append("%s(%s, %s, %s, %s)" % (w_, a0, a1, out, _int_args(p[0], p[1])))
+            return lines
         fn = ctx.fn(k3 if nd == 5 else kernel)
         if kernel == "conv2d_fwd":
             b = ctx.ins[bias] if has_bias else "%s.reshape(-1)" % out
@@ -431,8 +441,36 @@ def conv_lowering(kernel, arrays, geom, bias=None):
         if cl:
             _cl_store(ctx, lines, out_cf, ctx.outs[0], nd)
         return lines
+    wino = {"conv2d_fwd": ("wino_fwd",), "conv2d_bwd_data": ("wino_bwd_data",)}.get(kernel, ())
     return KernelCall(lower, uses=(kernel, k3) + (("add_channel_bias",) if bias is not None
-                                                  else ()))
+                                                  else ()) + wino)
+
+
+def _wino_picks(ctx, kernel, arrays, s, p, d):
+    """True when this 2-D Convolution forward / data gradient runs on the Winograd kernels
+    (agjit.compiler.kernels_nn note *winograd-dispatch*): decided here, at lowering time,
+    on the call's shapes, so a convolution that keeps im2col never makes Numba compile
+    them.  Only the Convolution ops themselves (a Deconvolution's conv2d_bwd_data has its
+    own output-size rules)."""
+    if ctx.node.op.name not in ("Convolution", "_backward_Convolution_data"):
+        return False
+    from agjit.compiler.conv_rules import wino_dispatch
+    x, w = ctx.in_shapes[arrays[0]], ctx.in_shapes[arrays[1]]
+    o = ctx.out_shapes[0]
+    if x is None or w is None or o is None or len(w) != 4:
+        return False
+    if kernel == "conv2d_fwd":          # x (n, c, H, W) -> o (n, f, OH, OW)
+        n, c, H, W = x
+        f, OH, OW = o[1], o[2], o[3]
+    elif kernel == "conv2d_bwd_data":   # gy (n, f, OH, OW) -> gx (n, c, H, W)
+        n, f, OH, OW = x
+        c, H, W = o[1], o[2], o[3]
+    else:
+        return False
+    if tuple(w) != (f, c, 3, 3) or OH != H + 2 * p[0] - 2 or OW != W + 2 * p[1] - 2:
+        return False
+    return wino_dispatch(kernel, n, c, f, H, W, tuple(s), tuple(p), tuple(d),
+                         ctx.attrs["num_group"])
 
 
 def _conv_geom_ctx(ctx):
