@@ -3,10 +3,12 @@ recompile counting, strict mode, the disk cache across processes, corruption and
 fall-backs, tracing hazards and get_symbol of jitted calls.
 
 Numba compiles take seconds, so the registry table is ONE jitted function applying every op
-to its first sample (one forward, one training-forward and one backward kernel, built once
-per module by fixtures), compared per op (one pytest parameter per op, so a bad lowering
-fails its own test), and the whole run shares one kernel cache directory
-(tests/conftest.py).
+to its first sample, compared per op (one pytest parameter per op, so a bad lowering fails
+its own test), and the whole run shares one kernel cache directory (tests/conftest.py).
+This file compiles the table's forward kernel; its training-forward and backward kernels
+are tests/test_jit_table_backward.py's (a file of their own: with ``--dist loadfile`` a file
+runs on one worker, and the two table compiles were the largest set-ups of the suite, 240 s
+and 183 s in one file).
 """
 import os
 import subprocess
@@ -91,40 +93,6 @@ def table_forward(table_fn):
     return eager, comp
 
 
-@pytest.fixture(scope="module")
-def table_backward(table_fn):
-    """Eager and compiled gradients of every table input (one training forward and one
-    backward kernel for the whole table)."""
-    rs = np.random.RandomState(3)
-
-    # a gradient flows through every differentiable op; the inputs of the others (random
-    # samplers, fill_element_0index, backward-only helpers) take no gradient, and their outputs
-    # get no head gradient
-    diff_in = [op.differentiable and np.asarray(a).dtype.kind == "f"
-               for op, s in TABLE for a in s.inputs]
-
-    def run(fn, keep=None):
-        ins = _inputs()
-        for a, d in zip(ins, diff_in):
-            if d:
-                a.attach_grad()
-        with mx.autograd.record():
-            mx.random.seed(11)
-            outs = fn(*ins)
-        heads = [mx.nd.array(rs.uniform(-1, 1, size=o.shape), dtype=o.dtype) for o in outs]
-        if keep is None:            # eager: the outputs that depend on a gradient input
-            keep = [o._entry is not None for o in outs]
-        mx.autograd.backward([o for o, k in zip(outs, keep) if k],
-                             head_grads=[h for h, k in zip(heads, keep) if k])
-        return [a.grad.asnumpy() if d else None for a, d in zip(ins, diff_in)], keep
-
-    state = rs.get_state()
-    g_eager, keep = run(_apply_all)
-    rs.set_state(state)
-    g_comp, _ = run(table_fn, keep)
-    return g_eager, g_comp
-
-
 _SLICES = _forward_slices()
 _IN_SLICES = []
 _k = 0
@@ -144,19 +112,6 @@ def test_compiled_forward_equals_eager(table_forward, k):
         np.testing.assert_allclose(comp[i].asnumpy(), eager[i].asnumpy(), rtol=1e-6, atol=1e-9,
                                    err_msg="compiled forward of %s" % op.name)
         assert comp[i].dtype == eager[i].dtype, op.name
-
-
-@pytest.mark.parametrize("k", range(len(TABLE)), ids=_IDS)
-def test_compiled_backward_equals_eager(table_backward, k):
-    """The gradients of one op's inputs from the whole-table training kernels."""
-    g_eager, g_comp = table_backward
-    op = TABLE[k][0]
-    for j in range(*_IN_SLICES[k]):
-        if g_eager[j] is None:
-            continue
-        np.testing.assert_allclose(g_comp[j], g_eager[j], rtol=1e-6, atol=1e-9,
-                                   err_msg="compiled gradient through %s (input %d)"
-                                   % (op.name, j - _IN_SLICES[k][0]))
 
 
 def _mlp_params(rs):

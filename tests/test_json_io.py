@@ -379,12 +379,15 @@ def test_valid_docs_still_load():
 # fuzz: load_json raises only MXNetError / TypeError, and never hangs
 # ---------------------------------------------------------------------------------------------
 def check_load(text):
-    t0 = time.perf_counter()
+    # the CPU time of this thread, not the wall clock: on a loaded machine (the suite's two
+    # workers beside other jobs) one load measured 3.0 s of wall time (a FlakyFailure
+    # that did not reproduce); a load that loops still burns its 2 s here
+    t0 = time.thread_time()
     try:
         sym = load_json(text)
     except (MXNetError, TypeError):
         sym = None
-    assert time.perf_counter() - t0 < 2.0
+    assert time.thread_time() - t0 < 2.0
     if sym is not None:             # whatever loads is a valid graph that round-trips
         j = sym.tojson()
         assert load_json(j).tojson() == j
