@@ -646,7 +646,7 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
 # Winograd F(2x2, 3x3): the 3x3 stride-1 convolutions (note *winograd*)
 # ---------------------------------------------------------------------------------------
 # Kernels for the convolutions wino_shape_ok accepts (3x3, stride 1, dilation 1, groups 1,
-# padding <= 2, enough channels); which calls take them: agjit.compiler.conv_rules note
+# padding <= 2, enough channels); which calls take them: symbol.ops._conv_rules note
 # *winograd-dispatch*.
 #
 # Note: winograd
@@ -665,10 +665,10 @@ def conv2d_bwd_weight(gy, x, gw, sh, sw, ph, pw, dh, dw, G):
 #     channels).  Samples run in parallel as in note *sample-parallel*.
 WINO_BLOCK = 131072         # elements of one block's transformed inputs (16 x c x T)
 WINO_MIN_TILES = 64         # the least tiles per GEMM block (small GEMMs are slow in BLAS)
-from .conv_rules import WINO_MIN_CHANNELS  # noqa: E402,F401  (the dispatch rule: note *winograd-dispatch*)
+from symbol.ops._conv_rules import WINO_MIN_CHANNELS  # noqa: E402,F401  (the dispatch rule: note *winograd-dispatch*)
 
 
-from .conv_rules import (WINO_DISPATCH, WINO_DISPATCH_TILES, wino_dispatch,  # noqa: E402,F401
+from symbol.ops._conv_rules import (WINO_DISPATCH, WINO_DISPATCH_TILES, wino_dispatch,  # noqa: E402,F401
                          wino_shape_ok)
 
 

@@ -454,7 +454,7 @@ def _wino_picks(ctx, kernel, arrays, s, p, d):
     own output-size rules)."""
     if ctx.node.op.name not in ("Convolution", "_backward_Convolution_data"):
         return False
-    from agjit.compiler.conv_rules import wino_dispatch
+    from ._conv_rules import wino_dispatch
     x, w = ctx.in_shapes[arrays[0]], ctx.in_shapes[arrays[1]]
     o = ctx.out_shapes[0]
     if x is None or w is None or o is None or len(w) != 4:

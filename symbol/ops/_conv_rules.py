@@ -1,7 +1,9 @@
 """Which convolutions take which kernel of agjit.compiler.kernels_nn, decided in Python
 when a Convolution is lowered (note *winograd-dispatch*).  This module imports neither
 Numba nor the kernels: the lowering runs on the caller's thread (mx.jit's trace, the eager
-compiled kernels' preparation), which must not import Numba (agjit.compiler.tier)."""
+compiled kernels' preparation), which must not import Numba (agjit.compiler.tier).  It
+lives in symbol/ (which never imports agjit) because the Convolution lowering reads it;
+agjit.compiler.kernels_nn re-exports it."""
 
 WINO_MIN_CHANNELS = 8       # fewer input or output channels: im2col wins (transform-bound)
 WINO_DISPATCH_TILES = 256   # wino_dispatch: the least 2x2 output tiles of one call
