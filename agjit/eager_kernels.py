@@ -157,12 +157,23 @@ def _run(fn, c, arrays, train, out_shapes=None):
     return outs
 
 
+_PARAMS = ("weight", "bias", "gamma", "beta", "moving_mean", "moving_var")
+
+
 def _trial(op, parsed, arrays, c):
     """Inputs (copies) and output shapes for the run that compiles ``c``: the arrays of the
     highest rank cut to one sample where shape inference accepts that (the kernels then
     run on 1/N of the data; they hold the GIL while they run), else the whole inputs."""
     top = max(a.ndim for a in arrays)
-    small = [a[:1] if a.ndim == top and a.shape[0] > 1 else a for a in arrays]
+    try:
+        names = op.input_names(parsed)
+    except Exception:               # noqa: BLE001 - no names: cut nothing
+        names = _PARAMS * len(arrays)
+    # parameters keep their shape: a weight cut to one filter would no longer match the
+    # geometry the statements index it by (a kernel reading past its end: a segfault in
+    # the trial of _backward_Convolution_data, W8 training at batch 16)
+    small = [a[:1] if a.ndim == top and a.shape[0] > 1 and n not in _PARAMS else a
+             for a, n in zip(arrays, list(names) + [_PARAMS[0]] * len(arrays))]
     if any(s is not a for s, a in zip(small, arrays)):
         try:
             shapes = op.infer_shape(parsed, [s.shape for s in small])[1][:len(c.out_shapes)]

@@ -490,9 +490,34 @@ register("Convolution", inputs=("data", "weight", "bias"), attrs=dict(_CONV_ATTR
              "weight is (num_filter, channels/num_group, *kernel).")
 
 
+def _known(shape):
+    return shape is not None and all(shape)
+
+
+def bwd_geometry_check(op, fwd, fwd_infer, attrs, ins):
+    """Refuse a gradient op whose ``ograd`` is not the shape the forward op ``fwd`` gives
+    for ``data`` and ``weight`` (the kernels index all three by one geometry: a weight of
+    another shape would be read past its end)."""
+    g, x, w = ins
+    if not (_known(g) and _known(x) and _known(w)):
+        return
+    try:
+        out = fwd_infer(dict(attrs, no_bias=True), [x, w])[1][0]
+        bad = out is None or tuple(out) != tuple(g)
+    except MXNetError as e:
+        raise MXNetError("%s: data %s and weight %s do not fit %s's geometry (%s)"
+                         % (op, fmt(x), fmt(w), fwd, e)) from None
+    if bad:
+        raise MXNetError("%s: ograd %s does not match the %s output %s of data %s and weight %s"
+                         % (op, fmt(g), fwd, fmt(out), fmt(x), fmt(w)))
+
+
 def _conv_bwd_infer(which):
+    name = ("_backward_Convolution_data", "_backward_Convolution_weight")[which]
+
     def infer(attrs, ins):
         g, x, w = ins
+        bwd_geometry_check(name, "Convolution", _conv_infer, attrs, ins)
         return ins, [x if which == 0 else w]
     return infer
 

@@ -31,8 +31,8 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, unary_infer, grad_needed
-from .nn_conv import (_conv_np, _conv_bwd_data_np, _conv_bwd_weight_np, _spatial_params, _LAYOUTS,
-                      conv_lowering)
+from .nn_conv import (bwd_geometry_check, _conv_np, _conv_bwd_data_np, _conv_bwd_weight_np,
+                      _spatial_params, _LAYOUTS, conv_lowering)
 from .nn_dense import _bwd_dot_type
 from .nn_norm import _lower_rownorm, _f64
 from ._lowering import KernelCall
@@ -247,7 +247,10 @@ register("Deconvolution", inputs=("data", "weight", "bias"), attrs=dict(_DC_ATTR
 
 
 def _dc_bwd_infer(which):
+    name = ("_backward_Deconvolution_data", "_backward_Deconvolution_weight")[which]
+
     def infer(attrs, ins):
+        bwd_geometry_check(name, "Deconvolution", _dc_infer, attrs, ins)
         return ins, [ins[1] if which == 0 else ins[2]]
     return infer
 
