@@ -688,3 +688,42 @@ def test_workers_on_one_cache_compile_a_need_one_at_a_time():
     finally:
         wk.close()
     assert tier._hint(g, need, check=True)
+
+
+_RACE_SCRIPT = textwrap.dedent("""
+    import sys, threading, time
+    import numpy as np
+    import agjit as mx
+    from agjit.compiler import warmup
+    assert "numba" not in sys.modules
+    warmup.release()
+    errs = []
+    def setup():
+        try:
+            warmup.numba_setup()
+        except BaseException as e:
+            errs.append(repr(e))
+    t = threading.Thread(target=setup)
+    t.start()
+    time.sleep(float(sys.argv[1]))
+    f = mx.jit(lambda a, b: mx.nd.relu(a * b + 1), tiered=False)   # imports on this thread
+    a = mx.nd.array(np.arange(6.0).reshape(2, 3) - 2)
+    y = f(a, a).asnumpy()
+    t.join()
+    assert not errs, errs
+    assert np.array_equal(y, np.maximum(a.asnumpy() ** 2 + 1, 0)), y
+    print("ok")
+""")
+
+
+@pytest.mark.parametrize("delay", ["0", "0.02", "0.1"])
+def test_numba_setup_thread_and_a_main_thread_compile_import_numba_at_once(tmp_path, delay):
+    """The set-up thread's first import of Numba and the kernel library and the program's
+    thread's first compile (program._lower -> compiler/cache.py) at once (note
+    *import-race* in import_guard.py: without the lock, _DeadlockError on
+    numba.core.compiler_lock): both finish and the compiled result is right."""
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    r = subprocess.run([sys.executable, "-c", _RACE_SCRIPT, delay], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

@@ -585,6 +585,8 @@ def _hint(graph, need, check=False):
         return False
     if check:       # before Numba's set-up: no numba_cache (a refused directory has no hint)
         return os.path.exists(path)
+    from .import_guard import first_import
+    first_import()                      # note *import-race*
     from .numba_cache import cache_root
     from symbol.base import atomic_write
     if cache_root() is None:

@@ -383,8 +383,11 @@ def numba_setup():
     with pacing(), _quiet_gc():
         if not _SETUP_DONE:
             _preload_libraries()
+        # Numba and the library's @njit dispatchers, one thread at a time (note
+        # *import-race* in import_guard.py)
+        from .import_guard import first_import, LIBRARY_MODULES
+        first_import(LIBRARY_MODULES)
         _numba_setup()
-        from . import cache, kernels  # noqa: F401  (the library's @njit dispatchers)
         _SETUP_DONE.append(True)
 
 
