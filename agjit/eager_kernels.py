@@ -143,6 +143,8 @@ def _prepare(op, parsed, arrays):
 
 def _build(c):
     """The statements of ``c`` as a function over the kernel library (imports Numba)."""
+    from .compiler.import_guard import first_import, LIBRARY_MODULES
+    first_import(LIBRARY_MODULES)       # note *import-race*
     from .compiler.kernels import LIBRARY
     ns = {"np": np}
     for name in c.used:

@@ -57,6 +57,8 @@ def _kernel_module():
     k = _kernels[0]
     if k is None:
         try:
+            from .compiler.import_guard import first_import
+            first_import(("numba", "agjit._optimizer_kernels"))   # note *import-race*
             from . import _optimizer_kernels as k
         except ImportError:     # no Numba: NumPy updates only
             k = False

@@ -605,6 +605,47 @@ def test_a_warm_disk_cache_starts_no_worker_process(tmp_path):
     assert cold[1].split()[2] == warm[1].split()[2] and cold[1].endswith("True")
 
 
+_SETUP_SCRIPT = textwrap.dedent("""
+    import gc, json, sys, threading
+    from agjit.compiler import warmup
+    maps = lambda: open("/proc/self/maps").read()
+    out = {"numba_before": "numba" in sys.modules, "llvm_before": "libllvmlite" in maps()}
+    warmup._preload_libraries()
+    out["numba_after_preload"] = "numba" in sys.modules
+    out["llvm_after_preload"] = "libllvmlite" in maps()
+    seen = []
+    def setup():
+        gc.callbacks.append(lambda phase, info: seen.append(threading.current_thread().name))
+        warmup.numba_setup()
+    if sys.argv[1] == "off":
+        gc.disable()
+    t = threading.Thread(target=setup, name="setup")
+    t.start(); t.join()
+    out.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count(),
+               setup_collections=seen.count("setup"),
+               kernels="agjit.compiler.kernels" in sys.modules)
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.parametrize("gc_on", ["on", "off"])
+def test_numba_setup_keeps_the_gc_quiet_and_preloads_llvm(tmp_path, gc_on):
+    """Numba's set-up (compiler note *setup-gil*): libllvmlite is loaded before Numba is
+    imported (by the GIL-free preload), no cyclic collection runs on the set-up's thread,
+    the objects alive after it are frozen, and the program's GC setting is kept."""
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    r = subprocess.run([sys.executable, "-c", _SETUP_SCRIPT, gc_on], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = __import__("json").loads(r.stdout.strip().splitlines()[-1])
+    assert not out["numba_before"] and not out["llvm_before"], out
+    assert out["llvm_after_preload"] and not out["numba_after_preload"], out
+    assert out["setup_collections"] == 0 and out["kernels"], out
+    assert out["frozen"] > 100000, out
+    assert out["enabled"] is (gc_on == "on"), out
+
+
 def _loss5(x, w, b):
     return mx.nd.sum(mx.nd.sigmoid(mx.nd.dot(x, w) - b))
 
@@ -647,3 +688,42 @@ def test_workers_on_one_cache_compile_a_need_one_at_a_time():
     finally:
         wk.close()
     assert tier._hint(g, need, check=True)
+
+
+_RACE_SCRIPT = textwrap.dedent("""
+    import sys, threading, time
+    import numpy as np
+    import agjit as mx
+    from agjit.compiler import warmup
+    assert "numba" not in sys.modules
+    warmup.release()
+    errs = []
+    def setup():
+        try:
+            warmup.numba_setup()
+        except BaseException as e:
+            errs.append(repr(e))
+    t = threading.Thread(target=setup)
+    t.start()
+    time.sleep(float(sys.argv[1]))
+    f = mx.jit(lambda a, b: mx.nd.relu(a * b + 1), tiered=False)   # imports on this thread
+    a = mx.nd.array(np.arange(6.0).reshape(2, 3) - 2)
+    y = f(a, a).asnumpy()
+    t.join()
+    assert not errs, errs
+    assert np.array_equal(y, np.maximum(a.asnumpy() ** 2 + 1, 0)), y
+    print("ok")
+""")
+
+
+@pytest.mark.parametrize("delay", ["0", "0.02", "0.1"])
+def test_numba_setup_thread_and_a_main_thread_compile_import_numba_at_once(tmp_path, delay):
+    """The set-up thread's first import of Numba and the kernel library and the program's
+    thread's first compile (program._lower -> compiler/cache.py) at once (note
+    *import-race* in import_guard.py: without the lock, _DeadlockError on
+    numba.core.compiler_lock): both finish and the compiled result is right."""
+    env = dict(os.environ, AGJIT_CACHE_DIR=str(tmp_path / "c"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    r = subprocess.run([sys.executable, "-c", _RACE_SCRIPT, delay], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

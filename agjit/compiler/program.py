@@ -212,6 +212,8 @@ class CompiledGraph(StepMode, BufferPlans):
 
     # -- kernels --------------------------------------------------------------------------------
     def _lower(self, heads, given, kind, order=None, mask=(), ones=()):
+        from .import_guard import first_import, LIBRARY_MODULES
+        first_import(LIBRARY_MODULES)     # note *import-race*: not beside the set-up thread
         from .lower import lower_graph
         from .cache import KernelKey
         order = order if order is not None else topo_order(heads)

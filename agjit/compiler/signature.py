@@ -171,6 +171,8 @@ class KernelStats:
     def load(self, lowered, kind, key):
         """Load the module of ``lowered`` under its kernel key (agjit.compiler.cache note
         *kernel-cache*)."""
+        from .import_guard import first_import
+        first_import()                  # note *import-race*
         from .cache import load_module
         t0 = time.perf_counter()
         mod, _on_disk = load_module(key, lowered.digest, lowered.source)

@@ -436,6 +436,7 @@ class _Compiler:
         self.stopped = False
         self.thread = None
         self.worker = None          # tier_worker.WorkerClient or False (unusable)
+        self.set_up = False
 
     def submit(self, tiers, job):
         with self.cv:
@@ -472,6 +473,7 @@ class _Compiler:
             try:
                 with _pacing():         # compiler note *gil-pacing*
                     job.how = self._precompile(tiers, job)
+                    self._set_up()
                     tiers.compile_need(job)
                 _hint(tiers.g, job.need)
             except BaseException as e:      # never let a compile kill the thread
@@ -488,6 +490,14 @@ class _Compiler:
                 job.state = "compiled"
             job.t_done = time.perf_counter()
             job.event.set()
+
+    def _set_up(self):
+        """Numba's one-time set-up on this thread, paced and with the GC quiet (compiler
+        note *setup-gil*), before a load or a compile would do it unpaced."""
+        if not self.set_up:
+            self.set_up = True
+            from .warmup import numba_setup
+            numba_setup()
 
     def _start_worker(self):
         if self.worker is None and _worker_kind() == "process":
@@ -508,10 +518,7 @@ class _Compiler:
         if not self.worker:
             return "thread"
         sent = self.worker.send(tiers.g, job.need, job.arrays)
-        # meanwhile: Numba's one-time set-up here, which loading the kernels needs anyway
-        from . import cache, kernels  # noqa: F401
-        from .warmup import listen_numba
-        listen_numba()
+        self._set_up()          # meanwhile: Numba's set-up, which loading needs anyway
         ok = sent and self.worker.receive(tiers.g)
         return "process" if ok else "thread (worker failed)"
 
@@ -578,6 +585,8 @@ def _hint(graph, need, check=False):
         return False
     if check:       # before Numba's set-up: no numba_cache (a refused directory has no hint)
         return os.path.exists(path)
+    from .import_guard import first_import
+    first_import()                      # note *import-race*
     from .numba_cache import cache_root
     from symbol.base import atomic_write
     if cache_root() is None:

@@ -137,7 +137,8 @@ def _serve(fin, fout):
     from .signature import KernelStats
     from .tier import Tiers, _Job, _hint, _hint_path
     from .numba_cache import cache_root
-    from . import cache, kernels  # noqa: F401  (Numba's set-up before the first request)
+    from .import_guard import first_import, LIBRARY_MODULES
+    first_import(LIBRARY_MODULES)       # Numba's set-up before the first request
     usable = cache_root() is not None
     while True:
         req = _recv(fin)

@@ -375,11 +375,106 @@ def _refresh_paced(ctx):
 
 
 def numba_setup():
-    """Numba's one-time set-up, safe on a background thread (it imports Numba; a paced
-    thread yields between the registries it installs, note *gil-pacing*)."""
+    """Numba's one-time set-up, safe on a background thread (it imports Numba and the
+    kernel library; a paced thread yields between the registries it installs, note
+    *gil-pacing*; the cyclic GC waits meanwhile, and the libraries it loads that take long
+    are loaded first with the GIL released, note *setup-gil*)."""
     wait_hold()
-    with pacing():
+    with pacing(), _quiet_gc():
+        if not _SETUP_DONE:
+            _preload_libraries()
+        # Numba and the library's @njit dispatchers, one thread at a time (note
+        # *import-race* in import_guard.py)
+        from .import_guard import first_import, LIBRARY_MODULES
+        first_import(LIBRARY_MODULES)
         _numba_setup()
+        _SETUP_DONE.append(True)
+
+
+# Note: setup-gil
+#     Two pieces of Numba's one-time set-up hold the GIL for long stretches that no switch
+#     interval can cut, so a step of the program that needs the GIL meanwhile stalls:
+#     - the cyclic GC.  Importing Numba, SciPy's linalg and the kernel library allocates
+#       some 10^6 long-lived objects, so collections run again and again, and each
+#       generation-2 one walks every object of the process (50-180 ms at a time, ~0.2-0.5 s
+#       of the set-up's ~1 s of CPU, measured with gc.callbacks).  While the set-up runs
+#       (:class:`_quiet_gc`, nested across threads) automatic collection is off; at its end
+#       the objects alive then are frozen (``gc.freeze``: moved to the permanent
+#       generation, never walked again -- which also keeps the program's own later
+#       generation-2 collections, the steps', from walking Numba's objects) and collection
+#       is enabled again if it was.  Garbage cycles made during the set-up stay
+#       uncollected: the imports make few.
+#     - loading a shared library (``dlopen`` of libllvmlite, 10-35 ms; SciPy's
+#       _fblas/_flapack, numba._dispatcher, a few ms each), which CPython's import and
+#       ctypes.CDLL do holding the GIL.  :func:`_preload_libraries` first dlopens them by
+#       a ctypes call of libc's ``dlopen`` (a foreign call releases the GIL) with the
+#       flags the later load uses, so that load finds them loaded.
+_SETUP_DONE = []
+_gc_state = {"n": 0, "was": False}
+_gc_lock = threading.Lock()
+
+
+class _quiet_gc:
+    def __enter__(self):
+        import gc
+        with _gc_lock:
+            st = _gc_state
+            st["n"] += 1
+            if st["n"] == 1:
+                st["was"] = gc.isenabled()
+                gc.disable()
+        return self
+
+    def __exit__(self, *exc):
+        import gc
+        with _gc_lock:
+            st = _gc_state
+            st["n"] -= 1
+            if st["n"] == 0:
+                gc.freeze()
+                if st["was"]:
+                    gc.enable()
+        return False
+
+
+_PRELOAD = (("llvmlite", "binding/libllvmlite.so", "ctypes"),
+            ("numba", "_dispatcher", "ext"), ("numba", "_helperlib", "ext"),
+            ("scipy", "linalg/_fblas", "ext"), ("scipy", "linalg/_flapack", "ext"),
+            ("scipy", "linalg/cython_lapack", "ext"), ("scipy", "linalg/cython_blas", "ext"),
+            ("scipy", "linalg/_matfuncs_expm", "ext"),
+            ("scipy", "linalg/_matfuncs_schur_sqrtm", "ext"))
+
+
+def _preload_libraries():
+    """dlopen the shared libraries of ``_PRELOAD`` with the GIL released (note
+    *setup-gil*); a library that is missing or fails to load is left to its importer."""
+    try:
+        import ctypes
+        import importlib.machinery
+        import importlib.util
+        libc = ctypes.CDLL(None)
+        dlopen = libc.dlopen
+        dlopen.restype = ctypes.c_void_p
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        ext = importlib.machinery.EXTENSION_SUFFIXES[0]
+        ext_flags = sys.getdlopenflags()
+        ct_flags = ctypes.DEFAULT_MODE | getattr(os, "RTLD_NOW", 2)
+        roots = {}
+        for pkg, rel, kind in _PRELOAD:
+            if pkg in sys.modules and kind == "ctypes":
+                continue
+            if pkg not in roots:
+                spec = importlib.util.find_spec(pkg)
+                locs = getattr(spec, "submodule_search_locations", None) if spec else None
+                roots[pkg] = locs[0] if locs else None
+            if roots[pkg] is None:
+                continue
+            path = os.path.join(roots[pkg], rel + ("" if kind == "ctypes" else ext))
+            if os.path.exists(path):
+                dlopen(path.encode(), ct_flags if kind == "ctypes" else ext_flags)
+                tick()
+    except Exception:   # pragma: no cover - only the GIL's share of a load is at stake
+        pass
 
 
 def _numba_setup():
