@@ -1,4 +1,4 @@
-"""The convolution gradient ops refuse a weight whose shape does not fit ``ograd`` and
+"""Lowering and kernel safety: the convolution gradient ops refuse a weight whose shape does not fit ``ograd`` and
 ``data`` (their kernels index all three by one geometry and would read past the end of a
 smaller weight), and the eager kernels' trial run cuts the batch, never the parameters.
 
@@ -53,3 +53,13 @@ def test_trial_cuts_the_batch_not_the_weight():
     assert [t.shape for t in arrays] == [(1, 8, 6, 6), (1, 3, 6, 6), (8, 3, 3, 3)]
     assert shapes == [(1, 3, 6, 6)]
     np.testing.assert_array_equal(arrays[2], w)
+
+
+def test_div_sqrt_dim_compiles_on_its_own():
+    """Its statements call math.sqrt: the generated module must import math even when no
+    other op of the graph needs it (a NameError in Numba's typing before)."""
+    import agjit as mx
+    f = mx.jit(lambda x: mx.nd.contrib.div_sqrt_dim(x) * 2, tiered=False)
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 5
+    want = (x / np.float32(2.0)) * 2
+    np.testing.assert_allclose(f(mx.nd.array(x)).asnumpy(), want, rtol=1e-6)
