@@ -116,6 +116,13 @@ def test_declared_lowering_lowers(op):
         called = {n.func.id for n in ast.walk(tree)
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         assert imported == called & set(LIBRARY), (imported, called)
+        # the modules the statements name are imported too (div_sqrt_dim wrote math.sqrt
+        # without it: a NameError in Numba's typing when no other op of the graph needed math)
+        named = {n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                 and isinstance(n.value, ast.Name) and n.value.id in ("math", "np")}
+        bound = {a.asname or a.name for node in tree.body if isinstance(node, ast.Import)
+                 for a in node.names}
+        assert named <= bound, (named, bound)
         return
     pytest.fail("%s declares a lowering but no sample lowers without eager steps: %s"
                 % (op.name, " | ".join(why)))

@@ -33,7 +33,6 @@ import numpy as np
 from ..base import MXNetError
 from ..registry import register, Attr, Sample
 from ._common import fmt, merge_shape, unary_infer
-from ._lowering import KernelCall
 
 _BOOL_F = Attr("bool", False)
 _BOOL_T = Attr("bool", True)
@@ -429,7 +428,9 @@ def _lower_dsd(ctx):
         return None
     x, out = ctx.ins[0], ctx.outs[0]
     dv, i = ctx.tmp("d"), ctx.tmp("i")
-    return ["%s = np.%s(%s(%s.shape[%d]))" % (dv, ctx.dtype, ctx.fn("math.sqrt"), x, nd - 1),
+    # np.sqrt of a float64 is math.sqrt's correctly rounded root; the generated module
+    # always imports numpy (math only where a kernel-library reference needs it)
+    return ["%s = np.%s(np.sqrt(np.float64(%s.shape[%d])))" % (dv, ctx.dtype, x, nd - 1),
             "for %s in range(%s.size):" % (i, x),
             "    %s.reshape(-1)[%s] = %s.reshape(-1)[%s] / %s" % (out, i, x, i, dv)]
 
@@ -437,7 +438,7 @@ def _lower_dsd(ctx):
 register("_contrib_div_sqrt_dim", inputs=("data",), infer_shape=unary_infer("div_sqrt_dim"),
          forward=_dsd_fwd,
          gradient=lambda F, attrs, ins, outs, og, ctx: [F._contrib_div_sqrt_dim(og[0])],
-         lowering=KernelCall(_lower_dsd, uses=("math.sqrt",)), samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))]),
+         lowering=_lower_dsd, samples=lambda rng: [Sample([_rand(rng, (2, 3, 4))]),
                                                    Sample([_rand(rng, (5,))])],
          doc="data / sqrt(data.shape[-1]) (the scaling of dot-product attention).")
 
